@@ -1,0 +1,16 @@
+"""Pydantic models of every configuration fijiport reads or writes (no TensorFlow import here)."""
+
+from .care import CareTrainConfig
+from .data import PrepareCareConfig
+from .export import CiteEntry, ExportMeta, Person
+from .loading import load_yaml_config, merge_options
+
+__all__ = [
+    "CareTrainConfig",
+    "CiteEntry",
+    "ExportMeta",
+    "Person",
+    "PrepareCareConfig",
+    "load_yaml_config",
+    "merge_options",
+]

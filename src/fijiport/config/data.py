@@ -1,0 +1,36 @@
+"""Configuration of ``fijiport prepare``."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..axes import normalize_axes
+
+
+class PrepareCareConfig(BaseModel):
+    """How paired low/high-SNR acquisitions become a CARE data folder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    axes: Optional[str] = None
+    """Axes of every image (e.g. ``YX``, ``ZYX``, ``YXC``); guessed from the dimensions when not given."""
+
+    test_fraction: float = Field(0.3, ge=0.0, lt=1.0)
+    """Fraction of the pairs held out as test data for ``fijiport qc`` (never used in training)."""
+
+    seed: int = 0
+    """Seed of the train/test split: the same seed and the same file names give the same split."""
+
+    allow_unpaired: bool = False
+    """Skip files present in only one folder instead of stopping."""
+
+    link: Literal["copy", "hardlink"] = "copy"
+    """How files reach the data folder: copies (default: editing them can never touch the originals) or
+    hard links (no extra space, same filesystem only, else copied; an in-place edit would change the original)."""
+
+    @field_validator("axes")
+    @classmethod
+    def _axes(cls, v: Optional[str]) -> Optional[str]:
+        return None if v is None else normalize_axes(v)

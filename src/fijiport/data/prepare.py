@@ -1,0 +1,160 @@
+"""``fijiport prepare care``: from two folders of acquisitions to a checked, split data folder."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict
+
+from .. import __version__
+from ..axes import guess_axes_for_ndim, normalize_axes
+from ..config.data import PrepareCareConfig
+from ..errors import ConfigError, DataError
+from ..files import atomic_dir, sha256_file, tiff_shape, write_json
+from .pairing import pair_images
+from .split import split_names
+
+log = logging.getLogger(__name__)
+
+MANIFEST_NAME = "fijiport_data.json"
+SOURCE_DIR, TARGET_DIR = "low", "GT"
+
+
+class FileRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: str
+    """Absolute path of the original file."""
+    sha256: str
+    shape: list[int]
+    dtype: str
+
+
+class PairRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    split: Literal["train", "test"]
+    low: FileRecord
+    gt: FileRecord
+
+
+class DataManifest(BaseModel):
+    """What ``prepare`` wrote: where each file came from (with its sha256) and the split."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["care"] = "care"
+    fijiport_version: str
+    axes: str
+    config: PrepareCareConfig
+    pairs: list[PairRecord]
+    skipped_unpaired: list[str] = []
+
+    def names(self, split: str) -> list[str]:
+        return [p.name for p in self.pairs if p.split == split]
+
+
+def load_manifest(data_dir: Path) -> DataManifest:
+    """Read the manifest of a data folder written by ``fijiport prepare``."""
+    path = Path(data_dir) / MANIFEST_NAME
+    if not path.is_file():
+        raise DataError(
+            f"{data_dir} has no {MANIFEST_NAME}; create the data folder with `fijiport prepare care --low DIR --gt DIR -o {data_dir}`"
+        )
+    try:
+        return DataManifest.model_validate_json(path.read_text())
+    except Exception as e:
+        raise DataError(f"{path} is not a fijiport data manifest ({e}); run `fijiport prepare` again") from None
+
+
+def prepare_care(
+    low_dir: Path,
+    gt_dir: Path,
+    data_dir: Path,
+    config: Optional[PrepareCareConfig] = None,
+    *,
+    overwrite: bool = False,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> DataManifest:
+    """Pair, check, split and copy low/GT acquisitions into ``data_dir/{train,test}/{low,GT}``.
+
+    The originals are only read. The data folder appears whole or not at all.
+    """
+    config = config or PrepareCareConfig()
+    low_dir, gt_dir, data_dir = Path(low_dir), Path(gt_dir), Path(data_dir)
+    for inp in (low_dir, gt_dir):
+        if data_dir.resolve() == inp.resolve() or inp.resolve() in data_dir.resolve().parents:
+            raise ConfigError(f"output {data_dir} must not be inside the input folder {inp}; choose another -o")
+    pairing = pair_images(low_dir, gt_dir, source_label="--low", target_label="--gt")
+    if pairing.unpaired and not config.allow_unpaired:
+        parts = []
+        if pairing.only_source:
+            parts.append(f"only in {low_dir}: {', '.join(pairing.only_source)}")
+        if pairing.only_target:
+            parts.append(f"only in {gt_dir}: {', '.join(pairing.only_target)}")
+        raise DataError(
+            "unpaired files (low and GT are paired by identical file name): " + "; ".join(parts)
+            + ". Rename them to match, remove them, or pass --allow-unpaired to skip them"
+        )
+    if not pairing.pairs:
+        raise DataError(f"no file name occurs in both {low_dir} and {gt_dir}; low and GT are paired by identical file name")
+
+    axes = config.axes
+    records: dict[str, tuple[FileRecord, FileRecord]] = {}
+    for i, pair in enumerate(pairing.pairs):
+        (s_shape, s_dtype), (t_shape, t_dtype) = tiff_shape(pair.source), tiff_shape(pair.target)
+        if s_shape != t_shape:
+            raise DataError(
+                f"shape mismatch for {pair.name}: {pair.source} is {s_shape} but {pair.target} is {t_shape}; "
+                "low and GT must be registered acquisitions of the same size"
+            )
+        if axes is None:
+            axes = guess_axes_for_ndim(len(s_shape))
+            log.info("axes not given; guessed %s from %s (%d dimensions)", axes, pair.name, len(s_shape))
+        try:
+            normalize_axes(axes, len(s_shape), what=f"axes for {pair.source}")
+        except ConfigError as e:
+            raise DataError(str(e)) from None
+        records[pair.name] = (
+            FileRecord(source=str(pair.source.resolve()), sha256=sha256_file(pair.source), shape=list(s_shape), dtype=s_dtype),
+            FileRecord(source=str(pair.target.resolve()), sha256=sha256_file(pair.target), shape=list(t_shape), dtype=t_dtype),
+        )
+        if progress:
+            progress(i + 1, 2 * len(pairing.pairs))
+    assert axes is not None
+
+    train, test = split_names(list(records), config.test_fraction, config.seed)
+    split_of = {**{n: "train" for n in train}, **{n: "test" for n in test}}
+    manifest = DataManifest(
+        fijiport_version=__version__,
+        axes=axes,
+        config=config.model_copy(update={"axes": axes}),
+        pairs=[PairRecord(name=n, split=split_of[n], low=records[n][0], gt=records[n][1]) for n in sorted(records)],
+        skipped_unpaired=pairing.only_source + pairing.only_target,
+    )
+    with atomic_dir(data_dir, overwrite=overwrite) as tmp:
+        for i, rec in enumerate(manifest.pairs):
+            for sub, frec in ((SOURCE_DIR, rec.low), (TARGET_DIR, rec.gt)):
+                dest = tmp / rec.split / sub / rec.name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                _place(Path(frec.source), dest, config.link)
+            if progress:
+                progress(len(pairing.pairs) + i + 1, 2 * len(pairing.pairs))
+        for split in ("train", "test"):
+            for sub in (SOURCE_DIR, TARGET_DIR):
+                (tmp / split / sub).mkdir(parents=True, exist_ok=True)
+        write_json(tmp / MANIFEST_NAME, manifest.model_dump(mode="json"))
+    return manifest
+
+
+def _place(src: Path, dest: Path, link: str) -> None:
+    if link == "hardlink":
+        try:
+            os.link(src, dest)
+            return
+        except OSError as e:
+            log.info("hard link %s -> %s failed (%s); copying", src, dest, e)
+    shutil.copyfile(src, dest)

@@ -1,0 +1,119 @@
+"""File helpers every step shares: hashing, TIFF reading, and outputs that appear whole or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError, OutputExistsError
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
+    """The sha256 hex digest of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def list_tiffs(folder: Path, *, what: str = "folder") -> list[Path]:
+    """The TIFF files directly inside ``folder``, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{what} {folder} does not exist or is not a folder")
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TIFF_SUFFIXES)
+
+
+def read_tiff(path: Path) -> np.ndarray:
+    """Read a TIFF into a numpy array, turning every reader failure into a :class:`DataError`."""
+    import tifffile
+
+    try:
+        return tifffile.imread(path)
+    except Exception as e:  # tifffile raises many types for broken files
+        raise DataError(f"cannot read {path} as TIFF ({type(e).__name__}: {e}); re-save it as TIFF from Fiji") from None
+
+
+def tiff_shape(path: Path) -> tuple[tuple[int, ...], str]:
+    """Shape and dtype of the first series of a TIFF, without reading its pixels."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            return tuple(int(s) for s in series.shape), str(series.dtype)
+    except Exception as e:
+        raise DataError(f"cannot read {path} as TIFF ({type(e).__name__}: {e}); re-save it as TIFF from Fiji") from None
+
+
+def check_output(path: Path, overwrite: bool, *, option: str = "--overwrite") -> None:
+    """Refuse to replace an existing output unless asked to."""
+    if Path(path).exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists; choose another output or pass {option} to replace it")
+
+
+@contextlib.contextmanager
+def atomic_file(target: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; move it onto ``target`` only if the block succeeds."""
+    target = Path(target)
+    check_output(target, overwrite)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(target: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder next to ``target``; it replaces ``target`` only if the block succeeds."""
+    target = Path(target)
+    check_output(target, overwrite)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            backup = target.with_name(f".{target.name}.old")
+            shutil.rmtree(backup, ignore_errors=True)
+            target.rename(backup)
+            tmp.rename(target)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            tmp.rename(target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write JSON atomically (temp file + rename), pretty-printed."""
+    import json
+
+    with atomic_file(path, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(obj: object) -> object:
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

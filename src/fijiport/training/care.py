@@ -1,0 +1,274 @@
+"""``fijiport train care``: csbdeep's ``RawData`` → ``create_patches`` → ``CARE``, with progress and records."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import yaml
+
+from .. import __version__
+from ..axes import spatial_axes
+from ..config.care import CareTrainConfig
+from ..data.prepare import SOURCE_DIR, TARGET_DIR, DataManifest, load_manifest
+from ..errors import ConfigError, DataError, TrainingError
+from ..files import check_output, write_json
+from .history import plot_history, write_history_csv
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAME = "fijiport_config.yaml"
+TRAINING_RECORD = "fijiport_training.json"
+HISTORY_CSV = "history.csv"
+LOSS_PNG = "loss.png"
+
+
+@dataclass
+class TrainProgress:
+    """One progress event: ``stage`` is ``patches``, ``step`` or ``epoch``."""
+
+    stage: str
+    epoch: int = 0
+    epochs: int = 0
+    step: int = 0
+    steps: int = 0
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    model_dir: Path
+    config: CareTrainConfig
+    history: dict[str, list[float]]
+    n_patches_train: int
+    n_patches_val: int
+    seconds: float
+
+    @property
+    def best_val_loss(self) -> float:
+        return float(min(self.history.get("val_loss", [float("nan")])))
+
+
+def default_patch_size(n_spatial: int) -> list[int]:
+    return [128, 128] if n_spatial == 2 else [16, 64, 64]
+
+
+def fit_patch_size(requested: Optional[list[int]], min_shape: list[int], div_by: int, axes: str) -> list[int]:
+    """The patch size to use: the requested one, or the default shrunk to fit the smallest image."""
+    spatial = spatial_axes(axes)
+    if requested is not None:
+        too_big = [(a, p, s) for a, p, s in zip(spatial, requested, min_shape) if p > s]
+        if too_big:
+            detail = ", ".join(f"{a}: patch {p} > image {s}" for a, p, s in too_big)
+            suggest = [min(p, s // div_by * div_by) for p, s in zip(requested, min_shape)]
+            raise ConfigError(f"patch_size {requested} does not fit the smallest training image ({detail}); try {suggest}")
+        return list(requested)
+    size = []
+    for a, p, s in zip(spatial, default_patch_size(len(spatial)), min_shape):
+        fitted = min(p, s // div_by * div_by)
+        if fitted < div_by:
+            raise DataError(
+                f"training images are {s} pixels along {a}, fewer than the {div_by} a U-Net of this depth needs; "
+                "use larger images or a smaller --unet-depth"
+            )
+        size.append(fitted)
+    return size
+
+
+def train_care(
+    data_dir: Path,
+    model_dir: Path,
+    config: Optional[CareTrainConfig] = None,
+    *,
+    overwrite: bool = False,
+    progress: Optional[Callable[[TrainProgress], None]] = None,
+) -> TrainResult:
+    """Train a CARE network on ``data_dir/train`` and write a standard csbdeep model folder.
+
+    ``model_dir`` gets ``config.json``, ``weights_best.h5``, ``weights_last.h5`` (csbdeep's own
+    layout, loadable with ``csbdeep.models.CARE(None, name, basedir)``) plus the resolved
+    ``fijiport_config.yaml``, ``history.csv``, ``loss.png`` and ``fijiport_training.json``.
+    """
+    data_dir, model_dir = Path(data_dir), Path(model_dir)
+    manifest = load_manifest(data_dir)
+    config = _resolve_config(config or CareTrainConfig(), manifest)
+    axes = config.axes
+    assert axes is not None
+    check_output(model_dir, overwrite)
+    started = time.monotonic()
+
+    from .._tf import legacy_tensorflow, quiet_stdout
+
+    tf = legacy_tensorflow(gpu_memory_growth=config.gpu_memory_growth)
+    from csbdeep.data import RawData, create_patches, no_background_patches, norm_percentiles
+    from csbdeep.internals import train as csb_train
+    from csbdeep.models import CARE, Config
+    from csbdeep.utils import move_image_axes
+
+    n_dim = len(spatial_axes(axes))
+    div_by = 2**config.unet_depth
+    train_names = manifest.names("train")
+    if not train_names:
+        raise DataError(f"{data_dir} has no training images; run `fijiport prepare` with a smaller --test-fraction")
+    shapes = [p.low.shape for p in manifest.pairs if p.split == "train"]
+    spatial_idx = [i for i, a in enumerate(axes) if a in "ZYX"]
+    min_shape = [min(s[i] for s in shapes) for i in spatial_idx]
+    patch_size = fit_patch_size(config.patch_size, min_shape, div_by, axes)
+    config = config.model_copy(update={"patch_size": patch_size})
+    n_channels = shapes[0][axes.index("C")] if "C" in axes else 1
+
+    if progress:
+        progress(TrainProgress("patches"))
+    _seed_everything(tf, config.seed)
+    raw = RawData.from_folder(basepath=data_dir / "train", source_dirs=[SOURCE_DIR], target_dir=TARGET_DIR, axes=axes)
+    patch_shape = tuple(n_channels if a == "C" else patch_size[spatial_axes(axes).index(a)] for a in axes)
+    with quiet_stdout():
+        try:
+            X, Y, xy_axes = create_patches(
+                raw,
+                patch_size=patch_shape,
+                n_patches_per_image=config.patches_per_image,
+                patch_filter=no_background_patches(threshold=0.4, percentile=99.9),
+                normalization=norm_percentiles(percentiles=(config.percentile_low, config.percentile_high)),
+                verbose=False,
+            )
+        except ValueError as e:
+            raise DataError(f"could not sample patches from {data_dir / 'train'}: {e}") from None
+    net_axes = "S" + spatial_axes(axes) + "C"
+    X = move_image_axes(X, xy_axes, net_axes)
+    Y = move_image_axes(Y, xy_axes, net_axes)
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(X))
+    n_val = max(1, int(round(config.validation_fraction * len(X))))
+    if len(X) - n_val < 1:
+        raise DataError(f"only {len(X)} patches were sampled; increase --patches-per-image")
+    val_idx, train_idx = order[:n_val], order[n_val:]
+    X_val, Y_val, X_train, Y_train = X[val_idx], Y[val_idx], X[train_idx], Y[train_idx]
+    log.info("%d training and %d validation patches of shape %s", len(X_train), len(X_val), X.shape[1:])
+
+    tensorboard = config.tensorboard
+    if tensorboard is None:
+        tensorboard = importlib.util.find_spec("tensorboard") is not None
+    elif tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError("--tensorboard needs the tensorboard package: pip install tensorboard")
+
+    csb_config = Config(
+        axes,
+        n_channel_in=n_channels,
+        n_channel_out=n_channels,
+        probabilistic=config.probabilistic,
+        unet_n_depth=config.unet_depth,
+        unet_kern_size=config.kernel_size_for(n_dim),
+        unet_n_first=config.unet_first_filters,
+        train_loss=config.resolved_loss,
+        train_epochs=config.epochs,
+        train_steps_per_epoch=config.steps_per_epoch,
+        train_learning_rate=config.learning_rate,
+        train_batch_size=config.batch_size,
+        train_tensorboard=tensorboard,
+    )
+    model_dir.parent.mkdir(parents=True, exist_ok=True)
+    if model_dir.exists() and overwrite:
+        for name in ("weights_best.h5", "weights_last.h5", "weights_now.h5", "config.json"):
+            (model_dir / name).unlink(missing_ok=True)
+    with quiet_stdout():
+        model = CARE(csb_config, name=model_dir.name, basedir=str(model_dir.parent))
+        model.prepare_for_training()
+    callbacks = list(model.callbacks)
+    if progress:
+        callbacks.append(_progress_callback(tf, progress, config.epochs, config.steps_per_epoch))
+    data = csb_train.DataWrapper(X_train, Y_train, config.batch_size, length=config.epochs * config.steps_per_epoch)
+    with quiet_stdout():
+        try:
+            history = model.keras_model.fit(
+                iter(data),
+                validation_data=(X_val, Y_val),
+                epochs=config.epochs,
+                steps_per_epoch=config.steps_per_epoch,
+                callbacks=callbacks,
+                verbose=0,
+            )
+        except tf.errors.ResourceExhaustedError as e:
+            raise TrainingError(f"out of memory during training ({e.message.splitlines()[0]}); lower --batch-size or --patch-size") from None
+        model._training_finished()
+    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    if any(not np.isfinite(v) for v in hist.get("loss", [])):
+        raise TrainingError("the training loss became NaN/inf; lower --learning-rate or check the data for NaN values")
+    if not (model_dir / "weights_best.h5").is_file():
+        raise TrainingError(f"training finished without writing {model_dir / 'weights_best.h5'}")
+
+    (model_dir / CONFIG_NAME).write_text(
+        "# resolved fijiport training config; reuse with `fijiport train care DATA -o MODEL --config THIS_FILE`\n"
+        + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    )
+    write_history_csv(hist, model_dir / HISTORY_CSV)
+    plot_history(hist, model_dir / LOSS_PNG, title=f"CARE {model_dir.name}")
+    seconds = time.monotonic() - started
+    write_json(
+        model_dir / TRAINING_RECORD,
+        {
+            "kind": "care",
+            "fijiport_version": __version__,
+            "tensorflow_version": tf.__version__,
+            "data_dir": str(data_dir.resolve()),
+            "train_images": train_names,
+            "test_images": manifest.names("test"),
+            "axes": axes,
+            "patches": {"train": len(X_train), "validation": len(X_val), "shape": list(X.shape[1:])},
+            "normalization": {"percentile_low": config.percentile_low, "percentile_high": config.percentile_high},
+            "best_val_loss": float(min(hist["val_loss"])) if hist.get("val_loss") else None,
+            "seconds": round(seconds, 1),
+        },
+    )
+    return TrainResult(model_dir, config, hist, len(X_train), len(X_val), seconds)
+
+
+def _resolve_config(config: CareTrainConfig, manifest: DataManifest) -> CareTrainConfig:
+    if config.axes is not None and config.axes != manifest.axes:
+        raise ConfigError(
+            f"--axes {config.axes} differs from the data folder's axes {manifest.axes}; "
+            "run `fijiport prepare care --axes ...` again or drop --axes"
+        )
+    resolved = config.model_copy(update={"axes": manifest.axes})
+    # re-run the validators with the axes known (patch_size length)
+    return CareTrainConfig.model_validate(resolved.model_dump())
+
+
+def _seed_everything(tf, seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.keras.utils.set_random_seed(seed)
+    try:
+        tf.config.experimental.enable_op_determinism()
+    except Exception as e:  # pragma: no cover - older TF
+        log.debug("op determinism not available: %s", e)
+
+
+def _progress_callback(tf, progress: Callable[[TrainProgress], None], epochs: int, steps: int):
+    class _Progress(tf.keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.epoch = 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch + 1
+
+        def on_train_batch_end(self, batch, logs=None):
+            progress(TrainProgress("step", self.epoch, epochs, batch + 1, steps, _floats(logs)))
+
+        def on_epoch_end(self, epoch, logs=None):
+            progress(TrainProgress("epoch", epoch + 1, epochs, steps, steps, _floats(logs)))
+
+    return _Progress()
+
+
+def _floats(logs) -> dict[str, float]:
+    return {k: float(v) for k, v in (logs or {}).items() if np.isscalar(v)}
