@@ -1,0 +1,166 @@
+"""Frozen TensorFlow inference graphs that old TensorFlow runtimes load.
+
+Fiji's CSBDeep/StarDist plugins run TensorFlow 1.15 (Java), KNIME 1.13.1 and deepImageJ up to
+2.10.1. A SavedModel written by TensorFlow 2.2x (csbdeep's ``export_TF``) holds ops and attributes
+those versions do not know. Here a Keras model becomes a frozen GraphDef (variables folded into
+constants, only the inference subgraph), rewritten into ops every target knows, and saved with the
+v1 SavedModel builder (tag ``serve``, signature ``serving_default``).
+
+Every rewrite is checked by running the graph before and after on the same input
+(:func:`check_equivalent`).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ExportError
+
+log = logging.getLogger(__name__)
+
+SERVE_TAG = "serve"
+SIGNATURE_KEY = "serving_default"
+
+
+@dataclass
+class FrozenGraph:
+    """A frozen inference graph with one input and one output placeholder."""
+
+    graph_def: object  # tf.compat.v1.GraphDef
+    input_name: str  # node name of the input placeholder
+    output_name: str  # node name of the output
+    rewrites: list[str]
+
+    @property
+    def input_tensor(self) -> str:
+        return f"{self.input_name}:0"
+
+    @property
+    def output_tensor(self) -> str:
+        return f"{self.output_name}:0"
+
+    def op_types(self) -> set[str]:
+        return {n.op for n in self.graph_def.node}
+
+
+def freeze_keras_model(keras_model, input_name: str = "input", output_name: str = "output") -> FrozenGraph:
+    """Fold the variables of a (tf_keras) model into constants and keep the inference subgraph."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    in_shape = [None] + [None if d is None else int(d) for d in keras_model.input_shape[1:]]
+    spec = tf.TensorSpec(in_shape, tf.float32, name=input_name)
+    fn = tf.function(lambda x: keras_model(x, training=False)).get_concrete_function(spec)
+    frozen = convert_variables_to_constants_v2(fn)
+    gd = frozen.graph.as_graph_def()
+    placeholders = [n.name for n in gd.node if n.op == "Placeholder"]
+    if placeholders != [input_name]:
+        raise ExportError(f"expected one input placeholder, found {placeholders}; multi-input models are not supported")
+    out_node = frozen.outputs[0].name.split(":")[0]
+    # name the output: an Identity called `output_name` on top of the function's output
+    node = gd.node.add()
+    node.name, node.op = output_name, "Identity"
+    node.input.append(out_node)
+    node.attr["T"].type = tf.float32.as_datatype_enum
+    gd = tf.compat.v1.graph_util.extract_sub_graph(gd, [output_name])
+    return FrozenGraph(gd, input_name, output_name, rewrites=[])
+
+
+def make_tf1_compatible(frozen: FrozenGraph) -> FrozenGraph:
+    """Rewrite ops and attributes that TensorFlow 1.13–1.15 do not know into equivalent old ones.
+
+    - ``AddV2`` (TF ≥ 1.15 in graphs written by TF 2) → ``Add`` (same maths for float tensors);
+    - ``ResizeNearestNeighbor`` with ``half_pixel_centers=True`` (attribute added in TF 1.14; Keras'
+      ``UpSampling`` writes it) → the legacy op, which for integer up-scaling factors picks the
+      same source pixel (floor((i + 0.5) / f) == floor(i / f) for integer f);
+    - drops ``NoOp`` control-dependency leftovers.
+    Default-valued attributes are stripped when saving (see :func:`write_saved_model`).
+    """
+    import tensorflow as tf
+
+    gd = tf.compat.v1.GraphDef()
+    gd.CopyFrom(frozen.graph_def)
+    rewrites = list(frozen.rewrites)
+    counts: dict[str, int] = {}
+    for node in gd.node:
+        if node.op == "AddV2":
+            node.op = "Add"
+            counts["AddV2→Add"] = counts.get("AddV2→Add", 0) + 1
+        elif node.op == "ResizeNearestNeighbor" and node.attr["half_pixel_centers"].b:
+            if node.attr["align_corners"].b:
+                raise ExportError(f"{node.name}: ResizeNearestNeighbor with align_corners and half_pixel_centers cannot be rewritten")
+            node.attr["half_pixel_centers"].b = False
+            counts["ResizeNearestNeighbor half_pixel_centers→legacy"] = counts.get("ResizeNearestNeighbor half_pixel_centers→legacy", 0) + 1
+        for i in reversed(range(len(node.input))):
+            if node.input[i].startswith("^"):
+                del node.input[i]
+    kept = [n for n in gd.node if n.op != "NoOp"]
+    del gd.node[:]
+    gd.node.extend(kept)
+    rewrites += [f"{k} ({v}×)" for k, v in counts.items()]
+    return FrozenGraph(gd, frozen.input_name, frozen.output_name, rewrites)
+
+
+def run_graph(frozen: FrozenGraph, x: np.ndarray) -> np.ndarray:
+    """Run a frozen graph on ``x`` in a fresh v1 session."""
+    import tensorflow as tf
+
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(frozen.graph_def, name="")
+    with tf.compat.v1.Session(graph=graph) as sess:
+        return sess.run(frozen.output_tensor, {frozen.input_tensor: x})
+
+
+def check_equivalent(before: FrozenGraph, after: FrozenGraph, x: np.ndarray, atol: float = 1e-5) -> float:
+    """Run both graphs on ``x``; raise :class:`ExportError` if they differ by more than ``atol``."""
+    a, b = run_graph(before, x), run_graph(after, x)
+    diff = float(np.max(np.abs(a - b))) if a.size else 0.0
+    if a.shape != b.shape or not diff <= atol:
+        raise ExportError(f"graph rewrite changed the output (max |diff| {diff:.3g}, shapes {a.shape} vs {b.shape}); please report this model")
+    log.info("rewritten graph reproduces the original: max |diff| %.3g", diff)
+    return diff
+
+
+def write_saved_model(frozen: FrozenGraph, out_dir: Path, input_key: str = "input", output_key: str = "output") -> Path:
+    """Save the frozen graph as a v1 SavedModel folder (``saved_model.pb`` + ``variables/``)."""
+    import tensorflow as tf
+
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(frozen.graph_def, name="")
+        x = graph.get_tensor_by_name(frozen.input_tensor)
+        y = graph.get_tensor_by_name(frozen.output_tensor)
+        with tf.compat.v1.Session(graph=graph) as sess:
+            builder = tf.compat.v1.saved_model.Builder(str(out_dir))
+            signature = tf.compat.v1.saved_model.predict_signature_def(inputs={input_key: x}, outputs={output_key: y})
+            builder.add_meta_graph_and_variables(
+                sess, [SERVE_TAG], signature_def_map={SIGNATURE_KEY: signature}, strip_default_attrs=True
+            )
+            builder.save()
+    (out_dir / "variables").mkdir(exist_ok=True)
+    return out_dir
+
+
+def zip_folder(folder: Path, zip_path: Path, extra: dict[str, bytes] | None = None) -> Path:
+    """Zip the content of ``folder`` (entries relative to it, so ``saved_model.pb`` is at the root)."""
+    folder = Path(folder)
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            rel = path.relative_to(folder).as_posix()
+            if path.is_dir():
+                zf.writestr(rel + "/", b"")
+            else:
+                zf.write(path, rel)
+        for name, data in (extra or {}).items():
+            zf.writestr(name, data)
+    return zip_path
