@@ -1,0 +1,58 @@
+"""The ``fijiport`` command line: thin commands over the library.
+
+Results go to stdout; progress, logs and errors to stderr. Exit codes: 0 ok, 1 failure or invalid
+model, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from .. import __version__
+from ._common import FijiportGroup, setup_logging
+
+app = typer.Typer(
+    name="fijiport",
+    cls=FijiportGroup,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help=(
+        "Train CARE models in Python and ship them, verified, to Fiji, KNIME and the BioImage Model Zoo.\n\n"
+        "A typical session: [bold]prepare care[/] (pair and split TIFFs) → [bold]train care[/] → "
+        "[bold]qc[/] (PSNR/SSIM on held-out images) → [bold]export[/] (bioimage.io zip) → "
+        "[bold]validate[/] (official tests). [bold]demo[/] runs all of it on bundled data."
+    ),
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fijiport {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="Print what each step does; twice (-vv) also shows TensorFlow's and other libraries' messages."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only warnings, errors and results."),
+    debug: bool = typer.Option(False, "--debug", help="Show the full traceback when a command fails."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print fijiport's version and exit."),
+) -> None:
+    ctx.meta["fijiport_debug"] = debug
+    setup_logging(verbose, quiet)
+
+
+from . import demo, export, prepare, qc, train, validate  # noqa: E402  (commands register on `app`)
+
+app.add_typer(prepare.app, name="prepare")
+app.add_typer(train.app, name="train")
+app.command("qc")(qc.qc)
+app.command("export")(export.export)
+app.command("validate")(validate.validate)
+app.command("demo")(demo.demo)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,106 @@
+"""What every command shares: consoles, logging, progress bars, option parsing, error mapping."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Optional
+
+import typer
+import typer.core
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ..errors import FijiportError
+
+out = Console(soft_wrap=True)  # results: stdout, so they can be piped
+err = Console(stderr=True)  # logs, progress, errors
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class FijiportGroup(typer.core.TyperGroup):
+    """Maps fijiport's exceptions to one readable line and an exit code, in one place."""
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except FijiportError as e:
+            if ctx.find_root().meta.get("fijiport_debug"):
+                err.print_exception()
+            err.print(f"[red]error:[/] {e}", highlight=False)
+            raise typer.Exit(EXIT_FAILURE) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/]: nothing half-written was left behind")
+            raise typer.Exit(130) from None
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    """A rich handler on stderr; third-party chatter (TensorFlow, tf2onnx) only with -vv."""
+    from rich.logging import RichHandler
+
+    level = logging.WARNING if quiet else (logging.INFO if verbose >= 1 else logging.WARNING)
+    if verbose >= 2:
+        level = logging.DEBUG
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_fijiport", False):
+            root.removeHandler(h)
+    handler = RichHandler(console=err, show_path=False, show_time=False, rich_tracebacks=False, markup=False)
+    handler._fijiport = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("fijiport").setLevel(level)
+    third_party = logging.DEBUG if verbose >= 2 else logging.ERROR
+    for name in ("tensorflow", "absl", "tf2onnx", "h5py", "matplotlib", "PIL", "bioimageio", "httpx"):
+        logging.getLogger(name).setLevel(third_party)
+    logging.getLogger("fijiport.thirdparty").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+    if verbose < 2:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        warnings.filterwarnings("ignore", message=".*tf_keras.*")
+        warnings.filterwarnings("ignore", message=".*HDF5 file via `model.save\\(\\)`.*")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        try:
+            from loguru import logger as loguru_logger  # bioimageio's logger
+
+            loguru_logger.remove()
+            loguru_logger.add(sys.stderr, level="ERROR")
+        except ImportError:
+            pass
+
+
+def progress_bar(transient: bool = False) -> Progress:
+    return Progress(
+        SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=transient,
+    )
+
+
+@contextmanager
+def spinner(description: str) -> Iterator[callable]:
+    """A one-line status that callbacks update with the current step."""
+    with err.status(description) as status:
+        def update(message: str) -> None:
+            status.update(f"{description}: {message}")
+            logging.getLogger("fijiport.cli").info("%s", message)
+
+        yield update
+
+
+def parse_numbers(text: Optional[str], kind: type, option: str, count: Optional[int] = None) -> Optional[list]:
+    """Parse ``"16,64,64"`` (commas or x) into numbers, or raise a usage error naming the option."""
+    if text is None:
+        return None
+    parts = [p for p in text.replace("x", ",").replace(" ", ",").split(",") if p]
+    try:
+        values = [kind(p) for p in parts]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a list of {kind.__name__}s, e.g. '64,64'", param_hint=option) from None
+    if not values or (count is not None and len(values) != count):
+        raise typer.BadParameter(f"expected {count or 'one or more'} comma-separated values, got {text!r}", param_hint=option)
+    return values

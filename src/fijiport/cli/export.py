@@ -1,0 +1,99 @@
+"""``fijiport export``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ..config.export import ExportMeta
+from ..config.loading import load_yaml_config, validate_config
+from ._common import err, out, parse_numbers, spinner
+
+
+def _meta(meta_file: Optional[Path], name, description, authors, maintainers, license_, cites, tags, version, git_repo,
+          training_data) -> ExportMeta:
+    values = load_yaml_config(meta_file)
+    if name:
+        values["name"] = name
+    if description:
+        values["description"] = description
+    if authors:
+        values["authors"] = [{"name": a} for a in authors]
+    if maintainers:
+        values["maintainers"] = [{"github_user": m} for m in maintainers]
+    if license_:
+        values["license"] = license_
+    if cites:
+        entries = []
+        for c in cites:
+            text, _, ref = c.partition("|")
+            ref = ref.strip()
+            entry = {"text": text.strip()}
+            if ref.startswith("http") and "doi.org/" not in ref:
+                entry["url"] = ref
+            elif ref:
+                entry["doi"] = ref
+            entries.append(entry)
+        values["cite"] = list(values.get("cite", [])) + entries
+    if tags:
+        values["tags"] = list(values.get("tags", [])) + list(tags)
+    if version:
+        values["version"] = version
+    if git_repo:
+        values["git_repo"] = git_repo
+    if training_data:
+        values["training_data"] = training_data
+    return validate_config(ExportMeta, values, source=f"metadata{' in ' + str(meta_file) if meta_file else ''}")
+
+
+def export(
+    model_dir: Path = typer.Argument(..., help="csbdeep CARE model folder (config.json + weights_best.h5), trained by fijiport or elsewhere.", show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="bioimage.io package to write (.zip).", show_default=False),
+    test_input: Optional[Path] = typer.Option(None, "--test-input", help="A typical input image (TIFF) for the test tensors and cover; default: the first held-out test image of a fijiport-trained model."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="Weights file in the model folder (default weights_best.h5, else weights_last.h5)."),
+    percentiles: Optional[str] = typer.Option(None, "--percentiles", help="Input normalisation percentiles LOW,HIGH; default: as recorded by fijiport training, else csbdeep's 2,99.8."),
+    qc_json: Optional[Path] = typer.Option(None, "--qc", help="qc.json from `fijiport qc`; its figures go into the model card."),
+    meta_file: Optional[Path] = typer.Option(None, "--meta", help="YAML with rdf keys: name, description, authors (name/affiliation/orcid/github_user), maintainers, license, cite (text/doi), tags, version, git_repo, training_data."),
+    name: Optional[str] = typer.Option(None, "--name", help="Model name shown in the Zoo and in deepImageJ."),
+    description: Optional[str] = typer.Option(None, "--description", help="One or two sentences on what the model restores and on which data."),
+    author: Optional[list[str]] = typer.Option(None, "--author", help="Author's full name; repeat for several (use --meta for affiliation and ORCID)."),
+    maintainer: Optional[list[str]] = typer.Option(None, "--maintainer", help="Maintainer's GitHub user name; repeat for several."),
+    license_: Optional[str] = typer.Option(None, "--license", help="SPDX license identifier (default CC-BY-4.0)."),
+    cite: Optional[list[str]] = typer.Option(None, "--cite", help="A reference as 'TEXT|DOI' (or 'TEXT|URL'); the CARE paper is always cited."),
+    tag: Optional[list[str]] = typer.Option(None, "--tag", help="Keyword, e.g. fluorescence-light-microscopy; repeat for several."),
+    version: Optional[str] = typer.Option(None, "--version", help="Version of this model, e.g. 1.0.0."),
+    git_repo: Optional[str] = typer.Option(None, "--git-repo", help="Repository with the training code or data description."),
+    training_data: Optional[str] = typer.Option(None, "--training-data", help="Description or link of the training data for the model card."),
+    opset: int = typer.Option(17, "--opset", help="ONNX opset (≤ 17: onnxruntime 1.13.1 in deepImageJ fails on 18)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output zip if it exists."),
+) -> None:
+    """Export a CARE model folder to a bioimage.io model package (spec 0.5).
+
+    The zip holds Keras, frozen TensorFlow (loads in TF 1.13–2.10) and ONNX weights, each checked
+    to reproduce the Keras output; test and sample tensors; a 2:1 cover; and a model card. It is
+    written to a temporary file and renamed at the end.
+
+    Example: [bold]fijiport export models/care_nuclei -o care_nuclei.zip --qc qc_report/qc.json --author "Jane Doe" --maintainer janedoe[/]
+    """
+    from ..export.bioimageio import ExportOptions, export_care
+
+    pct = parse_numbers(percentiles, float, "--percentiles", count=2)
+    meta = _meta(meta_file, name, description, author, maintainer, license_, cite, tag, version, git_repo, training_data)
+    options = ExportOptions(test_input=test_input, weights=weights, percentiles=tuple(pct) if pct else None,
+                            qc_json=qc_json, opset=opset, overwrite=overwrite)
+    with spinner("exporting") as update:
+        result = export_care(model_dir, output, meta, options, progress=update)
+    for w in result.warnings:
+        err.print(f"[yellow]zoo:[/] {w}", highlight=False)
+    table = Table(title=f"{output}")
+    table.add_column("weights")
+    table.add_column("max |diff| to Keras", justify="right")
+    for fmt, d in result.max_diffs.items():
+        table.add_row(fmt, f"{d:.2g}")
+    out.print(table)
+    out.print(f"halo {result.halo} px, input size ≥ {result.min_size} in steps of {result.div_by}; graph rewrites: "
+              f"{', '.join(result.rewrites) or 'none'}")
+    out.print(f"package: {output}")

@@ -1,0 +1,55 @@
+"""``fijiport prepare care``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ..config.data import PrepareCareConfig
+from ..config.loading import validate_config
+from ._common import out, progress_bar
+
+app = typer.Typer(no_args_is_help=True, help="Turn folders of acquisitions into a checked, split training data folder.")
+
+
+@app.command("care")
+def care(
+    low: Path = typer.Option(..., "--low", help="Folder of low-SNR acquisitions (the network's input), TIFF files.", show_default=False),
+    gt: Path = typer.Option(..., "--gt", help="Folder of high-SNR ground truth with the same file names as --low.", show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="Data folder to create; gets train/ and test/ with low/ and GT/ each, and a manifest.", show_default=False),
+    axes: Optional[str] = typer.Option(None, "--axes", help="Axes of every image, e.g. YX, ZYX, YXC; guessed from the number of dimensions when not given (2 → YX, 3 → ZYX)."),
+    test_fraction: float = typer.Option(0.3, "--test-fraction", help="Fraction of the image pairs held out for `fijiport qc` and never used in training."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the train/test split; the same seed and names give the same split."),
+    allow_unpaired: bool = typer.Option(False, "--allow-unpaired", help="Skip files present in only one folder instead of stopping."),
+    link: str = typer.Option("copy", "--link", help="How files reach the data folder: copy (safe default) or hardlink (no extra space; edits in the data folder would change the originals)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the data folder if it exists."),
+) -> None:
+    """Pair low/GT TIFFs by file name, check their shapes, and split them reproducibly.
+
+    The originals are only read: the data folder gets copies (or hard links) and a manifest with
+    each source's sha256.
+
+    Example: [bold]fijiport prepare care --low raw/low --gt raw/GT -o data --axes ZYX[/]
+    """
+    from ..data.prepare import MANIFEST_NAME, prepare_care
+
+    config = validate_config(PrepareCareConfig, {"axes": axes, "test_fraction": test_fraction, "seed": seed,
+                                                 "allow_unpaired": allow_unpaired, "link": link}, source="options")
+    with progress_bar(transient=True) as bar:
+        task = bar.add_task("checking and copying", total=None)
+        manifest = prepare_care(low, gt, output, config, overwrite=overwrite,
+                                progress=lambda done, total: bar.update(task, completed=done, total=total))
+    table = Table(title=f"{output} (axes {manifest.axes})")
+    table.add_column("split")
+    table.add_column("pairs", justify="right")
+    table.add_column("files")
+    for split in ("train", "test"):
+        names = manifest.names(split)
+        table.add_row(split, str(len(names)), ", ".join(names[:6]) + (" …" if len(names) > 6 else ""))
+    out.print(table)
+    if manifest.skipped_unpaired:
+        out.print(f"skipped unpaired: {', '.join(manifest.skipped_unpaired)}")
+    out.print(f"manifest: {output / MANIFEST_NAME}")

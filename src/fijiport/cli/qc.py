@@ -1,0 +1,47 @@
+"""``fijiport qc``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ._common import out, parse_numbers, progress_bar
+
+
+def qc(
+    model_dir: Path = typer.Argument(..., help="CARE model folder (config.json + weights_best.h5).", show_default=False),
+    test_dir: Path = typer.Argument(..., help="Folder with low/ and GT/ (e.g. DATA_DIR/test from `fijiport prepare`).", show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="Report folder to create: qc.json, qc.md and panels/*.png.", show_default=False),
+    percentiles: Optional[str] = typer.Option(None, "--percentiles", help="Input normalisation percentiles LOW,HIGH when the model folder does not record them (csbdeep default 2,99.8)."),
+    tiles: Optional[str] = typer.Option(None, "--tiles", help="Tiles per image axis, e.g. 1,4,4 for a ZYX stack; by default chosen so no tile exceeds 64×1024×1024."),
+    save_predictions: bool = typer.Option(False, "--save-predictions", help="Also write each prediction as a float32 TIFF under predictions/."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the report folder if it exists."),
+) -> None:
+    """Measure how much the model restores: PSNR, SSIM and NRMSE of prediction vs GT and of input vs GT.
+
+    Uses the CARE paper's comparison: GT normalised by its 0.1/99.9 percentiles, input and
+    prediction scaled affinely to it. Pass the report's qc.json to `fijiport export --qc` to put the
+    figures in the model card.
+
+    Example: [bold]fijiport qc models/care_nuclei data/test -o qc_report[/]
+    """
+    from ..qc.restoration import qc_care
+
+    pct = parse_numbers(percentiles, float, "--percentiles", count=2)
+    with progress_bar(transient=True) as bar:
+        task = bar.add_task("predicting", total=None)
+        result = qc_care(model_dir, test_dir, output, percentiles=tuple(pct) if pct else None,
+                         n_tiles=tuple(parse_numbers(tiles, int, "--tiles")) if tiles else None,
+                         save_predictions=save_predictions, overwrite=overwrite,
+                         progress=lambda i, n, name: bar.update(task, completed=i, total=n, description=f"predicting {name}"))
+    s = result.summary()
+    table = Table(title=f"QC on {len(result.images)} test image(s)")
+    for col in ("metric", "input vs GT", "prediction vs GT", "gain"):
+        table.add_column(col, justify="right" if col != "metric" else "left")
+    for m in ("psnr", "ssim", "nrmse"):
+        table.add_row(m.upper(), f"{s[m]['input']:.4f}", f"{s[m]['prediction']:.4f}", f"{s[m]['prediction'] - s[m]['input']:+.4f}")
+    out.print(table)
+    out.print(f"report: {output / 'qc.md'}")

@@ -1,0 +1,86 @@
+"""``fijiport train care``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..config.care import CareTrainConfig
+from ..config.loading import load_yaml_config, merge_options
+from ._common import err, out, parse_numbers, progress_bar
+
+app = typer.Typer(no_args_is_help=True, help="Train networks on a data folder written by `fijiport prepare`.")
+
+
+@app.command("care")
+def care(
+    data_dir: Path = typer.Argument(..., help="Data folder written by `fijiport prepare care`.", show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="Model folder to write (a standard csbdeep model folder).", show_default=False),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file with any of the options below (snake_case keys, e.g. `epochs: 50`); options given on the command line win."),
+    axes: Optional[str] = typer.Option(None, "--axes", help="Axes of the images; taken from the data folder when not given."),
+    patch_size: Optional[str] = typer.Option(None, "--patch-size", help="Patch size per spatial axis, e.g. 128,128 or 16,64,64; must be divisible by 2**unet-depth. Default: 128×128 (2D) or 16×64×64 (3D), shrunk to fit the images."),
+    patches_per_image: Optional[int] = typer.Option(None, "--patches-per-image", help="Patches sampled from each training image (default 64)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (default 100)."),
+    steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch", help="Parameter updates per epoch (default 400)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Patches per update (default 16); lower it when the GPU runs out of memory."),
+    unet_depth: Optional[int] = typer.Option(None, "--unet-depth", help="U-Net resolution levels (default 2)."),
+    unet_first_filters: Optional[int] = typer.Option(None, "--unet-first-filters", help="Convolution filters at the first level (default 32)."),
+    unet_kernel_size: Optional[int] = typer.Option(None, "--unet-kernel-size", help="Odd convolution kernel size (default 5 in 2D, 3 in 3D)."),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="Initial Adam learning rate (default 0.0004)."),
+    loss: Optional[str] = typer.Option(None, "--loss", help="mae (default), mse, or laplace with --probabilistic."),
+    probabilistic: Optional[bool] = typer.Option(None, "--probabilistic/--no-probabilistic", help="Train probabilistic CARE (per-pixel Laplace distribution)."),
+    validation_fraction: Optional[float] = typer.Option(None, "--validation-fraction", help="Fraction of patches used to monitor training and pick weights_best.h5 (default 0.1)."),
+    percentile_low: Optional[float] = typer.Option(None, "--percentile-low", help="Lower normalisation percentile (default 2.0); export and Fiji macros reuse it."),
+    percentile_high: Optional[float] = typer.Option(None, "--percentile-high", help="Upper normalisation percentile (default 99.8)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of patch sampling, validation split and initial weights (default 0)."),
+    tensorboard: Optional[bool] = typer.Option(None, "--tensorboard/--no-tensorboard", help="Write TensorBoard logs (default: only when tensorboard is installed)."),
+    gpu_memory_growth: Optional[bool] = typer.Option(None, "--gpu-memory-growth", help="Let TensorFlow take GPU memory as needed instead of all of it (for shared GPUs)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the weights of an existing model folder."),
+) -> None:
+    """Train a CARE network (2D or 3D) with csbdeep.
+
+    Writes config.json, weights_best.h5 and weights_last.h5 (loadable by csbdeep and
+    `fijiport export`), plus fijiport_config.yaml (the resolved options), history.csv and loss.png.
+
+    Example: [bold]fijiport train care data -o models/care_nuclei --epochs 50 --patch-size 16,64,64[/]
+    """
+    from ..training.care import LOSS_PNG, train_care
+
+    cli_values = dict(
+        axes=axes, patch_size=parse_numbers(patch_size, int, "--patch-size"), patches_per_image=patches_per_image,
+        epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size, unet_depth=unet_depth,
+        unet_first_filters=unet_first_filters, unet_kernel_size=unet_kernel_size, learning_rate=learning_rate,
+        loss=loss, probabilistic=probabilistic, validation_fraction=validation_fraction,
+        percentile_low=percentile_low, percentile_high=percentile_high, seed=seed, tensorboard=tensorboard,
+        gpu_memory_growth=gpu_memory_growth,
+    )
+    source = f"options{' and ' + str(config_file) if config_file else ''}"
+    config = merge_options(CareTrainConfig, load_yaml_config(config_file), cli_values, source=source)
+
+    with progress_bar() as bar:
+        state: dict = {}
+
+        def on_progress(event) -> None:
+            if event.stage == "patches":
+                state["patches"] = bar.add_task("sampling patches", total=None)
+            elif event.stage == "step":
+                if "patches" in state:
+                    bar.update(state.pop("patches"), total=1, completed=1)
+                if state.get("epoch") != event.epoch:
+                    state["epoch"] = event.epoch
+                    state["task"] = bar.add_task(f"epoch {event.epoch}/{event.epochs}", total=event.steps)
+                bar.update(state["task"], completed=event.step,
+                           description=f"epoch {event.epoch}/{event.epochs} loss {event.logs.get('loss', float('nan')):.4f}")
+            elif event.stage == "epoch":
+                val = event.logs.get("val_loss")
+                bar.update(state["task"], completed=event.steps,
+                           description=f"epoch {event.epoch}/{event.epochs} loss {event.logs.get('loss', float('nan')):.4f}"
+                           + (f" val {val:.4f}" if val is not None else ""))
+
+        result = train_care(data_dir, output, config, overwrite=overwrite, progress=on_progress)
+    err.print(f"trained on {result.n_patches_train} patches ({result.n_patches_val} for validation) in {result.seconds:.0f} s; "
+              f"best validation loss {result.best_val_loss:.4f}")
+    out.print(f"model: {output}")
+    out.print(f"loss curve: {output / LOSS_PNG}")

@@ -1,0 +1,46 @@
+"""``fijiport validate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ._common import EXIT_FAILURE, out, spinner
+
+STATUS_STYLE = {"passed": "[green]passed[/]", "failed": "[red]failed[/]", "warning": "[yellow]warning[/]", "skipped": "skipped"}
+
+
+def validate(
+    package: Path = typer.Argument(..., help="bioimage.io model package (.zip or rdf.yaml), from fijiport or anyone else.", show_default=False),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON to this file."),
+    md_path: Optional[Path] = typer.Option(None, "--md", help="Also write the report as Markdown to this file."),
+) -> None:
+    """Check a model package: spec validation, bioimageio.core's test of every weight format, and
+    cross-format agreement (max |diff| of each format's output against the Keras reference).
+
+    Exit code 0 only if everything passed.
+
+    Example: [bold]fijiport validate care_nuclei.zip --json validation.json[/]
+    """
+    from ..validation import validate_package
+
+    with spinner("validating") as update:
+        report = validate_package(package, progress=update)
+    table = Table(title=f"{package}: {report.status.upper()}")
+    for col in ("check", "weights", "status", "max |diff|", "details"):
+        table.add_column(col, overflow="fold")
+    for c in report.checks:
+        diff = "" if c.max_abs_diff is None else f"{c.max_abs_diff:.2g}"
+        table.add_row(c.name, c.weight_format or "", STATUS_STYLE[c.status], diff, c.details)
+    out.print(table)
+    if json_path:
+        report.save_json(json_path)
+        out.print(f"report: {json_path}")
+    if md_path:
+        report.save_markdown(md_path)
+        out.print(f"report: {md_path}")
+    if not report.passed:
+        raise typer.Exit(EXIT_FAILURE)

@@ -1,0 +1,209 @@
+"""``fijiport qc`` for CARE: predict held-out images and compare input and prediction with GT."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from .. import __version__
+from ..errors import DataError
+from ..files import atomic_dir, check_output, read_tiff, write_json
+from .metrics import RestorationScores, normalize_gt, restoration_scores, scale_to
+
+log = logging.getLogger(__name__)
+
+MAX_TILE = {"Z": 64, "Y": 1024, "X": 1024}
+"""Largest tile (pixels per axis) predicted at once; larger images are tiled."""
+
+
+@dataclass
+class ImageQc:
+    name: str
+    shape: list[int]
+    input: RestorationScores
+    prediction: RestorationScores
+    n_tiles: list[int]
+
+
+@dataclass
+class QcResult:
+    report_dir: Path
+    images: list[ImageQc] = field(default_factory=list)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        out = {}
+        for metric in ("psnr", "ssim", "nrmse"):
+            out[metric] = {
+                kind: float(np.mean([getattr(getattr(im, kind), metric) for im in self.images]))
+                for kind in ("input", "prediction")
+            }
+        return out
+
+
+def find_test_pairs(test_dir: Path) -> list[tuple[str, Path, Path]]:
+    """(name, low, GT) triples from ``test_dir/{low,GT}``, or ``test_dir/test/{low,GT}`` for a data folder."""
+    test_dir = Path(test_dir)
+    for base in (test_dir, test_dir / "test"):
+        low, gt = base / "low", base / "GT"
+        if low.is_dir() and gt.is_dir():
+            from ..data.pairing import pair_images
+
+            pairing = pair_images(low, gt, source_label="low", target_label="GT")
+            if pairing.unpaired:
+                log.warning("ignoring unpaired files: %s", ", ".join(pairing.only_source + pairing.only_target))
+            return [(p.name, p.source, p.target) for p in pairing.pairs]
+    raise DataError(f"{test_dir} has no low/ and GT/ folders; pass the test folder written by `fijiport prepare` (DATA_DIR/test)")
+
+
+def auto_tiles(shape: tuple[int, ...], axes: str) -> tuple[int, ...]:
+    """Number of tiles per axis so no tile exceeds :data:`MAX_TILE`."""
+    return tuple(max(1, math.ceil(s / MAX_TILE[a])) if a in MAX_TILE else 1 for s, a in zip(shape, axes))
+
+
+def qc_care(
+    model_dir: Path,
+    test_dir: Path,
+    report_dir: Path,
+    *,
+    percentiles: Optional[tuple[float, float]] = None,
+    n_tiles: Optional[tuple[int, ...]] = None,
+    save_predictions: bool = False,
+    overwrite: bool = False,
+    progress: Optional[Callable[[int, int, str], None]] = None,
+) -> QcResult:
+    """Predict every test image with the model and write ``qc.json``, ``qc.md`` and one PNG panel each."""
+    from ..export.model_folder import load_care_keras, read_care_model_folder
+
+    report_dir = Path(report_dir)
+    check_output(report_dir, overwrite)
+    folder = read_care_model_folder(model_dir, percentiles=percentiles)
+    pairs = find_test_pairs(test_dir)
+    if not pairs:
+        raise DataError(f"{test_dir} holds no paired test images")
+    model = load_care_keras(folder)
+    from csbdeep.data import PercentileNormalizer
+
+    from .._tf import quiet_stdout
+
+    img_axes = folder.spatial_axes + ("C" if folder.n_channel_in > 1 else "")
+    result = QcResult(report_dir)
+    with atomic_dir(report_dir, overwrite=overwrite) as tmp:
+        (tmp / "panels").mkdir()
+        if save_predictions:
+            (tmp / "predictions").mkdir()
+        for i, (name, low_path, gt_path) in enumerate(pairs):
+            if progress:
+                progress(i, len(pairs), name)
+            low, gt = read_tiff(low_path), read_tiff(gt_path)
+            if low.shape != gt.shape:
+                raise DataError(f"{low_path} is {low.shape} but {gt_path} is {gt.shape}")
+            if low.ndim != len(img_axes):
+                raise DataError(f"{low_path} has {low.ndim} dimensions but the model expects axes {img_axes}")
+            tiles = tuple(n_tiles) if n_tiles else auto_tiles(low.shape, img_axes)
+            with quiet_stdout():
+                pred = model.predict(low, img_axes, normalizer=PercentileNormalizer(*folder.percentiles), n_tiles=tiles)
+            if folder.probabilistic:
+                pred = pred[..., : low.shape[-1]] if "C" in img_axes else pred
+            scores_in, scores_pred = _scores(gt, low, img_axes), _scores(gt, pred, img_axes)
+            result.images.append(ImageQc(name, list(low.shape), scores_in, scores_pred, list(tiles)))
+            _panel(low, pred, gt, img_axes, tmp / "panels" / f"{Path(name).stem}.png", name, scores_in, scores_pred)
+            if save_predictions:
+                import tifffile
+
+                tifffile.imwrite(tmp / "predictions" / name, pred.astype(np.float32))
+        if progress:
+            progress(len(pairs), len(pairs), "")
+        data = _qc_dict(result, folder, Path(test_dir))
+        write_json(tmp / "qc.json", data)
+        (tmp / "qc.md").write_text(_qc_markdown(data))
+    return result
+
+
+def _scores(gt: np.ndarray, x: np.ndarray, axes: str) -> RestorationScores:
+    if "C" not in axes:
+        return restoration_scores(gt, x)
+    c = axes.index("C")
+    per = [restoration_scores(np.take(gt, i, axis=c), np.take(x, i, axis=c)) for i in range(gt.shape[c])]
+    return RestorationScores(*(float(np.mean([getattr(s, m) for s in per])) for m in ("psnr", "ssim", "nrmse")))
+
+
+def _qc_dict(result: QcResult, folder, test_dir: Path) -> dict[str, Any]:
+    return {
+        "kind": "care",
+        "fijiport_version": __version__,
+        "model": str(folder.path.resolve()),
+        "weights": folder.weights_path.name,
+        "test_dir": str(test_dir.resolve()),
+        "normalization": {"percentiles": list(folder.percentiles), "gt_percentiles": [0.1, 99.9],
+                          "scaling": "affine, least squares to normalised GT (CARE paper)"},
+        "n_images": len(result.images),
+        "summary": result.summary(),
+        "images": [
+            {"name": im.name, "shape": im.shape, "n_tiles": im.n_tiles,
+             "input": im.input.to_dict(), "prediction": im.prediction.to_dict()}
+            for im in result.images
+        ],
+    }
+
+
+def _qc_markdown(data: dict[str, Any]) -> str:
+    s = data["summary"]
+    lines = [
+        "# CARE quality control", "",
+        f"Model `{data['model']}` ({data['weights']}) on {data['n_images']} test image(s) from `{data['test_dir']}`.",
+        "GT normalised with its 0.1/99.9 percentiles; input and prediction scaled affinely to it (least squares).",
+        "Higher PSNR/SSIM and lower NRMSE are better; the gain is prediction minus input.", "",
+        "| metric | input vs GT | prediction vs GT | gain |", "|---|---|---|---|",
+    ]
+    for m in ("psnr", "ssim", "nrmse"):
+        lines.append(f"| {m.upper()} | {s[m]['input']:.4f} | {s[m]['prediction']:.4f} | {s[m]['prediction'] - s[m]['input']:+.4f} |")
+    lines += ["", "## Per image", "", "| image | PSNR in → pred | SSIM in → pred | NRMSE in → pred | panel |", "|---|---|---|---|---|"]
+    for im in data["images"]:
+        i, p = im["input"], im["prediction"]
+        lines.append(f"| {im['name']} | {i['psnr']:.2f} → {p['psnr']:.2f} | {i['ssim']:.3f} → {p['ssim']:.3f} | "
+                     f"{i['nrmse']:.4f} → {p['nrmse']:.4f} | ![](panels/{Path(im['name']).stem}.png) |")
+    return "\n".join(lines) + "\n"
+
+
+def _display_slice(x: np.ndarray, axes: str) -> np.ndarray:
+    """The 2D image shown in panels: first channel, middle Z slice."""
+    x = np.asarray(x, dtype=np.float64)
+    if "C" in axes:
+        x = np.take(x, 0, axis=axes.index("C"))
+    if x.ndim == 3:
+        x = x[x.shape[0] // 2]
+    return x
+
+
+def _panel(low, pred, gt, axes, path: Path, name: str, s_in: RestorationScores, s_pred: RestorationScores) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gt2 = normalize_gt(_display_slice(gt, axes))
+    low2 = scale_to(_display_slice(low, axes), gt2)
+    pred2 = scale_to(_display_slice(pred, axes), gt2)
+    err = np.abs(pred2 - gt2)
+    fig, axs = plt.subplots(1, 4, figsize=(16, 4.4))
+    vmin, vmax = np.percentile(gt2, 1), np.percentile(gt2, 99.8)
+    for ax, img, title in zip(axs, (low2, pred2, gt2),
+                              (f"input  PSNR {s_in.psnr:.1f}", f"prediction  PSNR {s_pred.psnr:.1f}", "ground truth")):
+        ax.imshow(img, cmap="magma", vmin=vmin, vmax=vmax)
+        ax.set_title(title)
+        ax.axis("off")
+    im = axs[3].imshow(err, cmap="viridis", vmin=0, vmax=max(float(np.percentile(err, 99.5)), 1e-6))
+    axs[3].set_title("|prediction − GT|")
+    axs[3].axis("off")
+    fig.colorbar(im, ax=axs[3], fraction=0.046)
+    z_note = " (middle Z slice)" if "Z" in axes else ""
+    fig.suptitle(f"{name}{z_note}: SSIM {s_in.ssim:.3f} → {s_pred.ssim:.3f}, NRMSE {s_in.nrmse:.4f} → {s_pred.nrmse:.4f}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
