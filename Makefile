@@ -1,0 +1,36 @@
+# Two commands set everything up on a fresh machine (Python 3.11, pip, make):
+#   make demo   create .venv, install pinned versions, run the whole pipeline on bundled data
+#   make test   same set-up, then run the tests
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.fijiport-installed
+DEMO_DIR ?= demo_output
+
+.PHONY: install demo test test-fast clean help
+
+help:
+	@echo "make demo   - set up .venv and run the CARE demo into $(DEMO_DIR)/"
+	@echo "make test   - set up .venv and run the test suite"
+	@echo "make clean  - remove .venv, caches and demo output"
+
+$(STAMP): pyproject.toml packaging/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check -c packaging/constraints.txt -e '.[test]'
+	$(PY) -c "import fijiport, csbdeep, stardist, bioimageio.core, tf2onnx; print('fijiport', fijiport.__version__, 'installed')"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/fijiport demo -o $(DEMO_DIR) --overwrite
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache build *.egg-info src/*.egg-info
