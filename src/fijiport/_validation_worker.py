@@ -24,12 +24,18 @@ def _entries(summary) -> list[dict]:
 
 
 def main(package: str, out_dir: str) -> int:
+    from fijiport._bioimageio_compat import offline_tolerant_github_check
+
+    with offline_tolerant_github_check():
+        return _run(package, Path(out_dir))
+
+
+def _run(package: str, out: Path) -> int:
     import numpy as np
     from bioimageio.core import create_prediction_pipeline, test_model
     from bioimageio.core.digest_spec import get_test_input_sample
     from bioimageio.spec import load_model_description
 
-    out = Path(out_dir)
     results: dict = {"formats": {}}
     descr = load_model_description(package, perform_io_checks=False)
     formats = [name for name, entry in descr.weights if entry is not None]

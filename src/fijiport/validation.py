@@ -128,8 +128,11 @@ def _spec_validation(package: Path, report: ValidationReport):
     from bioimageio.spec import load_model_description
     from bioimageio.spec.model import v0_4, v0_5
 
+    from ._bioimageio_compat import offline_tolerant_github_check
+
     try:
-        descr = load_model_description(package, perform_io_checks=True)
+        with offline_tolerant_github_check():
+            descr = load_model_description(package, perform_io_checks=True)
     except Exception as e:
         msg = str(e).strip().splitlines()
         report.add("bioimage.io spec", "failed", f"{type(e).__name__}: {' '.join(msg[:6])}")

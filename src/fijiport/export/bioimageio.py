@@ -152,18 +152,21 @@ def export_care(
         readme.write_text(_model_card(folder, meta, name, output_zip.name, halo, div_by, min_size, diffs, qc))
 
         step("writing bioimage.io package")
-        descr = _model_descr(folder, meta, name, tmp, cover, readme, h5_path, tf_zip, onnx_path,
-                             halo=halo, div_by=div_by, min_size=min_size, opset=options.opset, diffs=diffs,
-                             tf_version=_installed_tf_version())
         from bioimageio.spec import save_bioimageio_package
 
-        with atomic_file(output_zip, overwrite=options.overwrite) as partial:
-            partial.unlink()  # bioimageio.spec wants to create the file itself
-            try:
-                save_bioimageio_package(descr, output_path=partial.with_suffix(".zip"))
-            except Exception as e:
-                raise ExportError(f"bioimageio.spec could not write the package: {type(e).__name__}: {e}") from None
-            partial.with_suffix(".zip").rename(partial)
+        from .._bioimageio_compat import offline_tolerant_github_check
+
+        with offline_tolerant_github_check():
+            descr = _model_descr(folder, meta, name, tmp, cover, readme, h5_path, tf_zip, onnx_path,
+                                 halo=halo, div_by=div_by, min_size=min_size, opset=options.opset, diffs=diffs,
+                                 tf_version=_installed_tf_version())
+            with atomic_file(output_zip, overwrite=options.overwrite) as partial:
+                partial.unlink()  # bioimageio.spec wants to create the file itself
+                try:
+                    save_bioimageio_package(descr, output_path=partial.with_suffix(".zip"))
+                except Exception as e:
+                    raise ExportError(f"bioimageio.spec could not write the package: {type(e).__name__}: {e}") from None
+                partial.with_suffix(".zip").rename(partial)
     return ExportResult(output_zip, name, list(diffs), diffs, halo, min_size, div_by, warnings, compatible.rewrites)
 
 
@@ -216,15 +219,21 @@ def _crop_test_input(image: np.ndarray, folder: CareModelFolder, min_size: int) 
         x = x[..., np.newaxis]
     elif x.shape[-1] != n_c:
         raise DataError(f"test input has {x.shape[-1]} channels (last axis) but the model expects {n_c}")
-    slices = []
+    slices, pads = [], []
     for a, s in zip(spatial, x.shape[:-1]):
-        size = min(s, MAX_TEST_SIZE[a]) // folder.div_by * folder.div_by
-        size = max(size, min(s // folder.div_by * folder.div_by, min_size))
+        size = max(min(s, MAX_TEST_SIZE[a]) // folder.div_by * folder.div_by, min(s // folder.div_by * folder.div_by, min_size))
         if size < folder.div_by:
             raise DataError(f"test input is {s} pixels along {a}; the model needs at least {folder.div_by}")
         start = (s - size) // 2
         slices.append(slice(start, start + size))
-    return x[tuple(slices) + (slice(None),)]
+        # the spec wants inputs larger than twice the halo; thinner images (e.g. short Z stacks)
+        # are mirrored up to the minimum size, as consumers pad them too
+        pads.append((0, max(0, min_size - size)))
+    x = x[tuple(slices) + (slice(None),)]
+    if any(p for _, p in pads):
+        log.info("test input mirrored from %s to the minimum size %d along the short axes", x.shape[:-1], min_size)
+        x = np.pad(x, pads + [(0, 0)], mode="reflect" if all(p < n for (_, p), n in zip(pads, x.shape)) else "symmetric")
+    return x
 
 
 def _read_qc(path: Optional[Path]) -> Optional[dict[str, Any]]:

@@ -25,10 +25,12 @@ def scale_to(x: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Affine rescaling of ``x`` minimising the mean squared error to ``target`` (least squares)."""
     x = np.asarray(x, dtype=np.float64).ravel()
     t = np.asarray(target, dtype=np.float64).ravel()
+    if x.size != t.size:
+        raise ValueError(f"cannot scale an image of {x.size} pixels to one of {t.size}")
     var = x.var()
     alpha = 0.0 if var < 1e-24 else float(np.mean((x - x.mean()) * (t - t.mean())) / var)
     beta = t.mean() - alpha * x.mean()
-    return (alpha * np.asarray(x) + beta).reshape(np.shape(target))
+    return (alpha * x + beta).reshape(np.shape(target))
 
 
 def psnr(gt: np.ndarray, x: np.ndarray, data_range: float = 1.0) -> float:

@@ -1,0 +1,113 @@
+"""Shared fixtures: small real data (crops of stardist's bundled nuclei images) and tiny trained models.
+
+The test process lives in the Keras 2 world (csbdeep/stardist); bioimageio.core's runners are
+exercised in child processes, as fijiport itself does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import pytest
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` (to prove inputs are untouched)."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(root).rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def care2d_raw(tmp_path_factory) -> Path:
+    from fijiport.data.synthetic import write_care_pairs
+
+    root = tmp_path_factory.mktemp("care2d_raw")
+    write_care_pairs(root, dims=2, seed=0)
+    return root
+
+
+@pytest.fixture(scope="session")
+def care3d_raw(tmp_path_factory) -> Path:
+    from fijiport.data.synthetic import write_care_pairs
+
+    root = tmp_path_factory.mktemp("care3d_raw")
+    write_care_pairs(root, dims=3, seed=0)
+    return root
+
+
+@pytest.fixture(scope="session")
+def care2d_data(care2d_raw, tmp_path_factory) -> Path:
+    from fijiport.data.prepare import prepare_care
+
+    out = tmp_path_factory.mktemp("care2d") / "data"
+    prepare_care(care2d_raw / "low", care2d_raw / "GT", out)
+    return out
+
+
+TINY_2D = dict(epochs=1, steps_per_epoch=3, batch_size=4, patch_size=[32, 32], patches_per_image=4,
+               unet_first_filters=8, tensorboard=False)
+
+
+@pytest.fixture(scope="session")
+def care2d_model(care2d_data, tmp_path_factory) -> Path:
+    """A CARE 2D model folder trained by fijiport (1 epoch × 3 steps)."""
+    from fijiport.config import CareTrainConfig
+    from fijiport.training import train_care
+
+    model_dir = tmp_path_factory.mktemp("care2d_model") / "care2d"
+    train_care(care2d_data, model_dir, CareTrainConfig(**TINY_2D))
+    return model_dir
+
+
+def _plain_csbdeep_model(basedir: Path, name: str, axes: str, shape: tuple[int, ...], kern: int, depth: int) -> Path:
+    """Train a CARE model with csbdeep alone (no fijiport), as a lab would have done elsewhere."""
+    from csbdeep.models import CARE, Config
+
+    rng = np.random.default_rng(1)
+    Y = rng.random((8, *shape, 1)).astype(np.float32)
+    X = (Y + 0.3 * rng.normal(size=Y.shape)).astype(np.float32)
+    config = Config(axes, n_channel_in=1, n_channel_out=1, unet_kern_size=kern, unet_n_depth=depth, unet_n_first=8,
+                    train_epochs=1, train_steps_per_epoch=2, train_batch_size=2, train_tensorboard=False)
+    model = CARE(config, name, basedir=str(basedir))
+    model.train(X[:6], Y[:6], validation_data=(X[6:], Y[6:]))
+    return basedir / name
+
+
+@pytest.fixture(scope="session")
+def plain_care2d(tmp_path_factory) -> Path:
+    return _plain_csbdeep_model(tmp_path_factory.mktemp("plain2d"), "plain_care_2d", "YX", (32, 32), kern=3, depth=2)
+
+
+@pytest.fixture(scope="session")
+def plain_care3d(tmp_path_factory) -> Path:
+    return _plain_csbdeep_model(tmp_path_factory.mktemp("plain3d"), "plain_care_3d", "ZYX", (8, 16, 16), kern=3, depth=1)
+
+
+def run_official_bioimageio_test(package: Path, cwd: Path) -> subprocess.CompletedProcess:
+    """The official `bioimageio test` CLI, in the Keras 3 world, in a scratch directory."""
+    env = dict(os.environ)
+    env.pop("TF_USE_LEGACY_KERAS", None)
+    exe = Path(sys.executable).with_name("bioimageio")
+    return subprocess.run([str(exe), "test", str(package)], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
+
+def read_rdf(package: Path) -> dict:
+    import zipfile
+
+    import yaml
+
+    with zipfile.ZipFile(package) as zf:
+        return yaml.safe_load(zf.read("rdf.yaml"))
+
+
+def load_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())

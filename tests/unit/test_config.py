@@ -1,0 +1,54 @@
+import pytest
+
+from fijiport.config import CareTrainConfig, load_yaml_config, merge_options
+from fijiport.config.loading import validate_config
+from fijiport.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    "values,message",
+    [
+        ({"patch_size": [64, 64]}, None),
+        ({"patch_size": [62, 64]}, r"divisible by 4 .*try \[60, 64\]"),
+        ({"patch_size": [64, 64], "unet_depth": 3}, None),
+        ({"patch_size": [36, 64], "unet_depth": 3}, r"divisible by 8 .*try \[32, 64\]"),
+        ({"axes": "ZYX", "patch_size": [64, 64]}, "has 2 values but axes 'ZYX' have 3 spatial axes"),
+        ({"unet_kernel_size": 4}, "must be odd.*try 5"),
+        ({"percentile_low": 99.9, "percentile_high": 99.8}, "must be below"),
+        ({"loss": "laplace"}, "needs --probabilistic"),
+        ({"probabilistic": True, "loss": "mae"}, "needs loss 'laplace'"),
+        ({"axes": "TYX"}, "Z, Y, X and C"),
+        ({"epochs": 0}, "epochs"),
+        ({"epoch": 3}, "unknown option"),
+    ],
+    ids=["patch-ok", "patch-not-divisible", "depth3-ok", "depth3-not-divisible", "patch-dims-vs-axes",
+         "even-kernel", "percentiles-order", "laplace-needs-prob", "prob-needs-laplace", "time-axis", "zero-epochs", "typo"],
+)
+def test_care_config_validation(values, message):
+    if message is None:
+        validate_config(CareTrainConfig, values, source="test")
+    else:
+        with pytest.raises(ConfigError, match=message):
+            validate_config(CareTrainConfig, values, source="test")
+
+
+def test_yaml_values_are_overridden_by_given_options(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("epochs: 50\nbatch-size: 8\nlearning_rate: 0.001\n")
+    cfg = merge_options(CareTrainConfig, load_yaml_config(path), {"epochs": 3, "batch_size": None})
+    assert (cfg.epochs, cfg.batch_size, cfg.learning_rate) == (3, 8, 0.001)
+
+
+@pytest.mark.parametrize("text,message", [("[1, 2]", "mapping"), ("a: [", "not valid YAML"), ("!!python/object/apply:os.system ['true']", "not valid YAML")],
+                         ids=["list", "broken", "object-constructing-tag"])
+def test_bad_yaml_is_a_config_error(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_yaml_config(path)
+
+
+def test_probabilistic_resolves_laplace():
+    assert CareTrainConfig(probabilistic=True).resolved_loss == "laplace"
+    assert CareTrainConfig().resolved_loss == "mae"
+    assert CareTrainConfig().kernel_size_for(2) == 5 and CareTrainConfig().kernel_size_for(3) == 3

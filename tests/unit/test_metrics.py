@@ -1,0 +1,53 @@
+import math
+
+import numpy as np
+import pytest
+
+from fijiport.qc.metrics import normalize_gt, nrmse, psnr, restoration_scores, scale_to, ssim
+
+
+def test_psnr_and_nrmse_by_hand():
+    gt = np.zeros((10, 10))
+    x = np.full((10, 10), 0.1)  # MSE 0.01 -> PSNR 10*log10(1/0.01) = 20 dB, RMSE 0.1
+    assert psnr(gt, x) == pytest.approx(20.0)
+    assert nrmse(gt, x) == pytest.approx(0.1)
+    assert psnr(gt, x, data_range=2.0) == pytest.approx(10 * math.log10(4 / 0.01))
+    assert nrmse(gt, x, data_range=2.0) == pytest.approx(0.05)
+    assert psnr(gt, gt) == math.inf
+
+
+def test_half_wrong_pixels_by_hand():
+    gt = np.zeros(4)
+    x = np.array([0.0, 0.0, 1.0, 1.0])  # MSE 0.5 -> PSNR 10*log10(2) = 3.0103 dB
+    assert psnr(gt, x) == pytest.approx(3.0103, abs=1e-4)
+    assert nrmse(gt, x) == pytest.approx(math.sqrt(0.5))
+
+
+def test_affine_scaling_undoes_gain_and_offset():
+    rng = np.random.default_rng(0)
+    target = rng.random((20, 20))
+    assert np.allclose(scale_to(3.0 * target + 7.0, target), target)
+    assert np.allclose(scale_to(np.ones((20, 20)), target), target.mean())  # constant input: no division by zero
+
+
+def test_gt_normalisation_maps_percentiles_to_0_and_1():
+    gt = np.arange(1001, dtype=float)
+    n = normalize_gt(gt)
+    assert np.percentile(n, 0.1) == pytest.approx(0.0) and np.percentile(n, 99.9) == pytest.approx(1.0)
+
+
+def test_scores_ignore_gain_and_offset_but_not_noise():
+    rng = np.random.default_rng(1)
+    gt = rng.random((32, 32)) * 1000
+    perfect = restoration_scores(gt, 0.5 * gt + 12)
+    assert perfect.psnr > 100 and perfect.ssim == pytest.approx(1.0) and perfect.nrmse < 1e-6
+    noisy = restoration_scores(gt, gt + rng.normal(0, 200, gt.shape))
+    assert noisy.psnr < 30 and noisy.ssim < 0.9 and noisy.nrmse > 0.01
+
+
+def test_ssim_identical_is_one_and_thin_stacks_work():
+    rng = np.random.default_rng(2)
+    stack = rng.random((3, 16, 16))
+    assert ssim(stack, stack) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="too small"):
+        ssim(np.zeros((2, 2)), np.zeros((2, 2)))
