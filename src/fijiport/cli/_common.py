@@ -32,7 +32,7 @@ class FijiportGroup(typer.core.TyperGroup):
         except FijiportError as e:
             if ctx.find_root().meta.get("fijiport_debug"):
                 err.print_exception()
-            err.print(f"[red]error:[/] {e}", highlight=False)
+            err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_FAILURE) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]: nothing half-written was left behind")

@@ -25,8 +25,11 @@ def validate(
 
     Example: [bold]fijiport validate care_nuclei.zip --json validation.json[/]
     """
+    from ..errors import DataError
     from ..validation import validate_package
 
+    if not package.exists():
+        raise DataError(f"{package} does not exist; pass a bioimage.io model zip (e.g. one written by `fijiport export`)")
     with spinner("validating") as update:
         report = validate_package(package, progress=update)
     table = Table(title=f"{package}: {report.status.upper()}")
