@@ -68,7 +68,8 @@ def care2d_model(care2d_data, tmp_path_factory) -> Path:
     return model_dir
 
 
-def _plain_csbdeep_model(basedir: Path, name: str, axes: str, shape: tuple[int, ...], kern: int, depth: int) -> Path:
+def _plain_csbdeep_model(basedir: Path, name: str, axes: str, shape: tuple[int, ...], kern: int, depth: int,
+                         probabilistic: bool = False) -> Path:
     """Train a CARE model with csbdeep alone (no fijiport), as a lab would have done elsewhere."""
     from csbdeep.models import CARE, Config
 
@@ -76,6 +77,7 @@ def _plain_csbdeep_model(basedir: Path, name: str, axes: str, shape: tuple[int, 
     Y = rng.random((8, *shape, 1)).astype(np.float32)
     X = (Y + 0.3 * rng.normal(size=Y.shape)).astype(np.float32)
     config = Config(axes, n_channel_in=1, n_channel_out=1, unet_kern_size=kern, unet_n_depth=depth, unet_n_first=8,
+                    probabilistic=probabilistic,
                     train_epochs=1, train_steps_per_epoch=2, train_batch_size=2, train_tensorboard=False)
     model = CARE(config, name, basedir=str(basedir))
     model.train(X[:6], Y[:6], validation_data=(X[6:], Y[6:]))
@@ -85,6 +87,12 @@ def _plain_csbdeep_model(basedir: Path, name: str, axes: str, shape: tuple[int, 
 @pytest.fixture(scope="session")
 def plain_care2d(tmp_path_factory) -> Path:
     return _plain_csbdeep_model(tmp_path_factory.mktemp("plain2d"), "plain_care_2d", "YX", (32, 32), kern=3, depth=2)
+
+
+@pytest.fixture(scope="session")
+def plain_care2d_probabilistic(tmp_path_factory) -> Path:
+    return _plain_csbdeep_model(tmp_path_factory.mktemp("plainprob"), "plain_prob_2d", "YX", (32, 32), kern=3, depth=2,
+                                probabilistic=True)
 
 
 @pytest.fixture(scope="session")

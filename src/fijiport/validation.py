@@ -157,7 +157,7 @@ def _format_check(report: ValidationReport, fmt: str, rec: dict) -> None:
     failed = [d for d in rec.get("details", []) if d["status"] == "failed"]
     if rec["status"] in ("passed", "valid-format") and not failed:
         n = len(rec.get("details", []))
-        report.add("bioimageio.core test", "passed", f"{n} checks passed (reproduces test output, runs on other sizes)", weight_format=fmt)
+        report.add("bioimageio.core test", "passed", f"{n} checks passed", weight_format=fmt)
     else:
         msgs = []
         for d in failed:
@@ -190,7 +190,7 @@ def _agreement_checks(report: ValidationReport, descr, outputs: dict[str, np.nda
         diff = np.abs(out.astype(np.float64) - reference.astype(np.float64))
         max_diff = float(diff.max()) if diff.size else 0.0
         ok = bool(np.all(diff <= atol + rtol * np.abs(reference.astype(np.float64))))
-        report.add("agreement", "passed" if ok else "failed", f"vs {ref_name} (atol {atol:g}, rtol {rtol:g})",
+        report.add("agreement", "passed" if ok else "failed", f"vs {ref_name}, tolerance {atol:g} + {rtol:g}·|ref|",
                    weight_format=fmt, max_abs_diff=max_diff)
 
 

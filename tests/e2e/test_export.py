@@ -112,8 +112,9 @@ def test_onnx_is_readable_by_onnxruntime_1_13(care2d_zip):
 
 
 @pytest.mark.parametrize("fixture,test_image", [("plain_care2d", "care2d_raw/low/nuclei_00.tif"),
-                                                ("plain_care3d", "care3d_raw/low/nuclei_00.tif")],
-                         ids=["plain-csbdeep-2d", "plain-csbdeep-3d"])
+                                                ("plain_care3d", "care3d_raw/low/nuclei_00.tif"),
+                                                ("plain_care2d_probabilistic", "care2d_raw/low/nuclei_01.tif")],
+                         ids=["plain-csbdeep-2d", "plain-csbdeep-3d", "plain-csbdeep-probabilistic-2d"])
 def test_plain_csbdeep_model_folders_export_and_pass_both_tests(fixture, test_image, request, tmp_path):
     model_dir = request.getfixturevalue(fixture)
     raw_fixture, rel = test_image.split("/", 1)
@@ -123,6 +124,13 @@ def test_plain_csbdeep_model_folders_export_and_pass_both_tests(fixture, test_im
     assert max(result.max_diffs.values()) < 1e-4
     rdf = read_rdf(out)
     assert rdf["inputs"][0]["preprocessing"][-2]["kwargs"]["min_percentile"] == 2.0  # csbdeep default, not recorded
+    if "probabilistic" in fixture:
+        # Keras 3 refuses Lambda layers: the package carries only the formats that load
+        assert set(rdf["weights"]) == {"tensorflow_saved_model_bundle", "onnx"}
+        assert [c for c in rdf["outputs"][0]["axes"] if c["type"] == "channel"][0]["channel_names"] == ["mean0", "scale0"]
+        assert any("Lambda" in w for w in result.warnings)
+    else:
+        assert set(rdf["weights"]) == {"keras_hdf5", "tensorflow_saved_model_bundle", "onnx"}
     report = validate_package(out)
     assert report.passed, report.to_markdown()
     work = tmp_path / "work"

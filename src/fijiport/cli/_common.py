@@ -27,16 +27,70 @@ class FijiportGroup(typer.core.TyperGroup):
     """Maps fijiport's exceptions to one readable line and an exit code, in one place."""
 
     def invoke(self, ctx: typer.Context):
+        debug = bool(ctx.params.get("debug"))  # options are parsed before invoke
         try:
-            return super().invoke(ctx)
+            with native_stderr_captured(ctx.params.get("verbose", 0) < 2) as native:
+                try:
+                    return super().invoke(ctx)
+                except FijiportError:
+                    if debug and native is not None:
+                        ctx.meta["fijiport_native_tail"] = _tail(native)
+                    raise
         except FijiportError as e:
-            if ctx.find_root().meta.get("fijiport_debug"):
+            if debug:
                 err.print_exception()
+                if ctx.meta.get("fijiport_native_tail"):
+                    err.print("[dim]native library messages:[/]\n" + ctx.meta["fijiport_native_tail"], highlight=False, markup=False)
             err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_FAILURE) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]: nothing half-written was left behind")
             raise typer.Exit(130) from None
+
+
+@contextmanager
+def native_stderr_captured(enabled: bool) -> Iterator[Optional[object]]:
+    """Send what C/C++ libraries write to file descriptor 2 (TensorFlow's start-up chatter) to a
+    temporary file, while Python's ``sys.stderr`` (progress bars, logs, errors) still reaches the
+    terminal. ``-vv`` turns this off."""
+    if not enabled:
+        yield None
+        return
+    import tempfile
+
+    try:
+        sys.stderr.flush()
+        saved_fd = os.dup(2)
+    except (OSError, ValueError):
+        yield None
+        return
+    sink = tempfile.TemporaryFile(mode="w+b")
+    old_stderr = sys.stderr
+    python_stderr = os.fdopen(os.dup(saved_fd), "w", buffering=1)
+    redirect = old_stderr is sys.__stderr__  # under test runners sys.stderr is already a Python object
+    if redirect:
+        sys.stderr = python_stderr
+    os.dup2(sink.fileno(), 2)
+    try:
+        yield sink
+    finally:
+        os.dup2(saved_fd, 2)
+        os.close(saved_fd)
+        if redirect:
+            sys.stderr = old_stderr
+        python_stderr.close()
+        sink.close()
+
+
+def _tail(sink, n_bytes: int = 4000) -> str:
+    try:
+        sink.flush()
+        sink.seek(0, os.SEEK_END)
+        size = sink.tell()
+        sink.seek(max(0, size - n_bytes))
+        return sink.read().decode(errors="replace").strip()
+    except (OSError, ValueError):
+        return ""
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:

@@ -87,7 +87,7 @@ def export(
     with spinner("exporting") as update:
         result = export_care(model_dir, output, meta, options, progress=update)
     for w in result.warnings:
-        err.print(f"[yellow]zoo:[/] {w}", highlight=False)
+        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     table = Table(title=f"{output}")
     table.add_column("weights")
     table.add_column("max |diff| to Keras", justify="right")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Person(BaseModel):
@@ -50,6 +50,12 @@ class CiteEntry(BaseModel):
         if v is None:
             return v
         return v.strip().removeprefix("https://doi.org/").removeprefix("doi:")
+
+    @model_validator(mode="after")
+    def _doi_or_url(self) -> "CiteEntry":
+        if not (self.doi or self.url):
+            raise ValueError(f"citation {self.text!r} needs a doi or a url (on the command line: --cite 'TEXT|DOI')")
+        return self
 
 
 CARE_CITATION = CiteEntry(

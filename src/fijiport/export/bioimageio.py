@@ -91,7 +91,7 @@ def export_care(
     folder = read_care_model_folder(model_dir, options.weights, options.percentiles)
     warnings = _metadata_warnings(meta)
     for w in warnings:
-        log.warning("%s", w)
+        log.info("zoo: %s", w)
     test_raw = _test_image(folder, options.test_input)
 
     step("loading network")
@@ -113,9 +113,17 @@ def export_care(
 
     with tempfile.TemporaryDirectory(prefix="fijiport-export-") as tmp_str:
         tmp = Path(tmp_str)
-        step("writing Keras weights")
-        h5_path = tmp / "keras_model.h5"
-        keras_model.save(str(h5_path), save_format="h5", include_optimizer=False)
+        lambdas = [layer.name for layer in keras_model.layers if type(layer).__name__ == "Lambda"]
+        h5_path: Optional[Path] = None
+        if lambdas:
+            # Keras 3 (bioimageio.core, deepImageJ's Python) refuses to deserialise Lambda layers
+            # (arbitrary code); probabilistic CARE has one, so its Keras weights stay out.
+            warnings.append(f"Keras weights left out: layer(s) {', '.join(lambdas)} are Lambda layers that Keras 3 "
+                            "will not load; the package carries the TensorFlow and ONNX weights")
+        else:
+            step("writing Keras weights")
+            h5_path = tmp / "keras_model.h5"
+            keras_model.save(str(h5_path), save_format="h5", include_optimizer=False)
 
         step("freezing TensorFlow graph")
         frozen = freeze_keras_model(keras_model, INPUT_ID, OUTPUT_ID)
@@ -128,11 +136,9 @@ def export_care(
         onnx_path = frozen_graph_to_onnx(compatible, tmp / "weights.onnx", input_key=INPUT_ID, output_key=OUTPUT_ID, opset=options.opset)
 
         step("checking weight formats agree")
-        diffs = {
-            "keras_hdf5": 0.0,
-            "tensorflow_saved_model_bundle": _max_diff(run_graph(compatible, x_norm), y_ref),
-            "onnx": _max_diff(run_onnx(onnx_path, x_norm, INPUT_ID), y_ref),
-        }
+        diffs = {"keras_hdf5": 0.0} if h5_path is not None else {}
+        diffs["tensorflow_saved_model_bundle"] = _max_diff(run_graph(compatible, x_norm), y_ref)
+        diffs["onnx"] = _max_diff(run_onnx(onnx_path, x_norm, INPUT_ID), y_ref)
         bad = {k: v for k, v in diffs.items() if not v <= AGREEMENT_ATOL}
         if bad:
             raise ExportError(f"converted weights disagree with the Keras model (max |diff| {bad}, limit {AGREEMENT_ATOL}); please report this model")
@@ -212,6 +218,8 @@ def _crop_test_input(image: np.ndarray, folder: CareModelFolder, min_size: int) 
     x = np.asarray(image)
     if x.ndim == expected + 1 and n_c == 1 and x.shape[-1] == 1:
         x = x[..., 0]
+    if n_c > 1 and x.ndim == expected and x.shape[-1] != n_c and x.shape[0] == n_c:
+        x = np.moveaxis(x, 0, -1)  # ImageJ writes channels first
     if x.ndim != expected:
         axes = spatial + ("C" if n_c > 1 else "")
         raise DataError(f"test input has shape {x.shape} but the model expects axes {axes} ({expected} dimensions)")
@@ -316,7 +324,7 @@ def _n_out(folder: CareModelFolder) -> int:
 
 
 def _model_descr(folder: CareModelFolder, meta: ExportMeta, name: str, tmp: Path, cover: Path, readme: Path,
-                 h5_path: Path, tf_zip: Path, onnx_path: Path, *, halo: int, div_by: int, min_size: int,
+                 h5_path: Optional[Path], tf_zip: Path, onnx_path: Path, *, halo: int, div_by: int, min_size: int,
                  opset: int, diffs: dict[str, float], tf_version: str):
     from bioimageio.spec.model import v0_5 as bio
 
@@ -326,7 +334,8 @@ def _model_descr(folder: CareModelFolder, meta: ExportMeta, name: str, tmp: Path
 
     authors = [person(a, bio.Author) for a in meta.authors if a.name] or [bio.Author(name="fijiport user")]
     maintainers = [person(m, bio.Maintainer) for m in meta.maintainers if m.github_user]
-    cites = [bio.CiteEntry(text=c.text, doi=bio.Doi(c.doi) if c.doi else None, url=c.url) for c in [CARE_CITATION, *meta.cite]]
+    cites = [bio.CiteEntry(text=c.text, **({"doi": bio.Doi(c.doi)} if c.doi else {}), **({"url": c.url} if c.url else {}))
+             for c in [CARE_CITATION, *meta.cite]]
 
     spatial_in = [bio.SpaceInputAxis(id=bio.AxisId(a.lower()), size=bio.ParameterizedSize(min=min_size, step=div_by))
                   for a in folder.spatial_axes]
@@ -355,15 +364,21 @@ def _model_descr(folder: CareModelFolder, meta: ExportMeta, name: str, tmp: Path
         sample_tensor=bio.FileDescr(source=tmp / "sample_output.tif"),
         data=bio.IntervalOrRatioDataDescr(type="float32"),
     )]
-    weights = bio.WeightsDescr(
-        keras_hdf5=bio.KerasHdf5WeightsDescr(source=h5_path, tensorflow_version=bio.Version(tf_version),
-                                             comment=f"csbdeep CARE network from {folder.weights_path.name} (tf_keras)"),
-        tensorflow_saved_model_bundle=bio.TensorflowSavedModelBundleWeightsDescr(
-            source=tf_zip, tensorflow_version=bio.Version(TF_BUNDLE_VERSION), parent="keras_hdf5",
-            comment="frozen inference graph (v1 SavedModel, tag serve, signature serving_default) for TensorFlow 1.13-2.10"),
-        onnx=bio.OnnxWeightsDescr(source=onnx_path, opset_version=opset, parent="keras_hdf5",
-                                  comment="converted with tf2onnx from the frozen graph; IR version 8 for onnxruntime >= 1.13"),
-    )
+    keras = None
+    if h5_path is not None:
+        keras = bio.KerasHdf5WeightsDescr(source=h5_path, tensorflow_version=bio.Version(tf_version),
+                                          comment=f"csbdeep CARE network from {folder.weights_path.name} (tf_keras)")
+    # unset fields, not None: bioimageio.spec writes explicitly set Nones as `key: null` into the rdf
+    tf_parent = {"parent": "keras_hdf5"} if keras else {}
+    tf_bundle = bio.TensorflowSavedModelBundleWeightsDescr(
+        source=tf_zip, tensorflow_version=bio.Version(TF_BUNDLE_VERSION), **tf_parent,
+        comment="frozen inference graph (v1 SavedModel, tag serve, signature serving_default) for TensorFlow 1.13-2.10"
+                + ("" if keras else f"; frozen from the csbdeep CARE network in {folder.weights_path.name}"))
+    onnx_weights = bio.OnnxWeightsDescr(source=onnx_path, opset_version=opset,
+                                        parent="keras_hdf5" if keras else "tensorflow_saved_model_bundle",
+                                        comment="converted with tf2onnx from the frozen graph; IR version 8 for onnxruntime >= 1.13")
+    weights = bio.WeightsDescr(**({"keras_hdf5": keras} if keras else {}),
+                               tensorflow_saved_model_bundle=tf_bundle, onnx=onnx_weights)
     tags = list(dict.fromkeys([*meta.tags, "care", "denoising", "restoration", "csbdeep", "fijiport",
                                f"{len(folder.spatial_axes)}d"]))
     config = {
