@@ -7,12 +7,17 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.fijiport-installed
 DEMO_DIR ?= demo_output
+# the consumer runtimes (TF 1.13.1/1.15.0/2.10.1, onnxruntime 1.13.1, ~1.1 GB) live outside the
+# repo and are kept between runs; `fijiport runtimes install` skips what is already verified
+RUNTIMES_DIR ?= $(HOME)/.cache/fijiport/runtimes
+export FIJIPORT_RUNTIMES_DIR := $(RUNTIMES_DIR)
 
-.PHONY: install demo test test-fast clean help
+.PHONY: install runtimes demo test test-fast clean help
 
 help:
 	@echo "make demo   - set up .venv and run the CARE demo into $(DEMO_DIR)/"
-	@echo "make test   - set up .venv and run the test suite"
+	@echo "make test   - set up .venv and the Fiji/KNIME runtimes, run the test suite"
+	@echo "make runtimes - install TF 1.13.1/1.15.0/2.10.1 and onnxruntime 1.13.1 into $(RUNTIMES_DIR)"
 	@echo "make clean  - remove .venv, caches and demo output"
 
 $(STAMP): pyproject.toml packaging/constraints.txt
@@ -23,10 +28,14 @@ $(STAMP): pyproject.toml packaging/constraints.txt
 
 install: $(STAMP)
 
-demo: $(STAMP)
+runtimes: $(STAMP)
+	bash packaging/ensure_system_deps.sh
+	$(VENV)/bin/fijiport runtimes install
+
+demo: $(STAMP) runtimes
 	$(VENV)/bin/fijiport demo -o $(DEMO_DIR) --overwrite
 
-test: $(STAMP)
+test: $(STAMP) runtimes
 	$(PY) -m pytest
 
 test-fast: $(STAMP)

@@ -71,8 +71,10 @@ def care2d_model(care2d_data, tmp_path_factory) -> Path:
 def _plain_csbdeep_model(basedir: Path, name: str, axes: str, shape: tuple[int, ...], kern: int, depth: int,
                          probabilistic: bool = False) -> Path:
     """Train a CARE model with csbdeep alone (no fijiport), as a lab would have done elsewhere."""
+    import tensorflow as tf
     from csbdeep.models import CARE, Config
 
+    tf.keras.utils.set_random_seed(1)  # reproducible weights: same fixture, same model
     rng = np.random.default_rng(1)
     Y = rng.random((8, *shape, 1)).astype(np.float32)
     X = (Y + 0.3 * rng.normal(size=Y.shape)).astype(np.float32)

@@ -39,6 +39,8 @@ class DemoResult:
     qc_summary: dict = field(default_factory=dict)
     validation_status: str = ""
     max_diffs: dict[str, float] = field(default_factory=dict)
+    runtime_rows: list[dict] = field(default_factory=list)
+    runtimes_note: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -60,7 +62,8 @@ def run_demo(out_dir: Path, settings: Optional[DemoSettings] = None, *, overwrit
             raise OutputExistsError(f"{out_dir} exists and is not empty; choose another -o or pass --overwrite")
         import shutil
 
-        for name in ("raw", "data", "models", "qc", "care_nuclei_2d.zip", "validation.json", "validation.md"):
+        for name in ("raw", "data", "models", "qc", "care_nuclei_2d.zip", "care_nuclei_2d_fiji.zip",
+                     "care_nuclei_2d_fiji.ijm", "validation.json", "validation.md"):
             target = out_dir / name
             if target.is_dir():
                 shutil.rmtree(target)
@@ -113,13 +116,23 @@ def run_demo(out_dir: Path, settings: Optional[DemoSettings] = None, *, overwrit
                         doi="10.1007/978-3-030-00934-2_30")],
     )
     zip_path = out_dir / "care_nuclei_2d.zip"
-    export = export_care(model_dir, zip_path, meta, ExportOptions(qc_json=out_dir / "qc" / "qc.json"), progress=notify)
+    export = export_care(model_dir, zip_path, meta, ExportOptions(qc_json=out_dir / "qc" / "qc.json",
+                                                                  fiji_zip=out_dir / "care_nuclei_2d_fiji.zip"), progress=notify)
     result.max_diffs = export.max_diffs
     result.paths["bioimage.io package"] = zip_path
+    result.paths["CSBDeep-Fiji / KNIME zip"] = export.fiji_zip
+    result.paths["Fiji macro"] = export.fiji_macro
     lap("export")
 
-    notify("validate: bioimageio.core tests of every weight format")
-    report = validate_package(zip_path, progress=notify)
+    from .runtimes import runtime_status
+
+    with_runtimes = all(s.installed for s in runtime_status())
+    if not with_runtimes:
+        result.runtimes_note = "runtimes not installed: `fijiport runtimes install` (or `make demo`) adds the Fiji/KNIME check"
+    notify("validate: bioimageio.core tests of every weight format" + (" and the Fiji/KNIME runtimes" if with_runtimes else ""))
+    report = validate_package(zip_path, progress=notify, runtimes=with_runtimes)
+    if report.runtime_matrix:
+        result.runtime_rows = report.runtime_matrix["consumers"]
     report.save_json(out_dir / "validation.json")
     report.save_markdown(out_dir / "validation.md")
     result.validation_status = report.status

@@ -44,6 +44,7 @@ class ValidationReport:
     source: str
     checks: list[Check] = field(default_factory=list)
     weight_formats: list[str] = field(default_factory=list)
+    runtime_matrix: Optional[dict] = None
 
     @property
     def passed(self) -> bool:
@@ -61,8 +62,11 @@ class ValidationReport:
         return check
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "status": self.status, "weight_formats": self.weight_formats,
-                "checks": [asdict(c) for c in self.checks]}
+        out = {"source": self.source, "status": self.status, "weight_formats": self.weight_formats,
+               "checks": [asdict(c) for c in self.checks]}
+        if self.runtime_matrix is not None:
+            out["runtime_matrix"] = self.runtime_matrix
+        return out
 
     def to_markdown(self) -> str:
         lines = [f"# Validation of `{Path(self.source).name}`", "", f"**{self.status.upper()}**", "",
@@ -82,8 +86,32 @@ class ValidationReport:
             tmp.write_text(self.to_markdown())
 
 
-def validate_package(package: Path, *, timeout: float = 1800, progress: Optional[Callable[[str], None]] = None) -> ValidationReport:
-    """Validate a bioimage.io model package (zip or rdf.yaml), whoever wrote it."""
+def validate_package(package: Path, *, timeout: float = 1800, progress: Optional[Callable[[str], None]] = None,
+                     runtimes: bool = False, cache_dir: Optional[Path] = None) -> ValidationReport:
+    """Validate a bioimage.io model package (zip or rdf.yaml), whoever wrote it.
+
+    With ``runtimes``, also run its weights on the runtimes Fiji, deepImageJ and KNIME embed
+    (:func:`fijiport.runtimes.matrix.check_runtimes`) and add one check per consumer.
+    """
+    report = _validate_core(package, timeout=timeout, progress=progress)
+    if runtimes and Path(package).is_file():
+        from .errors import FijiportError
+        from .runtimes.matrix import check_runtimes
+
+        try:
+            matrix = check_runtimes(Path(package), cache_dir, progress=progress)
+        except FijiportError as e:
+            report.add("runtimes", "failed", str(e))
+            return report
+        report.runtime_matrix = matrix.to_dict()
+        for row in matrix.rows:
+            status = {"passed": "passed", "n/a": "skipped"}.get(row.status, "failed")
+            report.add(f"runtime: {row.consumer}", status, f"{row.runtime}; {row.detail}".strip("; "),
+                       weight_format=row.weights, max_abs_diff=row.max_abs_diff)
+    return report
+
+
+def _validate_core(package: Path, *, timeout: float, progress: Optional[Callable[[str], None]]) -> ValidationReport:
     step = progress or (lambda _m: None)
     package = Path(package)
     report = ValidationReport(str(package))

@@ -21,7 +21,7 @@ app = typer.Typer(
         "Train CARE models in Python and ship them, verified, to Fiji, KNIME and the BioImage Model Zoo.\n\n"
         "A typical session: [bold]prepare care[/] (pair and split TIFFs) → [bold]train care[/] → "
         "[bold]qc[/] (PSNR/SSIM on held-out images) → [bold]export[/] (bioimage.io zip) → "
-        "[bold]validate[/] (official tests). [bold]demo[/] runs all of it on bundled data."
+        "[bold]validate[/] (official tests; --runtimes adds the Fiji/KNIME runtimes). [bold]demo[/] runs all of it on bundled data."
     ),
 )
 
@@ -43,10 +43,11 @@ def _root(
     setup_logging(verbose, quiet)
 
 
-from . import demo, export, prepare, qc, train, validate  # noqa: E402  (commands register on `app`)
+from . import demo, export, prepare, qc, runtimes, train, validate  # noqa: E402  (commands register on `app`)
 
 app.add_typer(prepare.app, name="prepare")
 app.add_typer(train.app, name="train")
+app.add_typer(runtimes.app, name="runtimes")
 app.command("qc")(qc.qc)
 app.command("export")(export.export)
 app.command("validate")(validate.validate)

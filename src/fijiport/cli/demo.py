@@ -51,6 +51,12 @@ def demo(
                   f"NRMSE {s['nrmse']['input']:.4f} → {s['nrmse']['prediction']:.4f}")
     table.add_row("weights (max |diff| to Keras)", ", ".join(f"{k} {v:.1g}" for k, v in result.max_diffs.items()))
     table.add_row("validation", result.validation_status.upper())
+    if result.runtime_rows:
+        table.add_row("Fiji / deepImageJ / KNIME", "; ".join(
+            f"{r['consumer']} {r['status']}" + (f" ({r['max_abs_diff']:.0e})" if r.get("max_abs_diff") is not None else "")
+            for r in result.runtime_rows if r["status"] != "n/a"))
+    elif result.runtimes_note:
+        table.add_row("Fiji / deepImageJ / KNIME", result.runtimes_note)
     table.add_row("time (s)", ", ".join(f"{k} {v:.0f}" for k, v in result.seconds.items()))
     out.print(table)
     out.print(f"Next: open {result.paths['QC report']} and try `bioimageio test {result.paths['bioimage.io package']}`.")

@@ -67,6 +67,7 @@ def export(
     version: Optional[str] = typer.Option(None, "--version", help="Version of this model, e.g. 1.0.0."),
     git_repo: Optional[str] = typer.Option(None, "--git-repo", help="Repository with the training code or data description."),
     training_data: Optional[str] = typer.Option(None, "--training-data", help="Description or link of the training data for the model card."),
+    fiji_zip: Optional[Path] = typer.Option(None, "--fiji-zip", help="Also write the TensorFlow SavedModel zip that CSBDeep-Fiji and KNIME load, plus a ready Fiji macro next to it (same name, .ijm)."),
     opset: int = typer.Option(17, "--opset", help="ONNX opset (≤ 17: onnxruntime 1.13.1 in deepImageJ fails on 18)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output zip if it exists."),
 ) -> None:
@@ -83,7 +84,7 @@ def export(
     pct = parse_numbers(percentiles, float, "--percentiles", count=2)
     meta = _meta(meta_file, name, description, author, maintainer, license_, cite, tag, version, git_repo, training_data)
     options = ExportOptions(test_input=test_input, weights=weights, percentiles=tuple(pct) if pct else None,
-                            qc_json=qc_json, opset=opset, overwrite=overwrite)
+                            qc_json=qc_json, opset=opset, fiji_zip=fiji_zip, overwrite=overwrite)
     with spinner("exporting") as update:
         result = export_care(model_dir, output, meta, options, progress=update)
     for w in result.warnings:
@@ -97,3 +98,6 @@ def export(
     out.print(f"halo {result.halo} px, input size ≥ {result.min_size} in steps of {result.div_by}; graph rewrites: "
               f"{', '.join(result.rewrites) or 'none'}")
     out.print(f"package: {output}")
+    if result.fiji_zip:
+        out.print(f"Fiji/KNIME zip: {result.fiji_zip}")
+        out.print(f"Fiji macro: {result.fiji_macro}")

@@ -17,6 +17,8 @@ def validate(
     package: Path = typer.Argument(..., help="bioimage.io model package (.zip or rdf.yaml), from fijiport or anyone else.", show_default=False),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON to this file."),
     md_path: Optional[Path] = typer.Option(None, "--md", help="Also write the report as Markdown to this file."),
+    runtimes: bool = typer.Option(False, "--runtimes", help="Also run the weights on TF 1.13.1/1.15.0/2.10.1 and onnxruntime 1.13.1 (what Fiji, deepImageJ and KNIME embed; install them with `fijiport runtimes install`)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Runtimes folder (default ~/.cache/fijiport/runtimes)."),
 ) -> None:
     """Check a model package: spec validation, bioimageio.core's test of every weight format, and
     cross-format agreement (max |diff| of each format's output against the Keras reference).
@@ -31,14 +33,21 @@ def validate(
     if not package.exists():
         raise DataError(f"{package} does not exist; pass a bioimage.io model zip (e.g. one written by `fijiport export`)")
     with spinner("validating") as update:
-        report = validate_package(package, progress=update)
+        report = validate_package(package, progress=update, runtimes=runtimes, cache_dir=cache_dir)
     table = Table(title=f"{package}: {report.status.upper()}")
     for col in ("check", "weights", "status", "max |diff|", "details"):
         table.add_column(col, overflow="fold")
     for c in report.checks:
+        if c.name.startswith("runtime: "):
+            continue  # shown in the matrix below
         diff = "" if c.max_abs_diff is None else f"{c.max_abs_diff:.2g}"
         table.add_row(c.name, c.weight_format or "", STATUS_STYLE[c.status], diff, c.details)
     out.print(table)
+    if report.runtime_matrix is not None:
+        from ..runtimes.matrix import matrix_from_dict
+        from .runtimes import print_matrix
+
+        print_matrix(matrix_from_dict(report.runtime_matrix))
     if json_path:
         report.save_json(json_path)
         out.print(f"report: {json_path}")

@@ -50,6 +50,8 @@ class ExportOptions:
     qc_json: Optional[Path] = None
     """A qc.json from ``fijiport qc`` whose figures go into the model card."""
     opset: int = 17
+    fiji_zip: Optional[Path] = None
+    """Also write the CSBDeep-Fiji/KNIME SavedModel zip here, and a Fiji macro next to it (same name, .ijm)."""
     overwrite: bool = False
 
 
@@ -64,6 +66,8 @@ class ExportResult:
     div_by: int
     warnings: list[str] = field(default_factory=list)
     rewrites: list[str] = field(default_factory=list)
+    fiji_zip: Optional[Path] = None
+    fiji_macro: Optional[Path] = None
 
 
 def export_care(
@@ -85,6 +89,11 @@ def export_care(
     if output_zip.suffix.lower() != ".zip":
         raise ExportError(f"output {output_zip} must end in .zip (bioimage.io packages are zip files)")
     check_output(output_zip, options.overwrite)
+    if options.fiji_zip is not None:
+        if Path(options.fiji_zip).suffix.lower() != ".zip":
+            raise ExportError(f"--fiji-zip {options.fiji_zip} must end in .zip")
+        check_output(Path(options.fiji_zip), options.overwrite)
+        check_output(Path(options.fiji_zip).with_suffix(".ijm"), options.overwrite)
     step = progress or (lambda _msg: None)
 
     step("reading model folder")
@@ -173,7 +182,21 @@ def export_care(
                 except Exception as e:
                     raise ExportError(f"bioimageio.spec could not write the package: {type(e).__name__}: {e}") from None
                 partial.with_suffix(".zip").rename(partial)
-    return ExportResult(output_zip, name, list(diffs), diffs, halo, min_size, div_by, warnings, compatible.rewrites)
+
+        fiji_zip = fiji_macro = None
+        if options.fiji_zip is not None:
+            from .fiji_zip import csbdeep_meta, write_care_macro, write_fiji_zip
+            from .halo import unet_halo
+
+            step("writing the CSBDeep-Fiji / KNIME zip and macro")
+            overlap = unet_halo(folder.depth, folder.kernel_size)
+            fiji_zip = write_fiji_zip(saved_dir, csbdeep_meta(folder.config, folder.axes, div_by, overlap),
+                                      Path(options.fiji_zip), overwrite=options.overwrite)
+            fiji_macro = write_care_macro(fiji_zip, fiji_zip.with_suffix(".ijm"), name=name, axes=folder.axes,
+                                          div_by=div_by, overlap=halo, percentiles=folder.percentiles,
+                                          overwrite=options.overwrite)
+    return ExportResult(output_zip, name, list(diffs), diffs, halo, min_size, div_by, warnings, compatible.rewrites,
+                        fiji_zip, fiji_macro)
 
 
 def _max_diff(a: np.ndarray, b: np.ndarray) -> float:

@@ -84,6 +84,14 @@ class RuntimeMatrix:
         return "\n".join(lines) + "\n"
 
 
+def matrix_from_dict(data: dict[str, Any]) -> RuntimeMatrix:
+    """Rebuild a :class:`RuntimeMatrix` from :meth:`RuntimeMatrix.to_dict` (e.g. from a JSON report)."""
+    tol = data.get("tolerance", {})
+    return RuntimeMatrix(data["source"], data["package_kind"], data["reference"],
+                         (tol.get("absolute", 1e-3), tol.get("relative", 1e-3)),
+                         [RuntimeRun(**r) for r in data.get("runs", [])], [ConsumerRow(**r) for r in data.get("consumers", [])])
+
+
 def check_runtimes(package: Path, cache_dir: Optional[Path] = None, *,
                    progress: Optional[Callable[[str], None]] = None) -> RuntimeMatrix:
     """Run ``package`` (bioimage.io zip or SavedModel zip) on every consumer runtime."""

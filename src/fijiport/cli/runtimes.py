@@ -1,0 +1,103 @@
+"""``fijiport runtimes``: the TensorFlow and ONNX runtimes inside Fiji's, deepImageJ's and KNIME's plugins."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ._common import EXIT_FAILURE, out, spinner
+
+app = typer.Typer(no_args_is_help=True, help=(
+    "Install the runtimes Fiji, deepImageJ and KNIME embed (TensorFlow 1.13.1, 1.15.0, 2.10.1 and onnxruntime "
+    "1.13.1) and run models on them."))
+
+CACHE_HELP = "Folder holding the runtimes (about 1.1 GB); default $FIJIPORT_RUNTIMES_DIR or ~/.cache/fijiport/runtimes."
+STATUS = {"passed": "[green]passed[/]", "failed": "[red]failed[/]", "missing": "[red]missing[/]", "n/a": "[dim]n/a[/]"}
+
+
+@app.command("install")
+def install(
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    only: Optional[list[str]] = typer.Option(None, "--only", help="Install just this runtime (e.g. tensorflow-1.15.0 or 1.15.0); repeatable."),
+    force: bool = typer.Option(False, "--force", help="Download and verify again even if already installed."),
+) -> None:
+    """Fetch the runtimes through pip (TensorFlow wheels) and npm (onnxruntime-node), verify that each
+    loads and reports its version, and say what is missing and how to get it.
+
+    Needs the Python package index, the npm registry, Node.js with npm and a C compiler (cc).
+    """
+    from ..runtimes import default_cache_dir, install_runtimes
+
+    target = cache_dir or default_cache_dir()
+    with spinner("installing runtimes") as update:
+        results = install_runtimes(target, only, force=force, progress=update)
+    table = Table(title=f"runtimes in {target}")
+    for col in ("runtime", "used by", "status", "detail"):
+        table.add_column(col, overflow="fold")
+    for s in results:
+        table.add_row(s.name, ", ".join(s.runtime.used_by), "[green]ok[/]" if s.installed else "[red]missing[/]", s.detail)
+    out.print(table)
+    if not all(s.installed for s in results):
+        raise typer.Exit(EXIT_FAILURE)
+
+
+@app.command("list")
+def list_(cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP)) -> None:
+    """Show which runtimes are installed and which Fiji/KNIME plugin uses each."""
+    from ..runtimes import default_cache_dir, runtime_status
+
+    target = cache_dir or default_cache_dir()
+    table = Table(title=f"runtimes in {target}")
+    for col in ("runtime", "used by", "status", "detail"):
+        table.add_column(col, overflow="fold")
+    for s in runtime_status(target):
+        table.add_row(s.name, ", ".join(s.runtime.used_by), "[green]ok[/]" if s.installed else "[red]missing[/]", s.detail)
+    out.print(table)
+
+
+def print_matrix(matrix) -> None:
+    table = Table(title=f"{Path(matrix.source).name}: {'PASSED' if matrix.passed else 'FAILED'} "
+                        f"(reference: {matrix.reference}; tolerance {matrix.tolerance[0]:g} + {matrix.tolerance[1]:g}·|ref|)")
+    for col in ("consumer", "runtime", "weights", "status", "max |diff|", "detail"):
+        table.add_column(col, overflow="fold")
+    for r in matrix.rows:
+        diff = "" if r.max_abs_diff is None else f"{r.max_abs_diff:.2g}"
+        runtime = r.runtime.replace("tensorflow-", "TF ").replace("onnxruntime-", "ORT ")
+        weights = {"tensorflow_saved_model_bundle": "SavedModel"}.get(r.weights, r.weights)
+        table.add_row(r.consumer, runtime, weights, STATUS.get(r.status, r.status), diff, _first_sentence(r.detail))
+    out.print(table)
+
+
+def _first_sentence(text: str, limit: int = 160) -> str:
+    """The runtime's own message, shortened for the table (the JSON keeps all of it)."""
+    first = text.split(". ")[0]
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+@app.command("check")
+def check(
+    package: Path = typer.Argument(..., help="bioimage.io model zip, or a CSBDeep/StarDist/KNIME TF_SavedModel.zip.", show_default=False),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the matrix as JSON to this file."),
+) -> None:
+    """Run the model's TensorFlow weights on TF 1.13.1, 1.15.0 and 2.10.1 and its ONNX weights on
+    onnxruntime 1.13.1, compare with the reference, and show which Fiji/KNIME plugins will run it.
+
+    Exit code 0 only if every consumer that applies passed.
+    """
+    from ..files import atomic_file
+    from ..runtimes.matrix import check_runtimes
+
+    with spinner("running on the consumer runtimes") as update:
+        matrix = check_runtimes(package, cache_dir, progress=update)
+    print_matrix(matrix)
+    if json_path:
+        with atomic_file(json_path, overwrite=True) as tmp:
+            tmp.write_text(json.dumps(matrix.to_dict(), indent=2) + "\n")
+        out.print(f"matrix: {json_path}")
+    if not matrix.passed:
+        raise typer.Exit(EXIT_FAILURE)

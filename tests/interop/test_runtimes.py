@@ -1,0 +1,142 @@
+"""Exports run, and give the same numbers, on the exact runtimes Fiji, deepImageJ and KNIME embed.
+
+Nothing here stands in for a runtime: TensorFlow 1.13.1, 1.15.0 and 2.10.1 are the official C
+libraries, onnxruntime 1.13.1 is the npm package, installed by `make runtimes`.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import load_json
+from fijiport.cli import app
+from fijiport.export import ExportOptions, export_care
+from fijiport.runtimes import default_cache_dir, runtime_status
+from fijiport.runtimes.matrix import check_runtimes
+
+pytestmark = pytest.mark.slow
+APPLICABLE_CARE = {"CSBDeep-Fiji", "deepImageJ (TF1)", "deepImageJ (TF2)", "deepImageJ (ONNX)", "KNIME"}
+
+
+@pytest.fixture(scope="session")
+def runtimes_dir():
+    missing = [s.name for s in runtime_status() if not s.installed]
+    if missing:
+        pytest.fail(f"runtimes {missing} are not installed in {default_cache_dir()}: run `make runtimes`")
+    return default_cache_dir()
+
+
+@pytest.fixture(scope="module")
+def exported(care2d_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("interop")
+    result = export_care(care2d_model, out / "care2d.zip", options=ExportOptions(fiji_zip=out / "care2d_fiji.zip"))
+    return result
+
+
+def _assert_all_pass(matrix, expected_consumers):
+    rows = {r.consumer: r for r in matrix.rows}
+    applicable = {c for c, r in rows.items() if r.status != "n/a"}
+    assert applicable == expected_consumers
+    for consumer in applicable:
+        row = rows[consumer]
+        assert row.status == "passed", f"{consumer}: {row.detail}"
+        assert row.max_abs_diff is not None and row.max_abs_diff < 1e-4  # float32 round-off, far inside the tolerance
+    assert matrix.passed
+
+
+def test_fijiport_package_runs_on_every_consumer_runtime(exported, runtimes_dir):
+    matrix = check_runtimes(exported.path, runtimes_dir)
+    _assert_all_pass(matrix, APPLICABLE_CARE)
+    versions = {r.runtime: r.reported_version for r in matrix.runs}
+    assert versions == {"tensorflow-1.13.1": "1.13.1", "tensorflow-1.15.0": "1.15.0",
+                        "tensorflow-2.10.1": "2.10.1", "onnxruntime-1.13.1": "1.13.1"}
+
+
+def test_plain_csbdeep_3d_package_runs_on_every_consumer_runtime(plain_care3d, care3d_raw, runtimes_dir, tmp_path):
+    out = tmp_path / "plain3d.zip"
+    export_care(plain_care3d, out, options=ExportOptions(test_input=care3d_raw / "low" / "nuclei_00.tif"))
+    _assert_all_pass(check_runtimes(out, runtimes_dir), APPLICABLE_CARE)
+
+
+def test_fiji_zip_layout_meta_and_runtimes(exported, runtimes_dir):
+    with zipfile.ZipFile(exported.fiji_zip) as zf:
+        names = set(zf.namelist())
+        meta = __import__("json").loads(zf.read("meta.json"))
+    assert {"saved_model.pb", "variables/", "meta.json"} <= names
+    assert meta["axes"] == "YXC" and meta["axes_div_by"] == [4, 4, 1] and meta["probabilistic"] is False
+    assert meta["tile_overlap"] == [43, 43, 0]  # csbdeep's measured overlap for depth 2, kernel 5
+    matrix = check_runtimes(exported.fiji_zip, runtimes_dir)
+    _assert_all_pass(matrix, {"CSBDeep-Fiji", "KNIME"})
+
+
+def test_fiji_macro_is_filled_in_with_the_plugin_keys(exported):
+    text = exported.fiji_macro.read_text()
+    assert str(exported.fiji_zip.resolve()) in text
+    assert 'pLow = "2";' in text and 'pHigh = "99.8";' in text
+    assert "blockMultiple = 4;" in text
+    call = re.search(r'run\("Run your network", (.*?)\);', text, re.S).group(1)
+    keys = re.findall(r"(\w+)=", call)
+    assert keys == ["input", "normalizeinput", "percentilebottom", "percentiletop", "clip", "ntiles",
+                    "blockmultiple", "overlap", "batchsize", "modelfile", "showprogressdialog"]
+    assert "#@" not in text  # plain ImageJ 1.x stops at script parameters
+
+
+def test_csbdeep_export_tf_fails_on_old_runtimes_with_their_message(care2d_model, runtimes_dir, tmp_path):
+    from csbdeep.models import CARE
+
+    model = CARE(None, care2d_model.name, basedir=str(care2d_model.parent))
+    csbdeep_zip = tmp_path / "TF_SavedModel.zip"
+    model.export_TF(str(csbdeep_zip))
+    matrix = check_runtimes(csbdeep_zip, runtimes_dir)
+    runs = {r.runtime: r for r in matrix.runs}
+    for old in ("tensorflow-1.13.1", "tensorflow-1.15.0"):
+        assert runs[old].status == "failed"
+        assert "StatelessRandomGetKeyCounter" in runs[old].error  # the runtime's own message
+    assert runs["tensorflow-2.10.1"].status == "passed"
+    assert not matrix.passed
+
+
+def test_validate_with_runtimes_cli(exported, runtimes_dir, tmp_path):
+    result = CliRunner().invoke(app, ["validate", str(exported.path), "--runtimes", "--json", str(tmp_path / "v.json")])
+    assert result.exit_code == 0, result.output
+    report = load_json(tmp_path / "v.json")
+    consumers = {r["consumer"]: r["status"] for r in report["runtime_matrix"]["consumers"]}
+    assert {c for c, s in consumers.items() if s == "passed"} == APPLICABLE_CARE
+
+
+def test_missing_runtimes_are_reported_not_faked(exported, tmp_path):
+    matrix = check_runtimes(exported.path, tmp_path / "empty-cache")
+    assert not matrix.passed
+    assert all(r.status in ("missing", "n/a") for r in matrix.rows)
+    assert any("fijiport runtimes install" in r.detail for r in matrix.rows)
+
+
+def test_install_without_node_says_what_is_missing(tmp_path, monkeypatch):
+    from fijiport.runtimes import install_runtimes
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no node, no npm
+    [status] = install_runtimes(tmp_path / "cache", ["onnxruntime-1.13.1"])
+    assert not status.installed
+    assert "Node.js" in status.detail and "apt-get install nodejs npm" in status.detail
+
+
+def test_runtime_outputs_match_keras_numerically(exported, care2d_model, runtimes_dir, tmp_path):
+    """On a fresh input of another size: the frozen graph on TF 1.13.1 equals the Keras network."""
+    from fijiport.export.model_folder import load_care_keras, read_care_model_folder
+    from fijiport.runtimes.registry import BY_NAME
+    from fijiport.runtimes.run import run_saved_model
+
+    root = tmp_path / "sm"
+    with zipfile.ZipFile(exported.fiji_zip) as zf:
+        zf.extractall(root)
+    x = np.random.default_rng(3).random((1, 96, 64, 1)).astype(np.float32)
+    outcome = run_saved_model(BY_NAME["tensorflow-1.13.1"], runtimes_dir, root, x, input_op="input", output_op="output")
+    assert outcome.ok, outcome.error
+    keras = load_care_keras(read_care_model_folder(care2d_model)).keras_model
+    ref = np.asarray(keras(x, training=False))
+    assert outcome.output.shape == ref.shape and np.abs(outcome.output - ref).max() < 1e-5
