@@ -6,11 +6,7 @@ exercised in child processes, as fijiport itself does.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
@@ -19,11 +15,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import pytest
 
+from helpers import load_json, read_rdf, run_official_bioimageio_test, tree_hashes  # noqa: F401  (re-exported for tests)
 
-def tree_hashes(root: Path) -> dict[str, str]:
-    """sha256 of every file under ``root`` (to prove inputs are untouched)."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(Path(root).rglob("*")) if p.is_file()}
+
 
 
 @pytest.fixture(scope="session")
@@ -100,24 +94,3 @@ def plain_care2d_probabilistic(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def plain_care3d(tmp_path_factory) -> Path:
     return _plain_csbdeep_model(tmp_path_factory.mktemp("plain3d"), "plain_care_3d", "ZYX", (8, 16, 16), kern=3, depth=1)
-
-
-def run_official_bioimageio_test(package: Path, cwd: Path) -> subprocess.CompletedProcess:
-    """The official `bioimageio test` CLI, in the Keras 3 world, in a scratch directory."""
-    env = dict(os.environ)
-    env.pop("TF_USE_LEGACY_KERAS", None)
-    exe = Path(sys.executable).with_name("bioimageio")
-    return subprocess.run([str(exe), "test", str(package)], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-
-
-def read_rdf(package: Path) -> dict:
-    import zipfile
-
-    import yaml
-
-    with zipfile.ZipFile(package) as zf:
-        return yaml.safe_load(zf.read("rdf.yaml"))
-
-
-def load_json(path: Path) -> dict:
-    return json.loads(Path(path).read_text())

@@ -37,7 +37,7 @@ def _run(package: str, out: Path) -> int:
     from bioimageio.spec import load_model_description
 
     results: dict = {"formats": {}}
-    descr = load_model_description(package, perform_io_checks=False)
+    descr = load_model_description(package, perform_io_checks=False, format_version="latest")  # 0.4 read as 0.5
     formats = [name for name, entry in descr.weights if entry is not None]
     results["weight_formats"] = formats
     results["output_ids"] = [str(o.id) for o in descr.outputs]

@@ -175,6 +175,9 @@ def _spec_validation(package: Path, report: ValidationReport):
     report.add("bioimage.io spec", "passed", f"model format {fmt}")
     for w in dict.fromkeys(warnings):
         report.add("bioimage.io spec warning", "warning", w)
+    if isinstance(descr, v0_4.ModelDescr):  # the rest works on the 0.5 form of older packages
+        with offline_tolerant_github_check():
+            descr = load_model_description(package, perform_io_checks=False, format_version="latest")
     return descr
 
 

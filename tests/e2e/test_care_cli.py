@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import load_json, read_rdf, tree_hashes
+from helpers import load_json, read_rdf, tree_hashes
 from fijiport.cli import app
 
 pytestmark = pytest.mark.slow

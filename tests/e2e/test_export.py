@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import read_rdf, run_official_bioimageio_test, tree_hashes
+from helpers import read_rdf, run_official_bioimageio_test, tree_hashes
 from fijiport.config.export import ExportMeta, Person
 from fijiport.errors import DataError, ExportError, OutputExistsError
 from fijiport.export import ExportOptions, export_care

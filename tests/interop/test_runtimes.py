@@ -13,22 +13,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import load_json
+from helpers import load_json
 from fijiport.cli import app
 from fijiport.export import ExportOptions, export_care
-from fijiport.runtimes import default_cache_dir, runtime_status
 from fijiport.runtimes.matrix import check_runtimes
 
 pytestmark = pytest.mark.slow
 APPLICABLE_CARE = {"CSBDeep-Fiji", "deepImageJ (TF1)", "deepImageJ (TF2)", "deepImageJ (ONNX)", "KNIME"}
-
-
-@pytest.fixture(scope="session")
-def runtimes_dir():
-    missing = [s.name for s in runtime_status() if not s.installed]
-    if missing:
-        pytest.fail(f"runtimes {missing} are not installed in {default_cache_dir()}: run `make runtimes`")
-    return default_cache_dir()
 
 
 @pytest.fixture(scope="module")

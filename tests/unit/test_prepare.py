@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from conftest import tree_hashes
+from helpers import tree_hashes
 from fijiport.config import PrepareCareConfig
 from fijiport.data.prepare import MANIFEST_NAME, load_manifest, prepare_care
 from fijiport.errors import DataError, OutputExistsError

@@ -43,7 +43,7 @@ def _root(
     setup_logging(verbose, quiet)
 
 
-from . import demo, export, prepare, qc, runtimes, train, validate  # noqa: E402  (commands register on `app`)
+from . import convert, demo, export, prepare, qc, runtimes, train, validate  # noqa: E402  (commands register on `app`)
 
 app.add_typer(prepare.app, name="prepare")
 app.add_typer(train.app, name="train")
@@ -51,6 +51,7 @@ app.add_typer(runtimes.app, name="runtimes")
 app.command("qc")(qc.qc)
 app.command("export")(export.export)
 app.command("validate")(validate.validate)
+app.command("convert")(convert.convert)
 app.command("demo")(demo.demo)
 
 

@@ -134,8 +134,8 @@ def _signature_io(saved_model_dir: Path, input_key: Optional[str], output_key: O
     meta = next((m for m in sm.meta_graphs if "serve" in m.meta_info_def.tags), sm.meta_graphs[0])
     sig = meta.signature_def["serving_default"] if "serving_default" in meta.signature_def else next(iter(meta.signature_def.values()))
     inputs, outputs = dict(sig.inputs), dict(sig.outputs)
-    t_in = inputs[input_key] if input_key in inputs else next(iter(inputs.values()))
-    t_out = outputs[output_key] if output_key in outputs else next(iter(outputs.values()))
+    t_in = inputs[input_key] if input_key is not None and input_key in inputs else next(iter(inputs.values()))
+    t_out = outputs[output_key] if output_key is not None and output_key in outputs else next(iter(outputs.values()))
 
     def split(name: str) -> tuple[str, int]:
         op, _, idx = name.partition(":")
@@ -180,36 +180,17 @@ def _fill_rows(matrix: RuntimeMatrix, runs: dict[tuple[str, str], RuntimeRun], a
 
 
 def _check_bioimageio(package: Path, cache_dir: Path, tmp: Path, step) -> RuntimeMatrix:
-    from bioimageio.core import Sample, Tensor
-    from bioimageio.core.digest_spec import get_test_input_sample, get_test_output_sample
-    from bioimageio.core.proc_setup import setup_pre_and_postprocessing
     from bioimageio.spec import load_model_description
     from bioimageio.spec.utils import extract_file_name
 
     from .._bioimageio_compat import offline_tolerant_github_check
     from ..validation import _tolerance
 
-    with offline_tolerant_github_check():
-        descr = load_model_description(package, perform_io_checks=False)
+    with offline_tolerant_github_check():  # spec 0.4 packages are read as 0.5 ("latest")
+        descr = load_model_description(package, perform_io_checks=False, format_version="latest")
     matrix = RuntimeMatrix(str(package), "bioimage.io", "the package's test output", _tolerance(descr))
     in_id, out_id = descr.inputs[0].id, descr.outputs[0].id
-    sample = get_test_input_sample(descr)
-    pre, post = setup_pre_and_postprocessing(descr, [sample])
-    for op in pre:
-        op(sample)
-    in_dims = tuple(str(a.id) for a in descr.inputs[0].axes)
-    x = sample.members[in_id].data.transpose(*in_dims).to_numpy().astype(np.float32)
-    ref_sample = get_test_output_sample(descr)
-    out_dims = tuple(str(a.id) for a in descr.outputs[0].axes)
-    ref = ref_sample.members[out_id].data.transpose(*out_dims).to_numpy()
-
-    def postprocess(y: np.ndarray) -> np.ndarray:
-        if not post:
-            return y
-        out = Sample(members={out_id: Tensor.from_numpy(y, dims=out_dims)}, stat=sample.stat, id="matrix")
-        for op in post:
-            op(out)
-        return out.members[out_id].data.transpose(*out_dims).to_numpy()
+    x, ref, postprocess = network_test_io(descr)
 
     runs: dict[tuple[str, str], RuntimeRun] = {}
     weights = {name: entry for name, entry in descr.weights if entry is not None}
@@ -255,6 +236,34 @@ def _check_bioimageio(package: Path, cache_dir: Path, tmp: Path, step) -> Runtim
 
     _fill_rows(matrix, runs, applicable)
     return matrix
+
+
+def network_test_io(descr) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """The network's input for the package's test input (after the rdf's preprocessing), the
+    package's test output, and the rdf's postprocessing as a function on raw network output."""
+    from bioimageio.core import Sample, Tensor
+    from bioimageio.core.digest_spec import get_test_input_sample, get_test_output_sample
+    from bioimageio.core.proc_setup import setup_pre_and_postprocessing
+
+    in_id, out_id = descr.inputs[0].id, descr.outputs[0].id
+    sample = get_test_input_sample(descr)
+    pre, post = setup_pre_and_postprocessing(descr, [sample])
+    for op in pre:
+        op(sample)
+    in_dims = tuple(str(a.id) for a in descr.inputs[0].axes)
+    out_dims = tuple(str(a.id) for a in descr.outputs[0].axes)
+    x = sample.members[in_id].data.transpose(*in_dims).to_numpy().astype(np.float32)
+    ref = get_test_output_sample(descr).members[out_id].data.transpose(*out_dims).to_numpy()
+
+    def postprocess(y: np.ndarray) -> np.ndarray:
+        if not post:
+            return y
+        out = Sample(members={out_id: Tensor.from_numpy(y, dims=out_dims)}, stat=sample.stat, id="fijiport")
+        for op in post:
+            op(out)
+        return out.members[out_id].data.transpose(*out_dims).to_numpy()
+
+    return x, ref, postprocess
 
 
 def _is_stardist(descr) -> bool:

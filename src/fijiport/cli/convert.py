@@ -1,0 +1,41 @@
+"""``fijiport convert``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from ._common import out, spinner
+
+
+def convert(
+    source: Path = typer.Argument(..., help="A CSBDeep/StarDist TF_SavedModel.zip, or a bioimage.io package (spec 0.4 or 0.5) with TensorFlow or Keras weights.", show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="The repaired zip to write (the input is never changed).", show_default=False),
+    opset: int = typer.Option(17, "--opset", help="ONNX opset for bioimage.io packages (≤ 17 for deepImageJ's onnxruntime 1.13.1)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output if it exists."),
+) -> None:
+    """Repair a model someone exported so that Fiji, deepImageJ and KNIME load it.
+
+    Freezes the TensorFlow graph (variables folded into constants, only the inference subgraph, ops
+    TF 1.13–1.15 know), proves every rewrite by running old and new graph, and for bioimage.io
+    packages adds ONNX weights and writes spec 0.5, keeping name, authors, citations, test tensors
+    and Keras weights. Check the result with `fijiport runtimes check OUT.zip`.
+
+    Example: [bold]fijiport convert TF_SavedModel.zip -o TF_SavedModel_fiji.zip[/]
+    """
+    from ..export.convert import convert_package
+
+    with spinner("converting") as update:
+        result = convert_package(source, output, overwrite=overwrite, opset=opset, progress=update)
+    table = Table(title=f"{output} ({result.kind})")
+    table.add_column("weights")
+    table.add_column("max |diff| to the original", justify="right")
+    for fmt, d in result.max_diffs.items():
+        table.add_row(fmt, f"{d:.2g}")
+    out.print(table)
+    out.print(f"graph rewrites: {', '.join(result.rewrites) or 'none'}")
+    for note in result.notes:
+        out.print(f"note: {note}")
+    out.print(f"converted: {output}")

@@ -1,0 +1,239 @@
+"""``fijiport convert``: repair models others exported so that Fiji's and KNIME's old runtimes load them.
+
+- A CSBDeep/StarDist ``TF_SavedModel.zip`` (e.g. from csbdeep's ``export_TF`` under TensorFlow 2)
+  becomes the same zip with a frozen, TF-1.x-compatible graph and the original ``meta.json``.
+- A bioimage.io package (spec 0.4 or 0.5) with TensorFlow or Keras weights becomes a spec 0.5
+  package with the original metadata, test tensors and Keras weights, a frozen
+  ``tensorflow_saved_model_bundle`` and ONNX weights.
+
+The original graph is loaded with TensorFlow's v1 loader in graph mode, its variables are folded
+into constants, and every rewrite is proven by running old and new graph on the same input.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..errors import DataError, ExportError
+from ..files import atomic_file, check_output
+from .tf_graph import FrozenGraph, check_equivalent, make_tf1_compatible, run_graph, write_saved_model, zip_folder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConvertResult:
+    path: Path
+    kind: str
+    rewrites: list[str] = field(default_factory=list)
+    max_diffs: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def freeze_saved_model(saved_model_dir: Path, input_key: Optional[str] = None, output_key: Optional[str] = None,
+                       tag: str = "serve") -> tuple[FrozenGraph, str, str]:
+    """Load a SavedModel with the v1 loader and fold its variables; returns the graph and the signature keys."""
+    import tensorflow as tf
+
+    graph = tf.Graph()
+    with tf.compat.v1.Session(graph=graph) as sess:
+        try:
+            meta = tf.compat.v1.saved_model.loader.load(sess, [tag], str(saved_model_dir))
+        except Exception as e:
+            raise DataError(f"TensorFlow {tf.__version__} cannot load the SavedModel in {saved_model_dir.name}: "
+                            f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
+        sigs = meta.signature_def
+        sig = sigs["serving_default"] if "serving_default" in sigs else next(iter(sigs.values()), None)
+        if sig is None:
+            raise DataError("the SavedModel has no signature; cannot tell its input and output")
+        if len(sig.inputs) != 1 or len(sig.outputs) != 1:
+            raise DataError(f"the SavedModel has {len(sig.inputs)} inputs and {len(sig.outputs)} outputs; "
+                            "Fiji's plugins and fijiport convert handle one of each")
+        in_key = input_key if input_key is not None and input_key in sig.inputs else next(iter(sig.inputs))
+        out_key = output_key if output_key is not None and output_key in sig.outputs else next(iter(sig.outputs))
+        in_tensor, out_tensor = sig.inputs[in_key].name, sig.outputs[out_key].name
+        out_op = out_tensor.split(":")[0]
+        gd = tf.compat.v1.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), [out_op])
+    in_op = in_tensor.split(":")[0]
+    if in_tensor.split(":")[1:] not in ([], ["0"]) or out_tensor.split(":")[1:] not in ([], ["0"]):
+        raise DataError(f"signature tensors {in_tensor} -> {out_tensor} are not the first outputs of their ops")
+    gd = tf.compat.v1.graph_util.extract_sub_graph(gd, [out_op])
+    return FrozenGraph(gd, in_op, out_op, rewrites=[]), in_key, out_key
+
+
+def convert_package(source: Path, output: Path, *, overwrite: bool = False, opset: int = 17,
+                    progress: Optional[Callable[[str], None]] = None) -> ConvertResult:
+    """Repair a CSBDeep/StarDist SavedModel zip or a bioimage.io package (see module docstring)."""
+    from .._tf import legacy_tensorflow
+
+    step = progress or (lambda _m: None)
+    source, output = Path(source), Path(output)
+    if not source.is_file():
+        raise DataError(f"{source} does not exist")
+    if output.suffix.lower() != ".zip":
+        raise ExportError(f"output {output} must end in .zip")
+    if source.resolve() == output.resolve():
+        raise ExportError("write the converted model to a new file; the input is never replaced")
+    check_output(output, overwrite)
+    try:
+        names = zipfile.ZipFile(source).namelist()
+    except zipfile.BadZipFile:
+        raise DataError(f"{source} is not a zip file") from None
+    legacy_tensorflow()
+    from ..runtimes.matrix import _safe_extract
+
+    with tempfile.TemporaryDirectory(prefix="fijiport-convert-") as tmp_str:
+        tmp = Path(tmp_str)
+        if "saved_model.pb" in names:
+            step("freezing the SavedModel")
+            _safe_extract(source, tmp / "in")
+            return _convert_saved_model_zip(tmp / "in", output, tmp, overwrite)
+        if any(n == "rdf.yaml" or n.endswith("bioimageio.yaml") for n in names):
+            return _convert_bioimageio(source, output, tmp, overwrite, opset, step)
+    raise DataError(f"{source} holds neither saved_model.pb at its root (CSBDeep/KNIME zip) nor rdf.yaml (bioimage.io)")
+
+
+def _probe_input(frozen: FrozenGraph, meta: dict) -> np.ndarray:
+    """A valid input for the graph: its own placeholder shape with free sizes from csbdeep's meta.json."""
+    from ..runtimes.matrix import _synthetic_input
+
+    shape = None
+    for node in frozen.graph_def.node:
+        if node.name == frozen.input_name and "shape" in node.attr:
+            dims = node.attr["shape"].shape.dim
+            shape = [None if d.size < 0 else int(d.size) for d in dims]
+    if not shape:
+        raise DataError("the SavedModel's input placeholder has no known rank; cannot build a probe input")
+    return _synthetic_input(shape, meta)
+
+
+def _convert_saved_model_zip(in_dir: Path, output: Path, tmp: Path, overwrite: bool) -> ConvertResult:
+    meta = {}
+    if (in_dir / "meta.json").is_file():
+        try:
+            meta = json.loads((in_dir / "meta.json").read_text())
+        except json.JSONDecodeError:
+            log.warning("meta.json is not valid JSON; it is copied unchanged")
+    frozen, in_key, out_key = freeze_saved_model(in_dir)
+    compatible = make_tf1_compatible(frozen)
+    x = _probe_input(frozen, meta)
+    diff = check_equivalent(frozen, compatible, x)
+    sm = write_saved_model(compatible, tmp / "out", in_key, out_key)
+    extra = {"meta.json": (in_dir / "meta.json").read_bytes()} if (in_dir / "meta.json").is_file() else {}
+    with atomic_file(output, overwrite=overwrite) as partial:
+        zip_folder(sm, partial, extra=extra)
+    return ConvertResult(output, "SavedModel zip", compatible.rewrites, {"tensorflow_saved_model_bundle": diff},
+                         [f"frozen graph checked on a probe input of shape {list(x.shape)}"])
+
+
+def _convert_bioimageio(source: Path, output: Path, tmp: Path, overwrite: bool, opset: int, step) -> ConvertResult:
+    import tensorflow as tf
+    from bioimageio.spec import load_model_description, save_bioimageio_package
+    from bioimageio.spec.model import v0_5 as bio
+    from bioimageio.spec.utils import extract_file_name
+
+    from .._bioimageio_compat import offline_tolerant_github_check
+    from ..runtimes.matrix import _safe_extract, network_test_io
+    from .onnx import frozen_graph_to_onnx, run_onnx
+    from .tf_graph import freeze_keras_model
+
+    step("reading the bioimage.io package")
+    with offline_tolerant_github_check():
+        descr = load_model_description(source, perform_io_checks=False, format_version="latest")
+    if not isinstance(descr, bio.ModelDescr):
+        raise DataError(f"{source} could not be read as a bioimage.io model (spec 0.4/0.5): {type(descr).__name__}")
+    if len(descr.inputs) != 1 or len(descr.outputs) != 1:
+        raise DataError(f"{source} has {len(descr.inputs)} inputs and {len(descr.outputs)} outputs; convert handles one of each")
+    in_id, out_id = str(descr.inputs[0].id), str(descr.outputs[0].id)
+    x, ref, postprocess = network_test_io(descr)
+    notes: list[str] = []
+    weights = descr.weights
+    if weights.tensorflow_saved_model_bundle is not None:
+        step("freezing the TensorFlow weights")
+        name = extract_file_name(weights.tensorflow_saved_model_bundle.source)
+        _safe_extract(source, tmp / "pkg", name)
+        bundle = tmp / "pkg" / name
+        sm_dir = tmp / "bundle"
+        if zipfile.is_zipfile(bundle):
+            _safe_extract(bundle, sm_dir)
+        elif bundle.is_dir():
+            sm_dir = bundle
+        else:
+            raise DataError(f"{source}: tensorflow_saved_model_bundle {name} is neither a zip nor a folder")
+        root = sm_dir if (sm_dir / "saved_model.pb").is_file() else next((p.parent for p in sm_dir.rglob("saved_model.pb")), None)
+        if root is None:
+            raise DataError(f"{source}: no saved_model.pb inside {name}")
+        frozen, _, _ = freeze_saved_model(root, in_id, out_id)
+        origin = "tensorflow_saved_model_bundle"
+    elif weights.keras_hdf5 is not None:
+        step("loading the Keras weights")
+        name = extract_file_name(weights.keras_hdf5.source)
+        _safe_extract(source, tmp / "pkg", name)
+        try:
+            model = tf.keras.models.load_model(str(tmp / "pkg" / name), compile=False)
+        except Exception as e:
+            raise DataError(f"{source}: the Keras weights {name} do not load in tf_keras "
+                            f"({type(e).__name__}: {str(e).splitlines()[0]}); custom layers cannot be converted") from None
+        frozen = freeze_keras_model(model, "input", "output")
+        origin = "keras_hdf5"
+    else:
+        present = [n for n, e in weights if e is not None]
+        raise DataError(f"{source} has no TensorFlow or Keras weights (it has {', '.join(present)}); nothing to convert")
+
+    compatible = make_tf1_compatible(frozen)
+    check_equivalent(frozen, compatible, x)
+    diffs = {"tensorflow_saved_model_bundle": _diff_to(postprocess(run_graph(compatible, x)), ref)}
+    sm = write_saved_model(compatible, tmp / "frozen", in_id, out_id)
+    tf_zip = zip_folder(sm, tmp / "tf_saved_model_bundle.zip")
+    step("converting to ONNX")
+    onnx_path = frozen_graph_to_onnx(compatible, tmp / "weights.onnx", input_key=in_id, output_key=out_id, opset=opset)
+    diffs["onnx"] = _diff_to(postprocess(run_onnx(onnx_path, x, in_id)), ref)
+    from .bioimageio import AGREEMENT_ATOL, TF_BUNDLE_VERSION
+
+    scale = max(1.0, float(np.abs(ref).max()))
+    bad = {k: v for k, v in diffs.items() if not v <= AGREEMENT_ATOL * scale}
+    if bad:
+        raise ExportError(f"converted weights do not reproduce the package's test output (max |diff| {bad}); "
+                          "the original weights may not reproduce it either: check with `fijiport validate`")
+
+    keras = weights.keras_hdf5
+    parent = {"parent": "keras_hdf5"} if keras is not None else {}
+    new_weights = {}
+    if keras is not None:
+        new_weights["keras_hdf5"] = keras
+    new_weights["tensorflow_saved_model_bundle"] = bio.TensorflowSavedModelBundleWeightsDescr(
+        source=tf_zip, tensorflow_version=bio.Version(TF_BUNDLE_VERSION), **parent,
+        comment=f"frozen by fijiport convert from the package's {origin} weights, for TensorFlow 1.13-2.10")
+    new_weights["onnx"] = bio.OnnxWeightsDescr(
+        source=onnx_path, opset_version=opset, parent="keras_hdf5" if keras is not None else "tensorflow_saved_model_bundle",
+        comment="converted with tf2onnx by fijiport convert; IR version 8 for onnxruntime >= 1.13")
+    for other, entry in weights:
+        if entry is not None and other not in new_weights and other not in ("tensorflow_saved_model_bundle", "onnx"):
+            notes.append(f"dropped {other} weights (not convertible here)")
+    update = {"weights": bio.WeightsDescr(**new_weights)}
+    new = descr.model_copy(update=update)
+    step("writing the converted package")
+    with offline_tolerant_github_check():
+        with atomic_file(output, overwrite=overwrite) as partial:
+            partial.unlink()
+            try:
+                save_bioimageio_package(new, output_path=partial.with_suffix(".zip"))
+            except Exception as e:
+                raise ExportError(f"bioimageio.spec could not write the package: {type(e).__name__}: {e}") from None
+            partial.with_suffix(".zip").rename(partial)
+    return ConvertResult(output, "bioimage.io", compatible.rewrites, diffs, notes)
+
+
+def _diff_to(y: np.ndarray, ref: np.ndarray) -> float:
+    if y.shape != ref.shape:
+        raise ExportError(f"converted weights give shape {list(y.shape)}, the test output is {list(ref.shape)}")
+    return float(np.max(np.abs(y.astype(np.float64) - ref.astype(np.float64))))
