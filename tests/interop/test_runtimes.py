@@ -48,10 +48,28 @@ def test_fijiport_package_runs_on_every_consumer_runtime(exported, runtimes_dir)
                         "tensorflow-2.10.1": "2.10.1", "onnxruntime-1.13.1": "1.13.1"}
 
 
-def test_plain_csbdeep_3d_package_runs_on_every_consumer_runtime(plain_care3d, care3d_raw, runtimes_dir, tmp_path):
-    out = tmp_path / "plain3d.zip"
-    export_care(plain_care3d, out, options=ExportOptions(test_input=care3d_raw / "low" / "nuclei_00.tif"))
+@pytest.mark.parametrize("fixture,image", [("plain_care2d", "care2d_raw"), ("plain_care3d", "care3d_raw"),
+                                           ("plain_care2d_probabilistic", "care2d_raw")],
+                         ids=["plain-csbdeep-2d", "plain-csbdeep-3d", "plain-csbdeep-probabilistic"])
+def test_plain_csbdeep_packages_run_on_every_consumer_runtime(fixture, image, request, runtimes_dir, tmp_path):
+    out = tmp_path / f"{fixture}.zip"
+    test_input = request.getfixturevalue(image) / "low" / "nuclei_00.tif"
+    export_care(request.getfixturevalue(fixture), out, options=ExportOptions(test_input=test_input))
     _assert_all_pass(check_runtimes(out, runtimes_dir), APPLICABLE_CARE)
+
+
+def test_fijiport_trained_3d_runs_on_every_consumer_runtime(care3d_raw, runtimes_dir, tmp_path):
+    from fijiport.config import CareTrainConfig
+    from fijiport.data import prepare_care
+    from fijiport.training import train_care
+
+    prepare_care(care3d_raw / "low", care3d_raw / "GT", tmp_path / "data")
+    train_care(tmp_path / "data", tmp_path / "model", CareTrainConfig(
+        epochs=1, steps_per_epoch=2, batch_size=2, patch_size=[8, 16, 16], patches_per_image=4, unet_depth=1,
+        unet_first_filters=8, tensorboard=False))
+    result = export_care(tmp_path / "model", tmp_path / "care3d.zip", options=ExportOptions(fiji_zip=tmp_path / "care3d_fiji.zip"))
+    _assert_all_pass(check_runtimes(result.path, runtimes_dir), APPLICABLE_CARE)
+    _assert_all_pass(check_runtimes(result.fiji_zip, runtimes_dir), {"CSBDeep-Fiji", "KNIME"})
 
 
 def test_fiji_zip_layout_meta_and_runtimes(exported, runtimes_dir):
