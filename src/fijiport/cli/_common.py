@@ -158,3 +158,15 @@ def parse_numbers(text: Optional[str], kind: type, option: str, count: Optional[
     if not values or (count is not None and len(values) != count):
         raise typer.BadParameter(f"expected {count or 'one or more'} comma-separated values, got {text!r}", param_hint=option)
     return values
+
+
+def print_diffs(title: str, diffs: dict[str, float], column: str) -> None:
+    """A table of weight formats and their max |diff| to a reference, on stdout."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("weights")
+    table.add_column(column, justify="right")
+    for fmt, d in diffs.items():
+        table.add_row(fmt, f"{d:.2g}")
+    out.print(table)

@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
-
-from ._common import out, spinner
+from ._common import out, print_diffs, spinner
 
 
 def convert(
@@ -29,12 +27,7 @@ def convert(
 
     with spinner("converting") as update:
         result = convert_package(source, output, overwrite=overwrite, opset=opset, progress=update)
-    table = Table(title=f"{output} ({result.kind})")
-    table.add_column("weights")
-    table.add_column("max |diff| to the original", justify="right")
-    for fmt, d in result.max_diffs.items():
-        table.add_row(fmt, f"{d:.2g}")
-    out.print(table)
+    print_diffs(f"{output} ({result.kind})", result.max_diffs, "max |diff| to the original")
     out.print(f"graph rewrites: {', '.join(result.rewrites) or 'none'}")
     for note in result.notes:
         out.print(f"note: {note}")

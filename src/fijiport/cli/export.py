@@ -6,11 +6,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
-
 from ..config.export import ExportMeta
 from ..config.loading import load_yaml_config, validate_config
-from ._common import err, out, parse_numbers, spinner
+from ._common import err, out, parse_numbers, print_diffs, spinner
 
 
 def _meta(meta_file: Optional[Path], name, description, authors, maintainers, license_, cites, tags, version, git_repo,
@@ -89,12 +87,7 @@ def export(
         result = export_care(model_dir, output, meta, options, progress=update)
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
-    table = Table(title=f"{output}")
-    table.add_column("weights")
-    table.add_column("max |diff| to Keras", justify="right")
-    for fmt, d in result.max_diffs.items():
-        table.add_row(fmt, f"{d:.2g}")
-    out.print(table)
+    print_diffs(str(output), result.max_diffs, "max |diff| to Keras")
     out.print(f"halo {result.halo} px, input size ≥ {result.min_size} in steps of {result.div_by}; graph rewrites: "
               f"{', '.join(result.rewrites) or 'none'}")
     out.print(f"package: {output}")
