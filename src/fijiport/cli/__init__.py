@@ -45,14 +45,15 @@ def _root(
 
 from . import convert, demo, export, prepare, qc, runtimes, train, validate  # noqa: E402  (commands register on `app`)
 
-app.add_typer(prepare.app, name="prepare")
-app.add_typer(train.app, name="train")
-app.add_typer(runtimes.app, name="runtimes")
-app.command("qc")(qc.qc)
-app.command("export")(export.export)
-app.command("validate")(validate.validate)
-app.command("convert")(convert.convert)
-app.command("demo")(demo.demo)
+# in the order of a user's journey
+app.add_typer(prepare.app, name="prepare", rich_help_panel="Train and ship")
+app.add_typer(train.app, name="train", rich_help_panel="Train and ship")
+app.command("qc", rich_help_panel="Train and ship")(qc.qc)
+app.command("export", rich_help_panel="Train and ship")(export.export)
+app.command("validate", rich_help_panel="Train and ship")(validate.validate)
+app.add_typer(runtimes.app, name="runtimes", rich_help_panel="Fiji, deepImageJ, KNIME")
+app.command("convert", rich_help_panel="Fiji, deepImageJ, KNIME")(convert.convert)
+app.command("demo", rich_help_panel="Try it")(demo.demo)
 
 
 def main() -> None:

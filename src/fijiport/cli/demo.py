@@ -16,8 +16,10 @@ def demo(
     steps_per_epoch: int = typer.Option(25, "--steps-per-epoch", help="Parameter updates per epoch."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the outputs of an earlier demo in the same folder."),
 ) -> None:
-    """Run the whole pipeline on data shipped inside the installed packages (no downloads):
-    prepare → train (short) → qc → export → validate, then print what it made and where.
+    """Run the whole pipeline on bundled data: prepare → train → qc → export → validate.
+
+    The data ship inside the installed packages (no downloads); the summary says what was made and
+    where, the QC gain, and the runtime matrix when the runtimes are installed.
     """
     from ..demo import DemoSettings, run_demo
 

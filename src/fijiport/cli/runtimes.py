@@ -25,8 +25,10 @@ def install(
     only: Optional[list[str]] = typer.Option(None, "--only", help="Install just this runtime (e.g. tensorflow-1.15.0 or 1.15.0); repeatable."),
     force: bool = typer.Option(False, "--force", help="Download and verify again even if already installed."),
 ) -> None:
-    """Fetch the runtimes through pip (TensorFlow wheels) and npm (onnxruntime-node), verify that each
-    loads and reports its version, and say what is missing and how to get it.
+    """Fetch, verify and cache the runtimes (TensorFlow wheels via pip, onnxruntime-node via npm).
+
+    Each runtime must load and report its own version before it counts as installed; what cannot be
+    installed is reported with what is missing and how to get it.
 
     Needs the Python package index, the npm registry, Node.js with npm and a C compiler (cc).
     """
@@ -84,8 +86,10 @@ def check(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the matrix as JSON to this file."),
 ) -> None:
-    """Run the model's TensorFlow weights on TF 1.13.1, 1.15.0 and 2.10.1 and its ONNX weights on
-    onnxruntime 1.13.1, compare with the reference, and show which Fiji/KNIME plugins will run it.
+    """Run a model on the Fiji, deepImageJ and KNIME runtimes and show which plugins will run it.
+
+    TensorFlow weights run on TF 1.13.1, 1.15.0 and 2.10.1, ONNX weights on onnxruntime 1.13.1;
+    each output is compared with the reference (the package's test output).
 
     Exit code 0 only if every consumer that applies passed.
     """

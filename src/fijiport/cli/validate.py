@@ -20,8 +20,12 @@ def validate(
     runtimes: bool = typer.Option(False, "--runtimes", help="Also run the weights on TF 1.13.1/1.15.0/2.10.1 and onnxruntime 1.13.1 (what Fiji, deepImageJ and KNIME embed; install them with `fijiport runtimes install`)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Runtimes folder (default ~/.cache/fijiport/runtimes)."),
 ) -> None:
-    """Check a model package: spec validation, bioimageio.core's test of every weight format, and
-    cross-format agreement (max |diff| of each format's output against the Keras reference).
+    """Check a bioimage.io model package: spec, official tests per weight format, cross-format agreement.
+
+    Runs the spec validation, bioimageio.core's test of every weight format (in a child process with
+    Keras 3 and a temporary working directory), and compares each format's output with the Keras
+    reference (max |diff|). With --runtimes, also runs the weights on the runtimes Fiji, deepImageJ
+    and KNIME embed.
 
     Exit code 0 only if everything passed.
 
