@@ -34,3 +34,32 @@ class PrepareCareConfig(BaseModel):
     @classmethod
     def _axes(cls, v: Optional[str]) -> Optional[str]:
         return None if v is None else normalize_axes(v)
+
+
+class PrepareStardistConfig(BaseModel):
+    """How images with label masks (or ImageJ ROI sets) become a StarDist data folder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    axes: Optional[str] = None
+    """Axes of every image (``YX``, ``ZYX``, ``YXC``); guessed from the dimensions when not given."""
+
+    test_fraction: float = Field(0.3, ge=0.0, lt=1.0)
+    """Fraction of the images held out as test data for ``fijiport qc``."""
+
+    seed: int = 0
+    """Seed of the train/test split."""
+
+    allow_unpaired: bool = False
+    """Skip images without a mask (or masks without an image) instead of stopping."""
+
+    link: Literal["copy", "hardlink"] = "copy"
+    """How images reach the data folder (masks are always written anew, relabelled 1..N)."""
+
+    min_area: int = Field(10, ge=1)
+    """Objects smaller than this many pixels (voxels) are reported as tiny."""
+
+    @field_validator("axes")
+    @classmethod
+    def _axes(cls, v: Optional[str]) -> Optional[str]:
+        return None if v is None else normalize_axes(v)

@@ -64,6 +64,14 @@ def load_manifest(data_dir: Path) -> DataManifest:
         raise DataError(
             f"{data_dir} has no {MANIFEST_NAME}; create the data folder with `fijiport prepare care --low DIR --gt DIR -o {data_dir}`"
         )
+    import json
+
+    try:
+        kind = json.loads(path.read_text()).get("kind")
+    except (json.JSONDecodeError, AttributeError):
+        kind = None
+    if kind == "stardist":
+        raise DataError(f"{data_dir} is a StarDist data folder (images/masks); CARE needs one from `fijiport prepare care`")
     try:
         return DataManifest.model_validate_json(path.read_text())
     except Exception as e:

@@ -1,0 +1,162 @@
+"""``fijiport prepare stardist``: images plus label masks (or ImageJ ROI sets) → a checked, split data folder."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal, Optional
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from .. import __version__
+from ..axes import guess_axes_for_ndim, normalize_axes
+from ..config.data import PrepareStardistConfig
+from ..errors import ConfigError, DataError
+from ..files import atomic_dir, list_tiffs, read_tiff, sha256_file, write_json
+from .labels import LabelReport, check_label_image
+from .prepare import MANIFEST_NAME, FileRecord
+from .split import split_names
+
+log = logging.getLogger(__name__)
+
+IMAGES_DIR, MASKS_DIR = "images", "masks"
+
+
+class StardistRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    split: Literal["train", "test"]
+    image: FileRecord
+    mask: FileRecord
+    """The user's mask or ROI-set zip (the written mask is relabelled 1..N)."""
+    mask_source: Literal["mask", "rois"]
+    report: dict
+
+
+class StardistManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["stardist"] = "stardist"
+    fijiport_version: str
+    axes: str
+    config: PrepareStardistConfig
+    items: list[StardistRecord]
+    skipped_unpaired: list[str] = []
+
+    def names(self, split: str) -> list[str]:
+        return [r.name for r in self.items if r.split == split]
+
+
+def _pair(images_dir: Path, masks_dir: Optional[Path], rois_dir: Optional[Path]) -> tuple[dict, list[str], list[str]]:
+    images = {p.name: p for p in list_tiffs(images_dir, what="--images folder")}
+    if not images:
+        raise DataError(f"--images folder {images_dir} holds no .tif/.tiff files")
+    if (masks_dir is None) == (rois_dir is None):
+        raise ConfigError("pass exactly one of --masks DIR (label images) or --rois DIR (ImageJ ROI set zips)")
+    if masks_dir is not None:
+        masks = {p.name: p for p in list_tiffs(masks_dir, what="--masks folder")}
+        if not masks:
+            raise DataError(f"--masks folder {masks_dir} holds no .tif/.tiff files")
+        common = sorted(images.keys() & masks.keys())
+        return ({n: (images[n], masks[n]) for n in common}, sorted(images.keys() - masks.keys()), sorted(masks.keys() - images.keys()))
+    if not Path(rois_dir).is_dir():
+        raise DataError(f"--rois folder {rois_dir} does not exist")
+    zips = {p.stem: p for p in sorted(Path(rois_dir).iterdir()) if p.suffix.lower() == ".zip"}
+    if not zips:
+        raise DataError(f"--rois folder {rois_dir} holds no .zip ROI sets (save them from the ROI Manager as <image name>.zip)")
+    pairs, only_images = {}, []
+    used = set()
+    for name, path in images.items():
+        stem = Path(name).stem
+        key = stem if stem in zips else (name if name in zips else None)
+        if key is None:
+            only_images.append(name)
+        else:
+            pairs[name] = (path, zips[key])
+            used.add(key)
+    return pairs, sorted(only_images), sorted(f"{k}.zip" for k in zips.keys() - used)
+
+
+def prepare_stardist(
+    images_dir: Path,
+    data_dir: Path,
+    *,
+    masks_dir: Optional[Path] = None,
+    rois_dir: Optional[Path] = None,
+    config: Optional[PrepareStardistConfig] = None,
+    overwrite: bool = False,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> StardistManifest:
+    """Check every mask against its image, relabel 1..N, report objects, split and write
+    ``data_dir/{train,test}/{images,masks}``. Inputs are only read."""
+    from ..data.rois import rois_to_labels
+
+    config = config or PrepareStardistConfig()
+    images_dir, data_dir = Path(images_dir), Path(data_dir)
+    pairs, only_images, only_masks = _pair(images_dir, masks_dir, rois_dir)
+    mask_kind = "mask" if masks_dir is not None else "rois"
+    if (only_images or only_masks) and not config.allow_unpaired:
+        parts = []
+        if only_images:
+            parts.append(f"images without {'mask' if mask_kind == 'mask' else 'ROI set'}: {', '.join(only_images)}")
+        if only_masks:
+            parts.append(f"{'masks' if mask_kind == 'mask' else 'ROI sets'} without image: {', '.join(only_masks)}")
+        raise DataError("; ".join(parts) + (". Masks pair with images by identical file name" if mask_kind == "mask"
+                                            else ". ROI sets pair with images as <image base name>.zip")
+                        + "; rename or remove them, or pass --allow-unpaired")
+    if not pairs:
+        raise DataError(f"no image in {images_dir} has a {'mask' if mask_kind == 'mask' else 'ROI set'}")
+
+    axes = config.axes
+    masks: dict[str, np.ndarray] = {}
+    reports: dict[str, LabelReport] = {}
+    records: dict[str, tuple[FileRecord, FileRecord]] = {}
+    for i, (name, (img_path, mask_path)) in enumerate(sorted(pairs.items())):
+        image = read_tiff(img_path)
+        if axes is None:
+            axes = guess_axes_for_ndim(image.ndim)
+        try:
+            normalize_axes(axes, image.ndim, what=f"axes for {img_path}")
+        except ConfigError as e:
+            raise DataError(str(e)) from None
+        spatial_shape = tuple(s for s, a in zip(image.shape, axes) if a in "ZYX")
+        raw_mask = read_tiff(mask_path) if mask_kind == "mask" else rois_to_labels(mask_path, spatial_shape)
+        masks[name], reports[name] = check_label_image(raw_mask, spatial_shape, mask_path, min_area=config.min_area)
+        records[name] = (
+            FileRecord(source=str(img_path.resolve()), sha256=sha256_file(img_path), shape=list(image.shape), dtype=str(image.dtype)),
+            FileRecord(source=str(Path(mask_path).resolve()), sha256=sha256_file(mask_path), shape=list(masks[name].shape),
+                       dtype=str(masks[name].dtype)),
+        )
+        if progress:
+            progress(i + 1, len(pairs))
+    assert axes is not None
+    train, test = split_names(list(records), config.test_fraction, config.seed)
+    split_of = {**{n: "train" for n in train}, **{n: "test" for n in test}}
+    manifest = StardistManifest(
+        fijiport_version=__version__, axes=axes, config=config.model_copy(update={"axes": axes}),
+        items=[StardistRecord(name=n, split=split_of[n], image=records[n][0], mask=records[n][1], mask_source=mask_kind,
+                              report=reports[n].to_dict()) for n in sorted(records)],
+        skipped_unpaired=only_images + only_masks,
+    )
+    import tifffile
+
+    with atomic_dir(data_dir, overwrite=overwrite) as tmp:
+        for split in ("train", "test"):
+            for sub in (IMAGES_DIR, MASKS_DIR):
+                (tmp / split / sub).mkdir(parents=True, exist_ok=True)
+        for rec in manifest.items:
+            src = Path(rec.image.source)
+            dest = tmp / rec.split / IMAGES_DIR / rec.name
+            if config.link == "hardlink":
+                try:
+                    os.link(src, dest)
+                except OSError:
+                    shutil.copyfile(src, dest)
+            else:
+                shutil.copyfile(src, dest)
+            tifffile.imwrite(tmp / rec.split / MASKS_DIR / rec.name, masks[rec.name], compression="zlib")
+        write_json(tmp / MANIFEST_NAME, manifest.model_dump(mode="json"))
+    return manifest
