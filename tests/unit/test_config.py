@@ -52,3 +52,21 @@ def test_probabilistic_resolves_laplace():
     assert CareTrainConfig(probabilistic=True).resolved_loss == "laplace"
     assert CareTrainConfig().resolved_loss == "mae"
     assert CareTrainConfig().kernel_size_for(2) == 5 and CareTrainConfig().kernel_size_for(3) == 3
+
+
+@pytest.mark.parametrize("values,message", [
+    ({"patch_size": [128, 128]}, None),
+    ({"patch_size": [100, 128]}, r"divisible by 8"),
+    ({"grid": [2, 2], "patch_size": [100, 128]}, r"divisible by 16 .*try \[96, 128\]"),
+    ({"grid": [3, 2]}, "powers of 2"),
+    ({"axes": "ZYX", "grid": [2, 2]}, "has 2 values but axes 'ZYX' have 3"),
+    ({"unet_kernel_size": 4}, "must be odd"),
+], ids=["ok", "patch-not-divisible", "grid-times-depth", "grid-not-power-of-2", "grid-dims", "even-kernel"])
+def test_stardist_config_validation(values, message):
+    from fijiport.config import StardistTrainConfig
+
+    if message is None:
+        validate_config(StardistTrainConfig, values, source="test")
+    else:
+        with pytest.raises(ConfigError, match=message):
+            validate_config(StardistTrainConfig, values, source="test")

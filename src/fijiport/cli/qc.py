@@ -20,14 +20,19 @@ def qc(
     save_predictions: bool = typer.Option(False, "--save-predictions", help="Also write each prediction as a float32 TIFF under predictions/."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the report folder if it exists."),
 ) -> None:
-    """Measure how much the model restores: PSNR, SSIM and NRMSE of prediction vs GT and of input vs GT.
+    """Measure a model on held-out data: restoration metrics (CARE) or segmentation metrics (StarDist).
 
-    Uses the CARE paper's comparison: GT normalised by its 0.1/99.9 percentiles, input and
-    prediction scaled affinely to it. Pass the report's qc.json to `fijiport export --qc` to put the
-    figures in the model card.
+    CARE: PSNR, SSIM and NRMSE of prediction vs GT and of input vs GT, the CARE paper's way (GT
+    normalised by its 0.1/99.9 percentiles, input and prediction scaled affinely to it).
+    StarDist: precision, recall, F1, accuracy TP/(TP+FP+FN) and panoptic quality at IoU 0.1–0.9,
+    a plot against the threshold, and outline overlays. Pass qc.json to `fijiport export --qc`.
 
     Example: [bold]fijiport qc models/care_nuclei data/test -o qc_report[/]
     """
+    import json
+
+    if (model_dir / "config.json").is_file() and "n_rays" in json.loads((model_dir / "config.json").read_text() or "{}"):
+        return _qc_stardist(model_dir, test_dir, output, save_predictions, overwrite)
     from ..qc.restoration import qc_care
 
     pct = parse_numbers(percentiles, float, "--percentiles", count=2)
@@ -43,5 +48,23 @@ def qc(
         table.add_column(col, justify="right" if col != "metric" else "left")
     for m in ("psnr", "ssim", "nrmse"):
         table.add_row(m.upper(), f"{s[m]['input']:.4f}", f"{s[m]['prediction']:.4f}", f"{s[m]['prediction'] - s[m]['input']:+.4f}")
+    out.print(table)
+    out.print(f"report: {output / 'qc.md'}")
+
+
+def _qc_stardist(model_dir: Path, test_dir: Path, output: Path, save_predictions: bool, overwrite: bool) -> None:
+    from ..qc.segmentation import qc_stardist
+
+    with progress_bar(transient=True) as bar:
+        task = bar.add_task("segmenting", total=None)
+        data = qc_stardist(model_dir, test_dir, output, save_predictions=save_predictions, overwrite=overwrite,
+                           progress=lambda i, n, name: bar.update(task, completed=i, total=n, description=f"segmenting {name}"))
+    table = Table(title=f"StarDist QC on {data['n_images']} test image(s)")
+    for col in ("IoU", "precision", "recall", "F1", "accuracy", "panoptic quality"):
+        table.add_column(col, justify="right")
+    for r in data["per_threshold"]:
+        style = "bold" if r["iou"] == 0.5 else None
+        table.add_row(f"{r['iou']:.1f}", f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
+                      f"{r['accuracy']:.3f}", f"{r['panoptic_quality']:.3f}", style=style)
     out.print(table)
     out.print(f"report: {output / 'qc.md'}")

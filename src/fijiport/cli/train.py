@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -11,7 +12,7 @@ from ..config.care import CareTrainConfig
 from ..config.loading import load_yaml_config, merge_options
 from ._common import err, out, parse_numbers, progress_bar
 
-app = typer.Typer(no_args_is_help=True, help="Train networks on a data folder written by `fijiport prepare`.")
+app = typer.Typer(no_args_is_help=True, help="Train CARE or StarDist networks on a data folder written by `fijiport prepare`.")
 
 
 @app.command("care")
@@ -60,27 +61,88 @@ def care(
     config = merge_options(CareTrainConfig, load_yaml_config(config_file), cli_values, source=source)
 
     with progress_bar() as bar:
-        state: dict = {}
-
-        def on_progress(event) -> None:
-            if event.stage == "patches":
-                state["patches"] = bar.add_task("sampling patches", total=None)
-            elif event.stage == "step":
-                if "patches" in state:
-                    bar.update(state.pop("patches"), total=1, completed=1)
-                if state.get("epoch") != event.epoch:
-                    state["epoch"] = event.epoch
-                    state["task"] = bar.add_task(f"epoch {event.epoch}/{event.epochs}", total=event.steps)
-                bar.update(state["task"], completed=event.step,
-                           description=f"epoch {event.epoch}/{event.epochs} loss {event.logs.get('loss', float('nan')):.4f}")
-            elif event.stage == "epoch":
-                val = event.logs.get("val_loss")
-                bar.update(state["task"], completed=event.steps,
-                           description=f"epoch {event.epoch}/{event.epochs} loss {event.logs.get('loss', float('nan')):.4f}"
-                           + (f" val {val:.4f}" if val is not None else ""))
-
-        result = train_care(data_dir, output, config, overwrite=overwrite, progress=on_progress)
+        result = train_care(data_dir, output, config, overwrite=overwrite, progress=_progress_handler(bar))
     err.print(f"trained on {result.n_patches_train} patches ({result.n_patches_val} for validation) in {result.seconds:.0f} s; "
               f"best validation loss {result.best_val_loss:.4f}")
     out.print(f"model: {output}")
     out.print(f"loss curve: {output / LOSS_PNG}")
+
+
+def _progress_handler(bar):
+    """Turn training progress events into a rich bar per epoch."""
+    state: dict = {}
+
+    def on_progress(event) -> None:
+        if event.stage == "patches":
+            state["patches"] = bar.add_task("preparing training data", total=None)
+        elif event.stage == "thresholds":
+            state["thresholds"] = bar.add_task("optimising thresholds on the validation images", total=None)
+        elif event.stage == "done" and "thresholds" in state:
+            bar.update(state.pop("thresholds"), total=1, completed=1)
+        elif event.stage == "step":
+            if "patches" in state:
+                bar.update(state.pop("patches"), total=1, completed=1)
+            if state.get("epoch") != event.epoch:
+                state["epoch"] = event.epoch
+                state["task"] = bar.add_task(f"epoch {event.epoch}/{event.epochs}", total=event.steps)
+            bar.update(state["task"], completed=event.step,
+                       description=f"epoch {event.epoch}/{event.epochs} loss {event.logs.get('loss', float('nan')):.4f}")
+        elif event.stage == "epoch":
+            val = event.logs.get("val_loss")
+            bar.update(state["task"], completed=event.steps,
+                       description=f"epoch {event.epoch}/{event.epochs} loss {event.logs.get('loss', float('nan')):.4f}"
+                       + (f" val {val:.4f}" if val is not None else ""))
+
+    return on_progress
+
+
+@app.command("stardist")
+def stardist(
+    data_dir: Path = typer.Argument(..., help="Data folder written by `fijiport prepare stardist`.", show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="Model folder to write (a standard stardist model folder).", show_default=False),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file with any of the options below (snake_case keys); options given on the command line win."),
+    n_rays: Optional[int] = typer.Option(None, "--n-rays", help="Rays per object (default 32 in 2D, 96 in 3D)."),
+    grid: Optional[str] = typer.Option(None, "--grid", help="Output subsampling per spatial axis, powers of 2, e.g. 2,2 (default 2,2 in 2D; in 3D from the objects' anisotropy)."),
+    patch_size: Optional[str] = typer.Option(None, "--patch-size", help="Patch size per spatial axis, e.g. 256,256 or 48,96,96 (default, shrunk to fit the images)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (default 400)."),
+    steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch", help="Parameter updates per epoch (default 100)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Patches per update (default 4)."),
+    unet_depth: Optional[int] = typer.Option(None, "--unet-depth", help="U-Net resolution levels (default 3)."),
+    unet_first_filters: Optional[int] = typer.Option(None, "--unet-first-filters", help="Convolution filters at the first level (default 32)."),
+    unet_kernel_size: Optional[int] = typer.Option(None, "--unet-kernel-size", help="Odd convolution kernel size (default 3)."),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="Initial Adam learning rate (default 0.0003)."),
+    validation_fraction: Optional[float] = typer.Option(None, "--validation-fraction", help="Fraction of training images for validation and threshold optimisation (default 0.15, at least one image)."),
+    augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Random flips, 90° rotations and intensity changes (default on)."),
+    percentile_low: Optional[float] = typer.Option(None, "--percentile-low", help="Lower normalisation percentile (default 1.0)."),
+    percentile_high: Optional[float] = typer.Option(None, "--percentile-high", help="Upper normalisation percentile (default 99.8)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the validation split, sampling, augmentation and initial weights (default 0)."),
+    tensorboard: Optional[bool] = typer.Option(None, "--tensorboard/--no-tensorboard", help="Write TensorBoard logs (default: only when tensorboard is installed)."),
+    gpu_memory_growth: Optional[bool] = typer.Option(None, "--gpu-memory-growth", help="Let TensorFlow take GPU memory as needed (for shared GPUs)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the weights of an existing model folder."),
+) -> None:
+    """Train StarDist (2D or 3D) and optimise its probability and NMS thresholds on validation images.
+
+    Writes config.json, weights_best.h5, weights_last.h5 and thresholds.json (a standard stardist
+    model folder), plus fijiport_config.yaml, history.csv and loss.png.
+
+    Example: [bold]fijiport train stardist sd_data -o models/stardist_nuclei --epochs 100[/]
+    """
+    from ..config.stardist import StardistTrainConfig
+    from ..training.stardist import train_stardist
+
+    cli_values = dict(
+        n_rays=n_rays, grid=parse_numbers(grid, int, "--grid"), patch_size=parse_numbers(patch_size, int, "--patch-size"),
+        epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size, unet_depth=unet_depth,
+        unet_first_filters=unet_first_filters, unet_kernel_size=unet_kernel_size, learning_rate=learning_rate,
+        validation_fraction=validation_fraction, augment=augment, percentile_low=percentile_low,
+        percentile_high=percentile_high, seed=seed, tensorboard=tensorboard, gpu_memory_growth=gpu_memory_growth,
+    )
+    source = f"options{' and ' + str(config_file) if config_file else ''}"
+    config = merge_options(StardistTrainConfig, load_yaml_config(config_file), cli_values, source=source)
+    with progress_bar() as bar:
+        result = train_stardist(data_dir, output, config, overwrite=overwrite, progress=_progress_handler(bar))
+    thresholds = json.loads((output / "thresholds.json").read_text())
+    err.print(f"trained on {result.n_patches_train} image(s) ({result.n_patches_val} for validation) in {result.seconds:.0f} s; "
+              f"thresholds prob {thresholds['prob']:.3f}, nms {thresholds['nms']:.2f}")
+    out.print(f"model: {output}")
+    out.print(f"loss curve: {output / 'loss.png'}")

@@ -160,3 +160,23 @@ def prepare_stardist(
             tifffile.imwrite(tmp / rec.split / MASKS_DIR / rec.name, masks[rec.name], compression="zlib")
         write_json(tmp / MANIFEST_NAME, manifest.model_dump(mode="json"))
     return manifest
+
+
+def load_stardist_manifest(data_dir: Path) -> StardistManifest:
+    """Read the manifest of a data folder written by ``fijiport prepare stardist``."""
+    import json
+
+    path = Path(data_dir) / MANIFEST_NAME
+    if not path.is_file():
+        raise DataError(f"{data_dir} has no {MANIFEST_NAME}; create it with "
+                        f"`fijiport prepare stardist --images DIR --masks DIR -o {data_dir}`")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path} is not valid JSON ({e}); run `fijiport prepare stardist` again") from None
+    if data.get("kind") != "stardist":
+        raise DataError(f"{data_dir} is a {data.get('kind', 'unknown')} data folder; StarDist needs one from `fijiport prepare stardist`")
+    try:
+        return StardistManifest.model_validate(data)
+    except Exception as e:
+        raise DataError(f"{path} is not a fijiport StarDist manifest ({e}); run `fijiport prepare stardist` again") from None

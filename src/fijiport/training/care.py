@@ -6,7 +6,6 @@ import importlib.util
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -19,6 +18,7 @@ from ..config.care import CareTrainConfig
 from ..data.prepare import SOURCE_DIR, TARGET_DIR, DataManifest, load_manifest
 from ..errors import ConfigError, DataError, TrainingError
 from ..files import check_output, write_json
+from .common import TrainProgress, TrainResult, progress_callback, seed_everything
 from .history import plot_history, write_history_csv
 
 log = logging.getLogger(__name__)
@@ -27,32 +27,6 @@ CONFIG_NAME = "fijiport_config.yaml"
 TRAINING_RECORD = "fijiport_training.json"
 HISTORY_CSV = "history.csv"
 LOSS_PNG = "loss.png"
-
-
-@dataclass
-class TrainProgress:
-    """One progress event: ``stage`` is ``patches``, ``step`` or ``epoch``."""
-
-    stage: str
-    epoch: int = 0
-    epochs: int = 0
-    step: int = 0
-    steps: int = 0
-    logs: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class TrainResult:
-    model_dir: Path
-    config: CareTrainConfig
-    history: dict[str, list[float]]
-    n_patches_train: int
-    n_patches_val: int
-    seconds: float
-
-    @property
-    def best_val_loss(self) -> float:
-        return float(min(self.history.get("val_loss", [float("nan")])))
 
 
 def default_patch_size(n_spatial: int) -> list[int]:
@@ -125,7 +99,7 @@ def train_care(
 
     if progress:
         progress(TrainProgress("patches"))
-    _seed_everything(tf, config.seed)
+    seed_everything(tf, config.seed)
     raw = RawData.from_folder(basepath=data_dir / "train", source_dirs=[SOURCE_DIR], target_dir=TARGET_DIR, axes=axes)
     patch_shape = tuple(n_channels if a == "C" else patch_size[spatial_axes(axes).index(a)] for a in axes)
     with quiet_stdout():
@@ -182,7 +156,7 @@ def train_care(
         model.prepare_for_training()
     callbacks = list(model.callbacks)
     if progress:
-        callbacks.append(_progress_callback(tf, progress, config.epochs, config.steps_per_epoch))
+        callbacks.append(progress_callback(tf, progress, config.epochs, config.steps_per_epoch))
     data = csb_train.DataWrapper(X_train, Y_train, config.batch_size, length=config.epochs * config.steps_per_epoch)
     with quiet_stdout():
         try:
@@ -238,37 +212,3 @@ def _resolve_config(config: CareTrainConfig, manifest: DataManifest) -> CareTrai
     resolved = config.model_copy(update={"axes": manifest.axes})
     # re-run the validators with the axes known (patch_size length)
     return CareTrainConfig.model_validate(resolved.model_dump())
-
-
-def _seed_everything(tf, seed: int) -> None:
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed)
-    tf.keras.utils.set_random_seed(seed)
-    try:
-        tf.config.experimental.enable_op_determinism()
-    except Exception as e:  # pragma: no cover - older TF
-        log.debug("op determinism not available: %s", e)
-
-
-def _progress_callback(tf, progress: Callable[[TrainProgress], None], epochs: int, steps: int):
-    class _Progress(tf.keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.epoch = 0
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch = epoch + 1
-
-        def on_train_batch_end(self, batch, logs=None):
-            progress(TrainProgress("step", self.epoch, epochs, batch + 1, steps, _floats(logs)))
-
-        def on_epoch_end(self, epoch, logs=None):
-            progress(TrainProgress("epoch", epoch + 1, epochs, steps, steps, _floats(logs)))
-
-    return _Progress()
-
-
-def _floats(logs) -> dict[str, float]:
-    return {k: float(v) for k, v in (logs or {}).items() if np.isscalar(v)}

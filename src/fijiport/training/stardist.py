@@ -1,0 +1,196 @@
+"""``fijiport train stardist``: stardist's StarDist2D/3D with augmentation and threshold optimisation."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import yaml
+
+from .. import __version__
+from ..axes import spatial_axes
+from ..config.stardist import StardistTrainConfig
+from ..data.prepare_stardist import IMAGES_DIR, MASKS_DIR, load_stardist_manifest
+from ..errors import ConfigError, DataError, TrainingError
+from ..files import check_output, read_tiff, write_json
+from .common import TrainProgress, TrainResult, progress_callback, seed_everything
+from .history import plot_history, write_history_csv
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAME = "fijiport_config.yaml"
+TRAINING_RECORD = "fijiport_training.json"
+
+
+def normalize_image(x: np.ndarray, axes: str, p_low: float, p_high: float) -> np.ndarray:
+    """stardist's usual input normalisation: percentiles per channel over the spatial axes."""
+    from csbdeep.utils import normalize
+
+    spatial = tuple(i for i, a in enumerate(axes) if a in "ZYX")
+    return normalize(x.astype(np.float32), p_low, p_high, axis=spatial).astype(np.float32)
+
+
+def make_augmenter(rng: np.random.Generator, n_spatial: int):
+    """Flips and 90° rotations in the YX plane (image and mask together), and intensity scale/shift."""
+
+    def augment(x: np.ndarray, y: np.ndarray):
+        yx = (n_spatial - 2, n_spatial - 1)
+        if x.shape[yx[0]] == x.shape[yx[1]]:
+            k = int(rng.integers(4))
+            x, y = np.rot90(x, k, axes=yx), np.rot90(y, k, axes=yx)
+        for ax in range(n_spatial):
+            if rng.random() < 0.5:
+                x, y = np.flip(x, ax), np.flip(y, ax)
+        x = x * rng.uniform(0.6, 2.0) + rng.uniform(-0.2, 0.2)
+        return np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(y)
+
+    return augment
+
+
+def train_stardist(
+    data_dir: Path,
+    model_dir: Path,
+    config: Optional[StardistTrainConfig] = None,
+    *,
+    overwrite: bool = False,
+    progress: Optional[Callable[[TrainProgress], None]] = None,
+) -> TrainResult:
+    """Train StarDist on ``data_dir/train`` and write a standard stardist model folder
+    (``config.json``, ``weights_best.h5``, ``weights_last.h5``, ``thresholds.json``) plus the resolved
+    ``fijiport_config.yaml``, ``history.csv``, ``loss.png`` and ``fijiport_training.json``."""
+    data_dir, model_dir = Path(data_dir), Path(model_dir)
+    manifest = load_stardist_manifest(data_dir)
+    config = config or StardistTrainConfig()
+    if config.axes is not None and config.axes != manifest.axes:
+        raise ConfigError(f"--axes {config.axes} differs from the data folder's axes {manifest.axes}")
+    config = StardistTrainConfig.model_validate({**config.model_dump(), "axes": manifest.axes})
+    axes = manifest.axes
+    spatial = spatial_axes(axes)
+    n_dim = len(spatial)
+    check_output(model_dir, overwrite)
+    started = time.monotonic()
+
+    from .._tf import legacy_tensorflow, quiet_stdout
+
+    tf = legacy_tensorflow(gpu_memory_growth=config.gpu_memory_growth)
+    from stardist import Rays_GoldenSpiral, calculate_extents, fill_label_holes
+    from stardist.models import Config2D, Config3D, StarDist2D, StarDist3D
+
+    names = manifest.names("train")
+    if len(names) < 2:
+        raise DataError(f"{data_dir} has {len(names)} training image(s); StarDist needs at least 2 "
+                        "(one is kept for validation and threshold optimisation): add images or lower --test-fraction")
+    if progress:
+        progress(TrainProgress("patches"))
+    X = [normalize_image(read_tiff(data_dir / "train" / IMAGES_DIR / n), axes, config.percentile_low, config.percentile_high)
+         for n in names]
+    Y = [fill_label_holes(read_tiff(data_dir / "train" / MASKS_DIR / n)) for n in names]
+    if "C" not in axes:
+        n_channel = 1
+    else:
+        n_channel = X[0].shape[axes.index("C")]
+        X = [np.moveaxis(x, axes.index("C"), -1) for x in X]
+
+    seed_everything(tf, config.seed)
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(X))
+    n_val = max(1, int(round(config.validation_fraction * len(X))))
+    val_idx, trn_idx = order[:n_val], order[n_val:]
+    X_val, Y_val = [X[i] for i in val_idx], [Y[i] for i in val_idx]
+    X_trn, Y_trn = [X[i] for i in trn_idx], [Y[i] for i in trn_idx]
+
+    extents = calculate_extents(Y)
+    anisotropy = tuple(float(np.max(extents) / e) for e in extents)
+    if config.grid is not None:
+        grid = tuple(config.grid)
+    elif n_dim == 2:
+        grid = (2, 2)
+    else:
+        grid = tuple(1 if a > 1.5 else 2 for a in anisotropy)
+    n_rays = config.n_rays or (32 if n_dim == 2 else 96)
+    div_by = [2**config.unet_depth * g for g in grid]
+    min_shape = [min(y.shape[i] for y in Y) for i in range(n_dim)]
+    patch_size = _patch_size(config.patch_size, min_shape, div_by, spatial, n_dim)
+    config = config.model_copy(update={"patch_size": patch_size, "grid": list(grid), "n_rays": n_rays})
+
+    tensorboard = config.tensorboard
+    if tensorboard is None:
+        tensorboard = importlib.util.find_spec("tensorboard") is not None
+    common = dict(n_channel_in=n_channel, grid=grid, train_patch_size=tuple(patch_size), unet_n_depth=config.unet_depth,
+                  unet_kernel_size=(config.unet_kernel_size,) * n_dim, unet_n_filter_base=config.unet_first_filters,
+                  train_epochs=config.epochs, train_steps_per_epoch=config.steps_per_epoch,
+                  train_learning_rate=config.learning_rate, train_batch_size=config.batch_size,
+                  train_tensorboard=tensorboard, use_gpu=False)
+    with quiet_stdout():
+        if n_dim == 2:
+            sd_config, cls = Config2D(n_rays=n_rays, **common), StarDist2D
+        else:
+            rays = Rays_GoldenSpiral(n_rays, anisotropy=anisotropy)
+            sd_config, cls = Config3D(rays=rays, anisotropy=anisotropy, **common), StarDist3D
+        model_dir.parent.mkdir(parents=True, exist_ok=True)
+        if model_dir.exists() and overwrite:
+            for name in ("weights_best.h5", "weights_last.h5", "weights_now.h5", "config.json", "thresholds.json"):
+                (model_dir / name).unlink(missing_ok=True)
+        model = cls(sd_config, name=model_dir.name, basedir=str(model_dir.parent))
+        model.prepare_for_training()
+    if progress:
+        model.callbacks.append(progress_callback(tf, progress, config.epochs, config.steps_per_epoch))
+    augmenter = make_augmenter(np.random.default_rng(config.seed + 1), n_dim) if config.augment else None
+    with quiet_stdout():
+        try:
+            history = model.train(X_trn, Y_trn, validation_data=(X_val, Y_val), augmenter=augmenter,
+                                  epochs=config.epochs, steps_per_epoch=config.steps_per_epoch)
+        except tf.errors.ResourceExhaustedError as e:
+            raise TrainingError(f"out of memory during training ({e.message.splitlines()[0]}); lower --batch-size or --patch-size") from None
+    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    if any(not np.isfinite(v) for v in hist.get("loss", [])):
+        raise TrainingError("the training loss became NaN/inf; lower --learning-rate or check the images for NaN values")
+    if progress:
+        progress(TrainProgress("thresholds"))
+    with quiet_stdout():
+        thresholds = model.optimize_thresholds(X_val, Y_val, optimize_kwargs=dict(verbose=0))
+    if not (model_dir / "thresholds.json").is_file():
+        (model_dir / "thresholds.json").write_text(json.dumps({"prob": float(thresholds["prob"]), "nms": float(thresholds["nms"])}))
+
+    (model_dir / CONFIG_NAME).write_text(
+        "# resolved fijiport training config; reuse with `fijiport train stardist DATA -o MODEL --config THIS_FILE`\n"
+        + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    write_history_csv(hist, model_dir / "history.csv")
+    plot_history(hist, model_dir / "loss.png", title=f"StarDist {model_dir.name}")
+    seconds = time.monotonic() - started
+    write_json(model_dir / TRAINING_RECORD, {
+        "kind": "stardist", "fijiport_version": __version__, "tensorflow_version": tf.__version__,
+        "data_dir": str(data_dir.resolve()), "train_images": [names[i] for i in trn_idx],
+        "validation_images": [names[i] for i in val_idx], "test_images": manifest.names("test"), "axes": axes,
+        "normalization": {"percentile_low": config.percentile_low, "percentile_high": config.percentile_high},
+        "thresholds": {"prob": float(thresholds["prob"]), "nms": float(thresholds["nms"])},
+        "anisotropy": list(anisotropy), "grid": list(grid), "n_rays": n_rays,
+        "best_val_loss": float(min(hist["val_loss"])) if hist.get("val_loss") else None, "seconds": round(seconds, 1),
+    })
+    if progress:
+        progress(TrainProgress("done"))
+    return TrainResult(model_dir, config, hist, len(X_trn), len(X_val), seconds)
+
+
+def _patch_size(requested, min_shape, div_by, spatial, n_dim) -> list[int]:
+    if requested is not None:
+        too_big = [(a, p, s) for a, p, s in zip(spatial, requested, min_shape) if p > s]
+        if too_big:
+            detail = ", ".join(f"{a}: patch {p} > image {s}" for a, p, s in too_big)
+            raise ConfigError(f"patch_size {requested} does not fit the smallest training image ({detail})")
+        return list(requested)
+    default = [256, 256] if n_dim == 2 else [48, 96, 96]
+    size = []
+    for a, p, s, d in zip(spatial, default, min_shape, div_by):
+        fitted = min(p, s // d * d)
+        if fitted < d:
+            raise DataError(f"training images are {s} pixels along {a}, fewer than the {d} this network needs; "
+                            "use larger images, a smaller --unet-depth or a smaller --grid")
+        size.append(fitted)
+    return size
