@@ -94,3 +94,39 @@ def plain_care2d_probabilistic(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def plain_care3d(tmp_path_factory) -> Path:
     return _plain_csbdeep_model(tmp_path_factory.mktemp("plain3d"), "plain_care_3d", "ZYX", (8, 16, 16), kern=3, depth=1)
+
+
+@pytest.fixture(scope="session")
+def stardist_model(tmp_path_factory):
+    """A StarDist 2D model trained by fijiport long enough to find nuclei (~1-2 min on 2 cores)."""
+    import tifffile
+    from stardist.data import test_image_nuclei_2d
+
+    from fijiport.config import PrepareStardistConfig, StardistTrainConfig
+    from fijiport.data.prepare_stardist import prepare_stardist
+    from fijiport.training.stardist import train_stardist
+
+    root = tmp_path_factory.mktemp("stardist")
+    img, lbl = test_image_nuclei_2d(return_mask=True)
+    (root / "images").mkdir()
+    (root / "masks").mkdir()
+    for i, (y, x) in enumerate([(0, 0), (0, 256), (256, 0), (256, 256)]):
+        tifffile.imwrite(root / "images" / f"n{i}.tif", img[y:y + 256, x:x + 256])
+        tifffile.imwrite(root / "masks" / f"n{i}.tif", lbl[y:y + 256, x:x + 256])
+    prepare_stardist(root / "images", root / "data", masks_dir=root / "masks", config=PrepareStardistConfig(test_fraction=0.25))
+    train_stardist(root / "data", root / "model", StardistTrainConfig(
+        epochs=15, steps_per_epoch=20, patch_size=[96, 96], unet_first_filters=16, learning_rate=1e-3,
+        validation_fraction=0.34, tensorboard=False))
+    return root / "model"
+
+
+@pytest.fixture(scope="session")
+def stardist_zip(stardist_model, tmp_path_factory):
+    from fijiport.export import ExportOptions
+    from fijiport.export.stardist import export_stardist
+
+    before = tree_hashes(stardist_model)
+    out = tmp_path_factory.mktemp("sd_export")
+    result = export_stardist(stardist_model, out / "stardist.zip", options=ExportOptions(fiji_zip=out / "stardist_fiji.zip"))
+    assert tree_hashes(stardist_model) == before, "export must not touch the model folder"
+    return result

@@ -149,3 +149,9 @@ def test_runtime_outputs_match_keras_numerically(exported, care2d_model, runtime
     keras = load_care_keras(read_care_model_folder(care2d_model)).keras_model
     ref = np.asarray(keras(x, training=False))
     assert outcome.output.shape == ref.shape and np.abs(outcome.output - ref).max() < 1e-5
+
+
+def test_stardist_package_and_fiji_zip_run_on_every_consumer_runtime(stardist_zip, runtimes_dir):
+    _assert_all_pass(check_runtimes(stardist_zip.path, runtimes_dir),
+                     {"StarDist-Fiji", "deepImageJ (TF1)", "deepImageJ (TF2)", "deepImageJ (ONNX)", "KNIME"})
+    _assert_all_pass(check_runtimes(stardist_zip.fiji_zip, runtimes_dir), {"StarDist-Fiji", "KNIME"})

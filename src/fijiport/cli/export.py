@@ -48,7 +48,7 @@ def _meta(meta_file: Optional[Path], name, description, authors, maintainers, li
 
 
 def export(
-    model_dir: Path = typer.Argument(..., help="csbdeep CARE model folder (config.json + weights_best.h5), trained by fijiport or elsewhere.", show_default=False),
+    model_dir: Path = typer.Argument(..., help="csbdeep CARE or stardist model folder (config.json + weights_best.h5 [+ thresholds.json]), trained by fijiport or elsewhere.", show_default=False),
     output: Path = typer.Option(..., "--output", "-o", help="bioimage.io package to write (.zip).", show_default=False),
     test_input: Optional[Path] = typer.Option(None, "--test-input", help="A typical input image (TIFF) for the test tensors and cover; default: the first held-out test image of a fijiport-trained model."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Weights file in the model folder (default weights_best.h5, else weights_last.h5)."),
@@ -69,22 +69,26 @@ def export(
     opset: int = typer.Option(17, "--opset", help="ONNX opset (≤ 17: onnxruntime 1.13.1 in deepImageJ fails on 18)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output zip if it exists."),
 ) -> None:
-    """Export a CARE model folder to a bioimage.io model package (spec 0.5).
+    """Export a CARE or StarDist model folder to a bioimage.io model package (spec 0.5).
 
-    The zip holds Keras, frozen TensorFlow (loads in TF 1.13–2.10) and ONNX weights, each checked
-    to reproduce the Keras output; test and sample tensors; a 2:1 cover; and a model card. It is
-    written to a temporary file and renamed at the end.
+    CARE: Keras, frozen TensorFlow (loads in TF 1.13–2.10) and ONNX weights, each checked to
+    reproduce the Keras output. StarDist: frozen TensorFlow and ONNX weights of the full-resolution
+    network plus stardist_postprocessing, so the package outputs labels; the Keras weights, config
+    and thresholds are attached for deepImageJ. Both get test and sample tensors, a 2:1 cover and a
+    model card; the zip is written to a temporary file and renamed at the end.
 
     Example: [bold]fijiport export models/care_nuclei -o care_nuclei.zip --qc qc_report/qc.json --author "Jane Doe" --maintainer janedoe[/]
     """
     from ..export.bioimageio import ExportOptions, export_care
+    from ..export.stardist import export_stardist, is_stardist_folder
 
     pct = parse_numbers(percentiles, float, "--percentiles", count=2)
     meta = _meta(meta_file, name, description, author, maintainer, license_, cite, tag, version, git_repo, training_data)
     options = ExportOptions(test_input=test_input, weights=weights, percentiles=tuple(pct) if pct else None,
                             qc_json=qc_json, opset=opset, fiji_zip=fiji_zip, overwrite=overwrite)
     with spinner("exporting") as update:
-        result = export_care(model_dir, output, meta, options, progress=update)
+        exporter = export_stardist if is_stardist_folder(model_dir) else export_care
+        result = exporter(model_dir, output, meta, options, progress=update)
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     print_diffs(str(output), result.max_diffs, "max |diff| to Keras")

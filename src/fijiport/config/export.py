@@ -65,6 +65,14 @@ CARE_CITATION = CiteEntry(
 )
 
 
+STARDIST_CITATIONS = (
+    CiteEntry(text="Schmidt, Weigert, Broaddus, Myers, Cell Detection with Star-convex Polygons, MICCAI 2018",
+              doi="10.1007/978-3-030-00934-2_30"),
+    CiteEntry(text="Weigert, Schmidt, Haase, Sugawara, Myers, Star-convex Polyhedra for 3D Object Detection and "
+                   "Segmentation in Microscopy, WACV 2020", doi="10.1109/WACV45572.2020.9093435"),
+)
+
+
 class ExportMeta(BaseModel):
     """The descriptive part of a bioimage.io model; keys as in the rdf."""
 

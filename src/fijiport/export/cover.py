@@ -31,13 +31,20 @@ def _square(img: np.ndarray, size: int) -> np.ndarray:
 
 
 def make_cover(left: np.ndarray, right: np.ndarray, path: Path, *, labels: tuple[str, str] = ("input", "output"),
-               spatial_ndim: int = 2, size: int = 256) -> Path:
-    """Write a ``2*size``×``size`` PNG with ``left`` and ``right`` side by side and small captions."""
+               spatial_ndim: int = 2, size: int = 256, rgb_right: bool = False) -> Path:
+    """Write a ``2*size``×``size`` PNG with ``left`` and ``right`` side by side and small captions.
+
+    With ``rgb_right``, ``right`` is an RGB image in [0, 1] (e.g. coloured objects) shown as it is.
+    """
     from PIL import Image, ImageDraw
 
-    panels = [_square(to_display(im, spatial_ndim), size) for im in (left, right)]
-    canvas = (np.concatenate(panels, axis=1) * 255).astype(np.uint8)
-    rgb = Image.fromarray(canvas).convert("RGB")
+    left_panel = np.stack([_square(to_display(left, spatial_ndim), size)] * 3, -1)
+    if rgb_right:
+        right_panel = np.stack([_square(np.asarray(right)[..., c], size) for c in range(3)], -1)
+    else:
+        right_panel = np.stack([_square(to_display(right, spatial_ndim), size)] * 3, -1)
+    canvas = (np.clip(np.concatenate([left_panel, right_panel], axis=1), 0, 1) * 255).astype(np.uint8)
+    rgb = Image.fromarray(canvas, mode="RGB")
     draw = ImageDraw.Draw(rgb)
     for i, text in enumerate(labels):
         draw.rectangle([i * size + 4, 4, i * size + 8 + 7 * len(text), 20], fill=(0, 0, 0))

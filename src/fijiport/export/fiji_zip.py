@@ -52,3 +52,16 @@ def write_care_macro(zip_path: Path, macro_path: Path, *, name: str, axes: str, 
     with atomic_file(macro_path, overwrite=overwrite) as tmp:
         tmp.write_text(text)
     return Path(macro_path)
+
+
+def write_stardist_macro(zip_path: Path, macro_path: Path, *, name: str, thresholds: dict,
+                         percentiles: tuple[float, float], overwrite: bool = False) -> Path:
+    """A StarDist-Fiji folder macro with this model's path, thresholds and normalisation filled in."""
+    text = Template(packaging_text("stardist_segment_folder.ijm")).substitute(
+        name=name.replace("\n", " "), fijiport_version=__version__, model_file=Path(zip_path).name,
+        model_path=str(Path(zip_path).resolve()).replace("\\", "/"), prob_thresh=f"{thresholds['prob']:.4f}",
+        nms_thresh=f"{thresholds['nms']:.2f}", p_low=f"{percentiles[0]:g}", p_high=f"{percentiles[1]:g}",
+    )
+    with atomic_file(macro_path, overwrite=overwrite) as tmp:
+        tmp.write_text(text)
+    return Path(macro_path)

@@ -84,7 +84,8 @@ def read_care_model_folder(model_dir: Path, weights: Optional[str] = None,
     if not isinstance(config, dict) or "axes" not in config:
         raise ConfigError(f"{cfg_path} is not a csbdeep model config (no 'axes' key)")
     if "n_rays" in config:
-        raise ConfigError(f"{model_dir} is a StarDist model (config has n_rays); `fijiport export` handles CARE model folders so far")
+        raise ConfigError(f"{model_dir} is a StarDist model (config has n_rays); use fijiport.export.stardist.export_stardist "
+                          "(the CLI picks it by itself)")
     missing = [k for k in ("n_dim", "unet_n_depth", "n_channel_in", "n_channel_out") if k not in config]
     if missing:
         raise ConfigError(f"{cfg_path} lacks {', '.join(missing)}; is this a csbdeep CARE model folder?")

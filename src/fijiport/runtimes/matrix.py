@@ -64,6 +64,8 @@ class RuntimeMatrix:
     reference: str
     tolerance: tuple[float, float]
     runs: list[RuntimeRun] = field(default_factory=list)
+    mismatch_ppm: float = 0.0
+    """Elements per million allowed outside the tolerance (the rdf's ``mismatched_elements_per_million``)."""
     rows: list[ConsumerRow] = field(default_factory=list)
 
     @property
@@ -73,7 +75,8 @@ class RuntimeMatrix:
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "package_kind": self.package_kind, "reference": self.reference,
-                "tolerance": {"absolute": self.tolerance[0], "relative": self.tolerance[1]},
+                "tolerance": {"absolute": self.tolerance[0], "relative": self.tolerance[1],
+                              "mismatched_elements_per_million": self.mismatch_ppm},
                 "passed": self.passed, "runs": [asdict(r) for r in self.runs], "consumers": [asdict(r) for r in self.rows]}
 
     def to_markdown(self) -> str:
@@ -89,7 +92,9 @@ def matrix_from_dict(data: dict[str, Any]) -> RuntimeMatrix:
     tol = data.get("tolerance", {})
     return RuntimeMatrix(data["source"], data["package_kind"], data["reference"],
                          (tol.get("absolute", 1e-3), tol.get("relative", 1e-3)),
-                         [RuntimeRun(**r) for r in data.get("runs", [])], [ConsumerRow(**r) for r in data.get("consumers", [])])
+                         runs=[RuntimeRun(**r) for r in data.get("runs", [])],
+                         rows=[ConsumerRow(**r) for r in data.get("consumers", [])],
+                         mismatch_ppm=tol.get("mismatched_elements_per_million", 0.0))
 
 
 def check_runtimes(package: Path, cache_dir: Optional[Path] = None, *,
@@ -144,12 +149,14 @@ def _signature_io(saved_model_dir: Path, input_key: Optional[str], output_key: O
     return (*split(t_in.name), *split(t_out.name))
 
 
-def _compare(y: np.ndarray, ref: np.ndarray, atol: float, rtol: float) -> tuple[bool, float, str]:
+def _compare(y: np.ndarray, ref: np.ndarray, atol: float, rtol: float, ppm: float = 0.0) -> tuple[bool, float, str]:
+    from ..validation import within_tolerance
+
     if y.shape != ref.shape:
         return False, float("nan"), f"output shape {list(y.shape)} instead of {list(ref.shape)}"
     diff = np.abs(y.astype(np.float64) - ref.astype(np.float64))
-    ok = bool(np.all(diff <= atol + rtol * np.abs(ref.astype(np.float64))))
-    return ok, float(diff.max()) if diff.size else 0.0, ""
+    ok, n_bad = within_tolerance(y, ref, atol, rtol, ppm)
+    return ok, float(diff.max()) if diff.size else 0.0, (f"{n_bad} element(s) outside the tolerance" if n_bad else "")
 
 
 def _record(matrix: RuntimeMatrix, runtime: str, weights: str, outcome: RunOutcome, ref: np.ndarray,
@@ -159,7 +166,7 @@ def _record(matrix: RuntimeMatrix, runtime: str, weights: str, outcome: RunOutco
         run = RuntimeRun(runtime, weights, status, outcome.reported_version, None, f"{outcome.stage}: {outcome.error}".strip(": "))
     else:
         y = post(outcome.output) if post else outcome.output
-        ok, diff, why = _compare(y, ref, *matrix.tolerance)
+        ok, diff, why = _compare(y, ref, *matrix.tolerance, matrix.mismatch_ppm)
         run = RuntimeRun(runtime, weights, "passed" if ok else "failed", outcome.reported_version, diff,
                          why or ("" if ok else f"max |diff| {diff:.3g} exceeds the tolerance"))
     matrix.runs.append(run)
@@ -184,11 +191,12 @@ def _check_bioimageio(package: Path, cache_dir: Path, tmp: Path, step) -> Runtim
     from bioimageio.spec.utils import extract_file_name
 
     from .._bioimageio_compat import offline_tolerant_github_check
-    from ..validation import _tolerance
+    from ..validation import _tolerance, mismatch_allowance
 
     with offline_tolerant_github_check():  # spec 0.4 packages are read as 0.5 ("latest")
         descr = load_model_description(package, perform_io_checks=False, format_version="latest")
-    matrix = RuntimeMatrix(str(package), "bioimage.io", "the package's test output", _tolerance(descr))
+    matrix = RuntimeMatrix(str(package), "bioimage.io", "the package's test output", _tolerance(descr),
+                           mismatch_ppm=mismatch_allowance(descr))
     in_id, out_id = descr.inputs[0].id, descr.outputs[0].id
     x, ref, postprocess = network_test_io(descr)
 

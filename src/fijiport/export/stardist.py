@@ -1,0 +1,441 @@
+"""``fijiport export`` for StarDist model folders (trained by fijiport or with stardist directly).
+
+One network serves every consumer: the stardist U-Net wrapped so that it returns a single tensor
+``[prob, dist...]`` at full resolution (probability placed on the grid by a transposed convolution
+with unit kernel, distances repeated; the layout StarDist-Fiji needs). The bioimage.io package
+declares ``stardist_postprocessing`` with grid 1 on that tensor, so its output is the label image;
+non-maximum suppression then sees exactly the candidates stardist's own grid-based prediction sees.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import yaml
+
+from .. import __version__
+from ..config.export import STARDIST_CITATIONS, ExportMeta
+from ..data.normalize import scale_range
+from ..errors import DataError, ExportError
+from ..files import atomic_file, check_output, read_tiff
+from .bioimageio import (
+    AGREEMENT_ATOL,
+    INPUT_ID,
+    MAX_TEST_SIZE,
+    TF_BUNDLE_VERSION,
+    ExportOptions,
+    ExportResult,
+    _metadata_warnings,
+    _safe_name,
+)
+from .card import qc_markdown, render_card
+
+log = logging.getLogger(__name__)
+
+OUTPUT_ID = "labels"
+BORDER = 2
+"""Border, in grid cells, in which stardist's predict_instances drops candidates; at full resolution
+this is ``BORDER * grid`` pixels per axis."""
+MISMATCH_PPM = 100
+"""Label pixels per million allowed to differ between weight formats (the spec's default tolerance)."""
+
+
+def is_stardist_folder(model_dir: Path) -> bool:
+    cfg = Path(model_dir) / "config.json"
+    try:
+        return cfg.is_file() and "n_rays" in json.loads(cfg.read_text())
+    except json.JSONDecodeError:
+        return False
+
+
+def load_stardist_folder(model_dir: Path, weights: Optional[str] = None):
+    """Check and load a stardist model folder; returns (model, config dict, weights path, thresholds)."""
+    from .._tf import legacy_tensorflow, quiet_stdout
+
+    model_dir = Path(model_dir)
+    config = json.loads((model_dir / "config.json").read_text())
+    if config.get("n_classes"):
+        raise ExportError(f"{model_dir} is a multi-class StarDist model; export handles single-class models")
+    if config.get("backbone", "unet") != "unet":
+        raise ExportError(f"{model_dir} uses the {config.get('backbone')} backbone; export handles the U-Net backbone")
+    names = [weights] if weights else ["weights_best.h5", "weights_last.h5"]
+    found = [model_dir / n for n in names if (model_dir / n).is_file()]
+    if not found:
+        raise DataError(f"{model_dir} has no {' or '.join(names)}; train the model or pass --weights FILE.h5")
+    thr_path = model_dir / "thresholds.json"
+    if not thr_path.is_file():
+        raise DataError(f"{model_dir} has no thresholds.json; StarDist-Fiji and deepImageJ need the model's own "
+                        "thresholds: optimise them (model.optimize_thresholds in Python, or train with fijiport)")
+    thresholds = json.loads(thr_path.read_text())
+    if not {"prob", "nms"} <= set(thresholds):
+        raise DataError(f"{thr_path} must hold 'prob' and 'nms'")
+    legacy_tensorflow()
+    from stardist.models import StarDist2D, StarDist3D
+
+    cls = StarDist2D if int(config.get("n_dim", 2)) == 2 else StarDist3D
+    try:
+        with quiet_stdout():
+            model = cls(None, name=model_dir.name, basedir=str(model_dir.parent))
+            model.keras_model.load_weights(str(found[0]))
+    except Exception as e:
+        raise DataError(f"cannot load {found[0]} into the network of {model_dir / 'config.json'}: {type(e).__name__}: {e}") from None
+    return model, config, found[0], {"prob": float(thresholds["prob"]), "nms": float(thresholds["nms"])}
+
+
+def full_resolution_network(model):
+    """The stardist network as one Keras model: input → concat(prob on the grid, dist repeated)."""
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    n_dim = model.config.n_dim
+    grid = tuple(model.config.grid)
+    prob, dist = model.keras_model.outputs[0], model.keras_model.outputs[1]
+    if any(g > 1 for g in grid):
+        transpose = layers.Conv2DTranspose if n_dim == 2 else layers.Conv3DTranspose
+        upsample = layers.UpSampling2D if n_dim == 2 else layers.UpSampling3D
+        prob = transpose(1, (1,) * n_dim, strides=grid, padding="same", kernel_initializer="ones", use_bias=False,
+                         name="prob_on_grid")(prob)
+        dist = upsample(grid, name="dist_repeated")(dist)
+    out = layers.Concatenate(name="prob_dist")([prob, dist])
+    return tf.keras.Model(model.keras_model.inputs[0], out, name="stardist_full_resolution")
+
+
+def border(grid) -> tuple:
+    """stardist's border in grid cells, as pixels of the full-resolution output, per axis."""
+    return tuple((BORDER * int(g), BORDER * int(g)) for g in grid)
+
+
+def labels_from_prob_dist(prob_dist: np.ndarray, n_dim: int, thresholds: dict, n_rays: int, anisotropy=None,
+                          grid=None) -> np.ndarray:
+    """bioimageio.core's own stardist postprocessing (grid 1) on a (1, *spatial, 1 + n_rays) tensor."""
+    from bioimageio.core import Sample, Tensor
+    from bioimageio.core.axis import AxisId
+    from bioimageio.core.proc_ops import StardistPostprocessing2D, StardistPostprocessing3D
+
+    spatial = ("y", "x") if n_dim == 2 else ("z", "y", "x")
+    dims = (AxisId("batch"), *(AxisId(a) for a in spatial), AxisId("channel"))
+    sample = Sample(members={"pd": Tensor(prob_dist, dims=dims)}, stat={}, id="export")
+    common = dict(prob_dist_input_id="pd", instance_labels_output_id="pd", grid=(1,) * n_dim,
+                  prob_threshold=thresholds["prob"], nms_threshold=thresholds["nms"], b=border(grid or (1,) * n_dim),
+                  n_rays=n_rays)
+    op = StardistPostprocessing2D(**common) if n_dim == 2 else StardistPostprocessing3D(anisotropy=tuple(anisotropy), **common)
+    op(sample)
+    return sample.members["pd"].data.to_numpy()
+
+
+def export_stardist(model_dir: Path, output_zip: Path, meta: Optional[ExportMeta] = None,
+                    options: Optional[ExportOptions] = None, *, progress: Optional[Callable[[str], None]] = None) -> ExportResult:
+    """Export a stardist model folder to a bioimage.io package whose output is the label image."""
+    from .onnx import frozen_graph_to_onnx, run_onnx
+    from .tf_graph import check_equivalent, freeze_keras_model, make_tf1_compatible, run_graph, write_saved_model, zip_folder
+
+    options = options or ExportOptions()
+    meta = meta or ExportMeta()
+    output_zip = Path(output_zip)
+    if output_zip.suffix.lower() != ".zip":
+        raise ExportError(f"output {output_zip} must end in .zip (bioimage.io packages are zip files)")
+    check_output(output_zip, options.overwrite)
+    if options.fiji_zip is not None:
+        check_output(Path(options.fiji_zip), options.overwrite)
+        check_output(Path(options.fiji_zip).with_suffix(".ijm"), options.overwrite)
+    step = progress or (lambda _m: None)
+    step("loading the stardist model")
+    model, config, weights_path, thresholds = load_stardist_folder(model_dir, options.weights)
+    model_dir = Path(model_dir)
+    n_dim = int(config["n_dim"])
+    spatial = "YX" if n_dim == 2 else "ZYX"
+    n_rays = int(config["n_rays"])
+    n_channel = int(config.get("n_channel_in", 1))
+    percentiles = _percentiles(model_dir, options.percentiles)
+    div = {a: int(d) for a, d in zip(spatial, model._axes_div_by(spatial))}
+    div_by = max(div.values())
+    overlap = {a: int(o) for a, o in zip(spatial, model._axes_tile_overlap(spatial))}
+    halo = int(-(-max(overlap.values()) // max(1, div_by // 2)) * max(1, div_by // 2))
+    min_size = div_by * int(np.ceil((2 * halo + 1) / div_by))
+    warnings = _metadata_warnings(meta)
+    anisotropy = config.get("anisotropy") or (1.0,) * n_dim
+
+    x_raw = _test_input(model_dir, options.test_input, spatial, n_channel, div_by, min_size)
+    x_batch = x_raw[np.newaxis].astype(np.float32)
+    x_norm = scale_range(x_batch, tuple(range(1, n_dim + 1)), *percentiles)
+    step("building the full-resolution network")
+    net = full_resolution_network(model)
+    y_ref = np.asarray(net(x_norm, training=False)).astype(np.float32)
+    grid = tuple(int(g) for g in config["grid"])
+    labels_ref = labels_from_prob_dist(y_ref, n_dim, thresholds, n_rays, anisotropy, grid)
+    if labels_ref.max() == 0:
+        raise ExportError("the model finds no object in the test input, so the package could not show that its weights "
+                          "reproduce labels; pass a typical image with objects via --test-input, or train longer")
+
+    with tempfile.TemporaryDirectory(prefix="fijiport-export-") as tmp_str:
+        tmp = Path(tmp_str)
+        step("freezing TensorFlow graph")
+        frozen = freeze_keras_model(net, INPUT_ID, OUTPUT_ID)
+        compatible = make_tf1_compatible(frozen)
+        check_equivalent(frozen, compatible, x_norm)
+        saved_dir = write_saved_model(compatible, tmp / "saved_model", INPUT_ID, OUTPUT_ID)
+        tf_zip = zip_folder(saved_dir, tmp / "tf_saved_model_bundle.zip")
+        step("converting to ONNX")
+        onnx_path = frozen_graph_to_onnx(compatible, tmp / "weights.onnx", input_key=INPUT_ID, output_key=OUTPUT_ID, opset=options.opset)
+        step("checking weight formats agree")
+        diffs, label_diffs = {}, {}
+        for fmt, y in (("tensorflow_saved_model_bundle", run_graph(compatible, x_norm)), ("onnx", run_onnx(onnx_path, x_norm, INPUT_ID))):
+            diffs[fmt] = float(np.max(np.abs(y - y_ref)))
+            label_diffs[fmt] = int((labels_from_prob_dist(y, n_dim, thresholds, n_rays, anisotropy, grid) != labels_ref).sum())
+        bad = {k: v for k, v in diffs.items() if not v <= AGREEMENT_ATOL}
+        if bad:
+            raise ExportError(f"converted weights disagree with the Keras model (max |diff| {bad}); please report this model")
+        allowed = MISMATCH_PPM * labels_ref.size / 1e6
+        unstable = {k: v for k, v in label_diffs.items() if v > allowed}
+        if unstable:
+            raise ExportError(
+                f"the network outputs agree (max |diff| {max(diffs.values()):.1g}) but the labels differ in {unstable} pixels "
+                f"(allowed {allowed:.0f}): candidates of nearly equal probability swap places in non-maximum suppression. "
+                "This happens with barely trained models; train longer, or pass a --test-input with clearer objects")
+        np.save(tmp / "test_input.npy", x_batch)
+        np.save(tmp / "test_output.npy", labels_ref.astype(np.int32))
+        import tifffile
+
+        tifffile.imwrite(tmp / "sample_input.tif", np.squeeze(x_raw).astype(np.float32))
+        tifffile.imwrite(tmp / "sample_output.tif", np.squeeze(labels_ref).astype(np.uint16))
+        cover = _cover(x_norm[0], labels_ref[0], tmp / "cover.png", n_dim)
+        attach_dir = tmp / "stardist"
+        attach_dir.mkdir()
+        (attach_dir / "weights_best.h5").write_bytes(weights_path.read_bytes())
+        (attach_dir / "config.json").write_text(json.dumps(config, indent=2))
+        (attach_dir / "thresholds.json").write_text(json.dumps(thresholds, indent=2))
+
+        name = meta.name or f"StarDist {model_dir.name}"
+        if "stardist" not in name.lower():
+            name = f"StarDist {name}"  # deepImageJ recognises StarDist models by name
+        qc = _read_qc(options.qc_json)
+        readme = tmp / "README.md"
+        readme.write_text(_card(meta, name, config, thresholds, percentiles, halo, div_by, min_size, diffs, label_diffs,
+                                qc, model_dir, weights_path, n_dim))
+        step("writing bioimage.io package")
+        from bioimageio.spec import save_bioimageio_package
+
+        from .._bioimageio_compat import offline_tolerant_github_check
+
+        with offline_tolerant_github_check():
+            descr = _descr(meta, name, config, thresholds, percentiles, tmp, cover, readme, tf_zip, onnx_path, attach_dir,
+                           halo=halo, div_by=div_by, min_size=min_size, opset=options.opset, diffs=diffs, anisotropy=anisotropy)
+            with atomic_file(output_zip, overwrite=options.overwrite) as partial:
+                partial.unlink()
+                try:
+                    save_bioimageio_package(descr, output_path=partial.with_suffix(".zip"))
+                except Exception as e:
+                    raise ExportError(f"bioimageio.spec could not write the package: {type(e).__name__}: {e}") from None
+                partial.with_suffix(".zip").rename(partial)
+        fiji_zip = fiji_macro = None
+        if options.fiji_zip is not None:
+            from .fiji_zip import write_fiji_zip, write_stardist_macro
+
+            step("writing the StarDist-Fiji zip and macro")
+            axes = str(config["axes"]).upper()
+            meta_json = {"type": "StarDist", "n_rays": n_rays, "grid": list(config["grid"]), "axes": axes,
+                         "axes_div_by": [div.get(a, 1) for a in axes], "tile_overlap": [overlap.get(a, 0) for a in axes],
+                         "thresholds": thresholds, "exported_by": f"fijiport {__version__}"}
+            fiji_zip = write_fiji_zip(saved_dir, meta_json, Path(options.fiji_zip), overwrite=options.overwrite)
+            fiji_macro = write_stardist_macro(fiji_zip, fiji_zip.with_suffix(".ijm"), name=name, thresholds=thresholds,
+                                              percentiles=percentiles, overwrite=options.overwrite)
+    return ExportResult(output_zip, name, list(diffs), diffs, halo, min_size, div_by, warnings, compatible.rewrites,
+                        fiji_zip, fiji_macro)
+
+
+def _percentiles(model_dir: Path, given) -> tuple[float, float]:
+    if given is not None:
+        return float(given[0]), float(given[1])
+    cfg = model_dir / "fijiport_config.yaml"
+    if cfg.is_file():
+        data = yaml.safe_load(cfg.read_text()) or {}
+        if "percentile_low" in data:
+            return float(data["percentile_low"]), float(data["percentile_high"])
+    log.warning("%s does not record its normalisation percentiles; using stardist's usual 1/99.8 (set --percentiles otherwise)", model_dir)
+    return 1.0, 99.8
+
+
+def _test_input(model_dir: Path, test_input: Optional[Path], spatial: str, n_channel: int, div_by: int, min_size: int) -> np.ndarray:
+    if test_input is not None:
+        if not Path(test_input).is_file():
+            raise DataError(f"--test-input {test_input} does not exist")
+        image = read_tiff(Path(test_input))
+    else:
+        record_path = model_dir / "fijiport_training.json"
+        record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+        image = None
+        for key, sub in (("test_images", "test"), ("validation_images", "train"), ("train_images", "train")):
+            for name in record.get(key, []):
+                candidate = Path(record.get("data_dir", "")) / sub / "images" / name
+                if candidate.is_file():
+                    image = read_tiff(candidate)
+                    break
+            if image is not None:
+                break
+        if image is None:
+            raise DataError(f"no test input for {model_dir}: pass --test-input IMAGE.tif (a typical image to segment)")
+    x = np.asarray(image)
+    expected = len(spatial) + (1 if n_channel > 1 else 0)
+    if x.ndim != expected:
+        raise DataError(f"test input has shape {x.shape} but the model expects axes {spatial + ('C' if n_channel > 1 else '')}")
+    if n_channel == 1:
+        x = x[..., np.newaxis]
+    elif x.shape[-1] != n_channel and x.shape[0] == n_channel:
+        x = np.moveaxis(x, 0, -1)
+    slices, pads = [], []
+    for a, s in zip(spatial, x.shape[:-1]):
+        size = max(min(s, MAX_TEST_SIZE[a]) // div_by * div_by, min(s // div_by * div_by, min_size))
+        if size < div_by:
+            raise DataError(f"test input is {s} pixels along {a}; the model needs at least {div_by}")
+        start = (s - size) // 2
+        slices.append(slice(start, start + size))
+        pads.append((0, max(0, min_size - size)))
+    x = x[tuple(slices) + (slice(None),)]
+    if any(p for _, p in pads):
+        x = np.pad(x, pads + [(0, 0)], mode="symmetric")
+    return x
+
+
+def _read_qc(path):
+    if path is None:
+        return None
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataError(f"--qc {path} is not a readable qc.json ({e})") from None
+
+
+def _qc_section(qc) -> str:
+    if not qc:
+        return qc_markdown(None)
+    if qc.get("kind") != "stardist":
+        return qc_markdown(qc)
+    r = qc["at_iou_0.5"]
+    return (f"On {qc['n_images']} held-out image(s) at IoU 0.5 (fijiport qc): precision {r['precision']:.3f}, "
+            f"recall {r['recall']:.3f}, F1 {r['f1']:.3f}, accuracy {r['accuracy']:.3f}, panoptic quality {r['panoptic_quality']:.3f}.")
+
+
+def _card(meta, name, config, thresholds, percentiles, halo, div_by, min_size, diffs, label_diffs, qc, model_dir, weights_path, n_dim) -> str:
+    spatial = "yx" if n_dim == 2 else "zyx"
+    rows = ["| weights | max \\|diff\\| of prob/dist to Keras | label pixels differing |", "|---|---|---|"]
+    rows += [f"| {k} | {v:.2g} | {label_diffs[k]} |" for k, v in diffs.items()]
+    cites = [*STARDIST_CITATIONS, *meta.cite]
+    record_path = model_dir / "fijiport_training.json"
+    if meta.training_data:
+        training = meta.training_data
+    elif record_path.is_file():
+        rec = json.loads(record_path.read_text())
+        training = (f"Trained with fijiport on {len(rec.get('train_images', []))} image(s), thresholds optimised on "
+                    f"{len(rec.get('validation_images', []))}; {len(rec.get('test_images', []))} held out for QC.")
+    else:
+        training = "Not described. Set `training_data:` in --meta to describe or link the training data."
+    return render_card("model_card_stardist.md", {
+        "name": name, "description": meta.description or "A StarDist model for star-convex object segmentation, exported with fijiport.",
+        "depth": config.get("unet_n_depth"), "n_rays": config["n_rays"], "grid": tuple(config["grid"]),
+        "input_axes": "b" + spatial + "c", "output_axes": "b" + spatial + "c", "div_by": div_by,
+        "spatial_axes": spatial.upper(), "min_size": min_size, "halo": halo, "p_low": f"{percentiles[0]:g}",
+        "p_high": f"{percentiles[1]:g}", "prob_thresh": f"{thresholds['prob']:.4f}", "nms_thresh": f"{thresholds['nms']:.2f}",
+        "weights_list": ", ".join(f"`{k}`" for k in diffs), "training_data": training, "qc_section": _qc_section(qc),
+        "n_dim": n_dim, "agreement_table": "\n".join(rows),
+        "citations": "\n".join(f"- {c.text}" + (f" https://doi.org/{c.doi}" if c.doi else f" {c.url or ''}") for c in cites),
+        "extra": meta.documentation_extra or "", "fijiport_version": __version__, "model_folder_name": model_dir.name,
+        "weights_file": weights_path.name,
+    })
+
+
+def _cover(x: np.ndarray, labels: np.ndarray, path: Path, n_dim: int) -> Path:
+    """The input beside the input with the objects coloured (middle Z slice for stacks), 2:1."""
+    from .cover import make_cover, to_display
+
+    img = np.asarray(x)
+    lab = np.squeeze(np.asarray(labels), axis=-1) if np.asarray(labels).shape[-1] == 1 else np.asarray(labels)
+    if n_dim == 3:
+        img, lab = img[img.shape[0] // 2], lab[lab.shape[0] // 2]
+    base = to_display(img, 2)
+    colours = np.random.default_rng(0).uniform(0.3, 1.0, size=(int(lab.max()) + 1, 3))
+    grey = np.stack([base] * 3, -1)
+    rgb = np.where(lab[..., None] > 0, 0.45 * grey + 0.55 * colours[lab], grey)
+    return make_cover(base, rgb, path, labels=("input", "StarDist objects"), spatial_ndim=2, rgb_right=True)
+
+
+def _descr(meta, name, config, thresholds, percentiles, tmp, cover, readme, tf_zip, onnx_path, attach_dir, *, halo, div_by,
+           min_size, opset, diffs, anisotropy):
+    from bioimageio.spec.model import v0_5 as bio
+
+    n_dim = int(config["n_dim"])
+    spatial = ("y", "x") if n_dim == 2 else ("z", "y", "x")
+    n_channel = int(config.get("n_channel_in", 1))
+
+    def person(p, cls):
+        return cls(**{k: v for k, v in p.model_dump().items() if v is not None})
+
+    authors = [person(a, bio.Author) for a in meta.authors if a.name] or [bio.Author(name="fijiport user")]
+    maintainers = [person(m, bio.Maintainer) for m in meta.maintainers if m.github_user]
+    cites = [bio.CiteEntry(text=c.text, **({"doi": bio.Doi(c.doi)} if c.doi else {}), **({"url": c.url} if c.url else {}))
+             for c in [*STARDIST_CITATIONS, *meta.cite]]
+    inputs = [bio.InputTensorDescr(
+        id=bio.TensorId(INPUT_ID),
+        axes=[bio.BatchAxis(), *(bio.SpaceInputAxis(id=bio.AxisId(a), size=bio.ParameterizedSize(min=min_size, step=div_by))
+                                 for a in spatial),
+              bio.ChannelAxis(channel_names=[bio.Identifier(f"channel{i}") for i in range(n_channel)])],
+        test_tensor=bio.FileDescr(source=tmp / "test_input.npy"),
+        sample_tensor=bio.FileDescr(source=tmp / "sample_input.tif"),
+        data=bio.IntervalOrRatioDataDescr(type="float32"),
+        preprocessing=[bio.ScaleRangeDescr(kwargs=bio.ScaleRangeKwargs(
+            axes=[bio.AxisId(a) for a in spatial], min_percentile=percentiles[0], max_percentile=percentiles[1]))],
+    )]
+    kw_cls = bio.StardistPostprocessingKwargs2D if n_dim == 2 else bio.StardistPostprocessingKwargs3D
+    kwargs = dict(grid=(1,) * n_dim, b=border(config["grid"]), prob_threshold=thresholds["prob"], nms_threshold=thresholds["nms"],
+                  n_rays=int(config["n_rays"]))
+    if n_dim == 3:
+        kwargs["anisotropy"] = tuple(float(a) for a in anisotropy)
+    outputs = [bio.OutputTensorDescr(
+        id=bio.TensorId(OUTPUT_ID),
+        axes=[bio.BatchAxis(), *(bio.SpaceOutputAxisWithHalo(id=bio.AxisId(a), halo=halo,
+                                                              size=bio.SizeReference(tensor_id=bio.TensorId(INPUT_ID), axis_id=bio.AxisId(a)))
+                                 for a in spatial),
+              bio.ChannelAxis(channel_names=[bio.Identifier("labels")])],
+        test_tensor=bio.FileDescr(source=tmp / "test_output.npy"),
+        sample_tensor=bio.FileDescr(source=tmp / "sample_output.tif"),
+        data=bio.IntervalOrRatioDataDescr(type="int32"),
+        postprocessing=[bio.StardistPostprocessingDescr(kwargs=kw_cls(**kwargs))],
+    )]
+    weights = bio.WeightsDescr(
+        tensorflow_saved_model_bundle=bio.TensorflowSavedModelBundleWeightsDescr(
+            source=tf_zip, tensorflow_version=bio.Version(TF_BUNDLE_VERSION),
+            comment="frozen full-resolution stardist network (prob on the grid, dist repeated) for TensorFlow 1.13-2.10"),
+        onnx=bio.OnnxWeightsDescr(source=onnx_path, opset_version=opset, parent="tensorflow_saved_model_bundle",
+                                  comment="converted with tf2onnx from the frozen graph; IR version 8 for onnxruntime >= 1.13"),
+    )
+    import stardist
+
+    config_block: dict[str, Any] = {
+        "stardist": {"stardist_version": stardist.__version__, "weights": "weights_best.h5", "config": config,
+                     "thresholds": thresholds, "postprocessing": {"grid_in_network": True, "border_in_grid_cells": BORDER}},
+        "deepimagej": {"pyramidal_model": False, "allow_tiling": True, "model_keys": None,
+                       "prediction": {"preprocess": [{"spec": None}], "postprocess": [{"spec": None}]}},
+        "fijiport": {"version": __version__, "kind": "stardist", "percentiles": list(percentiles), "div_by": div_by,
+                     "halo": halo, "max_abs_diff_to_keras": diffs},
+    }
+    tags = list(dict.fromkeys([*meta.tags, "stardist", "segmentation", "instance-segmentation", "fijiport", f"{n_dim}d"]))
+    kw: dict[str, Any] = dict(
+        name=_safe_name(name), description=meta.description or "StarDist model for star-convex object segmentation, exported with fijiport.",
+        authors=authors, maintainers=maintainers, cite=cites, license=meta.license, tags=tags,
+        covers=[bio.FileDescr(source=cover)], documentation=bio.FileDescr(source=readme),
+        attachments=[bio.FileDescr(source=attach_dir / n) for n in ("weights_best.h5", "config.json", "thresholds.json")],
+        inputs=inputs, outputs=outputs, weights=weights, config=config_block,
+    )
+    if meta.version:
+        kw["version"] = meta.version
+    if meta.git_repo:
+        kw["git_repo"] = meta.git_repo
+    try:
+        return bio.ModelDescr(**kw)
+    except Exception as e:
+        raise ExportError(f"the model description is invalid: {e}") from None
