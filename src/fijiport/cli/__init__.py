@@ -43,7 +43,7 @@ def _root(
     setup_logging(verbose, quiet)
 
 
-from . import convert, demo, export, prepare, qc, runtimes, train, validate  # noqa: E402  (commands register on `app`)
+from . import convert, demo, export, predict, prepare, qc, runtimes, train, validate  # noqa: E402  (commands register on `app`)
 
 # in the order of a user's journey
 app.add_typer(prepare.app, name="prepare", rich_help_panel="Train and ship")
@@ -51,6 +51,7 @@ app.add_typer(train.app, name="train", rich_help_panel="Train and ship")
 app.command("qc", rich_help_panel="Train and ship")(qc.qc)
 app.command("export", rich_help_panel="Train and ship")(export.export)
 app.command("validate", rich_help_panel="Train and ship")(validate.validate)
+app.command("predict", rich_help_panel="Train and ship")(predict.predict)
 app.add_typer(runtimes.app, name="runtimes", rich_help_panel="Fiji, deepImageJ, KNIME")
 app.command("convert", rich_help_panel="Fiji, deepImageJ, KNIME")(convert.convert)
 app.command("demo", rich_help_panel="Try it")(demo.demo)

@@ -1,0 +1,39 @@
+"""``fijiport predict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ._common import out, parse_numbers, progress_bar
+
+
+def predict(
+    model_dir: Path = typer.Argument(..., help="csbdeep CARE or stardist model folder.", show_default=False),
+    images: list[Path] = typer.Argument(..., help="TIFF files or folders of TIFFs.", show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for the results (never the folder of the inputs).", show_default=False),
+    tiles: Optional[str] = typer.Option(None, "--tiles", help="Tiles per image axis, e.g. 1,4,4; by default chosen so no tile exceeds 64×1024×1024."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace results that exist already."),
+) -> None:
+    """Apply a model to images: restored TIFFs (CARE), or label TIFFs + ImageJ ROI sets + a CSV of
+    per-object area, centroid and mean intensity (StarDist).
+
+    Example: [bold]fijiport predict models/stardist_nuclei raw/ -o segmented[/]
+    """
+    from ..predict import predict_images
+
+    with progress_bar() as bar:
+        task = bar.add_task("predicting", total=None)
+        results = predict_images(model_dir, images, output, n_tiles=tuple(parse_numbers(tiles, int, "--tiles")) if tiles else None,
+                                 overwrite=overwrite,
+                                 progress=lambda i, n, name: bar.update(task, completed=i, total=n, description=f"predicting {name}"))
+    table = Table(title=f"{len(results)} image(s) → {output}")
+    for col in ("image", "tiles", "objects", "written"):
+        table.add_column(col, overflow="fold")
+    for r in results:
+        table.add_row(r.source.name, "×".join(map(str, r.n_tiles)), "" if r.n_objects is None else str(r.n_objects),
+                      ", ".join(p.name for p in r.outputs))
+    out.print(table)
