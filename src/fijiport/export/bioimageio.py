@@ -21,7 +21,7 @@ from .. import __version__
 from ..config.export import CARE_CITATION, ExportMeta
 from ..data.normalize import scale_range
 from ..errors import DataError, ExportError
-from ..files import atomic_file, check_output, read_tiff
+from ..files import check_output, read_tiff
 from .card import agreement_markdown, qc_markdown, render_card
 from .cover import make_cover
 from .halo import package_halo
@@ -167,21 +167,14 @@ def export_care(
         readme.write_text(_model_card(folder, meta, name, output_zip.name, halo, div_by, min_size, diffs, qc))
 
         step("writing bioimage.io package")
-        from bioimageio.spec import save_bioimageio_package
-
         from .._bioimageio_compat import offline_tolerant_github_check
+        from .package import write_package
 
         with offline_tolerant_github_check():
             descr = _model_descr(folder, meta, name, tmp, cover, readme, h5_path, tf_zip, onnx_path,
                                  halo=halo, div_by=div_by, min_size=min_size, opset=options.opset, diffs=diffs,
                                  tf_version=_installed_tf_version())
-            with atomic_file(output_zip, overwrite=options.overwrite) as partial:
-                partial.unlink()  # bioimageio.spec wants to create the file itself
-                try:
-                    save_bioimageio_package(descr, output_path=partial.with_suffix(".zip"))
-                except Exception as e:
-                    raise ExportError(f"bioimageio.spec could not write the package: {type(e).__name__}: {e}") from None
-                partial.with_suffix(".zip").rename(partial)
+        write_package(descr, output_zip, overwrite=options.overwrite)
 
         fiji_zip = fiji_macro = None
         if options.fiji_zip is not None:
@@ -351,14 +344,9 @@ def _model_descr(folder: CareModelFolder, meta: ExportMeta, name: str, tmp: Path
                  opset: int, diffs: dict[str, float], tf_version: str):
     from bioimageio.spec.model import v0_5 as bio
 
-    def person(p, cls):
-        kwargs = {k: v for k, v in p.model_dump().items() if v is not None}
-        return cls(**kwargs)
+    from .package import rdf_people_and_citations
 
-    authors = [person(a, bio.Author) for a in meta.authors if a.name] or [bio.Author(name="fijiport user")]
-    maintainers = [person(m, bio.Maintainer) for m in meta.maintainers if m.github_user]
-    cites = [bio.CiteEntry(text=c.text, **({"doi": bio.Doi(c.doi)} if c.doi else {}), **({"url": c.url} if c.url else {}))
-             for c in [CARE_CITATION, *meta.cite]]
+    authors, maintainers, cites = rdf_people_and_citations(meta, [CARE_CITATION])
 
     spatial_in = [bio.SpaceInputAxis(id=bio.AxisId(a.lower()), size=bio.ParameterizedSize(min=min_size, step=div_by))
                   for a in folder.spatial_axes]

@@ -137,7 +137,7 @@ def _convert_saved_model_zip(in_dir: Path, output: Path, tmp: Path, overwrite: b
 
 def _convert_bioimageio(source: Path, output: Path, tmp: Path, overwrite: bool, opset: int, step) -> ConvertResult:
     import tensorflow as tf
-    from bioimageio.spec import load_model_description, save_bioimageio_package
+    from bioimageio.spec import load_model_description
     from bioimageio.spec.model import v0_5 as bio
     from bioimageio.spec.utils import extract_file_name
 
@@ -222,14 +222,9 @@ def _convert_bioimageio(source: Path, output: Path, tmp: Path, overwrite: bool, 
     update = {"weights": bio.WeightsDescr(**new_weights)}
     new = descr.model_copy(update=update)
     step("writing the converted package")
-    with offline_tolerant_github_check():
-        with atomic_file(output, overwrite=overwrite) as partial:
-            partial.unlink()
-            try:
-                save_bioimageio_package(new, output_path=partial.with_suffix(".zip"))
-            except Exception as e:
-                raise ExportError(f"bioimageio.spec could not write the package: {type(e).__name__}: {e}") from None
-            partial.with_suffix(".zip").rename(partial)
+    from .package import write_package
+
+    write_package(new, output, overwrite=overwrite)
     return ConvertResult(output, "bioimage.io", compatible.rewrites, diffs, notes)
 
 

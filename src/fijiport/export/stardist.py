@@ -23,7 +23,7 @@ from .. import __version__
 from ..config.export import STARDIST_CITATIONS, ExportMeta
 from ..data.normalize import scale_range
 from ..errors import DataError, ExportError
-from ..files import atomic_file, check_output, read_tiff
+from ..files import check_output, read_tiff
 from .bioimageio import (
     AGREEMENT_ATOL,
     INPUT_ID,
@@ -219,20 +219,13 @@ def export_stardist(model_dir: Path, output_zip: Path, meta: Optional[ExportMeta
         readme.write_text(_card(meta, name, config, thresholds, percentiles, halo, div_by, min_size, diffs, label_diffs,
                                 qc, model_dir, weights_path, n_dim))
         step("writing bioimage.io package")
-        from bioimageio.spec import save_bioimageio_package
-
         from .._bioimageio_compat import offline_tolerant_github_check
+        from .package import write_package
 
         with offline_tolerant_github_check():
             descr = _descr(meta, name, config, thresholds, percentiles, tmp, cover, readme, tf_zip, onnx_path, attach_dir,
                            halo=halo, div_by=div_by, min_size=min_size, opset=options.opset, diffs=diffs, anisotropy=anisotropy)
-            with atomic_file(output_zip, overwrite=options.overwrite) as partial:
-                partial.unlink()
-                try:
-                    save_bioimageio_package(descr, output_path=partial.with_suffix(".zip"))
-                except Exception as e:
-                    raise ExportError(f"bioimageio.spec could not write the package: {type(e).__name__}: {e}") from None
-                partial.with_suffix(".zip").rename(partial)
+        write_package(descr, output_zip, overwrite=options.overwrite)
         fiji_zip = fiji_macro = None
         if options.fiji_zip is not None:
             from .fiji_zip import write_fiji_zip, write_stardist_macro
@@ -372,13 +365,9 @@ def _descr(meta, name, config, thresholds, percentiles, tmp, cover, readme, tf_z
     spatial = ("y", "x") if n_dim == 2 else ("z", "y", "x")
     n_channel = int(config.get("n_channel_in", 1))
 
-    def person(p, cls):
-        return cls(**{k: v for k, v in p.model_dump().items() if v is not None})
+    from .package import rdf_people_and_citations
 
-    authors = [person(a, bio.Author) for a in meta.authors if a.name] or [bio.Author(name="fijiport user")]
-    maintainers = [person(m, bio.Maintainer) for m in meta.maintainers if m.github_user]
-    cites = [bio.CiteEntry(text=c.text, **({"doi": bio.Doi(c.doi)} if c.doi else {}), **({"url": c.url} if c.url else {}))
-             for c in [*STARDIST_CITATIONS, *meta.cite]]
+    authors, maintainers, cites = rdf_people_and_citations(meta, list(STARDIST_CITATIONS))
     inputs = [bio.InputTensorDescr(
         id=bio.TensorId(INPUT_ID),
         axes=[bio.BatchAxis(), *(bio.SpaceInputAxis(id=bio.AxisId(a), size=bio.ParameterizedSize(min=min_size, step=div_by))

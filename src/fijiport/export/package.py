@@ -1,0 +1,40 @@
+"""What every bioimage.io package fijiport writes shares: people and citations in the rdf's types,
+and writing the zip whole or not at all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config.export import CiteEntry, ExportMeta
+from ..errors import ExportError
+from ..files import atomic_file
+
+
+def rdf_people_and_citations(meta: ExportMeta, default_cites: list[CiteEntry]):
+    """(authors, maintainers, cite) for a spec 0.5 ModelDescr; unset fields stay unset."""
+    from bioimageio.spec.model import v0_5 as bio
+
+    def person(p, cls):
+        return cls(**{k: v for k, v in p.model_dump().items() if v is not None})
+
+    authors = [person(a, bio.Author) for a in meta.authors if a.name] or [bio.Author(name="fijiport user")]
+    maintainers = [person(m, bio.Maintainer) for m in meta.maintainers if m.github_user]
+    cites = [bio.CiteEntry(text=c.text, **({"doi": bio.Doi(c.doi)} if c.doi else {}), **({"url": c.url} if c.url else {}))
+             for c in [*default_cites, *meta.cite]]
+    return authors, maintainers, cites
+
+
+def write_package(descr, output_zip: Path, *, overwrite: bool) -> Path:
+    """Save a model description as a bioimage.io zip through a temporary file (never half-written)."""
+    from bioimageio.spec import save_bioimageio_package
+
+    from .._bioimageio_compat import offline_tolerant_github_check
+
+    with offline_tolerant_github_check(), atomic_file(Path(output_zip), overwrite=overwrite) as partial:
+        partial.unlink()  # bioimageio.spec wants to create the file itself
+        try:
+            save_bioimageio_package(descr, output_path=partial.with_suffix(".zip"))
+        except Exception as e:
+            raise ExportError(f"bioimageio.spec could not write the package: {type(e).__name__}: {e}") from None
+        partial.with_suffix(".zip").rename(partial)
+    return Path(output_zip)
