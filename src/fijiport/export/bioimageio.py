@@ -24,7 +24,7 @@ from ..errors import DataError, ExportError
 from ..files import check_output, read_tiff
 from .card import agreement_markdown, qc_markdown, render_card
 from .cover import make_cover
-from .halo import package_halo
+from .halo import min_input_size, package_halo
 from .model_folder import CareModelFolder, load_care_keras, read_care_model_folder
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def export_care(
     keras_model = model.keras_model
     halo = package_halo(folder.depth, folder.kernel_size)
     div_by = folder.div_by
-    min_size = div_by * int(np.ceil((2 * halo + 1) / div_by))
+    min_size = min_input_size(halo, div_by)
 
     x_raw = _crop_test_input(test_raw, folder, min_size)
     x_batch = x_raw[np.newaxis].astype(np.float32)
@@ -117,8 +117,8 @@ def export_care(
     step("computing reference output")
     y_ref = np.asarray(keras_model(x_norm, training=False)).astype(np.float32)
 
-    from .onnx import frozen_graph_to_onnx, run_onnx
-    from .tf_graph import check_equivalent, freeze_keras_model, make_tf1_compatible, run_graph, write_saved_model, zip_folder
+    from .onnx import run_onnx
+    from .tf_graph import run_graph
 
     with tempfile.TemporaryDirectory(prefix="fijiport-export-") as tmp_str:
         tmp = Path(tmp_str)
@@ -134,15 +134,8 @@ def export_care(
             h5_path = tmp / "keras_model.h5"
             keras_model.save(str(h5_path), save_format="h5", include_optimizer=False)
 
-        step("freezing TensorFlow graph")
-        frozen = freeze_keras_model(keras_model, INPUT_ID, OUTPUT_ID)
-        compatible = make_tf1_compatible(frozen)
-        check_equivalent(frozen, compatible, x_norm)
-        saved_dir = write_saved_model(compatible, tmp / "saved_model", INPUT_ID, OUTPUT_ID)
-        tf_zip = zip_folder(saved_dir, tmp / "tf_saved_model_bundle.zip")
-
-        step("converting to ONNX")
-        onnx_path = frozen_graph_to_onnx(compatible, tmp / "weights.onnx", input_key=INPUT_ID, output_key=OUTPUT_ID, opset=options.opset)
+        step("freezing the TensorFlow graph and converting it to ONNX")
+        compatible, saved_dir, tf_zip, onnx_path = write_network_weights(keras_model, tmp, options.opset, x_norm)
 
         step("checking weight formats agree")
         diffs = {"keras_hdf5": 0.0} if h5_path is not None else {}
@@ -243,21 +236,44 @@ def _crop_test_input(image: np.ndarray, folder: CareModelFolder, min_size: int) 
         x = x[..., np.newaxis]
     elif x.shape[-1] != n_c:
         raise DataError(f"test input has {x.shape[-1]} channels (last axis) but the model expects {n_c}")
+    return crop_to_valid_size(x, spatial, folder.div_by, min_size)
+
+
+def crop_to_valid_size(x: np.ndarray, spatial: str, div_by: int, min_size: int, pad_mode: Optional[str] = None) -> np.ndarray:
+    """Centre-crop a (spatial..., C) test image to at most :data:`MAX_TEST_SIZE` in multiples of ``div_by``,
+    mirroring axes shorter than ``min_size`` up to it (the spec wants inputs larger than twice the halo;
+    consumers pad short images too). ``pad_mode`` defaults to reflect, symmetric where reflect cannot reach."""
     slices, pads = [], []
     for a, s in zip(spatial, x.shape[:-1]):
-        size = max(min(s, MAX_TEST_SIZE[a]) // folder.div_by * folder.div_by, min(s // folder.div_by * folder.div_by, min_size))
-        if size < folder.div_by:
-            raise DataError(f"test input is {s} pixels along {a}; the model needs at least {folder.div_by}")
+        size = max(min(s, MAX_TEST_SIZE[a]) // div_by * div_by, min(s // div_by * div_by, min_size))
+        if size < div_by:
+            raise DataError(f"test input is {s} pixels along {a}; the model needs at least {div_by}")
         start = (s - size) // 2
         slices.append(slice(start, start + size))
-        # the spec wants inputs larger than twice the halo; thinner images (e.g. short Z stacks)
-        # are mirrored up to the minimum size, as consumers pad them too
         pads.append((0, max(0, min_size - size)))
     x = x[tuple(slices) + (slice(None),)]
     if any(p for _, p in pads):
         log.info("test input mirrored from %s to the minimum size %d along the short axes", x.shape[:-1], min_size)
-        x = np.pad(x, pads + [(0, 0)], mode="reflect" if all(p < n for (_, p), n in zip(pads, x.shape)) else "symmetric")
+        mode = pad_mode or ("reflect" if all(p < n for (_, p), n in zip(pads, x.shape)) else "symmetric")
+        x = np.pad(x, pads + [(0, 0)], mode=mode)
     return x
+
+
+def write_network_weights(keras_model, tmp: Path, opset: int, x_norm: np.ndarray):
+    """Freeze a Keras network into the TF-1.x-compatible graph (each rewrite proven on ``x_norm``), save it
+    as ``tmp/tf_saved_model_bundle.zip`` and convert it to ``tmp/weights.onnx``.
+
+    Returns (compatible graph, SavedModel folder, bundle zip, ONNX path)."""
+    from .onnx import frozen_graph_to_onnx
+    from .tf_graph import check_equivalent, freeze_keras_model, make_tf1_compatible, write_saved_model, zip_folder
+
+    frozen = freeze_keras_model(keras_model, INPUT_ID, OUTPUT_ID)
+    compatible = make_tf1_compatible(frozen)
+    check_equivalent(frozen, compatible, x_norm)
+    saved_dir = write_saved_model(compatible, tmp / "saved_model", INPUT_ID, OUTPUT_ID)
+    tf_zip = zip_folder(saved_dir, tmp / "tf_saved_model_bundle.zip")
+    onnx_path = frozen_graph_to_onnx(compatible, tmp / "weights.onnx", input_key=INPUT_ID, output_key=OUTPUT_ID, opset=opset)
+    return compatible, saved_dir, tf_zip, onnx_path
 
 
 def _read_qc(path: Optional[Path]) -> Optional[dict[str, Any]]:

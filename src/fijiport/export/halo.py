@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 
-def package_halo(depth: int, kernel_size: int, pool: int = 2) -> int:
-    """The U-Net halo rounded up so that ``2 * halo`` is a multiple of ``pool**depth``.
+def round_halo(halo: int, div_by: int) -> int:
+    """``halo`` rounded up so that ``2 * halo`` is a multiple of ``div_by``.
 
     Consumers pad each tile by the halo on both sides; the padded tile must stay divisible by
     what the network needs, or the skip connections no longer line up.
     """
-    half_block = max(1, pool**depth // 2)
-    return -(-unet_halo(depth, kernel_size, pool) // half_block) * half_block
+    half_block = max(1, div_by // 2)
+    return int(-(-int(halo) // half_block) * half_block)
+
+
+def min_input_size(halo: int, div_by: int) -> int:
+    """The smallest valid input size above ``2 * halo`` (the spec requires outputs larger than their halos)."""
+    return int(div_by * -(-(2 * halo + 1) // div_by))
+
+
+def package_halo(depth: int, kernel_size: int, pool: int = 2) -> int:
+    """The U-Net halo rounded for tiling (see :func:`round_halo`)."""
+    return round_halo(unet_halo(depth, kernel_size, pool), pool**depth)
 
 
 def unet_halo(depth: int, kernel_size: int, pool: int = 2) -> int:

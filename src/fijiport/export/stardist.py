@@ -27,13 +27,16 @@ from ..files import check_output, read_tiff
 from .bioimageio import (
     AGREEMENT_ATOL,
     INPUT_ID,
-    MAX_TEST_SIZE,
     TF_BUNDLE_VERSION,
     ExportOptions,
     ExportResult,
     _metadata_warnings,
+    _read_qc,
     _safe_name,
+    crop_to_valid_size,
+    write_network_weights,
 )
+from .halo import min_input_size, round_halo
 from .card import qc_markdown, render_card
 
 log = logging.getLogger(__name__)
@@ -132,8 +135,8 @@ def labels_from_prob_dist(prob_dist: np.ndarray, n_dim: int, thresholds: dict, n
 def export_stardist(model_dir: Path, output_zip: Path, meta: Optional[ExportMeta] = None,
                     options: Optional[ExportOptions] = None, *, progress: Optional[Callable[[str], None]] = None) -> ExportResult:
     """Export a stardist model folder to a bioimage.io package whose output is the label image."""
-    from .onnx import frozen_graph_to_onnx, run_onnx
-    from .tf_graph import check_equivalent, freeze_keras_model, make_tf1_compatible, run_graph, write_saved_model, zip_folder
+    from .onnx import run_onnx
+    from .tf_graph import run_graph
 
     options = options or ExportOptions()
     meta = meta or ExportMeta()
@@ -156,8 +159,8 @@ def export_stardist(model_dir: Path, output_zip: Path, meta: Optional[ExportMeta
     div = {a: int(d) for a, d in zip(spatial, model._axes_div_by(spatial))}
     div_by = max(div.values())
     overlap = {a: int(o) for a, o in zip(spatial, model._axes_tile_overlap(spatial))}
-    halo = int(-(-max(overlap.values()) // max(1, div_by // 2)) * max(1, div_by // 2))
-    min_size = div_by * int(np.ceil((2 * halo + 1) / div_by))
+    halo = round_halo(max(overlap.values()), div_by)
+    min_size = min_input_size(halo, div_by)
     warnings = _metadata_warnings(meta)
     anisotropy = config.get("anisotropy") or (1.0,) * n_dim
 
@@ -175,14 +178,8 @@ def export_stardist(model_dir: Path, output_zip: Path, meta: Optional[ExportMeta
 
     with tempfile.TemporaryDirectory(prefix="fijiport-export-") as tmp_str:
         tmp = Path(tmp_str)
-        step("freezing TensorFlow graph")
-        frozen = freeze_keras_model(net, INPUT_ID, OUTPUT_ID)
-        compatible = make_tf1_compatible(frozen)
-        check_equivalent(frozen, compatible, x_norm)
-        saved_dir = write_saved_model(compatible, tmp / "saved_model", INPUT_ID, OUTPUT_ID)
-        tf_zip = zip_folder(saved_dir, tmp / "tf_saved_model_bundle.zip")
-        step("converting to ONNX")
-        onnx_path = frozen_graph_to_onnx(compatible, tmp / "weights.onnx", input_key=INPUT_ID, output_key=OUTPUT_ID, opset=options.opset)
+        step("freezing the TensorFlow graph and converting it to ONNX")
+        compatible, saved_dir, tf_zip, onnx_path = write_network_weights(net, tmp, options.opset, x_norm)
         step("checking weight formats agree")
         diffs, label_diffs = {}, {}
         for fmt, y in (("tensorflow_saved_model_bundle", run_graph(compatible, x_norm)), ("onnx", run_onnx(onnx_path, x_norm, INPUT_ID))):
@@ -281,27 +278,7 @@ def _test_input(model_dir: Path, test_input: Optional[Path], spatial: str, n_cha
         x = x[..., np.newaxis]
     elif x.shape[-1] != n_channel and x.shape[0] == n_channel:
         x = np.moveaxis(x, 0, -1)
-    slices, pads = [], []
-    for a, s in zip(spatial, x.shape[:-1]):
-        size = max(min(s, MAX_TEST_SIZE[a]) // div_by * div_by, min(s // div_by * div_by, min_size))
-        if size < div_by:
-            raise DataError(f"test input is {s} pixels along {a}; the model needs at least {div_by}")
-        start = (s - size) // 2
-        slices.append(slice(start, start + size))
-        pads.append((0, max(0, min_size - size)))
-    x = x[tuple(slices) + (slice(None),)]
-    if any(p for _, p in pads):
-        x = np.pad(x, pads + [(0, 0)], mode="symmetric")
-    return x
-
-
-def _read_qc(path):
-    if path is None:
-        return None
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise DataError(f"--qc {path} is not a readable qc.json ({e})") from None
+    return crop_to_valid_size(x, spatial, div_by, min_size, pad_mode="symmetric")
 
 
 def _qc_section(qc) -> str:
