@@ -272,7 +272,8 @@ def write_network_weights(keras_model, tmp: Path, opset: int, x_norm: np.ndarray
     check_equivalent(frozen, compatible, x_norm)
     saved_dir = write_saved_model(compatible, tmp / "saved_model", INPUT_ID, OUTPUT_ID)
     tf_zip = zip_folder(saved_dir, tmp / "tf_saved_model_bundle.zip")
-    onnx_path = frozen_graph_to_onnx(compatible, tmp / "weights.onnx", input_key=INPUT_ID, output_key=OUTPUT_ID, opset=opset)
+    onnx_path = frozen_graph_to_onnx(compatible, tmp / "weights.onnx", input_key=INPUT_ID, output_key=OUTPUT_ID, opset=opset,
+                                     probe=x_norm)
     return compatible, saved_dir, tf_zip, onnx_path
 
 

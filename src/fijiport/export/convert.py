@@ -195,7 +195,7 @@ def _convert_bioimageio(source: Path, output: Path, tmp: Path, overwrite: bool, 
     sm = write_saved_model(compatible, tmp / "frozen", in_id, out_id)
     tf_zip = zip_folder(sm, tmp / "tf_saved_model_bundle.zip")
     step("converting to ONNX")
-    onnx_path = frozen_graph_to_onnx(compatible, tmp / "weights.onnx", input_key=in_id, output_key=out_id, opset=opset)
+    onnx_path = frozen_graph_to_onnx(compatible, tmp / "weights.onnx", input_key=in_id, output_key=out_id, opset=opset, probe=x)
     diffs["onnx"] = _diff_to(postprocess(run_onnx(onnx_path, x, in_id)), ref)
     from .bioimageio import AGREEMENT_ATOL, TF_BUNDLE_VERSION
 
