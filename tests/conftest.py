@@ -62,6 +62,16 @@ def care2d_model(care2d_data, tmp_path_factory) -> Path:
     return model_dir
 
 
+@pytest.fixture(scope="session")
+def care2d_zip(care2d_model, tmp_path_factory) -> Path:
+    """The bioimage.io package of :func:`care2d_model`."""
+    from fijiport.export import export_care
+
+    out = tmp_path_factory.mktemp("care2d_zip") / "care2d.zip"
+    export_care(care2d_model, out)
+    return out
+
+
 def _plain_csbdeep_model(basedir: Path, name: str, axes: str, shape: tuple[int, ...], kern: int, depth: int,
                          probabilistic: bool = False) -> Path:
     """Train a CARE model with csbdeep alone (no fijiport), as a lab would have done elsewhere."""

@@ -41,3 +41,30 @@ def offline_tolerant_github_check() -> Iterator[None]:
     finally:
         for mod in modules:
             mod.validate_github_user = original
+
+
+def read_model_package(source, *, purpose: str = "this command"):
+    """The bioimage.io model description of a package zip or rdf.yaml (spec 0.4 read as 0.5).
+
+    Raises :class:`~fijiport.errors.DataError` naming the package and the first reasons when it is
+    not a readable model description.
+    """
+    from bioimageio.spec import load_model_description
+    from bioimageio.spec.model import v0_5
+
+    from .errors import DataError
+
+    try:
+        with offline_tolerant_github_check():
+            descr = load_model_description(source, perform_io_checks=False, format_version="latest")
+    except Exception as e:  # unreadable zip, missing rdf.yaml, YAML errors
+        raise DataError(f"{source} is not a readable bioimage.io package ({type(e).__name__}: {e})") from None
+    if not isinstance(descr, v0_5.ModelDescr):
+        summary = getattr(descr, "validation_summary", None)
+        reasons = []
+        for d in getattr(summary, "details", []) or []:
+            reasons += [f"{'.'.join(map(str, e.loc))}: {e.msg}" if e.loc else e.msg for e in d.errors]
+        why = "; ".join(reasons[:3]) or type(descr).__name__
+        raise DataError(f"{source} is not a valid bioimage.io model description for {purpose} ({why}); "
+                        f"`fijiport validate {source}` lists every problem")
+    return descr

@@ -1,4 +1,5 @@
-"""`fijiport predict` on model folders: restored images (CARE), labels + ROI sets + CSV (StarDist)."""
+"""`fijiport predict` on model folders and bioimage.io packages: restored images (CARE), labels + ROI
+sets + CSV (StarDist)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import csv
 import re
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
+
+import yaml
 
 import numpy as np
 import pytest
@@ -60,11 +64,14 @@ def test_predict_stardist_writes_labels_rois_and_measurements(stardist_model, tm
         assert (tmp_path / "seg" / f"{img.stem}.zip").is_file()
 
 
-def test_roi_sets_open_in_real_imagej(stardist_model, tmp_path):
+@pytest.mark.parametrize("source", ["folder", "package"])
+def test_roi_sets_open_in_real_imagej(source, stardist_model, stardist_zip, tmp_path):
+    """stardist's polygons (folder) and outlines traced from the labels (package) both load in ImageJ."""
     if not IJ_JAR.is_file() or shutil.which("xvfb-run") is None:
         pytest.fail("ImageJ (Debian package imagej) and xvfb are needed: run `make runtimes`")
     image = sorted((stardist_model.parent / "images").glob("*.tif"))[0]
-    r = invoke("predict", stardist_model, image, "-o", tmp_path / "seg")
+    model = stardist_model if source == "folder" else stardist_zip.path
+    r = invoke("predict", model, image, "-o", tmp_path / "seg")
     assert r.exit_code == 0, r.output
     labels = tifffile.imread(tmp_path / "seg" / image.name)
     proc = subprocess.run(["xvfb-run", "-a", "java", "-jar", str(IJ_JAR), "-batch", str(COUNT_MACRO),
@@ -72,3 +79,76 @@ def test_roi_sets_open_in_real_imagej(stardist_model, tmp_path):
     found = re.search(r"rois=(\d+)", proc.stdout + proc.stderr)
     assert found, proc.stdout + proc.stderr
     assert int(found.group(1)) == len(np.unique(labels)) - 1
+
+
+def test_predict_stardist_package_equals_model_folder(stardist_model, stardist_zip, tmp_path):
+    """The package's ONNX weights + bioimageio.core's StarDist postprocessing give the model folder's labels;
+    its ROI sets (outlines traced from the labels) fill back to exactly each object's pixels."""
+    from scipy.ndimage import binary_fill_holes
+
+    from fijiport.data.rois import read_rois, roi_mask
+
+    images = stardist_model.parent / "images"
+    before = tree_hashes(images), tree_hashes(stardist_zip.path.parent)
+    assert invoke("predict", stardist_model, images, "-o", tmp_path / "folder").exit_code == 0
+    r = invoke("predict", stardist_zip.path, images, "-o", tmp_path / "package")
+    assert r.exit_code == 0, r.output
+    for img in sorted(images.glob("*.tif")):
+        want = tifffile.imread(tmp_path / "folder" / img.name)
+        got = tifffile.imread(tmp_path / "package" / img.name)
+        assert got.shape == want.shape and want.max() > 0
+        assert np.array_equal(got, want), f"{img.name}: {(got != want).sum()} label pixels differ"
+        rois = read_rois(tmp_path / "package" / f"{img.stem}.zip")
+        assert len(rois) == got.max()
+        for roi in rois:  # named by their label; traced outlines do not cut holes
+            assert np.array_equal(roi_mask(roi, got.shape), binary_fill_holes(got == int(roi.name)))
+        with open(tmp_path / "package" / f"{img.stem}.csv") as fh:
+            assert len(list(csv.DictReader(fh))) == got.max()
+    assert (tree_hashes(images), tree_hashes(stardist_zip.path.parent)) == before
+
+
+def test_predict_care_package_onnx_keras_and_tiles(care2d_model, care2d_zip, care2d_raw, tmp_path):
+    """ONNX through bioimageio.core is csbdeep's network up to csbdeep's de-normalisation; tiles change
+    nothing away from the image border; --weights keras runs the csbdeep model the package carries."""
+    name = sorted((care2d_raw / "low").iterdir())[0].name
+    image = care2d_raw / "low" / name
+    for args, out in [((care2d_model,), "folder"), ((care2d_zip,), "onnx"), ((care2d_zip, "--weights", "keras"), "keras"),
+                      ((care2d_zip, "--tiles", "3,3"), "tiled")]:
+        r = invoke("predict", *args[:1], image, "-o", tmp_path / out, *args[1:])
+        assert r.exit_code == 0, r.output
+    folder, onnx, keras, tiled = (tifffile.imread(tmp_path / d / name) for d in ("folder", "onnx", "keras", "tiled"))
+    assert onnx.shape == folder.shape == image_shape(image)
+    np.testing.assert_array_equal(keras, folder)
+    # the package returns the network's normalised output; csbdeep maps it back to the input's range
+    a = np.stack([onnx.ravel(), np.ones(onnx.size)], axis=1)
+    coef, *_ = np.linalg.lstsq(a, folder.ravel().astype(np.float64), rcond=None)
+    assert coef[0] > 0 and np.abs(a @ coef - folder.ravel()).max() < 1e-4 * np.abs(folder).max()
+    halo = yaml.safe_load(zipfile.ZipFile(care2d_zip).read("rdf.yaml"))["outputs"][0]["axes"][1]["halo"]
+    inner = (slice(halo, -halo),) * 2
+    assert np.abs(tiled[inner] - onnx[inner]).max() < 1e-5 * max(1.0, np.abs(onnx).max())
+
+
+def image_shape(path: Path) -> tuple[int, ...]:
+    return tifffile.imread(path).shape
+
+
+def test_predict_package_without_onnx_says_how_to_add_it(care2d_zip, care2d_raw, tmp_path):
+    rdf = yaml.safe_load(zipfile.ZipFile(care2d_zip).read("rdf.yaml"))
+    del rdf["weights"]["onnx"]
+    stripped = tmp_path / "no_onnx.zip"
+    with zipfile.ZipFile(care2d_zip) as src, zipfile.ZipFile(stripped, "w") as dst:
+        for info in src.infolist():
+            if info.filename != "rdf.yaml" and not info.filename.endswith(".onnx"):
+                dst.writestr(info, src.read(info))
+        dst.writestr("rdf.yaml", yaml.safe_dump(rdf, sort_keys=False))
+    r = invoke("predict", stripped, care2d_raw / "low", "-o", tmp_path / "out")
+    assert r.exit_code == 1 and "fijiport convert" in r.output and "no_onnx.zip" in r.output, r.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_predict_refuses_folder_with_onnx_and_non_models(care2d_model, care2d_raw, tmp_path):
+    r = invoke("predict", care2d_model, care2d_raw / "low", "-o", tmp_path / "out", "--weights", "onnx")
+    assert r.exit_code == 1 and "fijiport export" in r.output
+    r = invoke("predict", care2d_raw / "low", care2d_raw / "low", "-o", tmp_path / "out")
+    assert r.exit_code == 1 and "config.json" in r.output
+    assert not (tmp_path / "out").exists()

@@ -96,3 +96,48 @@ def rois_to_labels(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     for i, roi in enumerate(rois):
         labels[roi_mask(roi, shape)] = i + 1
     return labels
+
+
+def labels_to_rois(labels: np.ndarray) -> list:
+    """One ImageJ polygon ROI per object of a 2D label image, named by its label, in label order.
+
+    The outline runs through the midpoints between each object's boundary pixels and their
+    neighbours (marching squares at level 0.5), shifted by half a pixel into ImageJ's coordinates,
+    so ImageJ's pixel-centre filling of the ROI gives back the object's pixels. An object made of
+    several pieces is outlined by its largest piece; holes are not cut out.
+    """
+    import roifile
+    from skimage.measure import find_contours, regionprops
+
+    if labels.ndim != 2:
+        raise DataError(f"ROI sets are 2D; the label image has shape {labels.shape}")
+    rois = []
+    for region in regionprops(labels.astype(np.int64, copy=False)):
+        r0, c0, r1, c1 = region.bbox
+        mask = np.pad(region.image, 1).astype(np.float32)
+        contours = find_contours(mask, 0.5, fully_connected="high")
+        if not contours:
+            continue
+        contour = max(contours, key=lambda c: abs(_polygon_area(c)))
+        # contour is (row, col) in the padded crop; ImageJ's x/y of a pixel centre is col/row + 0.5
+        xy = np.stack([contour[:-1, 1] + c0 - 1 + 0.5, contour[:-1, 0] + r0 - 1 + 0.5], axis=1)
+        roi = roifile.ImagejRoi.frompoints(xy.astype(np.float32), name=f"{region.label:05d}")
+        roi.roitype = roifile.ROI_TYPE.POLYGON
+        rois.append(roi)
+    return rois
+
+
+def _polygon_area(p: np.ndarray) -> float:
+    return 0.5 * float(np.dot(p[:-1, 0], p[1:, 1]) - np.dot(p[1:, 0], p[:-1, 1]))
+
+
+def write_rois(rois: list, path: Path) -> None:
+    """Write an ImageJ ROI set zip (``path`` must not exist; callers write to a temporary name)."""
+    import roifile
+
+    if not rois:
+        import zipfile
+
+        zipfile.ZipFile(path, "w").close()  # an empty ROI set: ImageJ opens it with no ROI
+        return
+    roifile.roiwrite(str(path), rois)

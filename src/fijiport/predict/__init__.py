@@ -1,0 +1,108 @@
+"""``fijiport predict``: apply a CARE or StarDist model to images, tiled for large ones.
+
+The model is a csbdeep/stardist model folder (Keras weights, csbdeep's tiling) or a bioimage.io
+package zip / rdf.yaml (its own pre- and postprocessing and ONNX weights through bioimageio.core,
+as the Model Zoo runs it). CARE writes the restored image (float32 TIFF, same name). StarDist (and
+any package whose output is a label image) writes the label image, an ImageJ ROI set
+(``<name>.zip``, opens in Fiji's ROI Manager) and a CSV of per-object measurements (area,
+centroid, mean intensity). Inputs are only read; every output is written to a temporary file and
+renamed, and existing outputs are kept unless ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from ..errors import DataError
+from ..files import TIFF_SUFFIXES
+
+log = logging.getLogger(__name__)
+
+WEIGHT_CHOICES = ("auto", "keras", "onnx")
+"""``auto``: Keras for model folders, ONNX for packages."""
+
+
+@dataclass
+class Prediction:
+    source: Path
+    outputs: list[Path] = field(default_factory=list)
+    n_objects: Optional[int] = None
+    n_tiles: tuple[int, ...] = ()
+
+
+def expand_images(paths: list[Path]) -> list[Path]:
+    """Files as given, folders as their TIFFs (sorted); refuse anything else with its name."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in TIFF_SUFFIXES)
+            if not found:
+                raise DataError(f"{p} holds no .tif/.tiff files")
+            out += found
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise DataError(f"{p} does not exist")
+    return out
+
+
+def is_package(model: Path) -> bool:
+    """A bioimage.io package: a zip, an rdf.yaml / bioimageio.yaml, or a folder holding one."""
+    model = Path(model)
+    if model.is_file():
+        return zipfile.is_zipfile(model) or model.name.endswith(("rdf.yaml", "bioimageio.yaml"))
+    return model.is_dir() and not (model / "config.json").is_file() and (
+        (model / "rdf.yaml").is_file() or (model / "bioimageio.yaml").is_file())
+
+
+def predict_images(model: Path, images: list[Path], out_dir: Path, *, n_tiles: Optional[tuple[int, ...]] = None,
+                   weights: str = "auto", overwrite: bool = False,
+                   progress: Optional[Callable[[int, int, str], None]] = None) -> list[Prediction]:
+    """Predict every image with the model (folder or bioimage.io package; CARE or StarDist detected)."""
+    model, out_dir = Path(model), Path(out_dir)
+    if weights not in WEIGHT_CHOICES:
+        raise DataError(f"--weights {weights!r}: choose one of {', '.join(WEIGHT_CHOICES)}")
+    if not model.exists():
+        raise DataError(f"model {model} does not exist; pass a csbdeep/stardist model folder or a bioimage.io zip")
+    files = expand_images(images)
+    for f in files:
+        if f.parent.resolve() == out_dir.resolve():
+            raise DataError(f"output folder {out_dir} holds the input {f.name}; choose another -o (inputs are never overwritten)")
+    if is_package(model):
+        from .package import package_runner
+
+        run = package_runner(model, weights)
+    else:
+        run = _folder_runner(model, weights)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for i, f in enumerate(files):
+        if progress:
+            progress(i, len(files), f.name)
+        results.append(run(f, out_dir, n_tiles, overwrite))
+    if progress:
+        progress(len(files), len(files), "")
+    return results
+
+
+def _folder_runner(model_dir: Path, weights: str):
+    from .folder import care_runner, stardist_runner
+
+    if weights == "onnx":
+        raise DataError(f"{model_dir} is a model folder (Keras weights); export it first (`fijiport export {model_dir} -o model.zip`) "
+                        "to predict with ONNX weights")
+    cfg = model_dir / "config.json"
+    if not model_dir.is_dir() or not cfg.is_file():
+        raise DataError(f"{model_dir} is neither a model folder with config.json nor a bioimage.io zip; pass a csbdeep CARE "
+                        "or stardist model folder, or an exported .zip")
+    try:
+        is_stardist = "n_rays" in json.loads(cfg.read_text())
+    except (json.JSONDecodeError, TypeError):
+        raise DataError(f"{cfg} is not valid JSON; is {model_dir} a csbdeep/stardist model folder?") from None
+    return stardist_runner(model_dir) if is_stardist else care_runner(model_dir)

@@ -1,0 +1,81 @@
+"""What ``fijiport predict`` writes: restored images, label images, ImageJ ROI sets, measurement CSVs.
+
+Every file goes to a temporary name first and is renamed when complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..files import atomic_file
+
+
+def write_image(path: Path, data: np.ndarray, overwrite: bool) -> None:
+    import tifffile
+
+    with atomic_file(path, overwrite=overwrite) as tmp:
+        tifffile.imwrite(tmp, data.astype(np.float32, copy=False), imagej=False)
+
+
+def label_targets(out_dir: Path, name: str) -> tuple[Path, Path, Path]:
+    """Label TIFF (the input's name), ROI set ``<stem>.zip`` and ``<stem>.csv`` for one input."""
+    stem = name[: -len(Path(name).suffix)] if Path(name).suffix else name
+    return out_dir / name, out_dir / f"{stem}.zip", out_dir / f"{stem}.csv"
+
+
+def write_labels(labels: np.ndarray, img: np.ndarray, axes: str, targets: tuple[Path, Path, Path], overwrite: bool,
+                 polygons: Optional[np.ndarray] = None) -> list[Path]:
+    """Write the label image, (2D only) its ROI set and the per-object CSV; return what was written.
+
+    ``polygons`` are stardist's own polygon vertices (``details["coord"]``); without them, each
+    object's outline is traced from the label image.
+    """
+    import tifffile
+
+    labels_path, rois_path, csv_path = targets
+    dtype = np.uint16 if labels.max() < 2**16 else np.uint32
+    with atomic_file(labels_path, overwrite=overwrite) as tmp:
+        tifffile.imwrite(tmp, labels.astype(dtype))
+    written = [labels_path]
+    if labels.ndim == 2:
+        with atomic_file(rois_path, overwrite=overwrite) as tmp, tempfile.TemporaryDirectory(dir=rois_path.parent) as scratch:
+            scratch_zip = Path(scratch) / "rois.zip"
+            if polygons is not None and len(polygons):
+                from stardist import export_imagej_rois
+
+                export_imagej_rois(str(scratch_zip), polygons)  # stardist's own ROI writer
+            else:
+                from ..data.rois import labels_to_rois, write_rois
+
+                write_rois(labels_to_rois(labels), scratch_zip)
+            os.replace(scratch_zip, tmp)
+        written.append(rois_path)
+    with atomic_file(csv_path, overwrite=overwrite) as tmp:
+        write_measurements(labels, img, axes, tmp)
+    written.append(csv_path)
+    return written
+
+
+def write_measurements(labels: np.ndarray, img: np.ndarray, axes: str, path: Path) -> None:
+    """Per object: label, area (pixels/voxels), centroid, mean intensity (first channel)."""
+    from skimage.measure import regionprops_table
+
+    intensity = np.take(img, 0, axis=axes.index("C")) if "C" in axes else img
+    props = regionprops_table(labels.astype(np.int32), intensity_image=intensity.astype(np.float64),
+                              properties=("label", "area", "centroid", "intensity_mean"))
+    spatial = [a.lower() for a in axes if a in "ZYX"]
+    columns = {"label": props["label"], "area": props["area"]}
+    for i, a in enumerate(spatial):
+        columns[f"centroid_{a}"] = props[f"centroid-{i}"]
+    columns["mean_intensity"] = props["intensity_mean"]
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for row in zip(*columns.values()):
+            writer.writerow([int(v) if k in ("label", "area") else round(float(v), 4) for k, v in zip(columns, row)])

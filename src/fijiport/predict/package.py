@@ -1,0 +1,237 @@
+"""Prediction with a bioimage.io model package (zip or rdf.yaml), the way the Model Zoo runs it.
+
+bioimageio.core applies the package's own preprocessing to the whole image, runs the network on its
+ONNX weights (onnxruntime) and applies the package's postprocessing (e.g. StarDist's non-maximum
+suppression) to the whole output. An image predicted in one piece is mirrored at its end up to a
+size the network accepts (after normalisation, so the padding does not change the intensity
+statistics), as csbdeep and stardist do; a tiled image is predicted in blocks with the package's
+halo, bioimageio.core mirroring it at the image borders.
+
+``--weights keras`` instead unpacks the csbdeep/stardist model folder a package carries (fijiport's
+packages and deepImageJ-style StarDist packages do) and predicts with it as with a model folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..errors import DataError
+from ..files import check_output, read_tiff
+from .outputs import label_targets, write_image, write_labels
+from .tiles import choose_tiles
+
+log = logging.getLogger(__name__)
+
+RUNNABLE_FORMATS = ("onnx",)
+"""Weight formats this process runs from a package (TensorFlow bundles need Keras 3, see `_tf.py`)."""
+
+
+def package_runner(source: Path, weights: str):
+    from .._bioimageio_compat import read_model_package
+
+    descr = read_model_package(source, purpose="prediction")
+    if weights == "keras":
+        return _keras_runner(source, descr)
+    available = [name for name, entry in descr.weights if entry is not None]
+    fmt = weights if weights != "auto" else next((f for f in RUNNABLE_FORMATS if f in available), None)
+    if fmt not in RUNNABLE_FORMATS or fmt not in available:
+        raise DataError(f"{source} has weights {', '.join(available)}; fijiport predicts packages with ONNX weights. "
+                        f"Add them with `fijiport convert {source} -o with_onnx.zip` (TensorFlow/Keras packages), "
+                        f"or use `bioimageio predict` for PyTorch weights")
+    return _BioimageioRunner(source, descr, fmt)
+
+
+class _BioimageioRunner:
+    def __init__(self, source: Path, descr, weight_format: str):
+        from bioimageio.core import create_prediction_pipeline
+        from bioimageio.core.digest_spec import get_input_halo
+        from bioimageio.spec.model import v0_5
+
+        if len(descr.inputs) != 1:
+            raise DataError(f"{source} has {len(descr.inputs)} inputs; fijiport predict handles models with one input image")
+        self.source, self.descr = source, descr
+        self.input = descr.inputs[0]
+        self.space = [a for a in self.input.axes if a.type == "space"]
+        others = [a for a in self.input.axes if a.type not in ("space", "batch", "channel")]
+        if others:
+            raise DataError(f"{source}: its input has {others[0].type} axis {others[0].id!r}; fijiport predict handles "
+                            "inputs with batch, channel and space axes")
+        channel = next((a for a in self.input.axes if a.type == "channel"), None)
+        self.n_channel = len(channel.channel_names) if channel is not None else 1
+        for out in descr.outputs:
+            for a in out.axes:
+                if a.type == "space" and not isinstance(a.size, v0_5.SizeReference):
+                    raise DataError(f"{source}: output {out.id!r} axis {a.id!r} has a size not tied to the input's; "
+                                    "fijiport predict handles outputs the size of their input")
+        self.halo = {a: h.left for a, h in get_input_halo(descr).get(self.input.id, {}).items()}
+        self.pp = create_prediction_pipeline(descr, weight_format=weight_format)
+        self.axes = "".join(str(a.id).upper() for a in self.space) + ("C" if self.n_channel > 1 else "")
+
+    def __call__(self, path: Path, out_dir: Path, n_tiles, overwrite: bool):
+        from . import Prediction
+
+        targets = self._targets(path, out_dir)
+        for p in (t for group in targets.values() for t in group):
+            check_output(p, overwrite)
+        img = read_tiff(path)
+        data, tiles = self._to_model(img, path, n_tiles)
+        outputs = self._predict(data, tiles)
+        written: list[Path] = []
+        n_objects = None
+        for out in self.descr.outputs:
+            arr = outputs[out.id]
+            if _is_labels(out, self.descr):
+                written += write_labels(arr, img, self.axes, targets[out.id], overwrite)
+                n_objects = int(len(np.unique(arr)) - 1)
+            else:
+                write_image(targets[out.id][0], arr, overwrite)
+                written.append(targets[out.id][0])
+        return Prediction(path, written, n_objects, tiles)
+
+    def _targets(self, path: Path, out_dir: Path) -> dict:
+        single = len(self.descr.outputs) == 1
+        targets = {}
+        for out in self.descr.outputs:
+            name = path.name if single else f"{path.stem}_{out.id}{path.suffix or '.tif'}"
+            targets[out.id] = label_targets(out_dir, name) if _is_labels(out, self.descr) else (out_dir / name,)
+        return targets
+
+    def _to_model(self, img: np.ndarray, path: Path, n_tiles) -> tuple[np.ndarray, tuple[int, ...]]:
+        """The image as (spatial..., channel) float32, and the tiles per image axis."""
+        n_space = len(self.space)
+        expect = f"{''.join(str(a.id).upper() for a in self.space)}" + (f" plus {self.n_channel} channels" if self.n_channel > 1 else "")
+        if img.ndim == n_space and self.n_channel == 1:
+            data = img[..., None]
+        elif img.ndim == n_space + 1 and img.shape[-1] == self.n_channel:
+            data = img
+        elif img.ndim == n_space + 1 and img.shape[0] == self.n_channel:
+            data = np.moveaxis(img, 0, -1)
+        else:
+            raise DataError(f"{path} has shape {img.shape}; the model {self.source} expects {expect}")
+        space_axes = "".join(str(a.id).upper() for a in self.space)
+        tiles = choose_tiles(data.shape[:-1], space_axes, n_tiles[: n_space] if n_tiles and len(n_tiles) > n_space else n_tiles)
+        return data.astype(np.float32, copy=False), tiles
+
+    def _predict(self, data: np.ndarray, tiles: tuple[int, ...]) -> dict:
+        from bioimageio.core import Sample, Tensor
+        from bioimageio.spec.model import v0_5
+
+        dims = ["batch", *[str(a.id) for a in self.space], "channel"]
+        order = [str(a.id) for a in self.input.axes]
+        arr = np.transpose(data[None], [dims.index(d) for d in order if d in dims])
+        if "channel" not in order:
+            arr = arr[..., 0] if dims[-1] == "channel" else arr
+        sample = Sample(members={self.input.id: Tensor(arr, dims=tuple(d for d in order))}, stat={}, id=None)
+        self.pp.apply_preprocessing(sample)
+
+        shape = {a.id: n for a, n in zip(self.space, data.shape[:-1])}
+        halo = {a.id: self.halo.get(a.id, 0) for a in self.space}
+        if all(t == 1 for t in tiles):
+            # one block: the whole image, mirrored at its end up to a size the network accepts, as
+            # csbdeep/stardist predict an untiled image (so labels equal the model folder's)
+            pad = {a.id: (0, _valid_size(a.size, shape[a.id]) - shape[a.id]) for a in self.space}
+            sample = sample.pad(pad_width={self.input.id: pad}, mode="reflect")
+            result = self.pp.predict_sample_without_blocking(sample, skip_preprocessing=True, skip_postprocessing=True,
+                                                             skip_input_padding=True, skip_output_cropping=True)
+            crop = {a: slice(0, shape[a]) for a in shape}
+        else:
+            # blocks with the package's halo; bioimageio.core mirrors the halo at the image borders
+            block = {a.id: _valid_size(a.size, math.ceil(shape[a.id] / t) + 2 * halo[a.id]) for a, t in zip(self.space, tiles)}
+            # blocks must not exceed the image: an axis shorter than its block is mirrored up to it
+            pad = {a: (0, block[a] - shape[a]) for a in shape if block[a] > shape[a]}
+            if pad:
+                sample = sample.pad(pad_width={self.input.id: pad}, mode="reflect")
+            block_shape = {self.input.id: {**{a.id: 1 for a in self.input.axes if a.type == "batch"},
+                                           **{a.id: self.n_channel for a in self.input.axes if a.type == "channel"}, **block}}
+            _, blocks = self.pp.predict_sample_with_fixed_blocking_yield_intermediates(
+                sample, block_shape, skip_preprocessing=True, skip_postprocessing=True)
+            predicted = None
+            for predicted in blocks:
+                pass
+            result = predicted.sample
+            crop = {a: slice(0, shape[a]) for a in pad}
+        result.members = {k: (t[crop] if crop else t) for k, t in result.members.items()}
+        self.pp.apply_postprocessing(result)
+        outputs = {}
+        for out in self.descr.outputs:
+            t = result.members[out.id]
+            dims_out = [str(d) for d in t.dims]
+            x = t.data.to_numpy()
+            keep = [str(a.id) for a in out.axes if a.type == "space"]
+            chan = [d for d in dims_out if d == "channel"]
+            x = np.transpose(x, [dims_out.index(d) for d in [*[d for d in dims_out if d not in keep + chan], *keep, *chan]])
+            x = x.reshape(x.shape[-(len(keep) + len(chan)):])  # drop batch
+            if chan and x.shape[-1] == 1:
+                x = x[..., 0]
+            outputs[out.id] = x
+        return outputs
+
+
+def _valid_size(size, at_least: int) -> int:
+    """The smallest input size the axis accepts that is ≥ ``at_least``."""
+    if isinstance(size, int):
+        return size
+    if hasattr(size, "min") and hasattr(size, "step"):
+        if at_least <= size.min or not size.step:
+            return size.min
+        return size.min + math.ceil((at_least - size.min) / size.step) * size.step
+    raise DataError(f"the model's input axis size {size!r} is not supported by fijiport predict")
+
+
+def _is_labels(out, descr) -> bool:
+    """An output is a label image when it is integer typed or made by StarDist's postprocessing."""
+    if str(getattr(out.data, "type", "float32")).startswith(("int", "uint")):
+        return True
+    return any(getattr(p, "id", "") == "stardist_postprocessing" for p in (out.postprocessing or []))
+
+
+def _keras_runner(source: Path, descr):
+    """Predict with the csbdeep/stardist model folder the package carries, unpacked to a temporary folder."""
+    from .folder import care_runner, stardist_runner
+
+    cfg = descr.config.model_dump() if hasattr(descr.config, "model_dump") else dict(descr.config or {})
+    tmp = Path(tempfile.mkdtemp(prefix="fijiport_pkg_"))
+    files = _package_files(source)
+    pct = _input_percentiles(descr)
+    if pct is not None:  # where the model folder readers look for the training percentiles
+        (tmp / "fijiport_config.yaml").write_text(f"percentile_low: {pct[0]}\npercentile_high: {pct[1]}\n")
+    if "stardist" in cfg and {"weights_best.h5", "config.json", "thresholds.json"} <= set(files):
+        for name in ("weights_best.h5", "config.json", "thresholds.json"):
+            (tmp / name).write_bytes(files[name]())
+        return stardist_runner(tmp)
+    fp = cfg.get("fijiport") or {}
+    keras = descr.weights.keras_hdf5
+    if fp.get("kind") == "care" and keras is not None:
+        from bioimageio.spec.utils import extract_file_name
+
+        (tmp / "config.json").write_text(json.dumps(fp["csbdeep_config"]))
+        (tmp / "weights_best.h5").write_bytes(files[extract_file_name(keras.source)]())
+        return care_runner(tmp)
+    raise DataError(f"{source} carries no csbdeep/stardist model folder to run with --weights keras; "
+                    "use --weights onnx (or the model folder it was exported from)")
+
+
+def _input_percentiles(descr) -> Optional[tuple[float, float]]:
+    """The percentiles of the input's ``scale_range`` preprocessing, if it has one."""
+    for p in descr.inputs[0].preprocessing or []:
+        if getattr(p, "id", "") == "scale_range":
+            return float(p.kwargs.min_percentile), float(p.kwargs.max_percentile)
+    return None
+
+
+def _package_files(source: Path) -> dict:
+    """Readers of the package's files by name (zip members, or files next to an rdf.yaml)."""
+    source = Path(source)
+    if zipfile.is_zipfile(source):
+        zf = zipfile.ZipFile(source)
+        return {Path(i.filename).name: (lambda i=i: zf.read(i)) for i in zf.infolist() if not i.is_dir() and "/" not in i.filename.strip("/")}
+    root = source.parent if source.is_file() else source
+    return {p.name: p.read_bytes for p in root.iterdir() if p.is_file()}
