@@ -198,6 +198,7 @@ def _stardist_part(root: Path, settings: DemoSettings, result: DemoResult, notif
     notify("StarDist: validation")
     report = validate_package(export.path, progress=notify, runtimes=with_runtimes)
     report.save_markdown(root / "validation.md")
+    report.save_json(root / "validation.json")
     result.stardist_validation = report.status
     if report.runtime_matrix:
         result.stardist_runtime_rows = report.runtime_matrix["consumers"]

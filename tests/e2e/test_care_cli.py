@@ -95,12 +95,17 @@ def test_same_seed_same_weights(care2d_data, tmp_path):
 
 
 def test_demo_runs_end_to_end_with_tiny_training(tmp_path):
+    """Tiny CARE training, and the StarDist part as `make demo` runs it (about a minute of training)."""
     out = tmp_path / "demo"
-    # the StarDist part trains for a minute to find nuclei; `make demo` runs it, this test the CARE path
-    r = invoke("demo", "-o", out, "--epochs", "1", "--steps-per-epoch", "2", "--no-stardist")
+    r = invoke("demo", "-o", out, "--epochs", "1", "--steps-per-epoch", "2")
     assert r.exit_code == 0, r.output
     assert "PASSED" in r.output
     assert (out / "care_nuclei_2d.zip").is_file() and (out / "validation.json").is_file()
     assert load_json(out / "validation.json")["status"] == "passed"
+    assert "F1 at IoU 0.5" in r.output
+    sd = out / "stardist"
+    assert load_json(sd / "qc" / "qc.json")["at_iou_0.5"]["f1"] > 0.3  # it finds nuclei
+    assert load_json(sd / "validation.json")["status"] == "passed"
+    assert {"stardist_nuclei_2d.zip", "stardist_nuclei_2d_fiji.zip", "stardist_nuclei_2d_fiji.ijm"} <= {p.name for p in sd.iterdir()}
     r = invoke("demo", "-o", out, "--epochs", "1", "--steps-per-epoch", "2", "--no-stardist")
     assert r.exit_code == 1 and "--overwrite" in r.output

@@ -114,20 +114,45 @@ def border(grid) -> tuple:
     return tuple((BORDER * int(g), BORDER * int(g)) for g in grid)
 
 
-def labels_from_prob_dist(prob_dist: np.ndarray, n_dim: int, thresholds: dict, n_rays: int, anisotropy=None,
-                          grid=None) -> np.ndarray:
-    """bioimageio.core's own stardist postprocessing (grid 1) on a (1, *spatial, 1 + n_rays) tensor."""
+def labels_in_package(n_dim: int) -> bool:
+    """Whether the package's output is the label image (``stardist_postprocessing``) or prob/dist.
+
+    bioimageio.core 0.11's 3D StarDist postprocessing asserts an int32 label image, but stardist's
+    ``polyhedron_to_label`` returns uint16, so every 3D package with that postprocessing fails
+    ``bioimageio test``. 3D packages therefore output probability and distances, and
+    :func:`labels_from_prob_dist` (also used by ``fijiport predict``) makes the labels.
+    """
+    return n_dim == 2
+
+
+def labels_from_prob_dist(prob_dist: np.ndarray, config: dict, thresholds: dict) -> np.ndarray:
+    """Labels from a (1, *spatial, 1 + n_rays) full-resolution prob/dist tensor of the model with stardist
+    ``config``: in 2D bioimageio.core's own stardist postprocessing (grid 1), in 3D the same steps with
+    stardist's functions and the model's own rays (int32 labels)."""
+    n_dim, n_rays = int(config["n_dim"]), int(config["n_rays"])
+    b = border(config.get("grid") or (1,) * n_dim)
+    if n_dim == 3:
+        from stardist import Rays_GoldenSpiral, non_maximum_suppression_3d, polyhedron_to_label
+        from stardist.matching import relabel_sequential
+        from stardist.rays3d import rays_from_json
+
+        anisotropy = config.get("anisotropy")
+        rays = (rays_from_json(config["rays_json"]) if config.get("rays_json")
+                else Rays_GoldenSpiral(n_rays, anisotropy=tuple(anisotropy) if anisotropy else None))
+        prob, dist = prob_dist[0, ..., 0], np.maximum(prob_dist[0, ..., 1:], 1e-3)
+        points, probi, disti = non_maximum_suppression_3d(dist, prob, rays, grid=(1, 1, 1), prob_thresh=thresholds["prob"],
+                                                          nms_thresh=thresholds["nms"], b=b, verbose=False)
+        labels = polyhedron_to_label(disti, points, rays=rays, prob=probi, shape=prob.shape, verbose=False)
+        labels, _, _ = relabel_sequential(labels)
+        return labels.astype(np.int32)[np.newaxis, ..., np.newaxis]
     from bioimageio.core import Sample, Tensor
     from bioimageio.core.axis import AxisId
-    from bioimageio.core.proc_ops import StardistPostprocessing2D, StardistPostprocessing3D
+    from bioimageio.core.proc_ops import StardistPostprocessing2D
 
-    spatial = ("y", "x") if n_dim == 2 else ("z", "y", "x")
-    dims = (AxisId("batch"), *(AxisId(a) for a in spatial), AxisId("channel"))
+    dims = (AxisId("batch"), AxisId("y"), AxisId("x"), AxisId("channel"))
     sample = Sample(members={"pd": Tensor(prob_dist, dims=dims)}, stat={}, id="export")
-    common = dict(prob_dist_input_id="pd", instance_labels_output_id="pd", grid=(1,) * n_dim,
-                  prob_threshold=thresholds["prob"], nms_threshold=thresholds["nms"], b=border(grid or (1,) * n_dim),
-                  n_rays=n_rays)
-    op = StardistPostprocessing2D(**common) if n_dim == 2 else StardistPostprocessing3D(anisotropy=tuple(anisotropy), **common)
+    op = StardistPostprocessing2D(prob_dist_input_id="pd", instance_labels_output_id="pd", grid=(1, 1),
+                                  prob_threshold=thresholds["prob"], nms_threshold=thresholds["nms"], b=b, n_rays=n_rays)
     op(sample)
     return sample.members["pd"].data.to_numpy()
 
@@ -152,6 +177,9 @@ def export_stardist(model_dir: Path, output_zip: Path, meta: Optional[ExportMeta
     model, config, weights_path, thresholds = load_stardist_folder(model_dir, options.weights)
     model_dir = Path(model_dir)
     n_dim = int(config["n_dim"])
+    if options.fiji_zip is not None and n_dim != 2:
+        raise ExportError("StarDist-Fiji segments 2D images only; drop --fiji-zip for this 3D model "
+                          "(the bioimage.io package still works in Python and with `fijiport predict`)")
     spatial = "YX" if n_dim == 2 else "ZYX"
     n_rays = int(config["n_rays"])
     n_channel = int(config.get("n_channel_in", 1))
@@ -171,7 +199,7 @@ def export_stardist(model_dir: Path, output_zip: Path, meta: Optional[ExportMeta
     net = full_resolution_network(model)
     y_ref = np.asarray(net(x_norm, training=False)).astype(np.float32)
     grid = tuple(int(g) for g in config["grid"])
-    labels_ref = labels_from_prob_dist(y_ref, n_dim, thresholds, n_rays, anisotropy, grid)
+    labels_ref = labels_from_prob_dist(y_ref, config, thresholds)
     if labels_ref.max() == 0:
         raise ExportError("the model finds no object in the test input, so the package could not show that its weights "
                           "reproduce labels; pass a typical image with objects via --test-input, or train longer")
@@ -184,7 +212,7 @@ def export_stardist(model_dir: Path, output_zip: Path, meta: Optional[ExportMeta
         diffs, label_diffs = {}, {}
         for fmt, y in (("tensorflow_saved_model_bundle", run_graph(compatible, x_norm)), ("onnx", run_onnx(onnx_path, x_norm, INPUT_ID))):
             diffs[fmt] = float(np.max(np.abs(y - y_ref)))
-            label_diffs[fmt] = int((labels_from_prob_dist(y, n_dim, thresholds, n_rays, anisotropy, grid) != labels_ref).sum())
+            label_diffs[fmt] = int((labels_from_prob_dist(y, config, thresholds) != labels_ref).sum())
         bad = {k: v for k, v in diffs.items() if not v <= AGREEMENT_ATOL}
         if bad:
             raise ExportError(f"converted weights disagree with the Keras model (max |diff| {bad}); please report this model")
@@ -196,11 +224,15 @@ def export_stardist(model_dir: Path, output_zip: Path, meta: Optional[ExportMeta
                 f"(allowed {allowed:.0f}): candidates of nearly equal probability swap places in non-maximum suppression. "
                 "This happens with barely trained models; train longer, or pass a --test-input with clearer objects")
         np.save(tmp / "test_input.npy", x_batch)
-        np.save(tmp / "test_output.npy", labels_ref.astype(np.int32))
         import tifffile
 
         tifffile.imwrite(tmp / "sample_input.tif", np.squeeze(x_raw).astype(np.float32))
-        tifffile.imwrite(tmp / "sample_output.tif", np.squeeze(labels_ref).astype(np.uint16))
+        if labels_in_package(n_dim):
+            np.save(tmp / "test_output.npy", labels_ref.astype(np.int32))
+            tifffile.imwrite(tmp / "sample_output.tif", np.squeeze(labels_ref).astype(np.uint16))
+        else:
+            np.save(tmp / "test_output.npy", y_ref)
+            tifffile.imwrite(tmp / "sample_output.tif", y_ref[0].astype(np.float32))
         cover = _cover(x_norm[0], labels_ref[0], tmp / "cover.png", n_dim)
         attach_dir = tmp / "stardist"
         attach_dir.mkdir()
@@ -312,11 +344,41 @@ def _card(meta, name, config, thresholds, percentiles, halo, div_by, min_size, d
         "spatial_axes": spatial.upper(), "min_size": min_size, "halo": halo, "p_low": f"{percentiles[0]:g}",
         "p_high": f"{percentiles[1]:g}", "prob_thresh": f"{thresholds['prob']:.4f}", "nms_thresh": f"{thresholds['nms']:.2f}",
         "weights_list": ", ".join(f"`{k}`" for k in diffs), "training_data": training, "qc_section": _qc_section(qc),
-        "n_dim": n_dim, "agreement_table": "\n".join(rows),
+        "n_dim": n_dim, "agreement_table": "\n".join(rows), **_card_variant(n_dim, name, thresholds, percentiles),
         "citations": "\n".join(f"- {c.text}" + (f" https://doi.org/{c.doi}" if c.doi else f" {c.url or ''}") for c in cites),
         "extra": meta.documentation_extra or "", "fijiport_version": __version__, "model_folder_name": model_dir.name,
         "weights_file": weights_path.name,
     })
+
+
+def _card_variant(n_dim: int, name: str, thresholds: dict, percentiles) -> dict:
+    """The card's passages that differ between 2D packages (label output) and 3D ones (prob/dist output)."""
+    if labels_in_package(n_dim):
+        return {
+            "output_desc": "label image, one integer per object",
+            "postprocessing_paragraph": "The network weights output object probability and ray distances at full resolution (the grid "
+                                        "is upsampled inside the network, as StarDist-Fiji requires); the package's "
+                                        "`stardist_postprocessing` turns them into labels.",
+            "fiji_section": "**Fiji, deepImageJ 3.1** (runs stardist's Python postprocessing; pass the thresholds, the defaults "
+                            "are wrong):\n\n```\nrun(\"DeepImageJ StarDist\", \"model=[" + name + "] prob_thresh="
+                            + f"{thresholds['prob']:.4f} min_percentile={percentiles[0]:g} max_percentile={percentiles[1]:g}"
+                            + "\");\n```\n\n**Fiji, StarDist-Fiji**: export with `fijiport export MODEL -o model.zip --fiji-zip "
+                            "stardist_fiji.zip` and use the macro written next to it (StarDist-Fiji does not read a custom "
+                            "model's thresholds; the macro passes them).",
+            "validation_sentence": "Every weight format in this package reproduces the test output (labels) from the test input:",
+        }
+    return {
+        "output_desc": "object probability and one distance per ray, per voxel",
+        "postprocessing_paragraph": "The package outputs the network's object probability and ray distances at full resolution "
+                                    "(the grid is upsampled inside the network). It does not declare `stardist_postprocessing`: "
+                                    "bioimageio.core 0.11's 3D version rejects the uint16 labels stardist 0.9 makes, so such a "
+                                    "package fails `bioimageio test`. Labels come from stardist's 3D non-maximum suppression with "
+                                    "the thresholds in `config.stardist`: `fijiport predict THIS.zip images/ -o out/` does it.",
+        "fiji_section": "**Fiji**: StarDist-Fiji and deepImageJ's StarDist command segment 2D images only; use "
+                        "`fijiport predict` or stardist in Python for 3D stacks.",
+        "validation_sentence": "Every weight format in this package reproduces the test output (probability and distances) "
+                                "from the test input, and the labels made from them:",
+    }
 
 
 def _cover(x: np.ndarray, labels: np.ndarray, path: Path, n_dim: int) -> Path:
@@ -361,16 +423,18 @@ def _descr(meta, name, config, thresholds, percentiles, tmp, cover, readme, tf_z
                   n_rays=int(config["n_rays"]))
     if n_dim == 3:
         kwargs["anisotropy"] = tuple(float(a) for a in anisotropy)
+    with_labels = labels_in_package(n_dim)
+    channels = ["labels"] if with_labels else ["prob", *(f"dist{i}" for i in range(int(config["n_rays"])))]
     outputs = [bio.OutputTensorDescr(
-        id=bio.TensorId(OUTPUT_ID),
+        id=bio.TensorId(OUTPUT_ID if with_labels else "prob_dist"),
         axes=[bio.BatchAxis(), *(bio.SpaceOutputAxisWithHalo(id=bio.AxisId(a), halo=halo,
                                                               size=bio.SizeReference(tensor_id=bio.TensorId(INPUT_ID), axis_id=bio.AxisId(a)))
                                  for a in spatial),
-              bio.ChannelAxis(channel_names=[bio.Identifier("labels")])],
+              bio.ChannelAxis(channel_names=[bio.Identifier(c) for c in channels])],
         test_tensor=bio.FileDescr(source=tmp / "test_output.npy"),
         sample_tensor=bio.FileDescr(source=tmp / "sample_output.tif"),
-        data=bio.IntervalOrRatioDataDescr(type="int32"),
-        postprocessing=[bio.StardistPostprocessingDescr(kwargs=kw_cls(**kwargs))],
+        data=bio.IntervalOrRatioDataDescr(type="int32" if with_labels else "float32"),
+        **({"postprocessing": [bio.StardistPostprocessingDescr(kwargs=kw_cls(**kwargs))]} if with_labels else {}),
     )]
     weights = bio.WeightsDescr(
         tensorflow_saved_model_bundle=bio.TensorflowSavedModelBundleWeightsDescr(

@@ -74,6 +74,14 @@ class _BioimageioRunner:
         self.halo = {a: h.left for a, h in get_input_halo(descr).get(self.input.id, {}).items()}
         self.pp = create_prediction_pipeline(descr, weight_format=weight_format)
         self.axes = "".join(str(a.id).upper() for a in self.space) + ("C" if self.n_channel > 1 else "")
+        self.stardist = _stardist_postprocessing(descr)
+        self.labels = {out.id for out in descr.outputs if _is_labels(out, descr) or self._is_prob_dist(out)}
+
+    def _is_prob_dist(self, out) -> bool:
+        """A StarDist prob/dist output whose labels fijiport makes (3D packages, see export.stardist)."""
+        channel = next((a for a in out.axes if a.type == "channel"), None)
+        return (self.stardist is not None and channel is not None
+                and len(channel.channel_names) == 1 + int(self.stardist[0]["n_rays"]))
 
     def __call__(self, path: Path, out_dir: Path, n_tiles, overwrite: bool):
         from . import Prediction
@@ -88,7 +96,11 @@ class _BioimageioRunner:
         n_objects = None
         for out in self.descr.outputs:
             arr = outputs[out.id]
-            if _is_labels(out, self.descr):
+            if out.id in self.labels:
+                if self._is_prob_dist(out):
+                    from ..export.stardist import labels_from_prob_dist
+
+                    arr = labels_from_prob_dist(arr[np.newaxis], *self.stardist)[0, ..., 0]
                 written += write_labels(arr, img, self.axes, targets[out.id], overwrite)
                 n_objects = int(len(np.unique(arr)) - 1)
             else:
@@ -101,7 +113,7 @@ class _BioimageioRunner:
         targets = {}
         for out in self.descr.outputs:
             name = path.name if single else f"{path.stem}_{out.id}{path.suffix or '.tif'}"
-            targets[out.id] = label_targets(out_dir, name) if _is_labels(out, self.descr) else (out_dir / name,)
+            targets[out.id] = label_targets(out_dir, name) if out.id in self.labels else (out_dir / name,)
         return targets
 
     def _to_model(self, img: np.ndarray, path: Path, n_tiles) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -191,6 +203,16 @@ def _is_labels(out, descr) -> bool:
     if str(getattr(out.data, "type", "float32")).startswith(("int", "uint")):
         return True
     return any(getattr(p, "id", "") == "stardist_postprocessing" for p in (out.postprocessing or []))
+
+
+def _stardist_postprocessing(descr) -> Optional[tuple[dict, dict]]:
+    """(stardist config, thresholds) from the package's ``config.stardist``, when it has both."""
+    cfg = descr.config.model_dump() if hasattr(descr.config, "model_dump") else dict(descr.config or {})
+    sd = cfg.get("stardist") or {}
+    config, thresholds = sd.get("config"), sd.get("thresholds")
+    if isinstance(config, dict) and "n_rays" in config and isinstance(thresholds, dict) and {"prob", "nms"} <= set(thresholds):
+        return config, thresholds
+    return None
 
 
 def _keras_runner(source: Path, descr):

@@ -233,17 +233,26 @@ def _check_bioimageio(package: Path, cache_dir: Path, tmp: Path, step) -> Runtim
         outcome = run_onnx_model(BY_NAME[ORT113], cache_dir, tmp / "pkg" / onnx_name, x, input_name=str(in_id))
         runs[(ORT113, "onnx")] = _record(matrix, ORT113, "onnx", outcome, ref, postprocess)
 
-    is_stardist = _is_stardist(descr)
+    n_space = sum(1 for a in descr.inputs[0].axes if a.type == "space")
+    _fill_rows(matrix, runs, _applicability(_is_stardist(descr), n_space, bare_zip=False))
+    return matrix
 
-    def applicable(consumer: str) -> Optional[str]:
+
+def _applicability(is_stardist: bool, n_space: int, *, bare_zip: bool) -> Callable[[str], Optional[str]]:
+    """Why a consumer does not apply to a model (None when it does)."""
+
+    def why_not(consumer: str) -> Optional[str]:
+        if bare_zip and consumer.startswith("deepImageJ"):
+            return "deepImageJ loads bioimage.io packages, not bare SavedModel zips"
         if consumer == "StarDist-Fiji" and not is_stardist:
             return "StarDist-Fiji runs StarDist models only"
+        if consumer == "StarDist-Fiji" and n_space != 2:
+            return "StarDist-Fiji segments 2D images only"
         if consumer == "CSBDeep-Fiji" and is_stardist:
-            return "StarDist models run in StarDist-Fiji"
+            return "StarDist models run in StarDist-Fiji" if n_space == 2 else "CSBDeep-Fiji does not run StarDist models"
         return None
 
-    _fill_rows(matrix, runs, applicable)
-    return matrix
+    return why_not
 
 
 def network_test_io(descr) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
@@ -308,17 +317,8 @@ def _check_saved_model_zip(package: Path, cache_dir: Path, tmp: Path, step) -> R
         outcome = run_saved_model(BY_NAME[rt], cache_dir, root, x, input_op=in_op, input_index=in_idx, output_op=out_op, output_index=out_idx)
         runs[(rt, "tensorflow_saved_model_bundle")] = _record(matrix, rt, "tensorflow_saved_model_bundle", outcome, ref)
     is_stardist = "stardist" in str(meta.get("type", "")).lower() or "n_rays" in meta
-
-    def applicable(consumer: str) -> Optional[str]:
-        if consumer.startswith("deepImageJ"):
-            return "deepImageJ loads bioimage.io packages, not bare SavedModel zips"
-        if consumer == "StarDist-Fiji" and not is_stardist:
-            return "StarDist-Fiji runs StarDist models only"
-        if consumer == "CSBDeep-Fiji" and is_stardist:
-            return "StarDist models run in StarDist-Fiji"
-        return None
-
-    _fill_rows(matrix, runs, applicable)
+    n_space = sum(1 for a in str(meta.get("axes", "YX")).upper() if a in "ZYX")
+    _fill_rows(matrix, runs, _applicability(is_stardist, n_space, bare_zip=True))
     return matrix
 
 
