@@ -62,8 +62,9 @@ input = trimSeparator(input);
 output = trimSeparator(output);
 if (!File.isDirectory(input))
 	exit("input folder not found: " + input + "\n" + usage);
-if (!contains(getList("threshold.methods"), method))
-	exit("unknown threshold method '" + method + "'; use one of: " + String.join(getList("threshold.methods"), ", "));
+methods = getList("threshold.methods");
+if (!hasValue(methods, method))
+	exit("unknown threshold method '" + method + "'; use one of: " + String.join(methods, ", "));
 if (background != "dark" && background != "light")
 	exit("background must be dark or light, not '" + background + "'");
 if (isNaN(parseFloat(minSize)))
@@ -171,7 +172,7 @@ function trimSeparator(path) {
 	return path;
 }
 
-function contains(array, value) {
+function hasValue(array, value) {
 	for (i = 0; i < array.length; i++)
 		if (array[i] == value) return true;
 	return false;

@@ -32,3 +32,26 @@ def read_rdf(package: Path) -> dict:
 def load_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
+
+
+IJ_JAR = Path("/usr/share/java/ij.jar")
+
+
+def run_imagej_macro(macro: Path, argument: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """A macro in real ImageJ 1.x (Debian's `imagej`) in batch mode under Xvfb. A macro error opens a
+    dialog that nobody closes, so a hang past ``timeout`` fails the test with what was printed."""
+    import shutil
+
+    import pytest
+
+    if not IJ_JAR.is_file() or shutil.which("xvfb-run") is None:
+        pytest.fail("ImageJ (Debian package imagej) and xvfb are needed: run `make runtimes`")
+    proc = subprocess.Popen(["xvfb-run", "-a", "java", "-jar", str(IJ_JAR), "-batch", str(macro), argument],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)  # java and Xvfb too
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"{Path(macro).name} did not finish in {timeout} s (a macro error dialog?); printed: {stdout[-2000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)

@@ -1,7 +1,8 @@
-"""Files from ``packaging/`` (model-card templates, environment files) wherever fijiport runs from.
+"""Files from ``packaging/`` (model-card templates, environment files) and ``fiji_macros/`` wherever
+fijiport runs from.
 
-A wheel installs ``packaging/`` as the data package ``fijiport._packaging``; an editable install
-or a source checkout reads the folder itself.
+A wheel installs those folders as the data packages ``fijiport._packaging`` and
+``fijiport._fiji_macros``; an editable install or a source checkout reads the folders themselves.
 """
 
 from __future__ import annotations
@@ -10,10 +11,18 @@ from importlib import resources
 from pathlib import Path
 
 
+def _text(package: str, folder: str, name: str) -> str:
+    try:
+        return resources.files(package).joinpath(name).read_text()
+    except (ModuleNotFoundError, FileNotFoundError):
+        return (Path(__file__).resolve().parents[2] / folder / name).read_text()
+
+
 def packaging_text(name: str) -> str:
     """The text of ``packaging/<name>``."""
-    try:
-        return resources.files("fijiport._packaging").joinpath(name).read_text()
-    except (ModuleNotFoundError, FileNotFoundError):
-        source_tree = Path(__file__).resolve().parents[2] / "packaging" / name
-        return source_tree.read_text()
+    return _text("fijiport._packaging", "packaging", name)
+
+
+def macro_text(name: str) -> str:
+    """The text of ``fiji_macros/<name>``."""
+    return _text("fijiport._fiji_macros", "fiji_macros", name)

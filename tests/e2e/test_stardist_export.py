@@ -82,14 +82,19 @@ def test_missing_thresholds_are_refused(stardist_model, tmp_path):
     assert not (tmp_path / "x.zip").exists()
 
 
-def test_stardist_fiji_macro_passes_the_models_thresholds(stardist_zip):
+def test_stardist_fiji_macro_passes_the_models_thresholds(stardist_zip, tmp_path):
+    """The filled-in copy of fiji_macros/stardist_segment_folder.ijm, dry-run in real ImageJ."""
+    from helpers import run_imagej_macro
+
     text = stardist_zip.fiji_macro.read_text()
     thresholds = json.loads(zipfile.ZipFile(stardist_zip.path).read("thresholds.json"))
-    assert f'probThresh = "{thresholds["prob"]:.4f}";' in text
-    call = re.search(r'run\("Command From Macro", (.*?)\);', text, re.S).group(1)
-    assert "command=[de.csbdresden.stardist.StarDist2D]" in call and "process=[false]" in call
-    keys = re.findall(r"'(\w+)':", call)
-    assert keys == ["input", "modelChoice", "modelFile", "normalizeInput", "percentileBottom", "percentileTop", "probThresh",
-                    "nmsThresh", "outputType", "nTiles", "excludeBoundary", "roiPosition", "verbose", "showCsbdeepProgress",
-                    "showProbAndDist"]
-    assert "#@" not in text
+    assert f'var probThresh = "{thresholds["prob"]:.4f}";  // fijiport:prob_thresh' in text
+    assert "Filled in by fijiport" in text and "#@" not in text
+    (tmp_path / "in").mkdir()
+    tifffile.imwrite(tmp_path / "in" / "x.tif", np.zeros((64, 64), np.uint16))
+    proc = run_imagej_macro(stardist_zip.fiji_macro, f"input=[{tmp_path / 'in'}] output=[{tmp_path / 'out'}] dry_run=true")
+    call = re.search(r"^RUN\[Command From Macro\] (.*)$", proc.stdout, re.M)
+    assert call, proc.stdout + proc.stderr
+    pairs = dict(re.findall(r"'(\w+)':'([^']*)'", call.group(1)))
+    assert pairs["modelFile"] == str(stardist_zip.fiji_zip.resolve())
+    assert (pairs["probThresh"], pairs["nmsThresh"]) == (f"{thresholds['prob']:.4f}", f"{thresholds['nms']:.2f}")

@@ -83,16 +83,25 @@ def test_fiji_zip_layout_meta_and_runtimes(exported, runtimes_dir):
     _assert_all_pass(matrix, {"CSBDeep-Fiji", "KNIME"})
 
 
-def test_fiji_macro_is_filled_in_with_the_plugin_keys(exported):
+def test_fiji_macro_is_filled_in_with_the_plugin_keys(exported, tmp_path):
+    """The filled-in copy of fiji_macros/care_predict_folder.ijm, dry-run in real ImageJ."""
+    import tifffile
+
+    from helpers import run_imagej_macro
+
     text = exported.fiji_macro.read_text()
-    assert str(exported.fiji_zip.resolve()) in text
-    assert 'pLow = "2";' in text and 'pHigh = "99.8";' in text
-    assert "blockMultiple = 4;" in text
-    call = re.search(r'run\("Run your network", (.*?)\);', text, re.S).group(1)
-    keys = re.findall(r"(\w+)=", call)
-    assert keys == ["input", "normalizeinput", "percentilebottom", "percentiletop", "clip", "ntiles",
-                    "blockmultiple", "overlap", "batchsize", "modelfile", "showprogressdialog"]
+    assert 'var pLow = "2";  // fijiport:p_low' in text and 'var blockMultiple = "4";' in text
     assert "#@" not in text  # plain ImageJ 1.x stops at script parameters
+    (tmp_path / "in").mkdir()
+    tifffile.imwrite(tmp_path / "in" / "x.tif", np.zeros((64, 64), np.uint16))
+    proc = run_imagej_macro(exported.fiji_macro, f"input=[{tmp_path / 'in'}] output=[{tmp_path / 'out'}] dry_run=true")
+    call = re.search(r"^RUN\[Run your network\] (.*)$", proc.stdout, re.M)
+    assert call, proc.stdout + proc.stderr
+    assert re.findall(r"(\w+)=", call.group(1)) == ["input", "normalizeinput", "percentilebottom", "percentiletop", "clip",
+                                                     "ntiles", "blockmultiple", "overlap", "batchsize", "modelfile",
+                                                     "showprogressdialog"]
+    assert f"modelfile=[{exported.fiji_zip.resolve()}]" in call.group(1)
+    assert "percentilebottom=2 percentiletop=99.8" in call.group(1) and "blockmultiple=4" in call.group(1)
 
 
 def test_csbdeep_export_tf_fails_on_old_runtimes_with_their_message(care2d_model, runtimes_dir, tmp_path):

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from string import Template
 
 from .. import __version__
-from .._resources import packaging_text
 from ..files import atomic_file
 from .tf_graph import zip_folder
-
-MACRO_TEMPLATE = "csbdeep_predict_folder.ijm"
 
 
 def csbdeep_meta(config: dict, axes: str, div_by: int, tile_overlap: int) -> dict:
@@ -41,27 +37,24 @@ def write_fiji_zip(saved_model_dir: Path, meta: dict, zip_path: Path, *, overwri
 
 def write_care_macro(zip_path: Path, macro_path: Path, *, name: str, axes: str, div_by: int, overlap: int,
                      percentiles: tuple[float, float], n_tiles: int = 8, overwrite: bool = False) -> Path:
-    """A CSBDeep-Fiji folder macro with this model's path, tiling and normalisation filled in."""
+    """``fiji_macros/care_predict_folder.ijm`` with this model's path, tiling and normalisation filled in."""
+    from ..macros import write_filled_macro
+
     block = max(div_by, 4)
     overlap = -(-overlap // block) * block
-    text = Template(packaging_text(MACRO_TEMPLATE)).substitute(
-        name=name.replace("\n", " "), fijiport_version=__version__, model_file=Path(zip_path).name,
-        model_path=str(Path(zip_path).resolve()).replace("\\", "/"), axes=axes, n_tiles=n_tiles,
-        block_multiple=block, overlap=overlap, p_low=f"{percentiles[0]:g}", p_high=f"{percentiles[1]:g}",
-    )
-    with atomic_file(macro_path, overwrite=overwrite) as tmp:
-        tmp.write_text(text)
-    return Path(macro_path)
+    return write_filled_macro("care_predict_folder.ijm", macro_path, {
+        "model": Path(zip_path).resolve(), "p_low": f"{percentiles[0]:g}", "p_high": f"{percentiles[1]:g}",
+        "ntiles": n_tiles, "block_multiple": block, "overlap": overlap,
+    }, f"model {name!r} ({Path(zip_path).name}, axes {axes}): its training percentiles, block multiple 2^depth "
+       f"= {block}, overlap {overlap} px (receptive field).", overwrite=overwrite)
 
 
 def write_stardist_macro(zip_path: Path, macro_path: Path, *, name: str, thresholds: dict,
                          percentiles: tuple[float, float], overwrite: bool = False) -> Path:
-    """A StarDist-Fiji folder macro with this model's path, thresholds and normalisation filled in."""
-    text = Template(packaging_text("stardist_segment_folder.ijm")).substitute(
-        name=name.replace("\n", " "), fijiport_version=__version__, model_file=Path(zip_path).name,
-        model_path=str(Path(zip_path).resolve()).replace("\\", "/"), prob_thresh=f"{thresholds['prob']:.4f}",
-        nms_thresh=f"{thresholds['nms']:.2f}", p_low=f"{percentiles[0]:g}", p_high=f"{percentiles[1]:g}",
-    )
-    with atomic_file(macro_path, overwrite=overwrite) as tmp:
-        tmp.write_text(text)
-    return Path(macro_path)
+    """``fiji_macros/stardist_segment_folder.ijm`` with this model's path, thresholds and normalisation filled in."""
+    from ..macros import write_filled_macro
+
+    return write_filled_macro("stardist_segment_folder.ijm", macro_path, {
+        "model": Path(zip_path).resolve(), "prob_thresh": f"{thresholds['prob']:.4f}", "nms_thresh": f"{thresholds['nms']:.2f}",
+        "p_low": f"{percentiles[0]:g}", "p_high": f"{percentiles[1]:g}",
+    }, f"model {name!r} ({Path(zip_path).name}): its optimised thresholds and training percentiles.", overwrite=overwrite)
