@@ -43,7 +43,7 @@ def _root(
     setup_logging(verbose, quiet)
 
 
-from . import convert, demo, export, macros, predict, prepare, qc, runtimes, train, validate  # noqa: E402  (commands register on `app`)
+from . import convert, demo, export, macros, predict, prepare, qc, runtimes, train, validate, zoo  # noqa: E402  (commands register on `app`)
 
 # in the order of a user's journey
 app.add_typer(prepare.app, name="prepare", rich_help_panel="Train and ship")
@@ -55,6 +55,8 @@ app.command("predict", rich_help_panel="Train and ship")(predict.predict)
 app.add_typer(runtimes.app, name="runtimes", rich_help_panel="Fiji, deepImageJ, KNIME")
 app.command("convert", rich_help_panel="Fiji, deepImageJ, KNIME")(convert.convert)
 app.add_typer(macros.app, name="macros", rich_help_panel="Fiji, deepImageJ, KNIME")
+app.command("zoo-check", rich_help_panel="BioImage Model Zoo")(zoo.zoo_check)
+app.command("upload", rich_help_panel="BioImage Model Zoo")(zoo.upload)
 app.command("demo", rich_help_panel="Try it")(demo.demo)
 
 

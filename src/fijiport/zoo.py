@@ -1,0 +1,342 @@
+"""What the BioImage Model Zoo expects of a model package beyond a valid rdf, checked before upload.
+
+:func:`check_zoo` reports each expectation as pass / warn / fail with the option or file that fixes
+it; it reads any bioimage.io model zip (or rdf.yaml), not only fijiport's. :func:`upload_package`
+sends a package that passes ``--strict`` through bioimageio.spec's upload API.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from .errors import DataError, FijiportError
+
+PASS, WARN, FAIL = "pass", "warn", "fail"
+COVER_MAX_BYTES = 500 * 1024
+COVER_RATIOS = (1.0, 2.0)
+"""Width:height ratios the Zoo asks covers to have (1:1 or 2:1)."""
+TOKEN_ENV = "BIOIMAGEIO_HYPHA_UPLOAD_TOKEN"
+UPLOAD_HELP = ("get a token by logging in at https://bioimage.io and creating one at https://bioimage.io/#/api?tab=hypha-rpc, "
+               f"then `export {TOKEN_ENV}=...`; or upload the same zip with the web uploader at https://bioimage.io/#/upload")
+
+
+@dataclass
+class ZooCheck:
+    key: str
+    title: str
+    status: str
+    detail: str
+    fix: str = ""
+
+
+@dataclass
+class ZooReport:
+    package: str
+    checks: list[ZooCheck] = field(default_factory=list)
+
+    def failures(self, strict: bool = False) -> list[ZooCheck]:
+        bad = {FAIL, WARN} if strict else {FAIL}
+        return [c for c in self.checks if c.status in bad]
+
+    def ok(self, strict: bool = False) -> bool:
+        return not self.failures(strict)
+
+    def to_dict(self) -> dict:
+        return {"package": self.package, "checks": [asdict(c) for c in self.checks]}
+
+
+class _Files:
+    """The package's files by name: zip members, or files relative to an rdf.yaml."""
+
+    def __init__(self, source: Path):
+        self.source = Path(source)
+        self.zip = zipfile.ZipFile(self.source) if zipfile.is_zipfile(self.source) else None
+        self.root = None if self.zip else (self.source if self.source.is_dir() else self.source.parent)
+
+    def read(self, name: str) -> Optional[bytes]:
+        name = name.lstrip("./")
+        if self.zip is not None:
+            try:
+                return self.zip.read(name)
+            except KeyError:
+                return None
+        path = (self.root / name).resolve()
+        if self.root.resolve() not in path.parents or not path.is_file():
+            return None
+        return path.read_bytes()
+
+
+def _file_name(file_descr) -> Optional[str]:
+    from bioimageio.spec.utils import extract_file_name
+
+    if file_descr is None:
+        return None
+    source = getattr(file_descr, "source", file_descr)
+    try:
+        return extract_file_name(source)
+    except Exception:
+        return str(source)
+
+
+def check_zoo(package: Path, *, run_test: bool = True, progress: Optional[Callable[[str], None]] = None) -> ZooReport:
+    """Every Zoo expectation for ``package``; ``run_test=False`` skips the (slow) official test."""
+    from ._bioimageio_compat import read_model_package
+
+    package = Path(package)
+    if not package.exists():
+        raise DataError(f"{package} does not exist; pass a bioimage.io model zip")
+    step = progress or (lambda _m: None)
+    descr = read_model_package(package, purpose="the Zoo")
+    files = _Files(package)
+    report = ZooReport(str(package))
+    add = report.checks.append
+
+    step("running the official bioimage.io test")
+    add(_official_test(package) if run_test else
+        ZooCheck("test", "official bioimage.io test", WARN, "not run (--no-test)", "run without --no-test"))
+    step("checking metadata")
+    add(_readme(descr, files))
+    add(_covers(descr, files))
+    add(_maintainers(descr))
+    add(_license(descr))
+    add(_citations(descr))
+    add(_tags(descr))
+    add(_tensors(descr))
+    add(_training_data(descr, files))
+    add(_version(descr))
+    add(_new_upload(descr))
+    return report
+
+
+def _official_test(package: Path) -> ZooCheck:
+    from .validation import validate_package
+
+    report = validate_package(package)
+    if report.status == "passed":
+        return ZooCheck("test", "official bioimage.io test", PASS, f"passed for {', '.join(report.weight_formats)}")
+    failed = [f"{c.name}{f' ({c.weight_format})' if c.weight_format else ''}: {c.details.splitlines()[0][:120] if c.details else ''}"
+              for c in report.checks if c.status == "failed"]
+    return ZooCheck("test", "official bioimage.io test", FAIL, "; ".join(failed[:3]) or "failed",
+                    f"`fijiport validate {package}` shows each failing check; re-export the model folder with `fijiport export`")
+
+
+def _readme(descr, files: _Files) -> ZooCheck:
+    title = "README with a Validation section"
+    name = _file_name(descr.documentation)
+    if not name:
+        return ZooCheck("readme", title, FAIL, "the package has no documentation (README.md)",
+                        "export with fijiport (it writes a model card with '## Validation'), or add README.md as `documentation`")
+    data = files.read(name)
+    if data is None:
+        return ZooCheck("readme", title, FAIL, f"documentation {name} is missing from the package", "re-export the package")
+    text = data.decode("utf-8", errors="replace")
+    if not re.search(r"^#+\s.*[vV]alidation", text, re.M):
+        return ZooCheck("readme", title, FAIL, f"{name} has no '# Validation' heading",
+                        "add a '# Validation' section saying how the model was checked on unseen data "
+                        "(fijiport's card has one; pass --qc qc.json to fill it with figures)")
+    return ZooCheck("readme", title, PASS, f"{name} has a Validation section")
+
+
+def _covers(descr, files: _Files) -> ZooCheck:
+    title = "cover images (png/jpg, <= 500 KB, 2:1 or 1:1)"
+    covers = list(descr.covers or [])
+    fix = "export with fijiport (it draws a 2:1 PNG cover), or add a png/jpg under `covers`"
+    if not covers:
+        return ZooCheck("covers", title, FAIL, "no cover image", fix)
+    problems, warnings = [], []
+    for c in covers:
+        name = _file_name(c)
+        if not name.lower().endswith((".png", ".jpg", ".jpeg")):
+            problems.append(f"{name} is not png/jpg")
+            continue
+        data = files.read(name)
+        if data is None:
+            problems.append(f"{name} is missing from the package")
+            continue
+        if len(data) > COVER_MAX_BYTES:
+            warnings.append(f"{name} is {len(data) / 1024:.0f} KB (> 500 KB)")
+        try:
+            from PIL import Image
+
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+        except Exception as e:
+            problems.append(f"{name} cannot be read as an image ({type(e).__name__})")
+            continue
+        ratio = w / h if h else 0
+        if not any(abs(ratio - r) <= 0.02 * r for r in COVER_RATIOS):
+            warnings.append(f"{name} is {w}x{h} (aspect {ratio:.2f}, wanted 2:1 or 1:1)")
+    if problems:
+        return ZooCheck("covers", title, FAIL, "; ".join(problems + warnings), fix)
+    if warnings:
+        return ZooCheck("covers", title, WARN, "; ".join(warnings), "crop or scale the cover to 2:1 or 1:1 and save it under 500 KB")
+    return ZooCheck("covers", title, PASS, f"{len(covers)} cover(s)")
+
+
+def _maintainers(descr) -> ZooCheck:
+    title = "a maintainer (or author) with a GitHub user"
+    people = [*(descr.maintainers or []), *(descr.authors or [])]
+    users = [p.github_user for p in people if getattr(p, "github_user", None)]
+    if users:
+        return ZooCheck("maintainers", title, PASS, ", ".join(dict.fromkeys(users)))
+    return ZooCheck("maintainers", title, FAIL, "nobody has a github_user",
+                    "export with --maintainer GITHUB_USER (or maintainers: [{name, github_user}] in --meta)")
+
+
+def _license(descr) -> ZooCheck:
+    title = "SPDX license"
+    lic = str(descr.license or "")
+    if not lic:
+        return ZooCheck("license", title, FAIL, "no license", "export with --license CC-BY-4.0 (or another SPDX id)")
+    known = _spdx()
+    if lic not in known:
+        return ZooCheck("license", title, FAIL, f"{lic!r} is not an SPDX license id", "use an SPDX id, e.g. --license CC-BY-4.0")
+    if known[lic]:
+        return ZooCheck("license", title, WARN, f"{lic} is a deprecated SPDX id", "use its current SPDX id")
+    return ZooCheck("license", title, PASS, lic)
+
+
+def _spdx() -> dict[str, bool]:
+    """SPDX license ids known to bioimageio.spec -> deprecated?"""
+    from importlib import resources
+
+    data = json.loads(resources.files("bioimageio.spec").joinpath("static/spdx_licenses.json").read_text())
+    return {d["licenseId"]: bool(d.get("isDeprecatedLicenseId")) for d in data["licenses"]}
+
+
+def _citations(descr) -> ZooCheck:
+    title = "citations with a DOI"
+    cites = list(descr.cite or [])
+    if not cites:
+        return ZooCheck("cite", title, FAIL, "no citation", "export with --cite 'TEXT|DOI' (fijiport adds the CARE/StarDist papers)")
+    without = [c.text for c in cites if not getattr(c, "doi", None)]
+    if without:
+        return ZooCheck("cite", title, WARN, f"{len(without)} of {len(cites)} without a DOI: {'; '.join(t[:60] for t in without)}",
+                        "give each citation a DOI (--cite 'TEXT|10.xxxx/...')")
+    return ZooCheck("cite", title, PASS, f"{len(cites)} citation(s), all with a DOI")
+
+
+def _tags(descr) -> ZooCheck:
+    from importlib import resources
+
+    title = "tags from the Zoo's categories"
+    categories = json.loads(resources.files("bioimageio.spec").joinpath("static/tag_categories.json").read_text())["model"]
+    tags = {str(t).lower() for t in (descr.tags or [])}
+    covered = {cat for cat, values in categories.items() if tags & set(values)}
+    wanted = ("modality", "dims", "content", "task")
+    missing = [c for c in wanted if c not in covered]
+    fix = "add --tag for " + ", ".join(f"{c} (e.g. {', '.join(categories[c][:3])})" for c in missing)
+    if not covered:
+        return ZooCheck("tags", title, FAIL, "no tag from the Zoo's categories", fix)
+    if missing:
+        return ZooCheck("tags", title, WARN, f"no {', '.join(missing)} tag", fix)
+    return ZooCheck("tags", title, PASS, ", ".join(sorted(t for t in tags if any(t in v for v in categories.values()))))
+
+
+def _tensors(descr) -> ZooCheck:
+    title = "test and sample tensors"
+    no_test = [str(t.id) for t in [*descr.inputs, *descr.outputs] if getattr(t, "test_tensor", None) is None]
+    no_sample = [str(t.id) for t in [*descr.inputs, *descr.outputs] if getattr(t, "sample_tensor", None) is None]
+    if no_test:
+        return ZooCheck("tensors", title, FAIL, f"no test tensor for {', '.join(no_test)}", "re-export with fijiport (it writes both)")
+    if no_sample:
+        return ZooCheck("tensors", title, WARN, f"no sample tensor for {', '.join(no_sample)}",
+                        "add sample_tensor images (fijiport export writes them as TIFF)")
+    return ZooCheck("tensors", title, PASS, "every input and output has both")
+
+
+def _training_data(descr, files: _Files) -> ZooCheck:
+    title = "training data described or linked"
+    if getattr(descr, "training_data", None) is not None:
+        return ZooCheck("training_data", title, PASS, "training_data is set in the rdf")
+    name = _file_name(descr.documentation)
+    text = (files.read(name) or b"").decode("utf-8", errors="replace") if name else ""
+    m = re.search(r"^#+\s*Training data\s*$(.*?)(?=^#|\Z)", text, re.M | re.S | re.I)
+    body = m.group(1).strip() if m else ""
+    if body and "not described" not in body.lower():
+        return ZooCheck("training_data", title, PASS, f"README: {body.splitlines()[0][:80]}")
+    return ZooCheck("training_data", title, WARN, "neither training_data in the rdf nor a described Training data section",
+                    "export with --training-data 'what the model was trained on, or a link'")
+
+
+def _version(descr) -> ZooCheck:
+    if getattr(descr, "version", None) is not None:
+        return ZooCheck("version", "a version", PASS, str(descr.version))
+    return ZooCheck("version", "a version", WARN, "no version", "export with --version 1.0.0")
+
+
+def _new_upload(descr) -> ZooCheck:
+    title = "no Zoo id (a new upload)"
+    if getattr(descr, "id", None):
+        return ZooCheck("id", title, WARN, f"the package has the Zoo id {descr.id}: new uploads must not have one",
+                        "publish a new version of a Zoo model from its page on https://bioimage.io")
+    return ZooCheck("id", title, PASS, "the Zoo assigns an id on upload")
+
+
+@dataclass
+class UploadPlan:
+    endpoint: str
+    files: list[tuple[str, int, str]]  # name, bytes, sha256
+    manifest: dict
+
+
+def plan_upload(package: Path) -> UploadPlan:
+    """What bioimageio.spec's upload would send: the endpoint, the package files and the rdf manifest."""
+    import hashlib
+
+    from bioimageio.spec._internal._settings import settings
+    from bioimageio.spec._internal.io import get_reader
+    from bioimageio.spec._package import get_package_content
+
+    from ._bioimageio_compat import read_model_package
+
+    descr = read_model_package(package, purpose="upload")
+    content = get_package_content(descr)
+    listed = []
+    manifest: dict = {}
+    for name, source in content.items():
+        if isinstance(source, dict):
+            manifest = source
+            data = json.dumps(source, sort_keys=True, default=str).encode()
+        else:
+            data = get_reader(source).read()
+        listed.append((name, len(data), hashlib.sha256(data).hexdigest()))
+    return UploadPlan(str(settings.hypha_upload), listed, manifest)
+
+
+def upload_package(package: Path, *, dry_run: bool = False,
+                   progress: Optional[Callable[[str], None]] = None) -> tuple[ZooReport, UploadPlan, Optional[str]]:
+    """``zoo-check --strict``, then (unless ``dry_run``) the upload; returns the check, the plan and the URL."""
+    quick = check_zoo(package, run_test=False, progress=progress)  # metadata first: refuse fast, before the slow test
+    if any(c.key != "test" for c in quick.failures(strict=True)):
+        report = quick
+    else:
+        report = check_zoo(package, progress=progress)
+    if not report.ok(strict=True):
+        names = ", ".join(c.key for c in report.failures(strict=True) if not (report is quick and c.key == "test"))
+        raise FijiportError(f"{package} is not ready for the Zoo ({names}); `fijiport zoo-check {package}` lists the fixes")
+    plan = plan_upload(package)
+    if dry_run:
+        return report, plan, None
+    if not os.environ.get(TOKEN_ENV):
+        raise FijiportError(f"no upload token: {TOKEN_ENV} is not set; nothing was sent. To upload, {UPLOAD_HELP}")
+    import httpx
+    from bioimageio.spec import upload
+
+    from ._bioimageio_compat import offline_tolerant_github_check, read_model_package
+
+    descr = read_model_package(package, purpose="upload")
+    try:
+        with offline_tolerant_github_check():
+            url = upload(descr)
+    except httpx.TransportError as e:
+        raise FijiportError(f"cannot reach the Zoo's upload server {plan.endpoint} ({type(e).__name__}: {e}); "
+                            "check the network, or use the web uploader at https://bioimage.io/#/upload") from None
+    return report, plan, str(url)
