@@ -166,3 +166,44 @@ def test_upload_refuses_a_package_that_is_not_ready(compliant, tmp_path, monkeyp
     broken = _variant(compliant, tmp_path / "no_version.zip", rdf_edit=lambda r: r.pop("version"))
     r = invoke("upload", broken)
     assert r.exit_code == 1 and "not ready for the Zoo (version)" in r.output
+
+
+def test_update_keeps_the_earlier_package_and_records_the_version_history(compliant, care2d_model, tmp_path):
+    from helpers import read_rdf
+
+    v11 = tmp_path / "v1.1.zip"
+    r = invoke("export", care2d_model, "-o", v11, "--update", compliant, "--version", "1.1.0", "--changes", "trained longer",
+               "--tag", "fiji")
+    assert r.exit_code == 0, r.output
+    old, new = read_rdf(compliant), read_rdf(v11)
+    assert new["version"] == "1.1.0" and new["name"] == old["name"] and new["description"] == old["description"]
+    assert new["maintainers"] == old["maintainers"] and new["cite"] == old["cite"]  # no duplicated CARE paper
+    assert set(old["tags"]) | {"fiji"} == set(new["tags"])
+    card = zipfile.ZipFile(v11).read("README.md").decode()
+    assert "## Version history" in card and "- 1.1.0: trained longer (follows version 1.0.0)" in card
+
+    v12 = tmp_path / "v1.2.zip"
+    r = invoke("export", care2d_model, "-o", v12, "--update", v11, "--version", "1.2.0", "--changes", "new data")
+    assert r.exit_code == 0, r.output
+    card = zipfile.ZipFile(v12).read("README.md").decode()
+    assert card.index("- 1.2.0: new data") < card.index("- 1.1.0: trained longer")  # newest first, history kept
+    assert _statuses(v12)["version"] == "pass"
+
+
+def test_update_refuses_a_version_that_is_not_newer(compliant, care2d_model, tmp_path):
+    r = invoke("export", care2d_model, "-o", tmp_path / "same.zip", "--update", compliant, "--version", "1.0.0")
+    assert r.exit_code == 1 and "not newer than the earlier package's 1.0.0" in r.output
+    r = invoke("export", care2d_model, "-o", tmp_path / "none.zip", "--update", compliant)
+    assert r.exit_code == 1 and "--version" in r.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_parent_records_the_zoo_id(care2d_model, tmp_path):
+    from helpers import read_rdf
+
+    out = tmp_path / "child.zip"
+    r = invoke("export", care2d_model, "-o", out, "--parent", "affable-shark", "--version", "2.0.0", "--changes", "retrained")
+    assert r.exit_code == 0, r.output
+    assert read_rdf(out)["id"] == "affable-shark"
+    assert "2.0.0: retrained (follows Zoo id affable-shark)" in zipfile.ZipFile(out).read("README.md").decode()
+    assert _statuses(out)["id"] == "warn"  # new versions of published models go through the web interface

@@ -12,7 +12,7 @@ from ._common import err, out, parse_numbers, print_diffs, spinner
 
 
 def _meta(meta_file: Optional[Path], name, description, authors, maintainers, license_, cites, tags, version, git_repo,
-          training_data) -> ExportMeta:
+          training_data, update: Optional[Path] = None, parent: Optional[str] = None, changes: Optional[str] = None) -> ExportMeta:
     values = load_yaml_config(meta_file)
     if name:
         values["name"] = name
@@ -44,6 +44,9 @@ def _meta(meta_file: Optional[Path], name, description, authors, maintainers, li
         values["git_repo"] = git_repo
     if training_data:
         values["training_data"] = training_data
+    from ..export.update import apply_update
+
+    values = apply_update(values, update, parent, changes)
     return validate_config(ExportMeta, values, source=f"metadata{' in ' + str(meta_file) if meta_file else ''}")
 
 
@@ -67,6 +70,9 @@ def export(
     training_data: Optional[str] = typer.Option(None, "--training-data", help="Description or link of the training data for the model card."),
     fiji_zip: Optional[Path] = typer.Option(None, "--fiji-zip", help="Also write the TensorFlow SavedModel zip that CSBDeep-Fiji and KNIME load, plus a ready Fiji macro next to it (same name, .ijm)."),
     opset: int = typer.Option(17, "--opset", help="ONNX opset (≤ 17: onnxruntime 1.13.1 in deepImageJ fails on 18)."),
+    update: Optional[Path] = typer.Option(None, "--update", help="An earlier package of this model: keep its Zoo id, name, authors, maintainers, citations, tags and license (options given here still win) and add this version to the card's version history; needs a newer --version."),
+    parent: Optional[str] = typer.Option(None, "--parent", help="Zoo id of the published model this package is a new version of (when its zip is not at hand); needs --version."),
+    changes: Optional[str] = typer.Option(None, "--changes", help="What changed in this version, for the card's version history (with --update or --parent)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output zip if it exists."),
 ) -> None:
     """Export a CARE or StarDist model folder to a bioimage.io model package (spec 0.5).
@@ -83,7 +89,8 @@ def export(
     from ..export.stardist import export_stardist, is_stardist_folder
 
     pct = parse_numbers(percentiles, float, "--percentiles", count=2)
-    meta = _meta(meta_file, name, description, author, maintainer, license_, cite, tag, version, git_repo, training_data)
+    meta = _meta(meta_file, name, description, author, maintainer, license_, cite, tag, version, git_repo, training_data,
+                 update, parent, changes)
     options = ExportOptions(test_input=test_input, weights=weights, percentiles=tuple(pct) if pct else None,
                             qc_json=qc_json, opset=opset, fiji_zip=fiji_zip, overwrite=overwrite)
     with spinner("exporting") as update:

@@ -100,3 +100,5 @@ class ExportMeta(BaseModel):
     """Extra Markdown appended to the generated model card (e.g. a data description)."""
     training_data: Optional[str] = None
     """Description or link of the training data, shown in the model card."""
+    id: Optional[str] = None
+    """Zoo id of the published model this package is a new version of (kept from ``--update`` or set by ``--parent``)."""

@@ -361,7 +361,7 @@ def _model_descr(folder: CareModelFolder, meta: ExportMeta, name: str, tmp: Path
                  opset: int, diffs: dict[str, float], tf_version: str):
     from bioimageio.spec.model import v0_5 as bio
 
-    from .package import rdf_people_and_citations
+    from .package import optional_rdf_fields, rdf_people_and_citations
 
     authors, maintainers, cites = rdf_people_and_citations(meta, [CARE_CITATION])
 
@@ -441,10 +441,7 @@ def _model_descr(folder: CareModelFolder, meta: ExportMeta, name: str, tmp: Path
         weights=weights,
         config=config,
     )
-    if meta.version:
-        kwargs["version"] = meta.version
-    if meta.git_repo:
-        kwargs["git_repo"] = meta.git_repo
+    kwargs.update(optional_rdf_fields(meta))
     try:
         return bio.ModelDescr(**kwargs)
     except Exception as e:

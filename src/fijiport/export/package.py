@@ -19,9 +19,17 @@ def rdf_people_and_citations(meta: ExportMeta, default_cites: list[CiteEntry]):
 
     authors = [person(a, bio.Author) for a in meta.authors if a.name] or [bio.Author(name="fijiport user")]
     maintainers = [person(m, bio.Maintainer) for m in meta.maintainers if m.github_user]
+    unique: dict[str, CiteEntry] = {}
+    for c in [*default_cites, *meta.cite]:  # the first of equal references stays (an update repeats the defaults)
+        unique.setdefault((c.doi or c.url or c.text).lower(), c)
     cites = [bio.CiteEntry(text=c.text, **({"doi": bio.Doi(c.doi)} if c.doi else {}), **({"url": c.url} if c.url else {}))
-             for c in [*default_cites, *meta.cite]]
+             for c in unique.values()]
     return authors, maintainers, cites
+
+
+def optional_rdf_fields(meta: ExportMeta) -> dict:
+    """The rdf keys that are only written when set (explicit Nones would be written as `key: null`)."""
+    return {k: v for k, v in (("version", meta.version), ("git_repo", meta.git_repo), ("id", meta.id)) if v}
 
 
 def write_package(descr, output_zip: Path, *, overwrite: bool) -> Path:

@@ -404,7 +404,7 @@ def _descr(meta, name, config, thresholds, percentiles, tmp, cover, readme, tf_z
     spatial = ("y", "x") if n_dim == 2 else ("z", "y", "x")
     n_channel = int(config.get("n_channel_in", 1))
 
-    from .package import rdf_people_and_citations
+    from .package import optional_rdf_fields, rdf_people_and_citations
 
     authors, maintainers, cites = rdf_people_and_citations(meta, list(STARDIST_CITATIONS))
     inputs = [bio.InputTensorDescr(
@@ -461,10 +461,7 @@ def _descr(meta, name, config, thresholds, percentiles, tmp, cover, readme, tf_z
         attachments=[bio.FileDescr(source=attach_dir / n) for n in ("weights_best.h5", "config.json", "thresholds.json")],
         inputs=inputs, outputs=outputs, weights=weights, config=config_block,
     )
-    if meta.version:
-        kw["version"] = meta.version
-    if meta.git_repo:
-        kw["git_repo"] = meta.git_repo
+    kw.update(optional_rdf_fields(meta))
     try:
         return bio.ModelDescr(**kw)
     except Exception as e:
