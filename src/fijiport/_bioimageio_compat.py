@@ -43,7 +43,7 @@ def offline_tolerant_github_check() -> Iterator[None]:
             mod.validate_github_user = original
 
 
-def read_model_package(source, *, purpose: str = "this command"):
+def read_model_package(source, *, purpose: str = "this command", trust_code: bool = False):
     """The bioimage.io model description of a package zip or rdf.yaml (spec 0.4 read as 0.5).
 
     Raises :class:`~fijiport.errors.DataError` naming the package and the first reasons when it is
@@ -53,7 +53,9 @@ def read_model_package(source, *, purpose: str = "this command"):
     from bioimageio.spec.model import v0_5
 
     from .errors import DataError
+    from .untrusted import inspect_package
 
+    inspect_package(source, trust_code=trust_code)  # before bioimageio.spec opens anything
     try:
         with offline_tolerant_github_check():
             descr = load_model_description(source, perform_io_checks=False, format_version="latest")

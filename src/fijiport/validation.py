@@ -87,13 +87,13 @@ class ValidationReport:
 
 
 def validate_package(package: Path, *, timeout: float = 1800, progress: Optional[Callable[[str], None]] = None,
-                     runtimes: bool = False, cache_dir: Optional[Path] = None) -> ValidationReport:
+                     runtimes: bool = False, cache_dir: Optional[Path] = None, trust_code: bool = False) -> ValidationReport:
     """Validate a bioimage.io model package (zip or rdf.yaml), whoever wrote it.
 
     With ``runtimes``, also run its weights on the runtimes Fiji, deepImageJ and KNIME embed
     (:func:`fijiport.runtimes.matrix.check_runtimes`) and add one check per consumer.
     """
-    report = _validate_core(package, timeout=timeout, progress=progress)
+    report = _validate_core(package, timeout=timeout, progress=progress, trust_code=trust_code)
     if runtimes and Path(package).is_file():
         from .errors import FijiportError
         from .runtimes.matrix import check_runtimes
@@ -111,13 +111,25 @@ def validate_package(package: Path, *, timeout: float = 1800, progress: Optional
     return report
 
 
-def _validate_core(package: Path, *, timeout: float, progress: Optional[Callable[[str], None]]) -> ValidationReport:
+def _validate_core(package: Path, *, timeout: float, progress: Optional[Callable[[str], None]],
+                   trust_code: bool = False) -> ValidationReport:
     step = progress or (lambda _m: None)
     package = Path(package)
     report = ValidationReport(str(package))
     if not package.exists():
         report.add("package exists", "failed", f"{package} does not exist")
         return report
+
+    step("checking the package is safe to open")
+    from .errors import FijiportError
+    from .untrusted import inspect_package
+
+    try:
+        inspect_package(package, trust_code=trust_code)
+    except FijiportError as e:
+        report.add("safe to open", "failed", str(e))
+        return report
+    report.add("safe to open", "passed", "plain files inside the package, plain YAML, no pickles, sizes and sha256 as declared")
 
     step("validating the rdf against the bioimage.io spec")
     descr = _spec_validation(package, report)

@@ -13,6 +13,7 @@ def convert(
     output: Path = typer.Option(..., "--output", "-o", help="The repaired zip to write (the input is never changed).", show_default=False),
     opset: int = typer.Option(17, "--opset", help="ONNX opset for bioimage.io packages (≤ 17 for deepImageJ's onnxruntime 1.13.1)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output if it exists."),
+    trust_code: bool = typer.Option(False, "--trust-code", help="Allow a package that asks to run its own Python code (e.g. a PyTorch architecture file); only for packages from people you trust."),
 ) -> None:
     """Repair a model someone exported so that Fiji, deepImageJ and KNIME load it.
 
@@ -26,7 +27,7 @@ def convert(
     from ..export.convert import convert_package
 
     with spinner("converting") as update:
-        result = convert_package(source, output, overwrite=overwrite, opset=opset, progress=update)
+        result = convert_package(source, output, overwrite=overwrite, opset=opset, progress=update, trust_code=trust_code)
     print_diffs(f"{output} ({result.kind})", result.max_diffs, "max |diff| to the original")
     out.print(f"graph rewrites: {', '.join(result.rewrites) or 'none'}")
     for note in result.notes:

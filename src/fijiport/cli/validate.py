@@ -19,6 +19,7 @@ def validate(
     md_path: Optional[Path] = typer.Option(None, "--md", help="Also write the report as Markdown to this file."),
     runtimes: bool = typer.Option(False, "--runtimes", help="Also run the weights on TF 1.13.1/1.15.0/2.10.1 and onnxruntime 1.13.1 (what Fiji, deepImageJ and KNIME embed; install them with `fijiport runtimes install`)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Runtimes folder (default ~/.cache/fijiport/runtimes)."),
+    trust_code: bool = typer.Option(False, "--trust-code", help="Allow a package that asks to run its own Python code (e.g. a PyTorch architecture file); only for packages from people you trust."),
 ) -> None:
     """Check a bioimage.io model package: spec, official tests per weight format, cross-format agreement.
 
@@ -37,7 +38,12 @@ def validate(
     if not package.exists():
         raise DataError(f"{package} does not exist; pass a bioimage.io model zip (e.g. one written by `fijiport export`)")
     with spinner("validating") as update:
-        report = validate_package(package, progress=update, runtimes=runtimes, cache_dir=cache_dir)
+        report = validate_package(package, progress=update, runtimes=runtimes, cache_dir=cache_dir, trust_code=trust_code)
+    unsafe = next((c for c in report.checks if c.name == "safe to open" and c.status == "failed"), None)
+    if unsafe is not None:  # nothing else ran: one line saying why
+        if json_path:
+            report.save_json(json_path)
+        raise DataError(unsafe.details)
     table = Table(title=f"{package}: {report.status.upper()}")
     for col in ("check", "weights", "status", "max |diff|", "details"):
         table.add_column(col, overflow="fold")

@@ -71,7 +71,7 @@ def freeze_saved_model(saved_model_dir: Path, input_key: Optional[str] = None, o
 
 
 def convert_package(source: Path, output: Path, *, overwrite: bool = False, opset: int = 17,
-                    progress: Optional[Callable[[str], None]] = None) -> ConvertResult:
+                    progress: Optional[Callable[[str], None]] = None, trust_code: bool = False) -> ConvertResult:
     """Repair a CSBDeep/StarDist SavedModel zip or a bioimage.io package (see module docstring)."""
     from .._tf import legacy_tensorflow
 
@@ -84,6 +84,9 @@ def convert_package(source: Path, output: Path, *, overwrite: bool = False, opse
     if source.resolve() == output.resolve():
         raise ExportError("write the converted model to a new file; the input is never replaced")
     check_output(output, overwrite)
+    from ..untrusted import inspect_package
+
+    inspect_package(source, trust_code=trust_code, require_rdf=False)
     try:
         names = zipfile.ZipFile(source).namelist()
     except zipfile.BadZipFile:

@@ -109,6 +109,9 @@ def check_runtimes(package: Path, cache_dir: Optional[Path] = None, *,
         names = zipfile.ZipFile(package).namelist()
     except zipfile.BadZipFile:
         raise DataError(f"{package} is not a zip file; pass a bioimage.io package or a CSBDeep/StarDist TF_SavedModel.zip") from None
+    from ..untrusted import inspect_package
+
+    inspect_package(package, trust_code=True, require_rdf=False)  # only TF/ONNX weights run here, never package code
     with tempfile.TemporaryDirectory(prefix="fijiport-matrix-") as tmp_str:
         tmp = Path(tmp_str)
         if any(n == "rdf.yaml" or n.endswith("bioimageio.yaml") for n in names):
