@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -54,6 +55,32 @@ def tiff_shape(path: Path) -> tuple[tuple[int, ...], str]:
             return tuple(int(s) for s in series.shape), str(series.dtype)
     except Exception as e:
         raise DataError(f"cannot read {path} as TIFF ({type(e).__name__}: {e}); re-save it as TIFF from Fiji") from None
+
+
+def is_rgb_tiff(path: Path) -> bool:
+    """Whether a TIFF stores RGB(A) colour pixels (photometric RGB), as Fiji saves colour images."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            # 8 bits per sample, as Fiji and cameras store colour; tifffile may tag a 3-4 plane float stack RGB too
+            return (page.photometric == tifffile.PHOTOMETRIC.RGB and page.samplesperpixel in (3, 4)
+                    and page.bitspersample == 8)
+    except Exception:
+        return False
+
+
+def check_pixels(path: Path, img: np.ndarray) -> Optional[str]:
+    """Refuse NaN/inf pixels (they poison normalisation); return a note for a constant image."""
+    if img.dtype.kind == "f":
+        bad = int(img.size - np.count_nonzero(np.isfinite(img)))
+        if bad:
+            raise DataError(f"{path} has {bad} NaN or infinite pixel(s); training and normalisation need finite values: "
+                            "replace them in Fiji (Process > Math > Remove NaNs..., or Process > Math > Set for inf) and save again")
+    if img.size and img.min() == img.max():
+        return f"{path} is constant (every pixel {img.flat[0]}); it carries no signal and normalises to zeros"
+    return None
 
 
 def check_output(path: Path, overwrite: bool, *, option: str = "--overwrite") -> None:
