@@ -142,5 +142,6 @@ def load_care_keras(folder: CareModelFolder):
             model.keras_model.load_weights(str(folder.weights_path))
     except Exception as e:
         raise DataError(f"cannot load {folder.weights_path} into the network described by {folder.path / 'config.json'}: "
-                        f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+                        f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}. The file is damaged or belongs to "
+                        "another network: copy the model folder again, whole, from where it was trained") from None
     return model

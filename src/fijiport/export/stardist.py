@@ -87,7 +87,9 @@ def load_stardist_folder(model_dir: Path, weights: Optional[str] = None):
             model = cls(None, name=model_dir.name, basedir=str(model_dir.parent))
             model.keras_model.load_weights(str(found[0]))
     except Exception as e:
-        raise DataError(f"cannot load {found[0]} into the network of {model_dir / 'config.json'}: {type(e).__name__}: {e}") from None
+        raise DataError(f"cannot load {found[0]} into the network of {model_dir / 'config.json'}: {type(e).__name__}: "
+                        f"{str(e).splitlines()[0] if str(e) else ''}. The file is damaged or belongs to another network: "
+                        "copy the model folder again, whole, from where it was trained") from None
     return model, config, found[0], {"prob": float(thresholds["prob"]), "nms": float(thresholds["nms"])}
 
 

@@ -54,8 +54,13 @@ def load_stardist(model_dir: Path):
     from stardist.models import StarDist2D, StarDist3D
 
     cls = StarDist2D if int(config.get("n_dim", 2)) == 2 else StarDist3D
-    with quiet_stdout():
-        model = cls(None, name=model_dir.name, basedir=str(model_dir.parent))
+    try:
+        with quiet_stdout():
+            model = cls(None, name=model_dir.name, basedir=str(model_dir.parent))
+    except Exception as e:  # stardist raises many types for configs and weights it cannot use
+        raise DataError(f"stardist cannot load the StarDist model in {model_dir} ({type(e).__name__}: "
+                        f"{str(e).splitlines()[0] if str(e) else ''}); is config.json a StarDist config that belongs to "
+                        "these weights? Copy the model folder again, whole, from where it was trained") from None
     percentiles = DEFAULT_PERCENTILES
     fcfg = model_dir / "fijiport_config.yaml"
     if fcfg.is_file():
