@@ -107,6 +107,20 @@ def atomic_file(target: Path, overwrite: bool = False) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
+def all_or_nothing(*targets: Optional[Path]) -> Iterator[None]:
+    """Outputs written together: if the block fails or is interrupted, the ones it created are removed again."""
+    paths = [Path(t) for t in targets if t is not None]
+    existed = {p for p in paths if p.exists()}
+    try:
+        yield
+    except BaseException:
+        for p in paths:
+            if p not in existed and p.exists():
+                p.unlink()
+        raise
+
+
+@contextlib.contextmanager
 def atomic_dir(target: Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder next to ``target``; it replaces ``target`` only if the block succeeds."""
     target = Path(target)

@@ -21,7 +21,7 @@ from .. import __version__
 from ..config.export import CARE_CITATION, ExportMeta
 from ..data.normalize import scale_range
 from ..errors import DataError, ExportError
-from ..files import check_output, read_tiff
+from ..files import all_or_nothing, check_output, read_tiff
 from .card import agreement_markdown, qc_markdown, render_card
 from .cover import make_cover
 from .halo import min_input_size, package_halo
@@ -167,20 +167,22 @@ def export_care(
             descr = _model_descr(folder, meta, name, tmp, cover, readme, h5_path, tf_zip, onnx_path,
                                  halo=halo, div_by=div_by, min_size=min_size, opset=options.opset, diffs=diffs,
                                  tf_version=_installed_tf_version())
-        write_package(descr, output_zip, overwrite=options.overwrite)
+        fiji_target = Path(options.fiji_zip) if options.fiji_zip is not None else None
+        with all_or_nothing(output_zip, fiji_target, fiji_target.with_suffix(".ijm") if fiji_target else None):
+            write_package(descr, output_zip, overwrite=options.overwrite)
 
-        fiji_zip = fiji_macro = None
-        if options.fiji_zip is not None:
-            from .fiji_zip import csbdeep_meta, write_care_macro, write_fiji_zip
-            from .halo import unet_halo
+            fiji_zip = fiji_macro = None
+            if options.fiji_zip is not None:
+                from .fiji_zip import csbdeep_meta, write_care_macro, write_fiji_zip
+                from .halo import unet_halo
 
-            step("writing the CSBDeep-Fiji / KNIME zip and macro")
-            overlap = unet_halo(folder.depth, folder.kernel_size)
-            fiji_zip = write_fiji_zip(saved_dir, csbdeep_meta(folder.config, folder.axes, div_by, overlap),
-                                      Path(options.fiji_zip), overwrite=options.overwrite)
-            fiji_macro = write_care_macro(fiji_zip, fiji_zip.with_suffix(".ijm"), name=name, axes=folder.axes,
-                                          div_by=div_by, overlap=halo, percentiles=folder.percentiles,
-                                          overwrite=options.overwrite)
+                step("writing the CSBDeep-Fiji / KNIME zip and macro")
+                overlap = unet_halo(folder.depth, folder.kernel_size)
+                fiji_zip = write_fiji_zip(saved_dir, csbdeep_meta(folder.config, folder.axes, div_by, overlap),
+                                          Path(options.fiji_zip), overwrite=options.overwrite)
+                fiji_macro = write_care_macro(fiji_zip, fiji_zip.with_suffix(".ijm"), name=name, axes=folder.axes,
+                                              div_by=div_by, overlap=halo, percentiles=folder.percentiles,
+                                              overwrite=options.overwrite)
     return ExportResult(output_zip, name, list(diffs), diffs, halo, min_size, div_by, warnings, compatible.rewrites,
                         fiji_zip, fiji_macro)
 

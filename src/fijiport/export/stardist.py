@@ -23,7 +23,7 @@ from .. import __version__
 from ..config.export import STARDIST_CITATIONS, ExportMeta
 from ..data.normalize import scale_range
 from ..errors import DataError, ExportError
-from ..files import check_output, read_tiff
+from ..files import all_or_nothing, check_output, read_tiff
 from .bioimageio import (
     AGREEMENT_ATOL,
     INPUT_ID,
@@ -256,19 +256,21 @@ def export_stardist(model_dir: Path, output_zip: Path, meta: Optional[ExportMeta
         with offline_tolerant_github_check():
             descr = _descr(meta, name, config, thresholds, percentiles, tmp, cover, readme, tf_zip, onnx_path, attach_dir,
                            halo=halo, div_by=div_by, min_size=min_size, opset=options.opset, diffs=diffs, anisotropy=anisotropy)
-        write_package(descr, output_zip, overwrite=options.overwrite)
-        fiji_zip = fiji_macro = None
-        if options.fiji_zip is not None:
-            from .fiji_zip import write_fiji_zip, write_stardist_macro
+        fiji_target = Path(options.fiji_zip) if options.fiji_zip is not None else None
+        with all_or_nothing(output_zip, fiji_target, fiji_target.with_suffix(".ijm") if fiji_target else None):
+            write_package(descr, output_zip, overwrite=options.overwrite)
+            fiji_zip = fiji_macro = None
+            if options.fiji_zip is not None:
+                from .fiji_zip import write_fiji_zip, write_stardist_macro
 
-            step("writing the StarDist-Fiji zip and macro")
-            axes = str(config["axes"]).upper()
-            meta_json = {"type": "StarDist", "n_rays": n_rays, "grid": list(config["grid"]), "axes": axes,
-                         "axes_div_by": [div.get(a, 1) for a in axes], "tile_overlap": [overlap.get(a, 0) for a in axes],
-                         "thresholds": thresholds, "exported_by": f"fijiport {__version__}"}
-            fiji_zip = write_fiji_zip(saved_dir, meta_json, Path(options.fiji_zip), overwrite=options.overwrite)
-            fiji_macro = write_stardist_macro(fiji_zip, fiji_zip.with_suffix(".ijm"), name=name, thresholds=thresholds,
-                                              percentiles=percentiles, overwrite=options.overwrite)
+                step("writing the StarDist-Fiji zip and macro")
+                axes = str(config["axes"]).upper()
+                meta_json = {"type": "StarDist", "n_rays": n_rays, "grid": list(config["grid"]), "axes": axes,
+                             "axes_div_by": [div.get(a, 1) for a in axes], "tile_overlap": [overlap.get(a, 0) for a in axes],
+                             "thresholds": thresholds, "exported_by": f"fijiport {__version__}"}
+                fiji_zip = write_fiji_zip(saved_dir, meta_json, Path(options.fiji_zip), overwrite=options.overwrite)
+                fiji_macro = write_stardist_macro(fiji_zip, fiji_zip.with_suffix(".ijm"), name=name, thresholds=thresholds,
+                                                  percentiles=percentiles, overwrite=options.overwrite)
     return ExportResult(output_zip, name, list(diffs), diffs, halo, min_size, div_by, warnings, compatible.rewrites,
                         fiji_zip, fiji_macro)
 
