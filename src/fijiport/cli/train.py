@@ -39,6 +39,7 @@ def care(
     tensorboard: Optional[bool] = typer.Option(None, "--tensorboard/--no-tensorboard", help="Write TensorBoard logs (default: only when tensorboard is installed)."),
     gpu_memory_growth: Optional[bool] = typer.Option(None, "--gpu-memory-growth", help="Let TensorFlow take GPU memory as needed instead of all of it (for shared GPUs)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the weights of an existing model folder."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted training in OUTPUT from its last saved epoch up to --epochs (the total), with the settings recorded there."),
 ) -> None:
     """Train a CARE network (2D or 3D) with csbdeep.
 
@@ -61,7 +62,7 @@ def care(
     config = merge_options(CareTrainConfig, load_yaml_config(config_file), cli_values, source=source)
 
     with progress_bar() as bar:
-        result = train_care(data_dir, output, config, overwrite=overwrite, progress=_progress_handler(bar))
+        result = train_care(data_dir, output, config, overwrite=overwrite, resume=resume, progress=_progress_handler(bar))
     err.print(f"trained on {result.n_patches_train} patches ({result.n_patches_val} for validation) in {result.seconds:.0f} s; "
               f"best validation loss {result.best_val_loss:.4f}")
     out.print(f"model: {output}")

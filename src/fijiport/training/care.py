@@ -17,8 +17,8 @@ from ..axes import spatial_axes
 from ..config.care import CareTrainConfig
 from ..data.prepare import SOURCE_DIR, TARGET_DIR, DataManifest, load_manifest
 from ..errors import ConfigError, DataError, TrainingError
-from ..files import check_output, write_json
-from .common import TrainProgress, TrainResult, progress_callback, seed_everything
+from ..files import atomic_file, check_output, write_json
+from .common import TrainProgress, TrainResult, atomic_checkpoints, progress_callback, seed_everything
 from .history import plot_history, write_history_csv
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ def train_care(
     config: Optional[CareTrainConfig] = None,
     *,
     overwrite: bool = False,
+    resume: bool = False,
     progress: Optional[Callable[[TrainProgress], None]] = None,
 ) -> TrainResult:
     """Train a CARE network on ``data_dir/train`` and write a standard csbdeep model folder.
@@ -68,13 +69,22 @@ def train_care(
     ``model_dir`` gets ``config.json``, ``weights_best.h5``, ``weights_last.h5`` (csbdeep's own
     layout, loadable with ``csbdeep.models.CARE(None, name, basedir)``) plus the resolved
     ``fijiport_config.yaml``, ``history.csv``, ``loss.png`` and ``fijiport_training.json``.
+
+    Checkpoints are written atomically, so an interrupted run (Ctrl-C) leaves the last good
+    ``weights_best.h5``; ``resume=True`` continues such a run from its last saved epoch up to
+    ``config.epochs`` with the network and patch settings recorded in the model folder.
     """
     data_dir, model_dir = Path(data_dir), Path(model_dir)
     manifest = load_manifest(data_dir)
-    config = _resolve_config(config or CareTrainConfig(), manifest)
+    config = config or CareTrainConfig()
+    state = {"epochs_done": 0, "best_val_loss": None, "history": {}}
+    if resume:
+        config, state = _resume_state(model_dir, config)
+    config = _resolve_config(config, manifest)
     axes = config.axes
     assert axes is not None
-    check_output(model_dir, overwrite)
+    if not resume:
+        check_output(model_dir, overwrite)
     started = time.monotonic()
 
     from .._tf import legacy_tensorflow, quiet_stdout
@@ -148,21 +158,33 @@ def train_care(
         train_tensorboard=tensorboard,
     )
     model_dir.parent.mkdir(parents=True, exist_ok=True)
-    if model_dir.exists() and overwrite:
-        for name in ("weights_best.h5", "weights_last.h5", "weights_now.h5", "config.json"):
+    if model_dir.exists() and overwrite and not resume:
+        for name in ("weights_best.h5", "weights_last.h5", "weights_now.h5", "config.json", PROGRESS_NAME):
             (model_dir / name).unlink(missing_ok=True)
     with quiet_stdout():
-        model = CARE(csb_config, name=model_dir.name, basedir=str(model_dir.parent))
+        if resume:
+            model = CARE(None, name=model_dir.name, basedir=str(model_dir.parent))
+            start_weights = next(model_dir / n for n in ("weights_now.h5", "weights_best.h5") if (model_dir / n).is_file())
+            model.keras_model.load_weights(str(start_weights))
+            log.info("resuming after epoch %d from %s", state["epochs_done"], start_weights.name)
+        else:
+            model = CARE(csb_config, name=model_dir.name, basedir=str(model_dir.parent))
         model.prepare_for_training()
-    callbacks = list(model.callbacks)
+    _write_config(model_dir, config)  # first, so an interrupted run can be resumed
+    callbacks = atomic_checkpoints(tf, list(model.callbacks))
+    for cb in callbacks:
+        if getattr(cb, "save_best_only", False) and state["best_val_loss"] is not None:
+            cb.best = state["best_val_loss"]  # a resumed run keeps the best weights unless it beats them
+    callbacks.append(_progress_recorder(tf, model_dir, state))
     if progress:
         callbacks.append(progress_callback(tf, progress, config.epochs, config.steps_per_epoch))
     data = csb_train.DataWrapper(X_train, Y_train, config.batch_size, length=config.epochs * config.steps_per_epoch)
     with quiet_stdout():
         try:
-            history = model.keras_model.fit(
+            model.keras_model.fit(
                 iter(data),
                 validation_data=(X_val, Y_val),
+                initial_epoch=state["epochs_done"],
                 epochs=config.epochs,
                 steps_per_epoch=config.steps_per_epoch,
                 callbacks=callbacks,
@@ -170,17 +192,18 @@ def train_care(
             )
         except tf.errors.ResourceExhaustedError as e:
             raise TrainingError(f"out of memory during training ({e.message.splitlines()[0]}); lower --batch-size or --patch-size") from None
+        except KeyboardInterrupt:
+            log.warning("training interrupted after epoch %d of %d; %s holds the best weights so far. Continue with: "
+                        "fijiport train care %s -o %s --resume --epochs %d", state["epochs_done"], config.epochs,
+                        model_dir / "weights_best.h5", data_dir, model_dir, config.epochs)
+            raise
         model._training_finished()
-    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    hist = state["history"]
     if any(not np.isfinite(v) for v in hist.get("loss", [])):
         raise TrainingError("the training loss became NaN/inf; lower --learning-rate or check the data for NaN values")
     if not (model_dir / "weights_best.h5").is_file():
         raise TrainingError(f"training finished without writing {model_dir / 'weights_best.h5'}")
 
-    (model_dir / CONFIG_NAME).write_text(
-        "# resolved fijiport training config; reuse with `fijiport train care DATA -o MODEL --config THIS_FILE`\n"
-        + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
-    )
     write_history_csv(hist, model_dir / HISTORY_CSV)
     plot_history(hist, model_dir / LOSS_PNG, title=f"CARE {model_dir.name}")
     seconds = time.monotonic() - started
@@ -201,6 +224,52 @@ def train_care(
         },
     )
     return TrainResult(model_dir, config, hist, len(X_train), len(X_val), seconds)
+
+
+PROGRESS_NAME = "fijiport_progress.json"
+"""Epochs done, best validation loss and the loss history so far: what ``--resume`` continues from."""
+
+
+def _write_config(model_dir: Path, config: CareTrainConfig) -> None:
+    with atomic_file(model_dir / CONFIG_NAME, overwrite=True) as tmp:
+        tmp.write_text("# resolved fijiport training config; reuse with `fijiport train care DATA -o MODEL --config THIS_FILE`\n"
+                       + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+
+
+def _resume_state(model_dir: Path, given: CareTrainConfig) -> tuple[CareTrainConfig, dict]:
+    """The recorded config (with the given total epochs) and progress of an interrupted run."""
+    import json
+
+    if not (model_dir / "config.json").is_file() or not any((model_dir / n).is_file() for n in ("weights_now.h5", "weights_best.h5")):
+        raise DataError(f"nothing to resume in {model_dir}: it needs config.json and weights_best.h5 from an earlier "
+                        "`fijiport train care` run; drop --resume to start a new training")
+    progress_path, config_path = model_dir / PROGRESS_NAME, model_dir / CONFIG_NAME
+    if not progress_path.is_file() or not config_path.is_file():
+        raise DataError(f"{model_dir} was not trained by fijiport (no {PROGRESS_NAME} / {CONFIG_NAME}), so it cannot be "
+                        "resumed; train it anew, or export it as it is")
+    state = json.loads(progress_path.read_text())
+    recorded = CareTrainConfig.model_validate(yaml.safe_load(config_path.read_text()))
+    config = recorded.model_copy(update={"epochs": given.epochs})
+    if state["epochs_done"] >= config.epochs:
+        raise ConfigError(f"{model_dir} has trained {state['epochs_done']} epochs already; pass a larger --epochs "
+                          "(the total number of epochs) to continue")
+    return CareTrainConfig.model_validate(config.model_dump()), state
+
+
+def _progress_recorder(tf, model_dir: Path, state: dict):
+    """After every epoch, record it in fijiport_progress.json (atomically), for --resume and the history."""
+
+    class _Recorder(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = {k: float(v) for k, v in (logs or {}).items() if np.isscalar(v)}
+            for k, v in logs.items():
+                state["history"].setdefault(k, []).append(v)
+            state["epochs_done"] = epoch + 1
+            if "val_loss" in logs and (state["best_val_loss"] is None or logs["val_loss"] < state["best_val_loss"]):
+                state["best_val_loss"] = logs["val_loss"]
+            write_json(model_dir / PROGRESS_NAME, state)
+
+    return _Recorder()
 
 
 def _resolve_config(config: CareTrainConfig, manifest: DataManifest) -> CareTrainConfig:

@@ -71,3 +71,34 @@ def progress_callback(tf, progress: Callable[[TrainProgress], None], epochs: int
 
 def _floats(logs) -> dict[str, float]:
     return {k: float(v) for k, v in (logs or {}).items() if np.isscalar(v)}
+
+
+def atomic_checkpoints(tf, callbacks: list) -> list:
+    """Keras ModelCheckpoint callbacks replaced by ones that write to a temporary file and rename it, so a
+    Ctrl-C or a crash during a save never leaves a truncated weights file (the previous one stays usable)."""
+    import os
+
+    base = tf.keras.callbacks.ModelCheckpoint
+
+    class AtomicCheckpoint(base):
+        def _save_handler(self, filepath):  # tf_keras: where every checkpoint file is written
+            head, name = os.path.split(filepath)
+            partial = os.path.join(head, f".{name}.partial{os.path.splitext(name)[1]}")  # same suffix, same format
+            try:
+                super()._save_handler(partial)
+                os.replace(partial, filepath)
+            finally:
+                if os.path.exists(partial):
+                    os.remove(partial)
+
+    out = []
+    for cb in callbacks:
+        if isinstance(cb, base):
+            new = AtomicCheckpoint(cb.filepath, monitor=cb.monitor, save_best_only=cb.save_best_only,
+                                   save_weights_only=cb.save_weights_only, mode="min" if cb.monitor_op == np.less else "max",
+                                   verbose=0)
+            new.best = cb.best
+            out.append(new)
+        else:
+            out.append(cb)
+    return out

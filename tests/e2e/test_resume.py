@@ -1,0 +1,54 @@
+"""Ctrl-C during `fijiport train care` leaves a usable weights_best.h5 and no partial file; `--resume` continues
+to the requested total of epochs (docs/bad_inputs.md, "Output")."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from fijiport.cli import app
+from fijiport.config import CareTrainConfig
+from fijiport.training import train_care
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+SMALL = dict(steps_per_epoch=3, batch_size=4, patch_size=[32, 32], patches_per_image=4, unet_first_filters=8, tensorboard=False)
+
+
+def test_interrupted_training_resumes(care2d_data, tmp_path):
+    model_dir = tmp_path / "model"
+
+    def ctrl_c_in_epoch_2(event) -> None:
+        if event.stage == "step" and event.epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_care(care2d_data, model_dir, CareTrainConfig(epochs=3, **SMALL), progress=ctrl_c_in_epoch_2)
+    assert not [p.name for p in model_dir.iterdir() if "partial" in p.name]
+    assert json.loads((model_dir / "fijiport_progress.json").read_text())["epochs_done"] == 1
+
+    from csbdeep.models import CARE
+
+    from fijiport._tf import legacy_tensorflow
+
+    legacy_tensorflow()
+    CARE(None, name=model_dir.name, basedir=str(tmp_path)).keras_model.load_weights(str(model_dir / "weights_best.h5"))
+
+    r = runner.invoke(app, ["train", "care", str(care2d_data), "-o", str(model_dir), "--resume", "--epochs", "3"])
+    assert r.exit_code == 0, r.output
+    with open(model_dir / "history.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 3  # epoch 1 from the first run, 2 and 3 resumed
+    assert json.loads((model_dir / "fijiport_progress.json").read_text())["epochs_done"] == 3
+
+    r = runner.invoke(app, ["train", "care", str(care2d_data), "-o", str(model_dir), "--resume", "--epochs", "2"])
+    assert r.exit_code == 1 and "trained 3 epochs already" in " ".join(r.output.split())
+
+
+def test_resume_needs_an_earlier_run(care2d_data, tmp_path):
+    r = runner.invoke(app, ["train", "care", str(care2d_data), "-o", str(tmp_path / "none"), "--resume"])
+    assert r.exit_code == 1 and "nothing to resume" in " ".join(r.output.split())
+    assert not (tmp_path / "none").exists()
