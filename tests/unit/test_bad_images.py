@@ -81,3 +81,29 @@ def test_constant_image_is_kept_with_a_note_and_normalises_to_finite_zeros(tmp_p
     assert any("is constant" in rec.getMessage() for rec in caplog.records)
     x = scale_range(np.full((1, 64, 64), 7, np.float32), (1, 2), 1.0, 99.8)
     assert np.isfinite(x).all() and not x.any()  # no division by zero
+
+
+@pytest.mark.parametrize("row", sorted(ROWS))
+def test_bad_image_is_refused_by_prepare_stardist(row, tmp_path):
+    make, message = ROWS[row]
+    first, _ = make()
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    mask = np.zeros((64, 64), np.uint16)
+    mask[10:20, 10:20] = 1
+    for i in range(3):
+        img = first if i == 0 else np.random.default_rng(i).random((64, 64)).astype(np.float32)
+        if isinstance(img, bytes):
+            (root / "images" / f"im{i}.tif").write_bytes(img)
+        else:
+            tifffile.imwrite(root / "images" / f"im{i}.tif", img)
+        three_d = i == 0 and isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[-1] != 3
+        tifffile.imwrite(root / "masks" / f"im{i}.tif", np.stack([mask] * img.shape[0]) if three_d else mask)
+    before = tree_hashes(root)
+    r = runner.invoke(app, ["prepare", "stardist", "--images", str(root / "images"), "--masks", str(root / "masks"),
+                            "-o", str(tmp_path / "out")])
+    assert r.exit_code == 1, r.output
+    text = " ".join(r.output.split())
+    assert message in text and "im0.tif" in text and "Traceback" not in text
+    assert not (tmp_path / "out").exists() and tree_hashes(root) == before

@@ -7,7 +7,6 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
 from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict
@@ -16,7 +15,8 @@ from .. import __version__
 from ..axes import guess_axes_for_ndim, normalize_axes
 from ..config.data import PrepareCareConfig
 from ..errors import ConfigError, DataError
-from ..files import atomic_dir, check_pixels, is_rgb_tiff, read_tiff, sha256_file, tiff_shape, write_json
+from ..files import atomic_dir, read_tiff, sha256_file, tiff_shape, write_json
+from .checks import ImageChecks
 from .pairing import pair_images
 from .split import split_names
 
@@ -113,7 +113,7 @@ def prepare_care(
 
     axes = config.axes
     records: dict[str, tuple[FileRecord, FileRecord]] = {}
-    first: Optional[tuple[str, tuple[int, ...]]] = None
+    checks = ImageChecks(low_dir, axes, "CARE")
     for i, pair in enumerate(pairing.pairs):
         (s_shape, s_dtype), (t_shape, t_dtype) = tiff_shape(pair.source), tiff_shape(pair.target)
         if s_shape != t_shape:
@@ -122,18 +122,7 @@ def prepare_care(
                 "low and GT must be registered acquisitions of the same size"
             )
         for path in (pair.source, pair.target):
-            if (axes is None or "C" not in axes.upper()) and is_rgb_tiff(path):
-                raise DataError(f"{path} is an RGB colour image; CARE restores grayscale data: convert it in Fiji "
-                                "(Image > Type > 16-bit) and save again, or pass --axes YXC to treat colours as channels")
-        if first is None:
-            first = (pair.name, s_shape)
-        elif len(s_shape) != len(first[1]):
-            raise DataError(f"{low_dir} mixes images with {len(first[1])} and {len(s_shape)} dimensions ({first[0]}: "
-                            f"{first[1]}, {pair.name}: {s_shape}); prepare 2D and 3D data in separate folders")
-        for path in (pair.source, pair.target):
-            note = check_pixels(path, read_tiff(path))
-            if note:
-                log.warning("%s", note)
+            checks.check(path, s_shape, read_tiff(path))
         if axes is None:
             axes = guess_axes_for_ndim(len(s_shape))
             log.info("axes not given; guessed %s from %s (%d dimensions)", axes, pair.name, len(s_shape))

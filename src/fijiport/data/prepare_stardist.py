@@ -17,6 +17,7 @@ from ..axes import guess_axes_for_ndim, normalize_axes
 from ..config.data import PrepareStardistConfig
 from ..errors import ConfigError, DataError
 from ..files import atomic_dir, list_tiffs, read_tiff, sha256_file, write_json
+from .checks import ImageChecks
 from .labels import LabelReport, check_label_image
 from .prepare import MANIFEST_NAME, FileRecord
 from .split import split_names
@@ -114,8 +115,10 @@ def prepare_stardist(
     masks: dict[str, np.ndarray] = {}
     reports: dict[str, LabelReport] = {}
     records: dict[str, tuple[FileRecord, FileRecord]] = {}
+    checks = ImageChecks(images_dir, axes, "StarDist")
     for i, (name, (img_path, mask_path)) in enumerate(sorted(pairs.items())):
         image = read_tiff(img_path)
+        checks.check(img_path, image.shape, image)
         if axes is None:
             axes = guess_axes_for_ndim(image.ndim)
         try:
