@@ -12,12 +12,13 @@ DEMO_DIR ?= demo_output
 RUNTIMES_DIR ?= $(HOME)/.cache/fijiport/runtimes
 export FIJIPORT_RUNTIMES_DIR := $(RUNTIMES_DIR)
 
-.PHONY: install runtimes demo test test-fast clean help
+.PHONY: install runtimes demo test test-fast bench clean help
 
 help:
 	@echo "make demo   - set up .venv and run the CARE demo into $(DEMO_DIR)/"
 	@echo "make test   - set up .venv and the Fiji/KNIME runtimes, run the test suite"
 	@echo "make runtimes - install TF 1.13.1/1.15.0/2.10.1 and onnxruntime 1.13.1 into $(RUNTIMES_DIR)"
+	@echo "make bench  - speed and memory ratios against csbdeep and bioimageio test (bench/results/)"
 	@echo "make clean  - remove .venv, caches and demo output"
 
 $(STAMP): pyproject.toml packaging/constraints.txt
@@ -37,6 +38,9 @@ demo: $(STAMP) runtimes
 
 test: $(STAMP) runtimes
 	$(PY) -m pytest
+
+bench: $(STAMP) runtimes
+	$(PY) bench/run.py --out bench/results
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"

@@ -44,6 +44,7 @@ def _variant(source: Path, target: Path, rdf_edit: Optional[Callable[[dict], Non
         rdf = yaml.safe_load(src.read("rdf.yaml"))
         if rdf_edit:
             rdf_edit(rdf)
+        _update_sha256(rdf, {name: data for name, data in files.items() if data is not None})
         with zipfile.ZipFile(target, "w") as dst:
             for info in src.infolist():
                 if info.filename == "rdf.yaml" or info.filename in files:
@@ -54,6 +55,21 @@ def _variant(source: Path, target: Path, rdf_edit: Optional[Callable[[dict], Non
                     dst.writestr(name, data)
             dst.writestr("rdf.yaml", yaml.safe_dump(rdf, sort_keys=False))
     return target
+
+
+def _update_sha256(node, replaced: dict[str, bytes]) -> None:
+    """A replaced file keeps a matching sha256 in the rdf, as in a well-formed package (only the Zoo
+    expectation under test may be broken, not the package's integrity)."""
+    import hashlib
+
+    if isinstance(node, dict):
+        if node.get("source") in replaced and "sha256" in node:
+            node["sha256"] = hashlib.sha256(replaced[node["source"]]).hexdigest()
+        for v in node.values():
+            _update_sha256(v, replaced)
+    elif isinstance(node, list):
+        for v in node:
+            _update_sha256(v, replaced)
 
 
 def _png(width: int, height: int, noise: bool = False) -> bytes:

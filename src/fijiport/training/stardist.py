@@ -19,7 +19,7 @@ from ..config.stardist import StardistTrainConfig
 from ..data.prepare_stardist import IMAGES_DIR, MASKS_DIR, load_stardist_manifest
 from ..errors import ConfigError, DataError, TrainingError
 from ..files import check_output, read_tiff, write_json
-from .common import TrainProgress, TrainResult, progress_callback, seed_everything
+from .common import TrainProgress, TrainResult, atomic_checkpoints, progress_callback, seed_everything
 from .history import plot_history, write_history_csv
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,7 @@ def train_stardist(
                 (model_dir / name).unlink(missing_ok=True)
         model = cls(sd_config, name=model_dir.name, basedir=str(model_dir.parent))
         model.prepare_for_training()
+    model.callbacks = atomic_checkpoints(tf, list(model.callbacks))  # no truncated weights file on Ctrl-C
     if progress:
         model.callbacks.append(progress_callback(tf, progress, config.epochs, config.steps_per_epoch))
     augmenter = make_augmenter(np.random.default_rng(config.seed + 1), n_dim) if config.augment else None

@@ -1,0 +1,285 @@
+"""`make bench`: fijiport's speed and memory as ratios against baselines measured in the same run.
+
+1. export + validate a CARE 2D and a StarDist 2D model folder vs the official `bioimageio test` on the same zip;
+2. inference on a 2048×2048 image and a 64×512×512 stack: csbdeep's own ``CARE.predict`` (baseline) vs
+   ``fijiport predict`` with the Keras weights (model folder) and with the ONNX weights (package).
+
+Every measured step runs in its own process; wall time and peak RSS (``wait4``, the process and its
+children) are recorded. Writes ``bench/results/bench.json`` and ``bench.md`` (not kept in git).
+3. `fijiport train care` vs the plain csbdeep script (same data, patches, network), end to end.
+
+Patch-generation memory on many large stacks (issue 7, item 3) is not measured yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+VENV_BIN = Path(sys.executable).parent
+FIJIPORT = str(VENV_BIN / "fijiport")
+
+
+def measure(cmd: list[str], *, cwd: Path | None = None, env: dict | None = None, label: str = "") -> dict:
+    """Run ``cmd``; return seconds, peak RSS (MB) of it and its children, and its exit code."""
+    out = tempfile.TemporaryFile()
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out.seek(0)
+    text = out.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{label or cmd[0]} failed ({proc.returncode}):\n{text[-3000:]}")
+    print(f"  {label:<42} {seconds:7.1f} s  {usage.ru_maxrss / 1024:7.0f} MB", flush=True)
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+
+
+def keras3_env() -> dict:
+    env = dict(os.environ)
+    env.pop("TF_USE_LEGACY_KERAS", None)
+    return env
+
+
+def train_models(work: Path) -> dict[str, Path]:
+    """Small but real models (setup, not measured): CARE 2D and 3D on fijiport's synthetic pairs, StarDist 2D on
+    stardist's nuclei image (trained long enough to find objects)."""
+    script = f"""
+import os, sys
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+from pathlib import Path
+import numpy as np, tifffile
+from fijiport.config import CareTrainConfig, PrepareCareConfig, PrepareStardistConfig, StardistTrainConfig
+from fijiport.data.prepare import prepare_care
+from fijiport.data.prepare_stardist import prepare_stardist
+from fijiport.data.synthetic import write_care_pairs
+from fijiport.training import train_care
+from fijiport.training.stardist import train_stardist
+w = Path({str(work)!r})
+for dims, patch in ((2, [64, 64]), (3, [16, 32, 32])):
+    raw = w / f"care{{dims}}d_raw"
+    low, gt = write_care_pairs(raw, dims=dims, seed=0)
+    prepare_care(low, gt, w / f"care{{dims}}d_data", config=PrepareCareConfig(test_fraction=0.2))
+    train_care(w / f"care{{dims}}d_data", w / f"care{{dims}}d", CareTrainConfig(epochs=2, steps_per_epoch=10, batch_size=8,
+               patch_size=patch, patches_per_image=16, unet_first_filters=16, tensorboard=False))
+from stardist.data import test_image_nuclei_2d
+img, lbl = test_image_nuclei_2d(return_mask=True)
+sd = w / "sd_raw"; (sd / "images").mkdir(parents=True); (sd / "masks").mkdir()
+for i, (y, x) in enumerate([(0, 0), (0, 256), (256, 0), (256, 256)]):
+    tifffile.imwrite(sd / "images" / f"n{{i}}.tif", img[y:y + 256, x:x + 256])
+    tifffile.imwrite(sd / "masks" / f"n{{i}}.tif", lbl[y:y + 256, x:x + 256])
+prepare_stardist(sd / "images", w / "sd_data", masks_dir=sd / "masks", config=PrepareStardistConfig(test_fraction=0.25))
+train_stardist(w / "sd_data", w / "stardist2d", StardistTrainConfig(epochs=15, steps_per_epoch=20, patch_size=[96, 96],
+               unet_first_filters=16, learning_rate=1e-3, validation_fraction=0.34, tensorboard=False))
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+    return {"care2d": work / "care2d", "care3d": work / "care3d", "stardist2d": work / "stardist2d"}
+
+
+def bench_export_validate(models: dict[str, Path], work: Path) -> dict:
+    results = {}
+    for key in ("care2d", "stardist2d"):
+        print(f"export + validate: {key}")
+        pkg = work / f"{key}.zip"
+        r = {
+            "export": measure([FIJIPORT, "export", str(models[key]), "-o", str(pkg), "--overwrite"], label=f"fijiport export {key}"),
+            "validate": measure([FIJIPORT, "validate", str(pkg)], label="fijiport validate"),
+            "validate_runtimes": measure([FIJIPORT, "validate", str(pkg), "--runtimes"], label="fijiport validate --runtimes"),
+        }
+        scratch = Path(tempfile.mkdtemp(dir=work))
+        r["bioimageio_test"] = measure([str(VENV_BIN / "bioimageio"), "test", str(pkg)], cwd=scratch, env=keras3_env(),
+                                       label="bioimageio test (baseline)")
+        base = r["bioimageio_test"]["seconds"]
+        r["ratio_export_validate_vs_test"] = round((r["export"]["seconds"] + r["validate"]["seconds"]) / base, 2)
+        r["ratio_export_validate_runtimes_vs_test"] = round((r["export"]["seconds"] + r["validate_runtimes"]["seconds"]) / base, 2)
+        r["ratio_peak_rss_vs_test"] = round(max(r["export"]["peak_rss_mb"], r["validate"]["peak_rss_mb"])
+                                            / r["bioimageio_test"]["peak_rss_mb"], 2)
+        results[key] = r
+    return results
+
+
+BASELINE = """
+import os, sys
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import numpy as np, tifffile
+from csbdeep.data import PercentileNormalizer
+from csbdeep.models import CARE
+from fijiport.export.model_folder import read_care_model_folder
+folder, image, out, tiles = sys.argv[1], sys.argv[2], sys.argv[3], tuple(int(t) for t in sys.argv[4].split(","))
+f = read_care_model_folder(folder)
+model = CARE(None, name=f.path.name, basedir=str(f.path.parent))
+img = tifffile.imread(image)
+y = model.predict(img, f.spatial_axes, normalizer=PercentileNormalizer(*f.percentiles), n_tiles=tiles)
+tifffile.imwrite(out, y.astype(np.float32))
+"""
+
+
+def bench_inference(models: dict[str, Path], work: Path) -> dict:
+    import tifffile
+
+    from fijiport.export.model_folder import read_care_model_folder
+    from fijiport.qc.restoration import auto_tiles
+
+    rng = np.random.default_rng(0)
+    cases = {"2048x2048": ("care2d", (2048, 2048), "YX"), "64x512x512": ("care3d", (64, 512, 512), "ZYX")}
+    results = {}
+    for case, (key, shape, axes) in cases.items():
+        print(f"inference: {case}")
+        from scipy.ndimage import gaussian_filter
+
+        img = (gaussian_filter(rng.random(shape).astype(np.float32), 2) * 1000 + rng.normal(100, 10, shape)).astype(np.float32)
+        inp = work / f"in_{case}"
+        inp.mkdir(exist_ok=True)
+        tifffile.imwrite(inp / "image.tif", img)
+        pkg = work / f"{key}.zip"
+        if not pkg.exists():
+            measure([FIJIPORT, "export", str(models[key]), "-o", str(pkg)], label=f"(setup) export {key}")
+        tiles = auto_tiles(shape, axes)
+        base_out = work / f"baseline_{case}.tif"
+        r = {"tiles": list(tiles),
+             "csbdeep": measure([sys.executable, "-c", BASELINE, str(models[key]), str(inp / "image.tif"), str(base_out),
+                                 ",".join(map(str, tiles))], label="csbdeep CARE.predict (baseline)"),
+             "fijiport_keras": measure([FIJIPORT, "predict", str(models[key]), str(inp), "-o", str(work / f"keras_{case}"),
+                                        "--overwrite"], label="fijiport predict (Keras, model folder)"),
+             "fijiport_onnx": measure([FIJIPORT, "predict", str(pkg), str(inp), "-o", str(work / f"onnx_{case}"),
+                                       "--overwrite"], label="fijiport predict (ONNX, package)")}
+        megapixels = float(np.prod(shape)) / 1e6
+        for k in ("csbdeep", "fijiport_keras", "fijiport_onnx"):
+            r[k]["megapixels_per_s"] = round(megapixels / r[k]["seconds"], 3)
+        r["ratio_keras_vs_csbdeep"] = round(r["fijiport_keras"]["megapixels_per_s"] / r["csbdeep"]["megapixels_per_s"], 2)
+        r["ratio_onnx_vs_csbdeep"] = round(r["fijiport_onnx"]["megapixels_per_s"] / r["csbdeep"]["megapixels_per_s"], 2)
+        r["ratio_onnx_peak_rss_vs_csbdeep"] = round(r["fijiport_onnx"]["peak_rss_mb"] / r["csbdeep"]["peak_rss_mb"], 2)
+        base = tifffile.imread(base_out).astype(np.float64)
+        keras = tifffile.imread(work / f"keras_{case}" / "image.tif").astype(np.float64)
+        onnx = tifffile.imread(work / f"onnx_{case}" / "image.tif").astype(np.float64)
+        lo, hi = np.percentile(img, read_care_model_folder(models[key]).percentiles)
+        r["max_abs_diff_keras_vs_csbdeep"] = float(np.abs(keras - base).max())
+        # the package returns the normalised output; csbdeep maps it back with the input's percentiles
+        r["max_abs_diff_onnx_vs_csbdeep"] = float(np.abs(onnx * (hi - lo) + lo - base).max())
+        r["output_range"] = float(base.max() - base.min())
+        results[case] = r
+    return results
+
+
+PLAIN_CSBDEEP_TRAINING = """
+import os, sys
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+from csbdeep.data import RawData, create_patches, no_background_patches, norm_percentiles
+from csbdeep.models import CARE, Config
+from csbdeep.utils import axes_dict
+data, out, epochs, steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+raw = RawData.from_folder(basepath=data + "/train", source_dirs=["low"], target_dir="GT", axes="YX")
+X, Y, axes = create_patches(raw, patch_size=(64, 64), n_patches_per_image=16, verbose=False,
+                            patch_filter=no_background_patches(threshold=0.4, percentile=99.9),
+                            normalization=norm_percentiles(percentiles=(1.0, 99.8)))
+from csbdeep.utils import move_image_axes
+X, Y = move_image_axes(X, axes, "SYXC"), move_image_axes(Y, axes, "SYXC")
+n_val = max(1, int(round(0.1 * len(X))))
+config = Config("YX", n_channel_in=1, n_channel_out=1, unet_n_depth=2, unet_kern_size=5, unet_n_first=16,
+                train_epochs=epochs, train_steps_per_epoch=steps, train_batch_size=8, train_tensorboard=False)
+model = CARE(config, name=os.path.basename(out), basedir=os.path.dirname(out))
+model.train(X[n_val:], Y[n_val:], validation_data=(X[:n_val], Y[:n_val]))
+"""
+
+
+def bench_training(work: Path) -> dict:
+    """`fijiport train care` vs the plain csbdeep script a lab would write (same data, patches and network);
+    end-to-end wall time, so patch sampling and start-up count on both sides."""
+    print("training throughput: CARE 2D")
+    epochs, steps = 3, 30
+    data = work / "care2d_data"
+    r = {"epochs": epochs, "steps_per_epoch": steps,
+         "csbdeep": measure([sys.executable, "-c", PLAIN_CSBDEEP_TRAINING, str(data), str(work / "plain_train"), str(epochs),
+                             str(steps)], label="plain csbdeep training (baseline)"),
+         "fijiport": measure([FIJIPORT, "train", "care", str(data), "-o", str(work / "fijiport_train"), "--overwrite",
+                              "--epochs", str(epochs), "--steps-per-epoch", str(steps), "--batch-size", "8",
+                              "--patch-size", "64,64", "--patches-per-image", "16", "--unet-depth", "2",
+                              "--unet-kernel-size", "5", "--unet-first-filters", "16", "--validation-fraction", "0.1",
+                              "--percentile-low", "1", "--percentile-high", "99.8", "--no-tensorboard"],
+                             label="fijiport train care")}
+    r["ratio_throughput_fijiport_vs_csbdeep"] = round(r["csbdeep"]["seconds"] / r["fijiport"]["seconds"], 2)
+    return r
+
+
+def environment() -> dict:
+    import bioimageio.core
+    import csbdeep
+    import onnxruntime
+    import stardist
+    import tensorflow as tf
+
+    import fijiport
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), "0")
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(int(mem) / 1024**2, 1), "python": platform.python_version(),
+            "fijiport": fijiport.__version__, "tensorflow": tf.__version__, "csbdeep": csbdeep.__version__,
+            "stardist": stardist.__version__, "bioimageio.core": bioimageio.core.__version__,
+            "onnxruntime": onnxruntime.__version__}
+
+
+def markdown(report: dict) -> str:
+    env = report["environment"]
+    lines = ["# fijiport benchmarks", "", f"{env['cpu']}, {env['cores']} cores, {env['memory_gb']} GB; " +
+             ", ".join(f"{k} {v}" for k, v in env.items() if k not in ("cpu", "cores", "memory_gb")), "",
+             "## Export + validate vs `bioimageio test` alone (same zip)", "",
+             "| model | export s | validate s | validate --runtimes s | bioimageio test s | (export+validate)/test | (export+validate --runtimes)/test | peak RSS ratio |",
+             "|---|---|---|---|---|---|---|---|"]
+    for key, r in report["export_validate"].items():
+        lines.append(f"| {key} | {r['export']['seconds']} | {r['validate']['seconds']} | {r['validate_runtimes']['seconds']} | "
+                     f"{r['bioimageio_test']['seconds']} | **{r['ratio_export_validate_vs_test']}** | "
+                     f"{r['ratio_export_validate_runtimes_vs_test']} | {r['ratio_peak_rss_vs_test']} |")
+    lines += ["", "## Inference (tiled as `fijiport predict` chooses; wall time includes process start-up)", "",
+              "| image | tiles | csbdeep MP/s | fijiport Keras MP/s | fijiport ONNX MP/s | ONNX / csbdeep | Keras / csbdeep | "
+              "peak RSS MB csbdeep / Keras / ONNX | max \\|diff\\| Keras, ONNX (output range) |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for case, r in report["inference"].items():
+        lines.append(f"| {case} | {'×'.join(map(str, r['tiles']))} | {r['csbdeep']['megapixels_per_s']} | "
+                     f"{r['fijiport_keras']['megapixels_per_s']} | {r['fijiport_onnx']['megapixels_per_s']} | "
+                     f"**{r['ratio_onnx_vs_csbdeep']}** | {r['ratio_keras_vs_csbdeep']} | {r['csbdeep']['peak_rss_mb']:.0f} / "
+                     f"{r['fijiport_keras']['peak_rss_mb']:.0f} / {r['fijiport_onnx']['peak_rss_mb']:.0f} | "
+                     f"{r['max_abs_diff_keras_vs_csbdeep']:.2g}, {r['max_abs_diff_onnx_vs_csbdeep']:.2g} ({r['output_range']:.3g}) |")
+    t = report["training"]
+    lines += ["", f"## Training, CARE 2D ({t['epochs']} epochs × {t['steps_per_epoch']} steps, end to end incl. patch sampling)", "",
+              "| plain csbdeep s | fijiport s | throughput fijiport / csbdeep | peak RSS MB csbdeep / fijiport |", "|---|---|---|---|",
+              f"| {t['csbdeep']['seconds']} | {t['fijiport']['seconds']} | **{t['ratio_throughput_fijiport_vs_csbdeep']}** | "
+              f"{t['csbdeep']['peak_rss_mb']:.0f} / {t['fijiport']['peak_rss_mb']:.0f} |",
+              "", "Not measured yet: patch-generation memory on many large stacks (issue 7, item 3).", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--work", type=Path, default=None, help="keep models and images here (default: a temp folder)")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="fijiport-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    print(f"training the benchmark models in {work} (setup, not measured)", flush=True)
+    models = train_models(work)
+    report = {"environment": environment(), "export_validate": bench_export_validate(models, work),
+              "inference": bench_inference(models, work), "training": bench_training(work)}
+    report["total_seconds"] = round(time.perf_counter() - started, 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / "bench.md").write_text(markdown(report))
+    print(markdown(report))
+    print(f"written: {args.out / 'bench.json'}, {args.out / 'bench.md'} ({report['total_seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
