@@ -31,8 +31,9 @@ MAX_TENSOR_ELEMENTS = 2**36
 RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
 
 
-class _Package:
-    """Read access to a zip's members or to the files next to an rdf.yaml, by package-relative name."""
+class PackageFiles:
+    """Read access to a package's files by package-relative name: a zip's members, or the files of a
+    package folder / next to an rdf.yaml (never outside it)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -68,7 +69,16 @@ class _Package:
                 return True
             except KeyError:
                 return False
-        return (self.root / name).is_file()
+        target = (self.root / name).resolve()
+        return self.root.resolve() in target.parents and target.is_file()
+
+    def read(self, name: str) -> Optional[bytes]:
+        """The file's bytes, or None when the package has no such file (``./`` prefixes allowed)."""
+        name = name[2:] if name.startswith("./") else name
+        if not self.has(name):
+            return None
+        with self.open(name) as fh:
+            return fh.read()
 
 
 def inspect_package(path: Path, *, trust_code: bool = False, require_rdf: bool = True) -> dict:
@@ -80,7 +90,7 @@ def inspect_package(path: Path, *, trust_code: bool = False, require_rdf: bool =
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist")
-    pkg = _Package(path)
+    pkg = PackageFiles(path)
     if pkg.zip is not None:
         _check_zip_entries(path, pkg.zip)
     if not require_rdf and pkg.zip is not None and not any(PurePosixPath(n).name in RDF_NAMES for n in pkg.names()):
@@ -117,7 +127,7 @@ def _check_zip_entries(path: Path, zf: zipfile.ZipFile) -> None:
                         "FIJIPORT_MAX_PACKAGE_BYTES); refusing a likely zip bomb")
 
 
-def _rdf_name(path: Path, pkg: _Package) -> str:
+def _rdf_name(path: Path, pkg: PackageFiles) -> str:
     if pkg.zip is None and path.is_file():
         return path.name
     for name in RDF_NAMES:
@@ -129,7 +139,7 @@ def _rdf_name(path: Path, pkg: _Package) -> str:
     raise DataError(f"{path} has no rdf.yaml at its top level; is it a bioimage.io model package?")
 
 
-def _safe_yaml(path: Path, rdf_name: str, pkg: _Package) -> dict:
+def _safe_yaml(path: Path, rdf_name: str, pkg: PackageFiles) -> dict:
     import yaml
 
     with pkg.open(rdf_name) as fh:
@@ -182,7 +192,7 @@ def _check_shapes(path: Path, rdf: dict) -> None:
                                 "elements; refusing a description no machine can run")
 
 
-def _check_npy_files(path: Path, pkg: _Package) -> None:
+def _check_npy_files(path: Path, pkg: PackageFiles) -> None:
     import numpy as np
 
     for name in pkg.names():
@@ -205,7 +215,7 @@ def _check_npy_files(path: Path, pkg: _Package) -> None:
             raise DataError(f"{path}: {name} declares {n:.3g} elements; refusing it")
 
 
-def _check_sha256(path: Path, rdf: dict, pkg: _Package) -> None:
+def _check_sha256(path: Path, rdf: dict, pkg: PackageFiles) -> None:
     for node in _walk(rdf):
         if not (isinstance(node, dict) and isinstance(node.get("sha256"), str) and isinstance(node.get("source"), str)):
             continue
@@ -224,7 +234,7 @@ def _check_sha256(path: Path, rdf: dict, pkg: _Package) -> None:
                             "download the package again from its source")
 
 
-def _refuse_code(path: Path, rdf: dict, pkg: _Package) -> None:
+def _refuse_code(path: Path, rdf: dict, pkg: PackageFiles) -> None:
     weights = rdf.get("weights") if isinstance(rdf.get("weights"), dict) else {}
     reasons = []
     for fmt, entry in weights.items():

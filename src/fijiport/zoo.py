@@ -11,12 +11,12 @@ import io
 import json
 import os
 import re
-import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
 from .errors import DataError, FijiportError
+from .untrusted import PackageFiles
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 COVER_MAX_BYTES = 500 * 1024
@@ -52,27 +52,6 @@ class ZooReport:
         return {"package": self.package, "checks": [asdict(c) for c in self.checks]}
 
 
-class _Files:
-    """The package's files by name: zip members, or files relative to an rdf.yaml."""
-
-    def __init__(self, source: Path):
-        self.source = Path(source)
-        self.zip = zipfile.ZipFile(self.source) if zipfile.is_zipfile(self.source) else None
-        self.root = None if self.zip else (self.source if self.source.is_dir() else self.source.parent)
-
-    def read(self, name: str) -> Optional[bytes]:
-        name = name.lstrip("./")
-        if self.zip is not None:
-            try:
-                return self.zip.read(name)
-            except KeyError:
-                return None
-        path = (self.root / name).resolve()
-        if self.root.resolve() not in path.parents or not path.is_file():
-            return None
-        return path.read_bytes()
-
-
 def _file_name(file_descr) -> Optional[str]:
     from bioimageio.spec.utils import extract_file_name
 
@@ -94,7 +73,7 @@ def check_zoo(package: Path, *, run_test: bool = True, progress: Optional[Callab
         raise DataError(f"{package} does not exist; pass a bioimage.io model zip")
     step = progress or (lambda _m: None)
     descr = read_model_package(package, purpose="the Zoo")
-    files = _Files(package)
+    files = PackageFiles(package)
     report = ZooReport(str(package))
     add = report.checks.append
 
@@ -127,7 +106,7 @@ def _official_test(package: Path) -> ZooCheck:
                     f"`fijiport validate {package}` shows each failing check; re-export the model folder with `fijiport export`")
 
 
-def _readme(descr, files: _Files) -> ZooCheck:
+def _readme(descr, files: PackageFiles) -> ZooCheck:
     title = "README with a Validation section"
     name = _file_name(descr.documentation)
     if not name:
@@ -144,7 +123,7 @@ def _readme(descr, files: _Files) -> ZooCheck:
     return ZooCheck("readme", title, PASS, f"{name} has a Validation section")
 
 
-def _covers(descr, files: _Files) -> ZooCheck:
+def _covers(descr, files: PackageFiles) -> ZooCheck:
     title = "cover images (png/jpg, <= 500 KB, 2:1 or 1:1)"
     covers = list(descr.covers or [])
     fix = "export with fijiport (it draws a 2:1 PNG cover), or add a png/jpg under `covers`"
@@ -252,7 +231,7 @@ def _tensors(descr) -> ZooCheck:
     return ZooCheck("tensors", title, PASS, "every input and output has both")
 
 
-def _training_data(descr, files: _Files) -> ZooCheck:
+def _training_data(descr, files: PackageFiles) -> ZooCheck:
     title = "training data described or linked"
     if getattr(descr, "training_data", None) is not None:
         return ZooCheck("training_data", title, PASS, "training_data is set in the rdf")

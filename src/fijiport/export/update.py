@@ -10,7 +10,6 @@ published model when its package is not at hand.
 from __future__ import annotations
 
 import re
-import zipfile
 from pathlib import Path
 from typing import Optional
 
@@ -94,16 +93,12 @@ def _newer(new: str, old: str) -> bool:
 def _readme(previous: Path, descr) -> str:
     from bioimageio.spec.utils import extract_file_name
 
+    from ..untrusted import PackageFiles
+
     if descr.documentation is None:
         return ""
-    name = extract_file_name(descr.documentation.source)
-    previous = Path(previous)
-    try:
-        if zipfile.is_zipfile(previous):
-            return zipfile.ZipFile(previous).read(name).decode("utf-8", errors="replace")
-        return (previous.parent / name).read_text(errors="replace")
-    except (KeyError, OSError):
-        return ""
+    data = PackageFiles(previous).read(extract_file_name(descr.documentation.source))
+    return data.decode("utf-8", errors="replace") if data is not None else ""
 
 
 def _section(text: str, heading: str) -> str:

@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Optional
 
@@ -219,26 +218,32 @@ def _keras_runner(source: Path, descr):
     """Predict with the csbdeep/stardist model folder the package carries, unpacked to a temporary folder."""
     from .folder import care_runner, stardist_runner
 
+    from ..untrusted import PackageFiles
+
     cfg = descr.config.model_dump() if hasattr(descr.config, "model_dump") else dict(descr.config or {})
-    tmp = Path(tempfile.mkdtemp(prefix="fijiport_pkg_"))
-    files = _package_files(source)
-    pct = _input_percentiles(descr)
-    if pct is not None:  # where the model folder readers look for the training percentiles
-        (tmp / "fijiport_config.yaml").write_text(f"percentile_low: {pct[0]}\npercentile_high: {pct[1]}\n")
-    if "stardist" in cfg and {"weights_best.h5", "config.json", "thresholds.json"} <= set(files):
-        for name in ("weights_best.h5", "config.json", "thresholds.json"):
-            (tmp / name).write_bytes(files[name]())
-        return stardist_runner(tmp)
+    files = PackageFiles(source)
     fp = cfg.get("fijiport") or {}
     keras = descr.weights.keras_hdf5
-    if fp.get("kind") == "care" and keras is not None:
+    stardist_files = ("weights_best.h5", "config.json", "thresholds.json")
+    if "stardist" in cfg and all(files.has(n) for n in stardist_files):
+        folder = {n: files.read(n) for n in stardist_files}
+        make_runner = stardist_runner
+    elif fp.get("kind") == "care" and keras is not None:
         from bioimageio.spec.utils import extract_file_name
 
-        (tmp / "config.json").write_text(json.dumps(fp["csbdeep_config"]))
-        (tmp / "weights_best.h5").write_bytes(files[extract_file_name(keras.source)]())
-        return care_runner(tmp)
-    raise DataError(f"{source} carries no csbdeep/stardist model folder to run with --weights keras; "
-                    "use --weights onnx (or the model folder it was exported from)")
+        folder = {"config.json": json.dumps(fp["csbdeep_config"]).encode(),
+                  "weights_best.h5": files.read(extract_file_name(keras.source))}
+        make_runner = care_runner
+    else:
+        raise DataError(f"{source} carries no csbdeep/stardist model folder to run with --weights keras; "
+                        "use --weights onnx (or the model folder it was exported from)")
+    pct = _input_percentiles(descr)
+    if pct is not None:  # where the model folder readers look for the training percentiles
+        folder["fijiport_config.yaml"] = f"percentile_low: {pct[0]}\npercentile_high: {pct[1]}\n".encode()
+    with tempfile.TemporaryDirectory(prefix="fijiport_pkg_") as tmp:  # the runner loads the model right away
+        for name, data in folder.items():
+            (Path(tmp) / name).write_bytes(data)
+        return make_runner(Path(tmp))
 
 
 def _input_percentiles(descr) -> Optional[tuple[float, float]]:
@@ -247,13 +252,3 @@ def _input_percentiles(descr) -> Optional[tuple[float, float]]:
         if getattr(p, "id", "") == "scale_range":
             return float(p.kwargs.min_percentile), float(p.kwargs.max_percentile)
     return None
-
-
-def _package_files(source: Path) -> dict:
-    """Readers of the package's files by name (zip members, or files next to an rdf.yaml)."""
-    source = Path(source)
-    if zipfile.is_zipfile(source):
-        zf = zipfile.ZipFile(source)
-        return {Path(i.filename).name: (lambda i=i: zf.read(i)) for i in zf.infolist() if not i.is_dir() and "/" not in i.filename.strip("/")}
-    root = source.parent if source.is_file() else source
-    return {p.name: p.read_bytes for p in root.iterdir() if p.is_file()}
