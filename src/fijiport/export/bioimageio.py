@@ -21,7 +21,8 @@ from .. import __version__
 from ..config.export import CARE_CITATION, ExportMeta
 from ..data.normalize import scale_range
 from ..errors import DataError, ExportError
-from ..files import all_or_nothing, check_output, read_tiff
+from ..files import all_or_nothing, read_tiff
+from .package import export_outputs
 from .card import agreement_markdown, qc_markdown, render_card
 from .cover import make_cover
 from .halo import min_input_size, package_halo
@@ -86,14 +87,7 @@ def export_care(
     options = options or ExportOptions()
     meta = meta or ExportMeta()
     output_zip = Path(output_zip)
-    if output_zip.suffix.lower() != ".zip":
-        raise ExportError(f"output {output_zip} must end in .zip (bioimage.io packages are zip files)")
-    check_output(output_zip, options.overwrite)
-    if options.fiji_zip is not None:
-        if Path(options.fiji_zip).suffix.lower() != ".zip":
-            raise ExportError(f"--fiji-zip {options.fiji_zip} must end in .zip")
-        check_output(Path(options.fiji_zip), options.overwrite)
-        check_output(Path(options.fiji_zip).with_suffix(".ijm"), options.overwrite)
+    outputs = export_outputs(output_zip, options.fiji_zip, options.overwrite)
     step = progress or (lambda _msg: None)
 
     step("reading model folder")
@@ -167,8 +161,7 @@ def export_care(
             descr = _model_descr(folder, meta, name, tmp, cover, readme, h5_path, tf_zip, onnx_path,
                                  halo=halo, div_by=div_by, min_size=min_size, opset=options.opset, diffs=diffs,
                                  tf_version=_installed_tf_version())
-        fiji_target = Path(options.fiji_zip) if options.fiji_zip is not None else None
-        with all_or_nothing(output_zip, fiji_target, fiji_target.with_suffix(".ijm") if fiji_target else None):
+        with all_or_nothing(*outputs):
             write_package(descr, output_zip, overwrite=options.overwrite)
 
             fiji_zip = fiji_macro = None

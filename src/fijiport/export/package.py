@@ -4,10 +4,11 @@ and writing the zip whole or not at all."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 from ..config.export import CiteEntry, ExportMeta
 from ..errors import ExportError
-from ..files import atomic_file
+from ..files import atomic_file, check_output
 
 
 def rdf_people_and_citations(meta: ExportMeta, default_cites: list[CiteEntry]):
@@ -25,6 +26,23 @@ def rdf_people_and_citations(meta: ExportMeta, default_cites: list[CiteEntry]):
     cites = [bio.CiteEntry(text=c.text, **({"doi": bio.Doi(c.doi)} if c.doi else {}), **({"url": c.url} if c.url else {}))
              for c in unique.values()]
     return authors, maintainers, cites
+
+
+def export_outputs(output_zip: Path, fiji_zip: Optional[Path], overwrite: bool) -> list[Path]:
+    """The files an export writes (the package; with --fiji-zip also the Fiji zip and its macro), checked
+    before any work is done."""
+    output_zip = Path(output_zip)
+    if output_zip.suffix.lower() != ".zip":
+        raise ExportError(f"output {output_zip} must end in .zip (bioimage.io packages are zip files)")
+    outputs = [output_zip]
+    if fiji_zip is not None:
+        fiji_zip = Path(fiji_zip)
+        if fiji_zip.suffix.lower() != ".zip":
+            raise ExportError(f"--fiji-zip {fiji_zip} must end in .zip")
+        outputs += [fiji_zip, fiji_zip.with_suffix(".ijm")]
+    for path in outputs:
+        check_output(path, overwrite)
+    return outputs
 
 
 def optional_rdf_fields(meta: ExportMeta) -> dict:

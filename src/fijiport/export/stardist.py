@@ -23,7 +23,7 @@ from .. import __version__
 from ..config.export import STARDIST_CITATIONS, ExportMeta
 from ..data.normalize import scale_range
 from ..errors import DataError, ExportError
-from ..files import all_or_nothing, check_output, read_tiff
+from ..files import all_or_nothing, read_tiff
 from .bioimageio import (
     AGREEMENT_ATOL,
     INPUT_ID,
@@ -37,6 +37,7 @@ from .bioimageio import (
     write_network_weights,
 )
 from .halo import min_input_size, round_halo
+from .package import export_outputs
 from .card import qc_markdown, render_card
 
 log = logging.getLogger(__name__)
@@ -168,12 +169,7 @@ def export_stardist(model_dir: Path, output_zip: Path, meta: Optional[ExportMeta
     options = options or ExportOptions()
     meta = meta or ExportMeta()
     output_zip = Path(output_zip)
-    if output_zip.suffix.lower() != ".zip":
-        raise ExportError(f"output {output_zip} must end in .zip (bioimage.io packages are zip files)")
-    check_output(output_zip, options.overwrite)
-    if options.fiji_zip is not None:
-        check_output(Path(options.fiji_zip), options.overwrite)
-        check_output(Path(options.fiji_zip).with_suffix(".ijm"), options.overwrite)
+    outputs = export_outputs(output_zip, options.fiji_zip, options.overwrite)
     step = progress or (lambda _m: None)
     step("loading the stardist model")
     model, config, weights_path, thresholds = load_stardist_folder(model_dir, options.weights)
@@ -256,8 +252,7 @@ def export_stardist(model_dir: Path, output_zip: Path, meta: Optional[ExportMeta
         with offline_tolerant_github_check():
             descr = _descr(meta, name, config, thresholds, percentiles, tmp, cover, readme, tf_zip, onnx_path, attach_dir,
                            halo=halo, div_by=div_by, min_size=min_size, opset=options.opset, diffs=diffs, anisotropy=anisotropy)
-        fiji_target = Path(options.fiji_zip) if options.fiji_zip is not None else None
-        with all_or_nothing(output_zip, fiji_target, fiji_target.with_suffix(".ijm") if fiji_target else None):
+        with all_or_nothing(*outputs):
             write_package(descr, output_zip, overwrite=options.overwrite)
             fiji_zip = fiji_macro = None
             if options.fiji_zip is not None:
