@@ -32,7 +32,7 @@ def demo(
             bar.update(status, description=f"demo: {message}")
 
         def train_progress(event) -> None:
-            if event.stage == "patches":
+            if event.stage == "patches" and not event.step:
                 state.pop("task", None)  # a new training run gets its own bar
             if event.stage == "step":
                 if "task" not in state:

@@ -75,7 +75,11 @@ def _progress_handler(bar):
 
     def on_progress(event) -> None:
         if event.stage == "patches":
-            state["patches"] = bar.add_task("preparing training data", total=None)
+            if "patches" not in state:
+                state["patches"] = bar.add_task("sampling training patches", total=event.steps or None)
+            if event.steps:
+                bar.update(state["patches"], total=event.steps, completed=event.step,
+                           description=f"sampling training patches: image {event.step}/{event.steps}")
         elif event.stage == "thresholds":
             state["thresholds"] = bar.add_task("optimising thresholds on the validation images", total=None)
         elif event.stage == "done" and "thresholds" in state:

@@ -1,4 +1,5 @@
-"""``fijiport train care``: csbdeep's ``RawData`` → ``create_patches`` → ``CARE``, with progress and records."""
+"""``fijiport train care``: patches as csbdeep's ``create_patches`` makes them (streamed, one pair in memory at a
+time) → csbdeep ``CARE``, with progress, records and resume."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import yaml
 from .. import __version__
 from ..axes import spatial_axes
 from ..config.care import CareTrainConfig
+from ..data.patches import sample_care_patches
 from ..data.prepare import SOURCE_DIR, TARGET_DIR, DataManifest, load_manifest
 from ..errors import ConfigError, DataError, TrainingError
 from ..files import atomic_file, check_output, write_json
@@ -90,7 +92,6 @@ def train_care(
     from .._tf import legacy_tensorflow, quiet_stdout
 
     tf = legacy_tensorflow(gpu_memory_growth=config.gpu_memory_growth)
-    from csbdeep.data import RawData, create_patches, no_background_patches, norm_percentiles
     from csbdeep.internals import train as csb_train
     from csbdeep.models import CARE, Config
     from csbdeep.utils import move_image_axes
@@ -110,20 +111,11 @@ def train_care(
     if progress:
         progress(TrainProgress("patches"))
     seed_everything(tf, config.seed)
-    raw = RawData.from_folder(basepath=data_dir / "train", source_dirs=[SOURCE_DIR], target_dir=TARGET_DIR, axes=axes)
+    pairs = [(data_dir / "train" / SOURCE_DIR / n, data_dir / "train" / TARGET_DIR / n) for n in sorted(train_names)]
     patch_shape = tuple(n_channels if a == "C" else patch_size[spatial_axes(axes).index(a)] for a in axes)
-    with quiet_stdout():
-        try:
-            X, Y, xy_axes = create_patches(
-                raw,
-                patch_size=patch_shape,
-                n_patches_per_image=config.patches_per_image,
-                patch_filter=no_background_patches(threshold=0.4, percentile=99.9),
-                normalization=norm_percentiles(percentiles=(config.percentile_low, config.percentile_high)),
-                verbose=False,
-            )
-        except ValueError as e:
-            raise DataError(f"could not sample patches from {data_dir / 'train'}: {e}") from None
+    X, Y, xy_axes = sample_care_patches(pairs, axes, patch_shape, config.patches_per_image,
+                                        (config.percentile_low, config.percentile_high),
+                                        progress=progress and (lambda i, n: progress(TrainProgress("patches", step=i, steps=n))))
     net_axes = "S" + spatial_axes(axes) + "C"
     X = move_image_axes(X, xy_axes, net_axes)
     Y = move_image_axes(Y, xy_axes, net_axes)
