@@ -6,9 +6,10 @@
 
 Every measured step runs in its own process; wall time and peak RSS (``wait4``, the process and its
 children) are recorded. Writes ``bench/results/bench.json`` and ``bench.md`` (not kept in git).
-3. `fijiport train care` vs the plain csbdeep script (same data, patches, network), end to end.
-
-Patch-generation memory on many large stacks (issue 7, item 3) is not measured yet.
+3. CARE patch generation from 20 stacks of 64×1024×1024 uint16 (10 low/GT pairs, 2.7 GB on disk): csbdeep's
+   ``create_patches`` vs fijiport's streaming sampler, peak RSS and time, and whether the patches are identical;
+   fijiport also on 3 pairs, to show its peak does not grow with the number of stacks (beyond the patches).
+4. `fijiport train care` vs the plain csbdeep script (same data, patches, network), end to end.
 """
 
 from __future__ import annotations
@@ -172,6 +173,82 @@ def bench_inference(models: dict[str, Path], work: Path) -> dict:
     return results
 
 
+PATCH_SETTINGS = {"patch_size": (16, 64, 64), "n_per_image": 64, "percentiles": (1.0, 99.8), "seed": 0}
+
+PATCHES_SCRIPT = """
+import hashlib, json, sys
+from pathlib import Path
+import numpy as np
+import tifffile
+which, data, n_pairs, out = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+s = json.loads(sys.argv[5])
+names = sorted(p.name for p in (data / "low").glob("*.tif"))[:n_pairs]
+pairs = [(data / "low" / n, data / "GT" / n) for n in names]
+np.random.seed(s["seed"])
+if which == "csbdeep":
+    from csbdeep.data import RawData, create_patches, no_background_patches, norm_percentiles
+    def gen():
+        for a, b in pairs:
+            yield tifffile.imread(a), tifffile.imread(b), "ZYX", None
+    X, Y, axes = create_patches(RawData(gen, len(pairs), str(data)), patch_size=tuple(s["patch_size"]),
+                                n_patches_per_image=s["n_per_image"], verbose=False,
+                                patch_filter=no_background_patches(threshold=0.4, percentile=99.9),
+                                normalization=norm_percentiles(percentiles=tuple(s["percentiles"])))
+else:
+    from fijiport.data.patches import sample_care_patches
+    X, Y, axes = sample_care_patches(pairs, "ZYX", s["patch_size"], s["n_per_image"], tuple(s["percentiles"]))
+Path(out).write_text(json.dumps({"X": hashlib.sha256(X.tobytes()).hexdigest(), "Y": hashlib.sha256(Y.tobytes()).hexdigest(),
+                                 "shape": list(X.shape), "patch_mb": round(2 * X.nbytes / 2**20, 1)}))
+"""
+
+
+def make_large_stacks(folder: Path, n_pairs: int, shape=(64, 1024, 1024)) -> float:
+    """``n_pairs`` low/GT uint16 stacks (uncompressed, as microscopes write them): bright blobs on a noisy
+    background. Returns the fraction of voxels the background filter lets csbdeep sample around."""
+    import tifffile
+
+    from fijiport.data.patches import foreground_mask
+
+    rng = np.random.default_rng(0)
+    (folder / "low").mkdir(parents=True, exist_ok=True)
+    (folder / "GT").mkdir(exist_ok=True)
+    fraction = 0.0
+    for i in range(n_pairs):
+        path_low, path_gt = folder / "low" / f"stack{i:02d}.tif", folder / "GT" / f"stack{i:02d}.tif"
+        coarse = rng.random((shape[0] // 8, shape[1] // 32, shape[2] // 32)) > 0.85
+        bright = coarse.repeat(8, 0).repeat(32, 1).repeat(32, 2).astype(np.uint16)
+        gt = 100 + 800 * bright + rng.integers(0, 40, shape, dtype=np.uint16)
+        if i == 0:
+            fraction = float(foreground_mask(gt, PATCH_SETTINGS["patch_size"]).mean())
+        if not path_gt.exists():
+            tifffile.imwrite(path_gt, gt)
+            tifffile.imwrite(path_low, (25 + 200 * bright + rng.integers(0, 80, shape, dtype=np.uint16)).astype(np.uint16))
+        del gt, bright
+    return fraction
+
+
+def bench_patches(work: Path, n_pairs: int = 10, few: int = 3) -> dict:
+    print(f"patch generation: {2 * n_pairs} stacks of 64x1024x1024 uint16")
+    data = work / "large_stacks"
+    eligible = make_large_stacks(data, n_pairs)
+    settings = json.dumps(PATCH_SETTINGS)
+    runs = {}
+    for key, which, n in (("csbdeep", "csbdeep", n_pairs), ("fijiport", "fijiport", n_pairs), ("fijiport_few", "fijiport", few)):
+        out = work / f"patches_{key}.json"
+        runs[key] = measure([sys.executable, "-c", PATCHES_SCRIPT, which, str(data), str(n), str(out), settings],
+                            label=f"{which} patches from {2 * n} stacks" + (" (baseline)" if which == "csbdeep" else ""))
+        runs[key].update(json.loads(out.read_text()))
+    disk = sum(p.stat().st_size for p in data.rglob("*.tif"))
+    return {"stacks": 2 * n_pairs, "few_stacks": 2 * few, "shape": [64, 1024, 1024], "data_gb": round(disk / 1e9, 2), "settings": PATCH_SETTINGS,
+            "eligible_fraction": round(eligible, 3), **runs,
+            "identical_patches": runs["csbdeep"]["X"] == runs["fijiport"]["X"] and runs["csbdeep"]["Y"] == runs["fijiport"]["Y"],
+            "ratio_peak_rss_fijiport_vs_csbdeep": round(runs["fijiport"]["peak_rss_mb"] / runs["csbdeep"]["peak_rss_mb"], 2),
+            "ratio_speed_fijiport_vs_csbdeep": round(runs["csbdeep"]["seconds"] / runs["fijiport"]["seconds"], 2),
+            "fijiport_peak_without_patches_mb": {
+                f"{2 * n_pairs} stacks": round(runs["fijiport"]["peak_rss_mb"] - runs["fijiport"]["patch_mb"]),
+                f"{2 * few} stacks": round(runs["fijiport_few"]["peak_rss_mb"] - runs["fijiport_few"]["patch_mb"])}}
+
+
 PLAIN_CSBDEEP_TRAINING = """
 import os, sys
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
@@ -255,8 +332,18 @@ def markdown(report: dict) -> str:
     lines += ["", f"## Training, CARE 2D ({t['epochs']} epochs × {t['steps_per_epoch']} steps, end to end incl. patch sampling)", "",
               "| plain csbdeep s | fijiport s | throughput fijiport / csbdeep | peak RSS MB csbdeep / fijiport |", "|---|---|---|---|",
               f"| {t['csbdeep']['seconds']} | {t['fijiport']['seconds']} | **{t['ratio_throughput_fijiport_vs_csbdeep']}** | "
-              f"{t['csbdeep']['peak_rss_mb']:.0f} / {t['fijiport']['peak_rss_mb']:.0f} |",
-              "", "Not measured yet: patch-generation memory on many large stacks (issue 7, item 3).", ""]
+              f"{t['csbdeep']['peak_rss_mb']:.0f} / {t['fijiport']['peak_rss_mb']:.0f} |"]
+    p = report["patches"]
+    lines += ["", f"## CARE patch generation: {p['stacks']} stacks of {'×'.join(map(str, p['shape']))} uint16 ({p['data_gb']} GB), "
+              f"{p['settings']['n_per_image']} patches of {'×'.join(map(str, p['settings']['patch_size']))} per pair "
+              f"({p['eligible_fraction']:.0%} of voxels eligible)", "",
+              f"| | csbdeep create_patches | fijiport | fijiport, {p['few_stacks']} stacks |",
+              "|---|---|---|---|",
+              f"| seconds | {p['csbdeep']['seconds']} | {p['fijiport']['seconds']} | {p['fijiport_few']['seconds']} |",
+              f"| peak RSS MB | {p['csbdeep']['peak_rss_mb']:.0f} | {p['fijiport']['peak_rss_mb']:.0f} | {p['fijiport_few']['peak_rss_mb']:.0f} |",
+              f"| of which the patches MB | {p['csbdeep']['patch_mb']} | {p['fijiport']['patch_mb']} | {p['fijiport_few']['patch_mb']} |",
+              "", f"Peak RSS fijiport / csbdeep **{p['ratio_peak_rss_fijiport_vs_csbdeep']}**, speed fijiport / csbdeep "
+              f"**{p['ratio_speed_fijiport_vs_csbdeep']}**, identical patches: **{p['identical_patches']}**.", ""]
     return "\n".join(lines)
 
 
@@ -271,7 +358,8 @@ def main() -> int:
     print(f"training the benchmark models in {work} (setup, not measured)", flush=True)
     models = train_models(work)
     report = {"environment": environment(), "export_validate": bench_export_validate(models, work),
-              "inference": bench_inference(models, work), "training": bench_training(work)}
+              "inference": bench_inference(models, work), "training": bench_training(work),
+              "patches": bench_patches(work)}
     report["total_seconds"] = round(time.perf_counter() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
