@@ -101,9 +101,26 @@ def atomic_file(target: Path, overwrite: bool = False) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, target)
+    except OSError as e:
+        if e.filename not in (None, tmp, str(target)):
+            raise  # about another file (an input, say): keep its name
+        raise _named_os_error(e, target) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _named_os_error(e: OSError, target: Path) -> OSError:
+    """The error naming the output it was writing; a writer's bare short-write error on a full disk becomes ENOSPC."""
+    import errno
+
+    code = e.errno
+    if code is None:
+        try:
+            code = errno.ENOSPC if shutil.disk_usage(target.parent).free < 2**20 else errno.EIO
+        except OSError:
+            code = errno.EIO
+    return OSError(code, e.strerror or os.strerror(code), str(target))
 
 
 @contextlib.contextmanager

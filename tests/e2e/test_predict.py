@@ -152,3 +152,46 @@ def test_predict_refuses_folder_with_onnx_and_non_models(care2d_model, care2d_ra
     r = invoke("predict", care2d_raw / "low", care2d_raw / "low", "-o", tmp_path / "out")
     assert r.exit_code == 1 and "config.json" in r.output
     assert not (tmp_path / "out").exists()
+
+
+def _bad_last(kind: str):
+    if kind == "NaN pixels":
+        a = np.ones((64, 64), np.float32)
+        a[5, 5] = np.nan
+        return a, "NaN or infinite"
+    if kind == "truncated TIFF":
+        return b"truncated", "cannot read"
+    if kind == "RGB colour image":
+        return np.zeros((64, 64, 3), np.uint8), "RGB colour image"
+    return np.zeros((3, 64, 64), np.float32), "Stack to Images"
+
+
+@pytest.mark.parametrize("kind", ["NaN pixels", "truncated TIFF", "RGB colour image", "a stack for a 2D model"])
+@pytest.mark.parametrize("model", ["folder", "package"])
+def test_bad_image_is_refused_before_any_prediction(kind, model, care2d_model, care2d_zip, care2d_raw, tmp_path):
+    """The last of three images is bad: refused up front, naming it, and nothing is written (no empty folder)."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for p in sorted((care2d_raw / "low").glob("*.tif"))[:2]:
+        shutil.copy(p, images / p.name)
+    data, expected = _bad_last(kind)
+    last = images / "zz_last.tif"
+    if isinstance(data, bytes):
+        good = (images / sorted(q.name for q in images.iterdir())[0]).read_bytes()
+        last.write_bytes(good[: len(good) // 2])
+    elif data.ndim == 3 and data.shape[-1] == 3:
+        tifffile.imwrite(last, data, photometric="rgb")
+    else:
+        tifffile.imwrite(last, data)
+    before = tree_hashes(images)
+    r = invoke("predict", care2d_model if model == "folder" else care2d_zip, images, "-o", tmp_path / "out")
+    assert r.exit_code == 1, r.output
+    assert "zz_last.tif" in r.output and expected in r.output, r.output
+    assert not (tmp_path / "out").exists()
+    assert tree_hashes(images) == before
+
+
+def test_wrong_number_of_tiles_says_what_to_give(care2d_model, care2d_raw, tmp_path):
+    r = invoke("predict", care2d_model, care2d_raw / "low", "-o", tmp_path / "out", "--tiles", "1,2,2")
+    assert r.exit_code == 1 and "one number per image axis (YX), e.g. --tiles 2,2" in r.output, r.output
+    assert not (tmp_path / "out").exists()

@@ -57,10 +57,16 @@ def write_package(descr, output_zip: Path, *, overwrite: bool) -> Path:
     from .._bioimageio_compat import offline_tolerant_github_check
 
     with offline_tolerant_github_check(), atomic_file(Path(output_zip), overwrite=overwrite) as partial:
-        partial.unlink()  # bioimageio.spec wants to create the file itself
+        partial.unlink()  # bioimageio.spec wants to create the file itself, with a .zip name
+        written = partial.with_suffix(".zip")
         try:
-            save_bioimageio_package(descr, output_path=partial.with_suffix(".zip"))
-        except Exception as e:
-            raise ExportError(f"bioimageio.spec could not write the package: {type(e).__name__}: {e}") from None
-        partial.with_suffix(".zip").rename(partial)
+            save_bioimageio_package(descr, output_path=written)
+        except BaseException as e:
+            written.unlink(missing_ok=True)  # a full disk or Ctrl-C must not leave the partial zip behind
+            if isinstance(e, OSError):
+                raise OSError(e.errno, e.strerror, str(output_zip)) from None
+            if isinstance(e, Exception):
+                raise ExportError(f"bioimageio.spec could not write the package: {type(e).__name__}: {e}") from None
+            raise
+        written.rename(partial)
     return Path(output_zip)

@@ -80,6 +80,7 @@ def predict_images(model: Path, images: list[Path], out_dir: Path, *, n_tiles: O
         run = package_runner(model, weights)
     else:
         run = _folder_runner(model, weights)
+    _preflight(files, run, out_dir, overwrite, n_tiles)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for i, f in enumerate(files):
@@ -89,6 +90,17 @@ def predict_images(model: Path, images: list[Path], out_dir: Path, *, n_tiles: O
     if progress:
         progress(len(files), len(files), "")
     return results
+
+
+def _preflight(files: list[Path], run, out_dir: Path, overwrite: bool, n_tiles) -> None:
+    """Read every image and check it (readable, finite, the model's dimensions, outputs free) before predicting
+    any: a bad file is refused up front, not after hours of work with half the outputs written."""
+    from ..files import check_pixels, read_tiff
+
+    for f in files:
+        img = read_tiff(f)
+        check_pixels(f, img)
+        run.check(f, img, out_dir, overwrite, n_tiles)
 
 
 def _folder_runner(model_dir: Path, weights: str):

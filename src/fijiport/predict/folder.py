@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
 from ..files import check_output, read_tiff
-from .outputs import label_targets, write_image, write_labels
+from .outputs import label_targets, wrong_dimensions, write_image, write_labels
 from .tiles import choose_tiles
 
 
@@ -23,18 +22,23 @@ def care_runner(model_dir: Path):
     model = load_care_keras(folder)
     axes = folder.spatial_axes + ("C" if folder.n_channel_in > 1 else "")
 
+    def check(path: Path, img: np.ndarray, out_dir: Path, overwrite: bool, n_tiles=None) -> None:
+        check_output(out_dir / path.name, overwrite)
+        if img.ndim != len(axes):
+            raise wrong_dimensions(path, img.shape, axes)
+        choose_tiles(img.shape, axes, n_tiles)
+
     def run(path: Path, out_dir: Path, n_tiles, overwrite: bool):
         target = out_dir / path.name
-        check_output(target, overwrite)
         img = read_tiff(path)
-        if img.ndim != len(axes):
-            raise DataError(f"{path} has {img.ndim} dimensions but the model expects axes {axes}")
+        check(path, img, out_dir, overwrite)
         tiles = choose_tiles(img.shape, axes, n_tiles)
         with quiet_stdout():
             restored = model.predict(img, axes, normalizer=PercentileNormalizer(*folder.percentiles), n_tiles=tiles)
         write_image(target, restored, overwrite)
         return Prediction(path, [target], None, tiles)
 
+    run.check = check
     return run
 
 
@@ -47,13 +51,17 @@ def stardist_runner(model_dir: Path):
     model, net_axes, percentiles = load_stardist(model_dir)
     axes = net_axes if int(model.config.n_channel_in) > 1 else net_axes.replace("C", "")
 
+    def check(path: Path, img: np.ndarray, out_dir: Path, overwrite: bool, n_tiles=None) -> None:
+        for p in label_targets(out_dir, path.name):
+            check_output(p, overwrite)
+        if img.ndim != len(axes):
+            raise wrong_dimensions(path, img.shape, axes)
+        choose_tiles(img.shape, axes, n_tiles)
+
     def run(path: Path, out_dir: Path, n_tiles, overwrite: bool):
         targets = label_targets(out_dir, path.name)
-        for p in targets:
-            check_output(p, overwrite)
         img = read_tiff(path)
-        if img.ndim != len(axes):
-            raise DataError(f"{path} has {img.ndim} dimensions but the model expects axes {axes}")
+        check(path, img, out_dir, overwrite)
         tiles = choose_tiles(img.shape, axes, n_tiles)
         x = normalize_image(img, axes, *percentiles)
         with quiet_stdout():
@@ -61,4 +69,5 @@ def stardist_runner(model_dir: Path):
         written = write_labels(labels, img, axes, targets, overwrite, polygons=details.get("coord") if labels.ndim == 2 else None)
         return Prediction(path, written, int(len(np.unique(labels)) - 1), tiles)
 
+    run.check = check
     return run

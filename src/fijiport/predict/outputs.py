@@ -23,6 +23,21 @@ def write_image(path: Path, data: np.ndarray, overwrite: bool) -> None:
         tifffile.imwrite(tmp, data.astype(np.float32, copy=False), imagej=False)
 
 
+def wrong_dimensions(path: Path, shape: tuple[int, ...], expect: str) -> "DataError":
+    """The error for an image the model cannot take, with what to do about it in Fiji."""
+    from ..errors import DataError
+    from ..files import is_rgb_tiff
+
+    n = len(expect.replace(" ", "")) if expect.isalpha() else None
+    if is_rgb_tiff(path):
+        return DataError(f"{path} is an RGB colour image; the model expects {expect} (grayscale): in Fiji use "
+                         "Image > Type > 16-bit (or Image > Color > Split Channels), save it and predict again")
+    fix = ("it has more dimensions than that (a stack, time points or channels?): split it in Fiji with Image > Stacks > "
+           "Stack to Images or Image > Color > Split Channels" if n is not None and len(shape) > n else
+           "pass images with those axes")
+    return DataError(f"{path} has shape {shape} but the model expects {expect}; {fix}")
+
+
 def label_targets(out_dir: Path, name: str) -> tuple[Path, Path, Path]:
     """Label TIFF (the input's name), ROI set ``<stem>.zip`` and ``<stem>.csv`` for one input."""
     stem = name[: -len(Path(name).suffix)] if Path(name).suffix else name

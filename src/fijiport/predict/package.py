@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..files import check_output, read_tiff
-from .outputs import label_targets, write_image, write_labels
+from .outputs import label_targets, write_image, write_labels, wrong_dimensions
 from .tiles import choose_tiles
 
 log = logging.getLogger(__name__)
@@ -82,13 +82,17 @@ class _BioimageioRunner:
         return (self.stardist is not None and channel is not None
                 and len(channel.channel_names) == 1 + int(self.stardist[0]["n_rays"]))
 
+    def check(self, path: Path, img: np.ndarray, out_dir: Path, overwrite: bool, n_tiles=None) -> None:
+        for p in (t for group in self._targets(path, out_dir).values() for t in group):
+            check_output(p, overwrite)
+        self._tiles(self._layout(img, path), n_tiles)
+
     def __call__(self, path: Path, out_dir: Path, n_tiles, overwrite: bool):
         from . import Prediction
 
         targets = self._targets(path, out_dir)
-        for p in (t for group in targets.values() for t in group):
-            check_output(p, overwrite)
         img = read_tiff(path)
+        self.check(path, img, out_dir, overwrite, n_tiles)
         data, tiles = self._to_model(img, path, n_tiles)
         outputs = self._predict(data, tiles)
         written: list[Path] = []
@@ -115,8 +119,8 @@ class _BioimageioRunner:
             targets[out.id] = label_targets(out_dir, name) if out.id in self.labels else (out_dir / name,)
         return targets
 
-    def _to_model(self, img: np.ndarray, path: Path, n_tiles) -> tuple[np.ndarray, tuple[int, ...]]:
-        """The image as (spatial..., channel) float32, and the tiles per image axis."""
+    def _layout(self, img: np.ndarray, path: Path) -> np.ndarray:
+        """The image as (spatial..., channel), or a refusal saying what the model expects."""
         n_space = len(self.space)
         expect = f"{''.join(str(a.id).upper() for a in self.space)}" + (f" plus {self.n_channel} channels" if self.n_channel > 1 else "")
         if img.ndim == n_space and self.n_channel == 1:
@@ -126,10 +130,18 @@ class _BioimageioRunner:
         elif img.ndim == n_space + 1 and img.shape[0] == self.n_channel:
             data = np.moveaxis(img, 0, -1)
         else:
-            raise DataError(f"{path} has shape {img.shape}; the model {self.source} expects {expect}")
+            raise wrong_dimensions(path, img.shape, expect)
+        return data
+
+    def _to_model(self, img: np.ndarray, path: Path, n_tiles) -> tuple[np.ndarray, tuple[int, ...]]:
+        """The image as (spatial..., channel) float32, and the tiles per image axis."""
+        data = self._layout(img, path)
+        return data.astype(np.float32, copy=False), self._tiles(data, n_tiles)
+
+    def _tiles(self, data: np.ndarray, n_tiles) -> tuple[int, ...]:
+        n_space = len(self.space)
         space_axes = "".join(str(a.id).upper() for a in self.space)
-        tiles = choose_tiles(data.shape[:-1], space_axes, n_tiles[: n_space] if n_tiles and len(n_tiles) > n_space else n_tiles)
-        return data.astype(np.float32, copy=False), tiles
+        return choose_tiles(data.shape[:-1], space_axes, n_tiles[: n_space] if n_tiles and len(n_tiles) > n_space else n_tiles)
 
     def _predict(self, data: np.ndarray, tiles: tuple[int, ...]) -> dict:
         from bioimageio.core import Sample, Tensor

@@ -15,7 +15,8 @@ def choose_tiles(shape: tuple[int, ...], axes: str, n_tiles: Optional[tuple[int,
     if n_tiles is None:
         return auto_tiles(shape, axes)
     if len(n_tiles) != len(shape):
-        raise DataError(f"--tiles {','.join(map(str, n_tiles))} has {len(n_tiles)} values; the image has axes {axes}")
+        raise DataError(f"--tiles {','.join(map(str, n_tiles))}: give one number per image axis ({axes}), "
+                        f"e.g. --tiles {','.join('1' if a == 'C' else '2' for a in axes)}")
     if any(t < 1 for t in n_tiles):
         raise DataError(f"--tiles {','.join(map(str, n_tiles))}: every value must be 1 or more")
     return tuple(n_tiles)
