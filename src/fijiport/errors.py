@@ -27,6 +27,10 @@ class ExportError(FijiportError):
     """A model could not be exported or its output could not be written."""
 
 
+class UsageError(ConfigError):
+    """Options that cannot go together or values out of range: the command line itself is wrong (exit code 2)."""
+
+
 class DependencyError(FijiportError):
     """An optional dependency or external program is missing."""
 

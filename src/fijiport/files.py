@@ -35,6 +35,11 @@ def list_tiffs(folder: Path, *, what: str = "folder") -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TIFF_SUFFIXES)
 
 
+def _unreadable(path: Path, e: Exception) -> str:
+    return (f"cannot read {path} as a TIFF image: it is damaged, cut short, or another kind of file named .tif "
+            f"({str(e)[:80]}); open it in Fiji and use File > Save As > Tiff..., or take it out of the folder")
+
+
 def read_tiff(path: Path) -> np.ndarray:
     """Read a TIFF into a numpy array, turning every reader failure into a :class:`DataError`."""
     import tifffile
@@ -42,7 +47,7 @@ def read_tiff(path: Path) -> np.ndarray:
     try:
         return tifffile.imread(path)
     except Exception as e:  # tifffile raises many types for broken files
-        raise DataError(f"cannot read {path} as TIFF ({type(e).__name__}: {e}); re-save it as TIFF from Fiji") from None
+        raise DataError(_unreadable(path, e)) from None
 
 
 def tiff_shape(path: Path) -> tuple[tuple[int, ...], str]:
@@ -54,7 +59,7 @@ def tiff_shape(path: Path) -> tuple[tuple[int, ...], str]:
             series = tif.series[0]
             return tuple(int(s) for s in series.shape), str(series.dtype)
     except Exception as e:
-        raise DataError(f"cannot read {path} as TIFF ({type(e).__name__}: {e}); re-save it as TIFF from Fiji") from None
+        raise DataError(_unreadable(path, e)) from None
 
 
 def is_rgb_tiff(path: Path) -> bool:
@@ -97,6 +102,7 @@ def atomic_file(target: Path, overwrite: bool = False) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the user's usual permissions
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -108,6 +114,19 @@ def atomic_file(target: Path, overwrite: bool = False) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (os.umask would, briefly)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _named_os_error(e: OSError, target: Path) -> OSError:
@@ -141,9 +160,12 @@ def all_or_nothing(*targets: Optional[Path]) -> Iterator[None]:
 def atomic_dir(target: Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder next to ``target``; it replaces ``target`` only if the block succeeds."""
     target = Path(target)
+    if target.is_file():
+        raise OutputExistsError(f"{target} is a file; the output is a folder: choose a new folder name with -o")
     check_output(target, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a shared lab folder needs the usual permissions
     try:
         yield tmp
         if target.exists():

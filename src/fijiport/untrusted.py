@@ -149,8 +149,10 @@ def _safe_yaml(path: Path, rdf_name: str, pkg: PackageFiles) -> dict:
     try:
         rdf = yaml.safe_load(data)  # plain YAML only: tags that construct Python objects are errors here
     except yaml.constructor.ConstructorError as e:
-        raise DataError(f"{path}: {rdf_name} uses a YAML tag that constructs objects ({str(e.problem)[:80]}); "
-                        "refusing it (a model description is plain data)") from None
+        tag = (str(e.problem).split("tag ", 1)[-1].strip("'") if e.problem else "")[:60]
+        raise DataError(f"{path}: {rdf_name} holds a YAML tag that would build Python objects{f' ({tag})' if tag else ''}; "
+                        "a model description is plain data, so this package was refused unopened: do not use it, "
+                        "get the model from the Model Zoo or its authors") from None
     except yaml.YAMLError as e:
         raise DataError(f"{path}: {rdf_name} is not valid YAML ({str(e).splitlines()[0][:120]})") from None
     if not isinstance(rdf, dict):

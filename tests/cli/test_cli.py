@@ -58,15 +58,17 @@ def test_prepare_unpaired_exits_1_naming_the_file_and_the_fix(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
-def test_prepare_bad_option_value_exits_1(tmp_path):
+def test_prepare_bad_option_value_is_a_usage_error_named_as_typed(tmp_path):
     _pairs(tmp_path, ["a.tif"], ["a.tif"])
     result = invoke("prepare", "care", "--low", tmp_path / "low", "--gt", tmp_path / "GT", "-o", tmp_path / "d", "--axes", "YQ")
-    assert result.exit_code == 1 and "YQ" in result.output
+    assert result.exit_code == 2 and "YQ" in result.output
+    result = invoke("prepare", "care", "--low", tmp_path / "low", "--gt", tmp_path / "GT", "-o", tmp_path / "d", "--test-fraction", "1.5")
+    assert result.exit_code == 2 and "--test-fraction 1.5" in result.output and "test_fraction" not in result.output
 
 
 def test_train_bad_patch_size_explains_divisibility(tmp_path):
     result = invoke("train", "care", tmp_path, "-o", tmp_path / "m", "--patch-size", "30,32")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "divisible by 4" in result.output and "try [28, 32]" in result.output
 
 

@@ -85,7 +85,7 @@ CASES = {
     "symlink entry": (lambda p: _package(p, extra={"link": _symlink_entry("link")}), "symbolic link"),
     "zip bomb": (lambda p: _package(p, extra={"big.bin": bytes(64 * 1024**2)}), "zip bomb"),
     "yaml object tag": (lambda p: _package(p, rdf_text=f"name: !!python/object/apply:os.system ['touch {CANARY}']\n"),
-                        "YAML tag that constructs objects"),
+                        "YAML tag that would build Python objects"),
     "pickled npy": (lambda p: _package(p, extra={"test_input.npy": _npy(np.array([{"a": 1}], dtype=object))}),
                     "pickled Python objects"),
     "huge tensor": (lambda p: _package(p, rdf=_rdf(inputs=[{"id": "input", "axes": [

@@ -15,7 +15,7 @@ import typer.core
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..errors import FijiportError, os_error_message
+from ..errors import FijiportError, UsageError, os_error_message
 
 out = Console(soft_wrap=True)  # results: stdout, so they can be piped
 err = Console(stderr=True)  # logs, progress, errors
@@ -42,7 +42,7 @@ class FijiportGroup(typer.core.TyperGroup):
                 if ctx.meta.get("fijiport_native_tail"):
                     err.print("[dim]native library messages:[/]\n" + ctx.meta["fijiport_native_tail"], highlight=False, markup=False)
             err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
-            raise typer.Exit(EXIT_FAILURE) from None
+            raise typer.Exit(EXIT_USAGE if isinstance(e, UsageError) else EXIT_FAILURE) from None
         except OSError as e:  # disk full, read-only, permissions: the system's refusal, not a bug
             if debug:
                 err.print_exception()

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UsageError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -42,13 +42,23 @@ def validate_config(model: type[M], values: dict[str, Any], *, source: str) -> M
     """Validate ``values`` into ``model``, turning pydantic's errors into one readable :class:`ConfigError`."""
     try:
         return model.model_validate(values)
+    except ConfigError as e:  # a validator's own message (axes, say); typed on the command line it is a usage error
+        if source == "options" and not isinstance(e, UsageError):
+            raise UsageError(str(e)) from None
+        raise
     except ValidationError as e:
         lines = []
+        options = source == "options"  # values typed on the command line: name them as typed
         for err in e.errors():
             loc = ".".join(str(p) for p in err["loc"]) or "(config)"
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 known = ", ".join(sorted(model.model_fields))
                 msg = f"unknown option; known options are: {known}"
-            lines.append(f"{loc}: {msg}")
-        raise ConfigError(f"invalid {source}: " + "; ".join(lines)) from None
+                lines.append(f"{loc}: {msg}")
+            elif options and len(err["loc"]) == 1:
+                lines.append(f"--{loc.replace('_', '-')} {err.get('input')!r}: {msg}")
+            else:
+                lines.append(f"{loc}: {msg}")
+        text = "; ".join(lines) + ("; see --help" if options else "")
+        raise (UsageError if options else ConfigError)(f"invalid {source}: {text}") from None

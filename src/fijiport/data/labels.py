@@ -55,7 +55,8 @@ def check_label_image(mask: np.ndarray, image_shape: tuple[int, ...], path: Path
     if mask.dtype.kind not in "ui":
         raise DataError(f"mask {path} has dtype {mask.dtype}; expected an integer label image")
     if mask.min() < 0:
-        raise DataError(f"mask {path} has negative values (min {mask.min()}); labels must be 0 (background) or positive")
+        raise DataError(f"mask {path} has negative values (min {mask.min()}); labels must be 0 (background) or positive: "
+                        "redo the labels (in Fiji: Image > Type > 16-bit on a label image, or save ROIs and use --rois)")
     report = LabelReport(name, 0)
     values = np.unique(mask)
     fg = values[values > 0]

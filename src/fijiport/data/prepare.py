@@ -72,7 +72,8 @@ def load_manifest(data_dir: Path) -> DataManifest:
     except (json.JSONDecodeError, AttributeError):
         kind = None
     if kind == "stardist":
-        raise DataError(f"{data_dir} is a StarDist data folder (images/masks); CARE needs one from `fijiport prepare care`")
+        raise DataError(f"{data_dir} is a StarDist data folder (images/masks): train it with `fijiport train stardist {data_dir} "
+                        "-o MODEL`; CARE needs a folder from `fijiport prepare care`")
     try:
         return DataManifest.model_validate_json(path.read_text())
     except Exception as e:
@@ -94,6 +95,9 @@ def prepare_care(
     """
     config = config or PrepareCareConfig()
     low_dir, gt_dir, data_dir = Path(low_dir), Path(gt_dir), Path(data_dir)
+    if low_dir.resolve() == gt_dir.resolve():
+        raise ConfigError(f"--low and --gt are the same folder ({low_dir}); CARE learns from two acquisitions of the same "
+                          "field: low-quality images in --low, high-quality ground truth with the same file names in --gt")
     for inp in (low_dir, gt_dir):
         if data_dir.resolve() == inp.resolve() or inp.resolve() in data_dir.resolve().parents:
             raise ConfigError(f"output {data_dir} must not be inside the input folder {inp}; choose another -o")

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from .. import __version__
 from ..axes import guess_axes_for_ndim, normalize_axes
 from ..config.data import PrepareStardistConfig
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, UsageError
 from ..files import atomic_dir, list_tiffs, read_tiff, sha256_file, write_json
 from .checks import ImageChecks
 from .labels import LabelReport, check_label_image
@@ -54,13 +54,15 @@ class StardistManifest(BaseModel):
 def _pair(images_dir: Path, masks_dir: Optional[Path], rois_dir: Optional[Path]) -> tuple[dict, list[str], list[str]]:
     images = {p.name: p for p in list_tiffs(images_dir, what="--images folder")}
     if not images:
-        raise DataError(f"--images folder {images_dir} holds no .tif/.tiff files")
+        raise DataError(f"--images folder {images_dir} holds no .tif/.tiff files; put the images there "
+                        "(Fiji: File > Save As > Tiff...) or point --images at the folder that holds them")
     if (masks_dir is None) == (rois_dir is None):
-        raise ConfigError("pass exactly one of --masks DIR (label images) or --rois DIR (ImageJ ROI set zips)")
+        raise UsageError("pass exactly one of --masks DIR (label images) or --rois DIR (ImageJ ROI set zips)")
     if masks_dir is not None:
         masks = {p.name: p for p in list_tiffs(masks_dir, what="--masks folder")}
         if not masks:
-            raise DataError(f"--masks folder {masks_dir} holds no .tif/.tiff files")
+            raise DataError(f"--masks folder {masks_dir} holds no .tif/.tiff files; save the label images there with the "
+                            "images' file names, or use --rois DIR with ImageJ ROI sets")
         common = sorted(images.keys() & masks.keys())
         return ({n: (images[n], masks[n]) for n in common}, sorted(images.keys() - masks.keys()), sorted(masks.keys() - images.keys()))
     if not Path(rois_dir).is_dir():

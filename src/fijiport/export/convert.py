@@ -82,7 +82,8 @@ def convert_package(source: Path, output: Path, *, overwrite: bool = False, opse
     if output.suffix.lower() != ".zip":
         raise ExportError(f"output {output} must end in .zip")
     if source.resolve() == output.resolve():
-        raise ExportError("write the converted model to a new file; the input is never replaced")
+        raise ExportError(f"-o {output} is the input package; write the converted model to a new file, e.g. "
+                          f"-o {output.with_name(output.stem + '_converted.zip')} (the input is never replaced)")
     check_output(output, overwrite)
     from ..untrusted import inspect_package
 

@@ -72,6 +72,8 @@ def read_care_model_folder(model_dir: Path, weights: Optional[str] = None,
                            percentiles: Optional[tuple[float, float]] = None) -> CareModelFolder:
     """Check and describe a csbdeep CARE model folder; raise with the fix when something is missing."""
     model_dir = Path(model_dir)
+    if model_dir.is_file():
+        raise DataError(f"{model_dir} is a file; pass the model folder that holds config.json and weights_best.h5")
     if not model_dir.is_dir():
         raise DataError(f"model folder {model_dir} does not exist")
     cfg_path = model_dir / "config.json"
@@ -80,7 +82,7 @@ def read_care_model_folder(model_dir: Path, weights: Optional[str] = None,
     try:
         config = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as e:
-        raise DataError(f"{cfg_path} is not valid JSON ({e})") from None
+        raise DataError(f"{cfg_path} is not valid JSON ({e}); copy the model folder again from where it was trained") from None
     if not isinstance(config, dict) or "axes" not in config:
         raise ConfigError(f"{cfg_path} is not a csbdeep model config (no 'axes' key)")
     if "n_rays" in config:
@@ -93,7 +95,8 @@ def read_care_model_folder(model_dir: Path, weights: Optional[str] = None,
         candidates = ["weights_best.h5", "weights_last.h5", "weights_now.h5"]
         found = [c for c in candidates if (model_dir / c).is_file()]
         if not found:
-            raise DataError(f"{model_dir} has no weights ({', '.join(candidates)}); train the model or pass --weights FILE.h5")
+            raise DataError(f"{model_dir} has no weights ({', '.join(candidates)}); copy weights_best.h5 from where the model was "
+                            "trained into this folder (fijiport export also takes another .h5 with --weights FILE.h5)")
         weights_path = model_dir / found[0]
     else:
         weights_path = model_dir / weights if not Path(weights).is_absolute() else Path(weights)
@@ -123,7 +126,7 @@ def _recorded_percentiles(model_dir: Path) -> tuple[tuple[float, float], str]:
         except (KeyError, TypeError, ValueError, yaml.YAMLError):
             log.warning("%s does not record the normalisation percentiles", cfg_path)
     log.warning(
-        "%s does not record its normalisation percentiles; using csbdeep's default %s/%s (set --percentiles if training used others)",
+        "%s does not record its normalisation percentiles; using csbdeep's default %s/%s (if training used others, export with --percentiles LOW,HIGH)",
         model_dir, *DEFAULT_PERCENTILES,
     )
     return DEFAULT_PERCENTILES, "csbdeep default"

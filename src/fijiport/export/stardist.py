@@ -71,7 +71,8 @@ def load_stardist_folder(model_dir: Path, weights: Optional[str] = None):
     names = [weights] if weights else ["weights_best.h5", "weights_last.h5"]
     found = [model_dir / n for n in names if (model_dir / n).is_file()]
     if not found:
-        raise DataError(f"{model_dir} has no {' or '.join(names)}; train the model or pass --weights FILE.h5")
+        raise DataError(f"{model_dir} has no {' or '.join(names)}; copy weights_best.h5 from where the model was trained "
+                        "into this folder (fijiport export also takes another .h5 with --weights FILE.h5)")
     thr_path = model_dir / "thresholds.json"
     if not thr_path.is_file():
         raise DataError(f"{model_dir} has no thresholds.json; StarDist-Fiji and deepImageJ need the model's own "
@@ -278,7 +279,7 @@ def _percentiles(model_dir: Path, given) -> tuple[float, float]:
         data = yaml.safe_load(cfg.read_text()) or {}
         if "percentile_low" in data:
             return float(data["percentile_low"]), float(data["percentile_high"])
-    log.warning("%s does not record its normalisation percentiles; using stardist's usual 1/99.8 (set --percentiles otherwise)", model_dir)
+    log.warning("%s does not record its normalisation percentiles; using stardist's usual 1/99.8 (if training used others, export with --percentiles LOW,HIGH)", model_dir)
     return 1.0, 99.8
 
 

@@ -43,7 +43,8 @@ def expand_images(paths: list[Path]) -> list[Path]:
         if p.is_dir():
             found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in TIFF_SUFFIXES)
             if not found:
-                raise DataError(f"{p} holds no .tif/.tiff files")
+                raise DataError(f"{p} holds no .tif/.tiff files; pass TIFF images or a folder of them "
+                                "(Fiji: File > Save As > Tiff...)")
             out += found
         elif p.is_file():
             out.append(p)

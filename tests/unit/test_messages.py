@@ -1,0 +1,67 @@
+"""Messages a new user met (issue 6, "tried as a new user"): each says which file, what is wrong and what to do."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from typer.testing import CliRunner
+
+from fijiport.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _pairs(root: Path) -> None:
+    for sub in ("low", "GT"):
+        (root / sub).mkdir(parents=True)
+        tifffile.imwrite(root / sub / "a.tif", np.random.default_rng(0).random((32, 32)).astype(np.float32))
+
+
+def test_low_and_gt_the_same_folder_is_refused(tmp_path):
+    _pairs(tmp_path)
+    r = invoke("prepare", "care", "--low", tmp_path / "low", "--gt", tmp_path / "low", "-o", tmp_path / "d")
+    assert r.exit_code == 1 and "--low and --gt are the same folder" in r.output
+    assert not (tmp_path / "d").exists()
+
+
+def test_output_folder_given_as_an_existing_file_is_kept(tmp_path):
+    _pairs(tmp_path)
+    (tmp_path / "afile").write_text("keep me")
+    r = invoke("prepare", "care", "--low", tmp_path / "low", "--gt", tmp_path / "GT", "-o", tmp_path / "afile", "--overwrite")
+    assert r.exit_code == 1 and "is a file" in r.output and "-o" in r.output
+    assert (tmp_path / "afile").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["GT", "afile", "low"]
+
+
+def test_outputs_get_the_usual_permissions(tmp_path):
+    """mkstemp/mkdtemp make 0600/0700; a data folder on a shared server must be readable by the group as usual."""
+    _pairs(tmp_path)
+    old = os.umask(0o022)
+    try:
+        r = invoke("prepare", "care", "--low", tmp_path / "low", "--gt", tmp_path / "GT", "-o", tmp_path / "d")
+    finally:
+        os.umask(old)
+    assert r.exit_code == 0, r.output
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "d" / "fijiport_data.json").stat().st_mode) == 0o644
+
+
+def test_export_given_a_file_says_to_pass_the_folder(tmp_path):
+    (tmp_path / "image.tif").write_bytes(b"x")
+    r = invoke("export", tmp_path / "image.tif", "-o", tmp_path / "m.zip")
+    assert r.exit_code == 1 and "is a file; pass the model folder" in r.output
+
+
+def test_masks_and_rois_together_is_a_usage_error(tmp_path):
+    _pairs(tmp_path)
+    r = invoke("prepare", "stardist", "--images", tmp_path / "low", "--masks", tmp_path / "GT", "--rois", tmp_path / "GT",
+               "-o", tmp_path / "d")
+    assert r.exit_code == 2 and "exactly one of --masks" in r.output
