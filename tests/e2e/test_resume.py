@@ -52,3 +52,33 @@ def test_resume_needs_an_earlier_run(care2d_data, tmp_path):
     r = runner.invoke(app, ["train", "care", str(care2d_data), "-o", str(tmp_path / "none"), "--resume"])
     assert r.exit_code == 1 and "nothing to resume" in " ".join(r.output.split())
     assert not (tmp_path / "none").exists()
+
+
+def test_interrupted_stardist_training_resumes(stardist_model, tmp_path):
+    from fijiport.config import StardistTrainConfig
+    from fijiport.training.stardist import train_stardist
+
+    data, model_dir = stardist_model.parent / "data", tmp_path / "sd"
+    small = dict(steps_per_epoch=2, batch_size=2, patch_size=[64, 64], unet_first_filters=8, tensorboard=False,
+                 validation_fraction=0.34)
+
+    def ctrl_c_in_epoch_2(event) -> None:
+        if event.stage == "step" and event.epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_stardist(data, model_dir, StardistTrainConfig(epochs=3, **small), progress=ctrl_c_in_epoch_2)
+    assert not [p.name for p in model_dir.iterdir() if "partial" in p.name]
+    assert json.loads((model_dir / "fijiport_progress.json").read_text())["epochs_done"] == 1
+    assert not (model_dir / "thresholds.json").exists()
+
+    r = runner.invoke(app, ["train", "stardist", str(data), "-o", str(model_dir), "--resume", "--epochs", "3"])
+    assert r.exit_code == 0, r.output
+    with open(model_dir / "history.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 3  # epoch 1 from the first run, 2 and 3 resumed
+    assert json.loads((model_dir / "fijiport_progress.json").read_text())["epochs_done"] == 3
+    assert set(json.loads((model_dir / "thresholds.json").read_text())) == {"prob", "nms"}
+
+    r = runner.invoke(app, ["train", "stardist", str(data), "-o", str(model_dir), "--resume", "--epochs", "3"])
+    assert r.exit_code == 1 and "trained 3 epochs already" in " ".join(r.output.split())

@@ -124,6 +124,7 @@ def stardist(
     tensorboard: Optional[bool] = typer.Option(None, "--tensorboard/--no-tensorboard", help="Write TensorBoard logs (default: only when tensorboard is installed)."),
     gpu_memory_growth: Optional[bool] = typer.Option(None, "--gpu-memory-growth", help="Let TensorFlow take GPU memory as needed (for shared GPUs)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the weights of an existing model folder."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted training in OUTPUT from its last saved epoch up to --epochs (the total), with the settings recorded there."),
 ) -> None:
     """Train StarDist (2D or 3D) and optimise its probability and NMS thresholds on validation images.
 
@@ -145,7 +146,7 @@ def stardist(
     source = f"options{' and ' + str(config_file) if config_file else ''}"
     config = merge_options(StardistTrainConfig, load_yaml_config(config_file), cli_values, source=source)
     with progress_bar() as bar:
-        result = train_stardist(data_dir, output, config, overwrite=overwrite, progress=_progress_handler(bar))
+        result = train_stardist(data_dir, output, config, overwrite=overwrite, resume=resume, progress=_progress_handler(bar))
     thresholds = json.loads((output / "thresholds.json").read_text())
     err.print(f"trained on {result.n_patches_train} image(s) ({result.n_patches_val} for validation) in {result.seconds:.0f} s; "
               f"thresholds prob {thresholds['prob']:.3f}, nms {thresholds['nms']:.2f}")

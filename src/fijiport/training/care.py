@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import yaml
 
 from .. import __version__
 from ..axes import spatial_axes
@@ -19,13 +18,13 @@ from ..config.care import CareTrainConfig
 from ..data.patches import sample_care_patches
 from ..data.prepare import SOURCE_DIR, TARGET_DIR, DataManifest, load_manifest
 from ..errors import ConfigError, DataError, TrainingError
-from ..files import atomic_file, check_output, write_json
-from .common import TrainProgress, TrainResult, atomic_checkpoints, progress_callback, seed_everything
+from ..files import check_output, write_json
+from .common import (CONFIG_NAME, PROGRESS_NAME, TrainProgress, TrainResult, atomic_checkpoints, progress_callback,
+                     keep_best_of_earlier_run, progress_recorder, resume_state, seed_everything, write_config)
 from .history import plot_history, write_history_csv
 
 log = logging.getLogger(__name__)
 
-CONFIG_NAME = "fijiport_config.yaml"
 TRAINING_RECORD = "fijiport_training.json"
 HISTORY_CSV = "history.csv"
 LOSS_PNG = "loss.png"
@@ -81,7 +80,7 @@ def train_care(
     config = config or CareTrainConfig()
     state = {"epochs_done": 0, "best_val_loss": None, "history": {}}
     if resume:
-        config, state = _resume_state(model_dir, config)
+        config, state = resume_state(model_dir, config, "care")
     config = _resolve_config(config, manifest)
     axes = config.axes
     assert axes is not None
@@ -162,12 +161,10 @@ def train_care(
         else:
             model = CARE(csb_config, name=model_dir.name, basedir=str(model_dir.parent))
         model.prepare_for_training()
-    _write_config(model_dir, config)  # first, so an interrupted run can be resumed
+    write_config(model_dir, config, "care")  # first, so an interrupted run can be resumed
     callbacks = atomic_checkpoints(tf, list(model.callbacks))
-    for cb in callbacks:
-        if getattr(cb, "save_best_only", False) and state["best_val_loss"] is not None:
-            cb.best = state["best_val_loss"]  # a resumed run keeps the best weights unless it beats them
-    callbacks.append(_progress_recorder(tf, model_dir, state))
+    keep_best_of_earlier_run(callbacks, state)
+    callbacks.append(progress_recorder(tf, model_dir, state))
     if progress:
         callbacks.append(progress_callback(tf, progress, config.epochs, config.steps_per_epoch))
     data = csb_train.DataWrapper(X_train, Y_train, config.batch_size, length=config.epochs * config.steps_per_epoch)
@@ -216,52 +213,6 @@ def train_care(
         },
     )
     return TrainResult(model_dir, config, hist, len(X_train), len(X_val), seconds)
-
-
-PROGRESS_NAME = "fijiport_progress.json"
-"""Epochs done, best validation loss and the loss history so far: what ``--resume`` continues from."""
-
-
-def _write_config(model_dir: Path, config: CareTrainConfig) -> None:
-    with atomic_file(model_dir / CONFIG_NAME, overwrite=True) as tmp:
-        tmp.write_text("# resolved fijiport training config; reuse with `fijiport train care DATA -o MODEL --config THIS_FILE`\n"
-                       + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-
-
-def _resume_state(model_dir: Path, given: CareTrainConfig) -> tuple[CareTrainConfig, dict]:
-    """The recorded config (with the given total epochs) and progress of an interrupted run."""
-    import json
-
-    if not (model_dir / "config.json").is_file() or not any((model_dir / n).is_file() for n in ("weights_now.h5", "weights_best.h5")):
-        raise DataError(f"nothing to resume in {model_dir}: it needs config.json and weights_best.h5 from an earlier "
-                        "`fijiport train care` run; drop --resume to start a new training")
-    progress_path, config_path = model_dir / PROGRESS_NAME, model_dir / CONFIG_NAME
-    if not progress_path.is_file() or not config_path.is_file():
-        raise DataError(f"{model_dir} was not trained by fijiport (no {PROGRESS_NAME} / {CONFIG_NAME}), so it cannot be "
-                        "resumed; train it anew, or export it as it is")
-    state = json.loads(progress_path.read_text())
-    recorded = CareTrainConfig.model_validate(yaml.safe_load(config_path.read_text()))
-    config = recorded.model_copy(update={"epochs": given.epochs})
-    if state["epochs_done"] >= config.epochs:
-        raise ConfigError(f"{model_dir} has trained {state['epochs_done']} epochs already; pass a larger --epochs "
-                          "(the total number of epochs) to continue")
-    return CareTrainConfig.model_validate(config.model_dump()), state
-
-
-def _progress_recorder(tf, model_dir: Path, state: dict):
-    """After every epoch, record it in fijiport_progress.json (atomically), for --resume and the history."""
-
-    class _Recorder(tf.keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            logs = {k: float(v) for k, v in (logs or {}).items() if np.isscalar(v)}
-            for k, v in logs.items():
-                state["history"].setdefault(k, []).append(v)
-            state["epochs_done"] = epoch + 1
-            if "val_loss" in logs and (state["best_val_loss"] is None or logs["val_loss"] < state["best_val_loss"]):
-                state["best_val_loss"] = logs["val_loss"]
-            write_json(model_dir / PROGRESS_NAME, state)
-
-    return _Recorder()
 
 
 def _resolve_config(config: CareTrainConfig, manifest: DataManifest) -> CareTrainConfig:

@@ -51,20 +51,20 @@ def seed_everything(tf, seed: int) -> None:
         log.debug("op determinism not available: %s", e)
 
 
-def progress_callback(tf, progress: Callable[[TrainProgress], None], epochs: int, steps: int):
+def progress_callback(tf, progress: Callable[[TrainProgress], None], epochs: int, steps: int, offset: int = 0):
     class _Progress(tf.keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
             self.epoch = 0
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.epoch = epoch + 1
+            self.epoch = offset + epoch + 1
 
         def on_train_batch_end(self, batch, logs=None):
             progress(TrainProgress("step", self.epoch, epochs, batch + 1, steps, _floats(logs)))
 
         def on_epoch_end(self, epoch, logs=None):
-            progress(TrainProgress("epoch", epoch + 1, epochs, steps, steps, _floats(logs)))
+            progress(TrainProgress("epoch", offset + epoch + 1, epochs, steps, steps, _floats(logs)))
 
     return _Progress()
 
@@ -102,3 +102,69 @@ def atomic_checkpoints(tf, callbacks: list) -> list:
         else:
             out.append(cb)
     return out
+
+
+CONFIG_NAME = "fijiport_config.yaml"
+"""The resolved training config, next to the model it trained."""
+PROGRESS_NAME = "fijiport_progress.json"
+"""Epochs done, best validation loss and the loss history so far: what ``--resume`` continues from."""
+
+
+def write_config(model_dir: Path, config, kind: str) -> None:
+    """The resolved config, written before training starts so an interrupted run can be resumed."""
+    import yaml
+
+    from ..files import atomic_file
+
+    with atomic_file(model_dir / CONFIG_NAME, overwrite=True) as tmp:
+        tmp.write_text(f"# resolved fijiport training config; reuse with `fijiport train {kind} DATA -o MODEL --config THIS_FILE`\n"
+                       + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+
+
+def resume_state(model_dir: Path, given, kind: str):
+    """The recorded config (with the given total epochs) and progress of an interrupted ``fijiport train {kind}`` run."""
+    import json
+
+    import yaml
+
+    from ..errors import ConfigError, DataError
+
+    if not (model_dir / "config.json").is_file() or not any((model_dir / n).is_file() for n in ("weights_now.h5", "weights_best.h5")):
+        raise DataError(f"nothing to resume in {model_dir}: it needs config.json and weights_best.h5 from an earlier "
+                        f"`fijiport train {kind}` run; drop --resume to start a new training")
+    progress_path, config_path = model_dir / PROGRESS_NAME, model_dir / CONFIG_NAME
+    if not progress_path.is_file() or not config_path.is_file():
+        raise DataError(f"{model_dir} was not trained by fijiport (no {PROGRESS_NAME} / {CONFIG_NAME}), so it cannot be "
+                        "resumed; train it anew, or export it as it is")
+    state = json.loads(progress_path.read_text())
+    recorded = type(given).model_validate(yaml.safe_load(config_path.read_text()))
+    config = recorded.model_copy(update={"epochs": given.epochs})
+    if state["epochs_done"] >= config.epochs:
+        raise ConfigError(f"{model_dir} has trained {state['epochs_done']} epochs already; pass a larger --epochs "
+                          "(the total number of epochs) to continue")
+    return type(given).model_validate(config.model_dump()), state
+
+
+def progress_recorder(tf, model_dir: Path, state: dict, offset: int = 0):
+    """After every epoch, record it in fijiport_progress.json (atomically), for --resume and the history.
+    ``offset``: epochs done before this ``fit`` began, when fit counts from 0 (stardist's ``train``)."""
+    from ..files import write_json
+
+    class _Recorder(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = _floats(logs)
+            for k, v in logs.items():
+                state["history"].setdefault(k, []).append(v)
+            state["epochs_done"] = offset + epoch + 1
+            if "val_loss" in logs and (state["best_val_loss"] is None or logs["val_loss"] < state["best_val_loss"]):
+                state["best_val_loss"] = logs["val_loss"]
+            write_json(model_dir / PROGRESS_NAME, state)
+
+    return _Recorder()
+
+
+def keep_best_of_earlier_run(callbacks: list, state: dict) -> None:
+    """A resumed run replaces weights_best.h5 only with weights better than the earlier run's best."""
+    for cb in callbacks:
+        if getattr(cb, "save_best_only", False) and state["best_val_loss"] is not None:
+            cb.best = state["best_val_loss"]

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import yaml
 
 from .. import __version__
 from ..axes import spatial_axes
@@ -19,12 +18,12 @@ from ..config.stardist import StardistTrainConfig
 from ..data.prepare_stardist import IMAGES_DIR, MASKS_DIR, load_stardist_manifest
 from ..errors import ConfigError, DataError, TrainingError
 from ..files import check_output, read_tiff, write_json
-from .common import TrainProgress, TrainResult, atomic_checkpoints, progress_callback, seed_everything
+from .common import (PROGRESS_NAME, TrainProgress, TrainResult, atomic_checkpoints, keep_best_of_earlier_run,
+                     progress_callback, progress_recorder, resume_state, seed_everything, write_config)
 from .history import plot_history, write_history_csv
 
 log = logging.getLogger(__name__)
 
-CONFIG_NAME = "fijiport_config.yaml"
 TRAINING_RECORD = "fijiport_training.json"
 
 
@@ -59,21 +58,29 @@ def train_stardist(
     config: Optional[StardistTrainConfig] = None,
     *,
     overwrite: bool = False,
+    resume: bool = False,
     progress: Optional[Callable[[TrainProgress], None]] = None,
 ) -> TrainResult:
     """Train StarDist on ``data_dir/train`` and write a standard stardist model folder
     (``config.json``, ``weights_best.h5``, ``weights_last.h5``, ``thresholds.json``) plus the resolved
-    ``fijiport_config.yaml``, ``history.csv``, ``loss.png`` and ``fijiport_training.json``."""
+    ``fijiport_config.yaml``, ``history.csv``, ``loss.png`` and ``fijiport_training.json``.
+
+    As for CARE, checkpoints are atomic and ``resume=True`` continues an interrupted run from its last
+    saved epoch up to ``config.epochs`` (stardist restarts its learning-rate schedule there)."""
     data_dir, model_dir = Path(data_dir), Path(model_dir)
     manifest = load_stardist_manifest(data_dir)
     config = config or StardistTrainConfig()
+    state = {"epochs_done": 0, "best_val_loss": None, "history": {}}
+    if resume:
+        config, state = resume_state(model_dir, config, "stardist")
     if config.axes is not None and config.axes != manifest.axes:
         raise ConfigError(f"--axes {config.axes} differs from the data folder's axes {manifest.axes}")
     config = StardistTrainConfig.model_validate({**config.model_dump(), "axes": manifest.axes})
     axes = manifest.axes
     spatial = spatial_axes(axes)
     n_dim = len(spatial)
-    check_output(model_dir, overwrite)
+    if not resume:
+        check_output(model_dir, overwrite)
     started = time.monotonic()
 
     from .._tf import legacy_tensorflow, quiet_stdout
@@ -134,22 +141,37 @@ def train_stardist(
             rays = Rays_GoldenSpiral(n_rays, anisotropy=anisotropy)
             sd_config, cls = Config3D(rays=rays, anisotropy=anisotropy, **common), StarDist3D
         model_dir.parent.mkdir(parents=True, exist_ok=True)
-        if model_dir.exists() and overwrite:
-            for name in ("weights_best.h5", "weights_last.h5", "weights_now.h5", "config.json", "thresholds.json"):
+        if model_dir.exists() and overwrite and not resume:
+            for name in ("weights_best.h5", "weights_last.h5", "weights_now.h5", "config.json", "thresholds.json", PROGRESS_NAME):
                 (model_dir / name).unlink(missing_ok=True)
-        model = cls(sd_config, name=model_dir.name, basedir=str(model_dir.parent))
+        if resume:
+            model = cls(None, name=model_dir.name, basedir=str(model_dir.parent))
+            start_weights = next(model_dir / n for n in ("weights_now.h5", "weights_best.h5") if (model_dir / n).is_file())
+            model.keras_model.load_weights(str(start_weights))
+            log.info("resuming after epoch %d from %s", state["epochs_done"], start_weights.name)
+        else:
+            model = cls(sd_config, name=model_dir.name, basedir=str(model_dir.parent))
         model.prepare_for_training()
+    write_config(model_dir, config, "stardist")  # first, so an interrupted run can be resumed
+    done = state["epochs_done"]
     model.callbacks = atomic_checkpoints(tf, list(model.callbacks))  # no truncated weights file on Ctrl-C
+    keep_best_of_earlier_run(model.callbacks, state)
+    model.callbacks.append(progress_recorder(tf, model_dir, state, offset=done))  # stardist's fit counts from 0
     if progress:
-        model.callbacks.append(progress_callback(tf, progress, config.epochs, config.steps_per_epoch))
-    augmenter = make_augmenter(np.random.default_rng(config.seed + 1), n_dim) if config.augment else None
+        model.callbacks.append(progress_callback(tf, progress, config.epochs, config.steps_per_epoch, offset=done))
+    augmenter = make_augmenter(np.random.default_rng(config.seed + 1 + done), n_dim) if config.augment else None
     with quiet_stdout():
         try:
-            history = model.train(X_trn, Y_trn, validation_data=(X_val, Y_val), augmenter=augmenter,
-                                  epochs=config.epochs, steps_per_epoch=config.steps_per_epoch)
+            model.train(X_trn, Y_trn, validation_data=(X_val, Y_val), augmenter=augmenter,
+                        epochs=config.epochs - done, steps_per_epoch=config.steps_per_epoch)
         except tf.errors.ResourceExhaustedError as e:
             raise TrainingError(f"out of memory during training ({e.message.splitlines()[0]}); lower --batch-size or --patch-size") from None
-    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        except KeyboardInterrupt:
+            log.warning("training interrupted after epoch %d of %d; %s holds the best weights so far. Continue with: "
+                        "fijiport train stardist %s -o %s --resume --epochs %d", state["epochs_done"], config.epochs,
+                        model_dir / "weights_best.h5", data_dir, model_dir, config.epochs)
+            raise
+    hist = state["history"]
     if any(not np.isfinite(v) for v in hist.get("loss", [])):
         raise TrainingError("the training loss became NaN/inf; lower --learning-rate or check the images for NaN values")
     if progress:
@@ -159,9 +181,6 @@ def train_stardist(
     if not (model_dir / "thresholds.json").is_file():
         (model_dir / "thresholds.json").write_text(json.dumps({"prob": float(thresholds["prob"]), "nms": float(thresholds["nms"])}))
 
-    (model_dir / CONFIG_NAME).write_text(
-        "# resolved fijiport training config; reuse with `fijiport train stardist DATA -o MODEL --config THIS_FILE`\n"
-        + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     write_history_csv(hist, model_dir / "history.csv")
     plot_history(hist, model_dir / "loss.png", title=f"StarDist {model_dir.name}")
     seconds = time.monotonic() - started
