@@ -65,3 +65,19 @@ def test_masks_and_rois_together_is_a_usage_error(tmp_path):
     r = invoke("prepare", "stardist", "--images", tmp_path / "low", "--masks", tmp_path / "GT", "--rois", tmp_path / "GT",
                "-o", tmp_path / "d")
     assert r.exit_code == 2 and "exactly one of --masks" in r.output
+
+
+def test_intensity_images_given_as_masks_are_refused(tmp_path):
+    from stardist.data import test_image_nuclei_2d
+
+    from fijiport.data.labels import check_label_image
+    from fijiport.errors import DataError
+
+    img, lbl = test_image_nuclei_2d(return_mask=True)
+    img, lbl = img[:256, :256], lbl[:256, :256]
+    _, report = check_label_image(lbl, img.shape, tmp_path / "real.tif")  # real labels pass
+    assert report.n_objects > 20
+    import pytest
+
+    with pytest.raises(DataError, match="looks like an intensity image"):
+        check_label_image(img.astype(np.uint16), img.shape, tmp_path / "raw.tif")

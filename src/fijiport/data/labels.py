@@ -82,11 +82,26 @@ def check_label_image(mask: np.ndarray, image_shape: tuple[int, ...], path: Path
     out, _, _ = relabel_sequential(mask.astype(np.int64))
     report.relabelled = not np.array_equal(np.unique(out)[1:], np.unique(mask)[np.unique(mask) > 0]) or report.from_binary
     report.n_objects = int(out.max())
+    _refuse_intensity_image(out, path)
     areas = np.bincount(out.ravel())[1:]
     report.tiny = [int(i + 1) for i in np.flatnonzero(areas < min_area)]
     report.not_star_convex = _not_star_convex(out, n_rays)
     dtype = np.uint16 if report.n_objects < 2**16 else np.uint32
     return out.astype(dtype), report
+
+
+def _refuse_intensity_image(lbl: np.ndarray, path: Path, min_labels: int = 20) -> None:
+    """An intensity image given as a mask: each grey value's pixels are scattered over the whole image, where a
+    label's pixels form one object. Refused when most of at least ``min_labels`` values span over a quarter of it."""
+    from scipy import ndimage
+
+    if lbl.max() < min_labels:
+        return
+    spans = np.array([np.prod([s.stop - s.start for s in box]) for box in ndimage.find_objects(lbl) if box is not None])
+    if np.mean(spans > 0.25 * lbl.size) > 0.5:
+        raise DataError(f"mask {path} looks like an intensity image, not a label image: most of its {int(lbl.max())} values "
+                        "are scattered over the whole image instead of forming one object each; pass the label images "
+                        "(one integer per object, background 0) with --masks, or ImageJ ROI sets with --rois")
 
 
 def _not_star_convex(lbl: np.ndarray, n_rays: int) -> list[int]:
