@@ -130,7 +130,7 @@ def bench_inference(models: dict[str, Path], work: Path) -> dict:
     import tifffile
 
     from fijiport.export.model_folder import read_care_model_folder
-    from fijiport.qc.restoration import auto_tiles
+    from fijiport.predict.tiles import auto_tiles
 
     rng = np.random.default_rng(0)
     cases = {"2048x2048": ("care2d", (2048, 2048), "YX"), "64x512x512": ("care3d", (64, 512, 512), "ZYX")}

@@ -16,7 +16,7 @@ def predict(
                                  show_default=False),
     images: list[Path] = typer.Argument(..., help="TIFF files or folders of TIFFs.", show_default=False),
     output: Path = typer.Option(..., "--output", "-o", help="Folder for the results (never the folder of the inputs).", show_default=False),
-    tiles: Optional[str] = typer.Option(None, "--tiles", help="Tiles per image axis, e.g. 1,4,4; by default chosen so no tile exceeds 64×1024×1024."),
+    tiles: Optional[str] = typer.Option(None, "--tiles", help="Tiles per image axis, e.g. 1,4,4; by default chosen so no tile exceeds about a million pixels (1024×1024, 64×128×128)."),
     weights: str = typer.Option("auto", "--weights", help="Which weights run: keras (model folders, and packages that carry "
                                 "one), onnx (packages, through onnxruntime), or auto: keras for folders, onnx for packages."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results that exist already."),

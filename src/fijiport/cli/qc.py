@@ -16,7 +16,7 @@ def qc(
     test_dir: Path = typer.Argument(..., help="Folder with low/ and GT/ (e.g. DATA_DIR/test from `fijiport prepare`).", show_default=False),
     output: Path = typer.Option(..., "--output", "-o", help="Report folder to create: qc.json, qc.md and panels/*.png.", show_default=False),
     percentiles: Optional[str] = typer.Option(None, "--percentiles", help="Input normalisation percentiles LOW,HIGH when the model folder does not record them (csbdeep default 2,99.8)."),
-    tiles: Optional[str] = typer.Option(None, "--tiles", help="Tiles per image axis, e.g. 1,4,4 for a ZYX stack; by default chosen so no tile exceeds 64×1024×1024."),
+    tiles: Optional[str] = typer.Option(None, "--tiles", help="Tiles per image axis, e.g. 1,4,4 for a ZYX stack; by default chosen so no tile exceeds about a million pixels (1024×1024, 64×128×128)."),
     save_predictions: bool = typer.Option(False, "--save-predictions", help="Also write each prediction as a float32 TIFF under predictions/."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the report folder if it exists."),
 ) -> None:

@@ -70,6 +70,8 @@ class _BioimageioRunner:
                 if a.type == "space" and not isinstance(a.size, v0_5.SizeReference):
                     raise DataError(f"{source}: output {out.id!r} axis {a.id!r} has a size not tied to the input's; "
                                     "fijiport predict handles outputs the size of their input")
+        self.same_size = all(getattr(a, "scale", 1) == 1 and not getattr(a.size, "offset", 0)
+                             for out in descr.outputs for a in out.axes if a.type == "space")
         self.halo = {a: h.left for a, h in get_input_halo(descr).get(self.input.id, {}).items()}
         self.pp = create_prediction_pipeline(descr, weight_format=weight_format)
         self.axes = "".join(str(a.id).upper() for a in self.space) + ("C" if self.n_channel > 1 else "")
@@ -143,6 +145,38 @@ class _BioimageioRunner:
         space_axes = "".join(str(a.id).upper() for a in self.space)
         return choose_tiles(data.shape[:-1], space_axes, n_tiles[: n_space] if n_tiles and len(n_tiles) > n_space else n_tiles)
 
+    def _predict_tiled(self, sample, shape: dict, tiles: tuple[int, ...], halo: dict):
+        """The network on one tile at a time (csbdeep's scheme, :func:`_tile_regions`): memory follows the tile,
+        and an untiled axis carries no halo. Pre- and postprocessing stay on the whole image."""
+        import itertools
+
+        from bioimageio.core import Sample, Tensor
+
+        axes = [a.id for a in self.space]
+        sizes = {str(a): n for a, n in shape.items()}
+        per_axis = [_tile_regions(shape[a.id], n, halo[a.id] if n > 1 else 0, a.size) for a, n in zip(self.space, tiles)]
+        tensor = sample.members[self.input.id]
+        full: dict = {}
+        for combo in itertools.product(*per_axis):
+            block = Sample(members={self.input.id: tensor[{a: slice(r[0], r[1]) for a, r in zip(axes, combo)}]},
+                           stat=sample.stat, id=None)
+            pad = {a: (0, r[2]) for a, r in zip(axes, combo) if r[2]}
+            if pad:
+                block = block.pad(pad_width={self.input.id: pad}, mode="reflect")
+            predicted = self.pp.predict_sample_without_blocking(block, skip_preprocessing=True, skip_postprocessing=True,
+                                                                skip_input_padding=True, skip_output_cropping=True)
+            region = {str(a): r for a, r in zip(axes, combo)}
+            for member, t in predicted.members.items():
+                dims = [str(d) for d in t.dims]
+                data = t.data.to_numpy()
+                if member not in full:
+                    size = [sizes[d] if d in region else n for d, n in zip(dims, data.shape)]
+                    full[member] = (np.empty(size, dtype=data.dtype), t.dims)
+                src = tuple(slice(region[d][3] - region[d][0], region[d][4] - region[d][0]) if d in region else slice(None) for d in dims)
+                dst = tuple(slice(region[d][3], region[d][4]) if d in region else slice(None) for d in dims)
+                full[member][0][dst] = data[src]
+        return Sample(members={m: Tensor(arr, dims=dims) for m, (arr, dims) in full.items()}, stat=sample.stat, id=None)
+
     def _predict(self, data: np.ndarray, tiles: tuple[int, ...]) -> dict:
         from bioimageio.core import Sample, Tensor
         from bioimageio.spec.model import v0_5
@@ -157,6 +191,9 @@ class _BioimageioRunner:
 
         shape = {a.id: n for a, n in zip(self.space, data.shape[:-1])}
         halo = {a.id: self.halo.get(a.id, 0) for a in self.space}
+        if any(t > 1 for t in tiles) and not self.same_size:
+            raise DataError(f"{self.source} has outputs at another scale or offset than its input; fijiport predicts it "
+                            "untiled only: pass --tiles " + ",".join("1" for _ in tiles) + " (or use `bioimageio predict`)")
         if all(t == 1 for t in tiles):
             # one block: the whole image, mirrored at its end up to a size the network accepts, as
             # csbdeep/stardist predict an untiled image (so labels equal the model folder's)
@@ -166,21 +203,8 @@ class _BioimageioRunner:
                                                              skip_input_padding=True, skip_output_cropping=True)
             crop = {a: slice(0, shape[a]) for a in shape}
         else:
-            # blocks with the package's halo; bioimageio.core mirrors the halo at the image borders
-            block = {a.id: _valid_size(a.size, math.ceil(shape[a.id] / t) + 2 * halo[a.id]) for a, t in zip(self.space, tiles)}
-            # blocks must not exceed the image: an axis shorter than its block is mirrored up to it
-            pad = {a: (0, block[a] - shape[a]) for a in shape if block[a] > shape[a]}
-            if pad:
-                sample = sample.pad(pad_width={self.input.id: pad}, mode="reflect")
-            block_shape = {self.input.id: {**{a.id: 1 for a in self.input.axes if a.type == "batch"},
-                                           **{a.id: self.n_channel for a in self.input.axes if a.type == "channel"}, **block}}
-            _, blocks = self.pp.predict_sample_with_fixed_blocking_yield_intermediates(
-                sample, block_shape, skip_preprocessing=True, skip_postprocessing=True)
-            predicted = None
-            for predicted in blocks:
-                pass
-            result = predicted.sample
-            crop = {a: slice(0, shape[a]) for a in pad}
+            result = self._predict_tiled(sample, shape, tiles, halo)
+            crop = {}
         result.members = {k: (t[crop] if crop else t) for k, t in result.members.items()}
         self.pp.apply_postprocessing(result)
         outputs = {}
@@ -196,6 +220,33 @@ class _BioimageioRunner:
                 x = x[..., 0]
             outputs[out.id] = x
         return outputs
+
+
+def _tile_regions(size: int, n: int, halo: int, valid) -> list[tuple[int, int, int, int, int]]:
+    """Tiles of one axis as csbdeep makes them: ``n`` near-equal inner parts, each read with ``halo`` pixels of
+    real context on both sides (clipped at the image border, never mirrored inside the image), starting on the
+    network's size step (so a StarDist grid stays aligned with the image's) and grown inside the image to a
+    size the network accepts; only an image smaller than that is mirrored at its end.
+    Returns (read_from, read_to, pad_at_end, inner_from, inner_to) per tile."""
+    step = int(getattr(valid, "step", 0) or 1)
+    regions = []
+    for k in range(n):
+        start, stop = k * size // n, (k + 1) * size // n
+        lo, hi = (max(0, start - halo), min(size, stop + halo)) if n > 1 else (0, size)
+        lo -= lo % step
+        while True:
+            need = _valid_size(valid, hi - lo)
+            if need < hi - lo:
+                raise DataError(f"the model takes inputs of {need} pixels along this axis; tiles of {hi - lo} (with halo) "
+                                "are larger: pass more --tiles")
+            if need == hi - lo or (hi == size and lo == 0):
+                break
+            if hi < size:
+                hi = min(size, hi + need - (hi - lo))
+            else:
+                lo = max(0, lo - step * math.ceil((need - (hi - lo)) / step))
+        regions.append((lo, hi, need - (hi - lo), start, stop))
+    return regions
 
 
 def _valid_size(size, at_least: int) -> int:

@@ -14,12 +14,11 @@ import numpy as np
 from .. import __version__
 from ..errors import DataError
 from ..files import atomic_dir, check_output, read_tiff, write_json
+from ..predict.tiles import auto_tiles
 from .metrics import RestorationScores, normalize_gt, restoration_scores, scale_to
 
 log = logging.getLogger(__name__)
 
-MAX_TILE = {"Z": 64, "Y": 1024, "X": 1024}
-"""Largest tile (pixels per axis) predicted at once; larger images are tiled."""
 
 
 @dataclass
@@ -59,11 +58,6 @@ def find_test_pairs(test_dir: Path) -> list[tuple[str, Path, Path]]:
                 log.warning("ignoring unpaired files: %s", ", ".join(pairing.only_source + pairing.only_target))
             return [(p.name, p.source, p.target) for p in pairing.pairs]
     raise DataError(f"{test_dir} has no low/ and GT/ folders; pass the test folder written by `fijiport prepare` (DATA_DIR/test)")
-
-
-def auto_tiles(shape: tuple[int, ...], axes: str) -> tuple[int, ...]:
-    """Number of tiles per axis so no tile exceeds :data:`MAX_TILE`."""
-    return tuple(max(1, math.ceil(s / MAX_TILE[a])) if a in MAX_TILE else 1 for s, a in zip(shape, axes))
 
 
 def qc_care(
