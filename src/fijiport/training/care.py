@@ -20,7 +20,8 @@ from ..data.prepare import SOURCE_DIR, TARGET_DIR, DataManifest, load_manifest
 from ..errors import ConfigError, DataError, TrainingError
 from ..files import check_output, write_json
 from .common import (CONFIG_NAME, PROGRESS_NAME, TrainProgress, TrainResult, atomic_checkpoints, progress_callback,
-                     keep_best_of_earlier_run, progress_recorder, resume_state, seed_everything, write_config)
+                     keep_best_of_earlier_run, progress_recorder, resume_state, seed_everything, steps_per_second,
+                     write_config)
 from .history import plot_history, write_history_csv
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,8 @@ def train_care(
             "normalization": {"percentile_low": config.percentile_low, "percentile_high": config.percentile_high},
             "best_val_loss": float(min(hist["val_loss"])) if hist.get("val_loss") else None,
             "seconds": round(seconds, 1),
+            "epoch_seconds": state.get("epoch_seconds", []),
+            "steps_per_second": steps_per_second(state, config.steps_per_epoch),
         },
     )
     return TrainResult(model_dir, config, hist, len(X_train), len(X_val), seconds)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -150,8 +150,14 @@ def progress_recorder(tf, model_dir: Path, state: dict, offset: int = 0):
     ``offset``: epochs done before this ``fit`` began, when fit counts from 0 (stardist's ``train``)."""
     from ..files import write_json
 
+    import time
+
     class _Recorder(tf.keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
         def on_epoch_end(self, epoch, logs=None):
+            state.setdefault("epoch_seconds", []).append(round(time.perf_counter() - self.started, 3))
             logs = _floats(logs)
             for k, v in logs.items():
                 state["history"].setdefault(k, []).append(v)
@@ -161,6 +167,12 @@ def progress_recorder(tf, model_dir: Path, state: dict, offset: int = 0):
             write_json(model_dir / PROGRESS_NAME, state)
 
     return _Recorder()
+
+
+def steps_per_second(state: dict, steps_per_epoch: int) -> Optional[float]:
+    """Training throughput: steps per second over the epochs after the first (which includes graph tracing)."""
+    seconds = state.get("epoch_seconds", [])[1:]
+    return round(steps_per_epoch / float(np.median(seconds)), 2) if seconds else None
 
 
 def keep_best_of_earlier_run(callbacks: list, state: dict) -> None:

@@ -19,7 +19,7 @@ from ..data.prepare_stardist import IMAGES_DIR, MASKS_DIR, load_stardist_manifes
 from ..errors import ConfigError, DataError, TrainingError
 from ..files import check_output, read_tiff, write_json
 from .common import (PROGRESS_NAME, TrainProgress, TrainResult, atomic_checkpoints, keep_best_of_earlier_run,
-                     progress_callback, progress_recorder, resume_state, seed_everything, write_config)
+                     progress_callback, progress_recorder, resume_state, seed_everything, steps_per_second, write_config)
 from .history import plot_history, write_history_csv
 
 log = logging.getLogger(__name__)
@@ -192,6 +192,7 @@ def train_stardist(
         "thresholds": {"prob": float(thresholds["prob"]), "nms": float(thresholds["nms"])},
         "anisotropy": list(anisotropy), "grid": list(grid), "n_rays": n_rays,
         "best_val_loss": float(min(hist["val_loss"])) if hist.get("val_loss") else None, "seconds": round(seconds, 1),
+        "epoch_seconds": state.get("epoch_seconds", []), "steps_per_second": steps_per_second(state, config.steps_per_epoch),
     })
     if progress:
         progress(TrainProgress("done"))
