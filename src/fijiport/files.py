@@ -40,6 +40,18 @@ def _unreadable(path: Path, e: Exception) -> str:
             f"({str(e)[:80]}); open it in Fiji and use File > Save As > Tiff..., or take it out of the folder")
 
 
+def check_hdf5(path: Path) -> None:
+    """Refuse a weights file that is not readable HDF5 (damaged, cut short), before TensorFlow is even loaded."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r"):
+            pass
+    except Exception as e:
+        raise DataError(f"{path} is damaged: not a readable HDF5 weights file ({str(e).splitlines()[0][:80] if str(e) else type(e).__name__}); "
+                        "copy the model folder again, whole, from where it was trained") from None
+
+
 def read_tiff(path: Path) -> np.ndarray:
     """Read a TIFF into a numpy array, turning every reader failure into a :class:`DataError`."""
     import tifffile

@@ -36,7 +36,7 @@ def _stardist_config(model: Path) -> None:
 
 
 ROWS = {
-    "corrupt h5": (_corrupt_h5, ["damaged or belongs to another network", "weights_best.h5"]),
+    "corrupt h5": (_corrupt_h5, ["is damaged", "weights_best.h5"]),
     "config of another network": (_other_network, ["damaged or belongs to another network"]),
     "config from another model type": (_stardist_config, ["thresholds.json"]),
 }

@@ -81,3 +81,16 @@ def test_intensity_images_given_as_masks_are_refused(tmp_path):
 
     with pytest.raises(DataError, match="looks like an intensity image"):
         check_label_image(img.astype(np.uint16), img.shape, tmp_path / "raw.tif")
+
+
+def test_damaged_weights_are_named_before_anything_else_is_asked(tmp_path):
+    """Not "pass --test-input" first and "damaged weights" only on the second try."""
+    import json
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"axes": "YXC", "n_dim": 2, "unet_n_depth": 2, "n_channel_in": 1,
+                                                   "n_channel_out": 1}))
+    (model / "weights_best.h5").write_bytes(np.random.default_rng(0).bytes(4096))
+    r = invoke("export", model, "-o", tmp_path / "m.zip")
+    assert r.exit_code == 1 and "weights_best.h5 is damaged" in r.output and "--test-input" not in r.output

@@ -11,6 +11,7 @@ from typing import Any, Optional
 import yaml
 
 from ..errors import ConfigError, DataError
+from ..files import check_hdf5
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ def read_care_model_folder(model_dir: Path, weights: Optional[str] = None,
         weights_path = model_dir / weights if not Path(weights).is_absolute() else Path(weights)
         if not weights_path.is_file():
             raise DataError(f"weights file {weights_path} does not exist")
+    check_hdf5(weights_path)
 
     record = None
     record_path = model_dir / "fijiport_training.json"

@@ -23,7 +23,7 @@ from .. import __version__
 from ..config.export import STARDIST_CITATIONS, ExportMeta
 from ..data.normalize import scale_range
 from ..errors import DataError, ExportError
-from ..files import all_or_nothing, read_tiff
+from ..files import all_or_nothing, check_hdf5, read_tiff
 from .bioimageio import (
     AGREEMENT_ATOL,
     INPUT_ID,
@@ -73,6 +73,7 @@ def load_stardist_folder(model_dir: Path, weights: Optional[str] = None):
     if not found:
         raise DataError(f"{model_dir} has no {' or '.join(names)}; copy weights_best.h5 from where the model was trained "
                         "into this folder (fijiport export also takes another .h5 with --weights FILE.h5)")
+    check_hdf5(found[0])
     thr_path = model_dir / "thresholds.json"
     if not thr_path.is_file():
         raise DataError(f"{model_dir} has no thresholds.json; StarDist-Fiji and deepImageJ need the model's own "

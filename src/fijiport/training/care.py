@@ -19,8 +19,8 @@ from ..data.patches import sample_care_patches
 from ..data.prepare import SOURCE_DIR, TARGET_DIR, DataManifest, load_manifest
 from ..errors import ConfigError, DataError, TrainingError
 from ..files import check_output, write_json
-from .common import (CONFIG_NAME, PROGRESS_NAME, TrainProgress, TrainResult, atomic_checkpoints, progress_callback,
-                     keep_best_of_earlier_run, progress_recorder, resume_state, seed_everything, steps_per_second,
+from .common import (TrainProgress, TrainResult, atomic_checkpoints, progress_callback,
+                     keep_best_of_earlier_run, progress_recorder, resume_state, seed_everything, start_model, steps_per_second,
                      write_config)
 from .history import plot_history, write_history_csv
 
@@ -149,19 +149,8 @@ def train_care(
         train_batch_size=config.batch_size,
         train_tensorboard=tensorboard,
     )
-    model_dir.parent.mkdir(parents=True, exist_ok=True)
-    if model_dir.exists() and overwrite and not resume:
-        for name in ("weights_best.h5", "weights_last.h5", "weights_now.h5", "config.json", PROGRESS_NAME):
-            (model_dir / name).unlink(missing_ok=True)
     with quiet_stdout():
-        if resume:
-            model = CARE(None, name=model_dir.name, basedir=str(model_dir.parent))
-            start_weights = next(model_dir / n for n in ("weights_now.h5", "weights_best.h5") if (model_dir / n).is_file())
-            model.keras_model.load_weights(str(start_weights))
-            log.info("resuming after epoch %d from %s", state["epochs_done"], start_weights.name)
-        else:
-            model = CARE(csb_config, name=model_dir.name, basedir=str(model_dir.parent))
-        model.prepare_for_training()
+        model = start_model(CARE, csb_config, model_dir, overwrite=overwrite, resume=resume, state=state)
     write_config(model_dir, config, "care")  # first, so an interrupted run can be resumed
     callbacks = atomic_checkpoints(tf, list(model.callbacks))
     keep_best_of_earlier_run(callbacks, state)

@@ -175,6 +175,24 @@ def steps_per_second(state: dict, steps_per_epoch: int) -> Optional[float]:
     return round(steps_per_epoch / float(np.median(seconds)), 2) if seconds else None
 
 
+def start_model(cls, config, model_dir: Path, *, overwrite: bool, resume: bool, state: dict, outputs: tuple = ()):
+    """The csbdeep/stardist model to train: a new one (its folder's earlier weights and ``outputs`` removed with
+    ``overwrite``), or with ``resume`` the interrupted one, loaded with its last saved weights."""
+    model_dir.parent.mkdir(parents=True, exist_ok=True)
+    if model_dir.exists() and overwrite and not resume:
+        for name in ("weights_best.h5", "weights_last.h5", "weights_now.h5", "config.json", PROGRESS_NAME, *outputs):
+            (model_dir / name).unlink(missing_ok=True)
+    if resume:
+        model = cls(None, name=model_dir.name, basedir=str(model_dir.parent))
+        start_weights = next(model_dir / n for n in ("weights_now.h5", "weights_best.h5") if (model_dir / n).is_file())
+        model.keras_model.load_weights(str(start_weights))
+        log.info("resuming after epoch %d from %s", state["epochs_done"], start_weights.name)
+    else:
+        model = cls(config, name=model_dir.name, basedir=str(model_dir.parent))
+    model.prepare_for_training()
+    return model
+
+
 def keep_best_of_earlier_run(callbacks: list, state: dict) -> None:
     """A resumed run replaces weights_best.h5 only with weights better than the earlier run's best."""
     for cb in callbacks:

@@ -18,7 +18,7 @@ from ..config.stardist import StardistTrainConfig
 from ..data.prepare_stardist import IMAGES_DIR, MASKS_DIR, load_stardist_manifest
 from ..errors import ConfigError, DataError, TrainingError
 from ..files import check_output, read_tiff, write_json
-from .common import (PROGRESS_NAME, TrainProgress, TrainResult, atomic_checkpoints, keep_best_of_earlier_run,
+from .common import (TrainProgress, TrainResult, atomic_checkpoints, keep_best_of_earlier_run, start_model,
                      progress_callback, progress_recorder, resume_state, seed_everything, steps_per_second, write_config)
 from .history import plot_history, write_history_csv
 
@@ -140,18 +140,8 @@ def train_stardist(
         else:
             rays = Rays_GoldenSpiral(n_rays, anisotropy=anisotropy)
             sd_config, cls = Config3D(rays=rays, anisotropy=anisotropy, **common), StarDist3D
-        model_dir.parent.mkdir(parents=True, exist_ok=True)
-        if model_dir.exists() and overwrite and not resume:
-            for name in ("weights_best.h5", "weights_last.h5", "weights_now.h5", "config.json", "thresholds.json", PROGRESS_NAME):
-                (model_dir / name).unlink(missing_ok=True)
-        if resume:
-            model = cls(None, name=model_dir.name, basedir=str(model_dir.parent))
-            start_weights = next(model_dir / n for n in ("weights_now.h5", "weights_best.h5") if (model_dir / n).is_file())
-            model.keras_model.load_weights(str(start_weights))
-            log.info("resuming after epoch %d from %s", state["epochs_done"], start_weights.name)
-        else:
-            model = cls(sd_config, name=model_dir.name, basedir=str(model_dir.parent))
-        model.prepare_for_training()
+        model = start_model(cls, sd_config, model_dir, overwrite=overwrite, resume=resume, state=state,
+                            outputs=("thresholds.json",))
     write_config(model_dir, config, "stardist")  # first, so an interrupted run can be resumed
     done = state["epochs_done"]
     model.callbacks = atomic_checkpoints(tf, list(model.callbacks))  # no truncated weights file on Ctrl-C
