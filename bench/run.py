@@ -31,20 +31,40 @@ VENV_BIN = Path(sys.executable).parent
 FIJIPORT = str(VENV_BIN / "fijiport")
 
 
+LAUNCHER = """
+import json, os, subprocess, sys, tempfile, time
+for line in sys.stdin:
+    job = json.loads(line)
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(job["cmd"], cwd=job["cwd"], env=job["env"], stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        text = out.read().decode(errors="replace")[-3000:]
+    print(json.dumps({"seconds": seconds, "maxrss_kb": usage.ru_maxrss, "rc": os.waitstatus_to_exitcode(status),
+                      "text": text}), flush=True)
+"""
+_launcher: subprocess.Popen | None = None
+
+
 def measure(cmd: list[str], *, cwd: Path | None = None, env: dict | None = None, label: str = "") -> dict:
-    """Run ``cmd``; return seconds, peak RSS (MB) of it and its children, and its exit code."""
-    out = tempfile.TemporaryFile()
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    out.seek(0)
-    text = out.read().decode(errors="replace")
-    if proc.returncode != 0:
-        raise RuntimeError(f"{label or cmd[0]} failed ({proc.returncode}):\n{text[-3000:]}")
-    print(f"  {label:<42} {seconds:7.1f} s  {usage.ru_maxrss / 1024:7.0f} MB", flush=True)
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    """Run ``cmd``; return seconds and peak RSS (MB) of it and its children.
+
+    The command is started by a small launcher process, not by this one: Linux records the memory
+    high-water mark of the process that forks into a child's peak RSS, so a child forked from this
+    (large) process would report at least this process's peak."""
+    global _launcher
+    if _launcher is None or _launcher.poll() is not None:
+        _launcher = subprocess.Popen([sys.executable, "-S", "-c", LAUNCHER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    _launcher.stdin.write(json.dumps({"cmd": [str(c) for c in cmd], "cwd": str(cwd) if cwd else None,
+                                      "env": env if env is not None else dict(os.environ)}) + "\n")
+    _launcher.stdin.flush()
+    r = json.loads(_launcher.stdout.readline())
+    if r["rc"] != 0:
+        raise RuntimeError(f"{label or cmd[0]} failed ({r['rc']}):\n{r['text']}")
+    print(f"  {label:<42} {r['seconds']:7.1f} s  {r['maxrss_kb'] / 1024:7.0f} MB", flush=True)
+    return {"seconds": round(r["seconds"], 2), "peak_rss_mb": round(r["maxrss_kb"] / 1024, 1)}
 
 
 def keras3_env() -> dict:

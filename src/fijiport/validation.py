@@ -131,27 +131,36 @@ def _validate_core(package: Path, *, timeout: float, progress: Optional[Callable
         return report
     report.add("safe to open", "passed", "plain files inside the package, plain YAML, no pickles, sizes and sha256 as declared")
 
-    step("validating the rdf against the bioimage.io spec")
-    descr = _spec_validation(package, report)
-    if descr is None:
-        return report
-    report.weight_formats = [name for name, entry in descr.weights if entry is not None]
-
-    step(f"running bioimageio.core tests ({', '.join(report.weight_formats)})")
+    # the package is safe to open: start bioimageio.core's tests in their own process now, and check the rdf
+    # against the spec here meanwhile (the two overlap; the spec check does not need the test's result)
     with tempfile.TemporaryDirectory(prefix="fijiport-validate-") as tmp_str:
         tmp = Path(tmp_str)
         out_dir, work_dir = tmp / "out", tmp / "work"
         out_dir.mkdir()
         work_dir.mkdir()
         cmd = [sys.executable, "-m", "fijiport._validation_worker", str(package.resolve()), str(out_dir)]
+        log_path = tmp / "worker.log"  # a file, not a pipe: the worker never waits for the parent to read
+        with open(log_path, "w") as log_file:
+            proc = subprocess.Popen(cmd, cwd=work_dir, env=keras3_env(), stdout=subprocess.DEVNULL, stderr=log_file)
         try:
-            proc = subprocess.run(cmd, cwd=work_dir, env=keras3_env(), capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            report.add("bioimageio.core test", "failed", f"did not finish within {timeout:.0f} s")
-            return report
+            step("validating the rdf against the bioimage.io spec")
+            descr = _spec_validation(package, report)
+            if descr is None:
+                return report
+            report.weight_formats = [name for name, entry in descr.weights if entry is not None]
+            step(f"running bioimageio.core tests ({', '.join(report.weight_formats)})")
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                report.add("bioimageio.core test", "failed", f"did not finish within {timeout:.0f} s")
+                return report
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
         results_path = out_dir / "results.json"
         if proc.returncode != 0 or not results_path.is_file():
-            tail = "\n".join((proc.stderr or "").strip().splitlines()[-5:])
+            tail = "\n".join(log_path.read_text(errors="replace").strip().splitlines()[-5:])
             report.add("bioimageio.core test", "failed", f"the test process failed (exit {proc.returncode}): {tail}")
             return report
         results = json.loads(results_path.read_text())
