@@ -37,7 +37,8 @@ for line in sys.stdin:
     job = json.loads(line)
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(job["cmd"], cwd=job["cwd"], env=job["env"], stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(job["cmd"], cwd=job["cwd"], env=job["env"], stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         out.seek(0)
@@ -60,7 +61,10 @@ def measure(cmd: list[str], *, cwd: Path | None = None, env: dict | None = None,
     _launcher.stdin.write(json.dumps({"cmd": [str(c) for c in cmd], "cwd": str(cwd) if cwd else None,
                                       "env": env if env is not None else dict(os.environ)}) + "\n")
     _launcher.stdin.flush()
-    r = json.loads(_launcher.stdout.readline())
+    line = _launcher.stdout.readline()
+    if not line:
+        raise RuntimeError(f"the measuring launcher died while running {label or cmd[0]} (exit {_launcher.wait()})")
+    r = json.loads(line)
     if r["rc"] != 0:
         raise RuntimeError(f"{label or cmd[0]} failed ({r['rc']}):\n{r['text']}")
     print(f"  {label:<42} {r['seconds']:7.1f} s  {r['maxrss_kb'] / 1024:7.0f} MB", flush=True)

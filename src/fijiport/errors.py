@@ -40,25 +40,28 @@ class OutputExistsError(FijiportError):
 
 
 def os_error_message(e: OSError) -> str:
-    """One line for an operating-system refusal (disk full, read-only, permissions), naming the path and the fix."""
+    """One line for an operating-system refusal (disk full, read-only, permissions), naming the path and the fix.
+    The path may be an input or an output: the fix says which is which."""
     import errno
 
-    name = e.filename or "the output"
+    name = e.filename if e.filename else None
     if e.filename2:
         name = f"{e.filename} → {e.filename2}"
+    at = f" ({name})" if name else ""
     code = e.errno
     if code in (errno.ENOSPC, errno.EDQUOT):
-        return f"no space left on the disk holding {name}; free some space or write elsewhere with -o, then run the command again"
+        return f"no space left on the disk{at}; free some space or write elsewhere with -o, then run the command again"
     if code == errno.EFBIG:
-        return f"{name} grew past the largest file this system allows; write elsewhere with -o"
+        return f"a file grew past the largest file this system allows{at}; write elsewhere with -o"
     if code == errno.EROFS:
-        return f"{name} is on a read-only file system; choose a location you can write to with -o"
+        return f"read-only file system{at}; choose a location you can write to with -o"
     if code in (errno.EACCES, errno.EPERM):
-        return f"permission denied for {name}; choose a location you may write to with -o (or get write access to it)"
+        return (f"permission denied{at}; if it is an input, get read access to it; if it is the output, choose a "
+                "location you may write to with -o")
     if code == errno.ENOTDIR:
-        return f"{name}: part of this path is a file, not a folder; choose another path"
+        return f"part of a path is a file, not a folder{at}; check the paths given"
     if code == errno.EEXIST:
-        return f"{name} exists (a file where a folder is needed, or the other way round); choose another path"
+        return f"exists already, a file where a folder is needed or the other way round{at}; choose another path"
     if code == errno.ENOENT:
-        return f"{name} does not exist (or a folder on its way is missing); check the path"
-    return f"{name}: {e.strerror or e}; check the path and that there is room to write"
+        return f"no such file or folder{at}; check the path (or a folder on its way)"
+    return f"{e.strerror or e}{at}; check the paths given and that there is room to write"

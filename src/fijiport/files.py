@@ -36,6 +36,10 @@ def list_tiffs(folder: Path, *, what: str = "folder") -> list[Path]:
 
 
 def _unreadable(path: Path, e: Exception) -> str:
+    if isinstance(e, PermissionError):
+        return f"cannot read {path}: permission denied; get read access to it or copy it somewhere you can read"
+    if isinstance(e, FileNotFoundError):
+        return f"{path} does not exist (moved or deleted while fijiport ran?)"
     return (f"cannot read {path} as a TIFF image: it is damaged, cut short, or another kind of file named .tif "
             f"({str(e)[:80]}); open it in Fiji and use File > Save As > Tiff..., or take it out of the folder")
 
@@ -114,7 +118,7 @@ def atomic_file(target: Path, overwrite: bool = False) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the user's usual permissions
+    _usual_permissions(tmp, 0o666)  # mkstemp makes 0600; outputs get the user's usual permissions
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -126,6 +130,14 @@ def atomic_file(target: Path, overwrite: bool = False) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _usual_permissions(path, mode: int) -> None:
+    """``mode`` less the umask, where the file system allows it (vfat/exFAT refuse chmod: keep what they give)."""
+    try:
+        os.chmod(path, mode & ~_umask())
+    except OSError:
+        pass
 
 
 def _umask() -> int:
@@ -177,7 +189,7 @@ def atomic_dir(target: Path, overwrite: bool = False) -> Iterator[Path]:
     check_output(target, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a shared lab folder needs the usual permissions
+    _usual_permissions(tmp, 0o777)  # mkdtemp makes 0700; a shared lab folder needs the usual permissions
     try:
         yield tmp
         if target.exists():

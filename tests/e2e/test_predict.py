@@ -200,3 +200,13 @@ def test_wrong_number_of_tiles_says_what_to_give(care2d_model, care2d_raw, tmp_p
     r = invoke("predict", care2d_model, care2d_raw / "low", "-o", tmp_path / "out", "--tiles", "1,2,2")
     assert r.exit_code == 1 and "one number per image axis (YX), e.g. --tiles 2,2" in r.output, r.output
     assert not (tmp_path / "out").exists()
+
+
+def test_two_inputs_with_one_name_are_refused_before_predicting(care2d_model, care2d_raw, tmp_path):
+    name = sorted((care2d_raw / "low").glob("*.tif"))[0].name
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        shutil.copy(care2d_raw / "low" / name, tmp_path / sub / name)
+    r = invoke("predict", care2d_model, tmp_path / "a", tmp_path / "b", "-o", tmp_path / "out", "--overwrite")
+    assert r.exit_code == 1 and f"two inputs are named {name}" in " ".join(r.output.split())
+    assert not (tmp_path / "out").exists()

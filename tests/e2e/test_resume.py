@@ -49,7 +49,7 @@ def test_interrupted_training_resumes(care2d_data, tmp_path):
 
 
 def test_resume_needs_an_earlier_run(care2d_data, tmp_path):
-    r = runner.invoke(app, ["train", "care", str(care2d_data), "-o", str(tmp_path / "none"), "--resume"])
+    r = runner.invoke(app, ["train", "care", str(care2d_data), "-o", str(tmp_path / "none"), "--resume", "--epochs", "3"])
     assert r.exit_code == 1 and "nothing to resume" in " ".join(r.output.split())
     assert not (tmp_path / "none").exists()
 
@@ -82,3 +82,10 @@ def test_interrupted_stardist_training_resumes(stardist_model, tmp_path):
 
     r = runner.invoke(app, ["train", "stardist", str(data), "-o", str(model_dir), "--resume", "--epochs", "3"])
     assert r.exit_code == 1 and "trained 3 epochs already" in " ".join(r.output.split())
+
+
+def test_resume_needs_the_total_epochs(care2d_data, tmp_path):
+    r = runner.invoke(app, ["train", "care", str(care2d_data), "-o", str(tmp_path / "m"), "--resume"])
+    assert r.exit_code == 2 and "--resume needs --epochs N" in " ".join(r.output.split())
+    r = runner.invoke(app, ["train", "stardist", str(care2d_data), "-o", str(tmp_path / "m"), "--resume"])
+    assert r.exit_code == 2 and "--resume needs --epochs N" in " ".join(r.output.split())

@@ -140,3 +140,26 @@ def test_patch_larger_than_image_is_named(tmp_path):
     pairs = _write_pairs(tmp_path, [(32, 32)])
     with pytest.raises(DataError, match=r"im0\.tif .*Y: patch 64 > image 32"):
         sample_care_patches(pairs, "YX", (64, 16), 4, PERCENTILES)
+
+
+def test_tile_regions_cover_each_axis_within_the_valid_sizes():
+    """Every tile reads a size the network accepts, starts on its size step, and the inner parts tile the axis."""
+    from fijiport.predict.package import _tile_regions
+
+    class Size:  # a bioimage.io ParameterizedSize
+        def __init__(self, min, step):
+            self.min, self.step = min, step
+
+    for size, n, halo, valid in [(1000, 4, 22, Size(16, 16)), (500, 3, 22, Size(16, 16)), (512, 4, 22, Size(48, 4)),
+                                 (30, 1, 0, Size(48, 4)), (97, 2, 8, Size(8, 8)), (64, 1, 0, Size(48, 4))]:
+        regions = _tile_regions(size, n, halo, valid)
+        assert [r[3] for r in regions][0] == 0 and regions[-1][4] == size
+        assert all(a[4] == b[3] for a, b in zip(regions, regions[1:]))
+        for lo, hi, pad, start, stop in regions:
+            length = hi - lo + pad
+            assert length >= valid.min and (length - valid.min) % valid.step == 0
+            assert lo % valid.step == 0 and 0 <= lo <= start and stop <= hi <= size
+            assert pad == 0 or hi == size  # only an image end is mirrored
+            if n > 1:
+                assert start - lo >= min(halo, start) and hi - stop >= min(halo, size - stop)
+            assert length <= max(valid.min, 2 * halo + size // n + 2 * valid.step)  # a tile stays a tile

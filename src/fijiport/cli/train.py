@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Optional
 
@@ -10,6 +11,7 @@ import typer
 
 from ..config.care import CareTrainConfig
 from ..config.loading import load_yaml_config, merge_options
+from ..errors import UsageError
 from ._common import err, out, parse_numbers, progress_bar
 
 app = typer.Typer(no_args_is_help=True, help="Train CARE or StarDist networks on a data folder written by `fijiport prepare`.")
@@ -58,6 +60,7 @@ def care(
         percentile_low=percentile_low, percentile_high=percentile_high, seed=seed, tensorboard=tensorboard,
         gpu_memory_growth=gpu_memory_growth,
     )
+    _check_resume(resume, cli_values, config_file)
     source = f"options{' and ' + str(config_file) if config_file else ''}"
     config = merge_options(CareTrainConfig, load_yaml_config(config_file), cli_values, source=source)
 
@@ -67,6 +70,21 @@ def care(
               f"best validation loss {result.best_val_loss:.4f}")
     out.print(f"model: {output}")
     out.print(f"loss curve: {output / LOSS_PNG}")
+
+
+def _check_resume(resume: bool, cli_values: dict, config_file: Optional[Path]) -> None:
+    """--resume continues with the recorded settings to the total --epochs: require that, say what is ignored."""
+    if not resume:
+        return
+    if cli_values.get("epochs") is None:
+        raise UsageError("--resume needs --epochs N: the total number of epochs to reach (the interrupted run's own "
+                         "number, or more)")
+    ignored = [f"--{k.replace('_', '-')}" for k, v in cli_values.items() if v is not None and k != "epochs"]
+    if config_file is not None:
+        ignored.append(f"--config {config_file}")
+    if ignored:
+        logging.getLogger(__name__).warning("--resume continues with the settings recorded in the model folder; "
+                                            "ignoring %s", ", ".join(ignored))
 
 
 def _progress_handler(bar):
@@ -143,6 +161,7 @@ def stardist(
         validation_fraction=validation_fraction, augment=augment, percentile_low=percentile_low,
         percentile_high=percentile_high, seed=seed, tensorboard=tensorboard, gpu_memory_growth=gpu_memory_growth,
     )
+    _check_resume(resume, cli_values, config_file)
     source = f"options{' and ' + str(config_file) if config_file else ''}"
     config = merge_options(StardistTrainConfig, load_yaml_config(config_file), cli_values, source=source)
     with progress_bar() as bar:

@@ -63,8 +63,8 @@ def write_package(descr, output_zip: Path, *, overwrite: bool) -> Path:
             save_bioimageio_package(descr, output_path=written)
         except BaseException as e:
             written.unlink(missing_ok=True)  # a full disk or Ctrl-C must not leave the partial zip behind
-            if isinstance(e, OSError):
-                raise OSError(e.errno, e.strerror, str(output_zip)) from None
+            if isinstance(e, OSError) and e.errno is not None and e.filename in (None, str(written)):
+                raise OSError(e.errno, e.strerror, str(output_zip)) from None  # about the zip being written
             if isinstance(e, Exception):
                 raise ExportError(f"bioimageio.spec could not write the package: {type(e).__name__}: {e}") from None
             raise

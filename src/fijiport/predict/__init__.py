@@ -98,6 +98,12 @@ def _preflight(files: list[Path], run, out_dir: Path, overwrite: bool, n_tiles) 
     any: a bad file is refused up front, not after hours of work with half the outputs written."""
     from ..files import check_pixels, read_tiff
 
+    seen: dict[str, Path] = {}
+    for f in files:
+        if f.name in seen:
+            raise DataError(f"two inputs are named {f.name} ({seen[f.name]} and {f}); outputs are named after their input, "
+                            "so predict them into different -o folders")
+        seen[f.name] = f
     for f in files:
         img = read_tiff(f)
         check_pixels(f, img)

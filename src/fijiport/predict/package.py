@@ -87,7 +87,13 @@ class _BioimageioRunner:
     def check(self, path: Path, img: np.ndarray, out_dir: Path, overwrite: bool, n_tiles=None) -> None:
         for p in (t for group in self._targets(path, out_dir).values() for t in group):
             check_output(p, overwrite)
-        self._tiles(self._layout(img, path), n_tiles)
+        data, channel = self._layout_and_channel(img, path)
+        tiles = self._tiles(data, channel, n_tiles)
+        if any(t > 1 for t in tiles) and not self.same_size:
+            raise DataError(f"{self.source} has outputs at another scale or offset than its input; fijiport predicts it "
+                            "untiled only: pass --tiles " + ",".join("1" for _ in tiles) + " (or use `bioimageio predict`)")
+        for a, n, size in zip(self.space, tiles, data.shape[:-1]):  # fixed input sizes: refused here, not mid-run
+            _tile_regions(size, n, self.halo.get(a.id, 0) if n > 1 else 0, a.size)
 
     def __call__(self, path: Path, out_dir: Path, n_tiles, overwrite: bool):
         from . import Prediction
@@ -121,29 +127,33 @@ class _BioimageioRunner:
             targets[out.id] = label_targets(out_dir, name) if out.id in self.labels else (out_dir / name,)
         return targets
 
-    def _layout(self, img: np.ndarray, path: Path) -> np.ndarray:
-        """The image as (spatial..., channel), or a refusal saying what the model expects."""
+    def _layout_and_channel(self, img: np.ndarray, path: Path) -> tuple[np.ndarray, Optional[int]]:
+        """The image as (spatial..., channel) and where the image had its channel axis (None, 0 or -1)."""
         n_space = len(self.space)
         expect = f"{''.join(str(a.id).upper() for a in self.space)}" + (f" plus {self.n_channel} channels" if self.n_channel > 1 else "")
         if img.ndim == n_space and self.n_channel == 1:
-            data = img[..., None]
-        elif img.ndim == n_space + 1 and img.shape[-1] == self.n_channel:
-            data = img
-        elif img.ndim == n_space + 1 and img.shape[0] == self.n_channel:
-            data = np.moveaxis(img, 0, -1)
-        else:
-            raise wrong_dimensions(path, img.shape, expect)
-        return data
+            return img[..., None], None
+        if img.ndim == n_space + 1 and img.shape[-1] == self.n_channel:
+            return img, -1
+        if img.ndim == n_space + 1 and img.shape[0] == self.n_channel:
+            return np.moveaxis(img, 0, -1), 0
+        raise wrong_dimensions(path, img.shape, expect)
 
     def _to_model(self, img: np.ndarray, path: Path, n_tiles) -> tuple[np.ndarray, tuple[int, ...]]:
         """The image as (spatial..., channel) float32, and the tiles per image axis."""
-        data = self._layout(img, path)
-        return data.astype(np.float32, copy=False), self._tiles(data, n_tiles)
+        data, channel = self._layout_and_channel(img, path)
+        return data.astype(np.float32, copy=False), self._tiles(data, channel, n_tiles)
 
-    def _tiles(self, data: np.ndarray, n_tiles) -> tuple[int, ...]:
+    def _tiles(self, data: np.ndarray, channel: Optional[int], n_tiles) -> tuple[int, ...]:
+        """Tiles per spatial axis: ``--tiles`` as given (a value for the image's channel axis dropped), or by
+        default :func:`auto_tiles` (one tile for packages whose outputs are not the input's size)."""
         n_space = len(self.space)
         space_axes = "".join(str(a.id).upper() for a in self.space)
-        return choose_tiles(data.shape[:-1], space_axes, n_tiles[: n_space] if n_tiles and len(n_tiles) > n_space else n_tiles)
+        if n_tiles is None and not self.same_size:
+            return (1,) * n_space
+        if n_tiles is not None and channel is not None and len(n_tiles) == n_space + 1:
+            n_tiles = tuple(n_tiles[1:] if channel == 0 else n_tiles[:-1])
+        return choose_tiles(data.shape[:-1], space_axes, n_tiles)
 
     def _predict_tiled(self, sample, shape: dict, tiles: tuple[int, ...], halo: dict):
         """The network on one tile at a time (csbdeep's scheme, :func:`_tile_regions`): memory follows the tile,
@@ -191,9 +201,6 @@ class _BioimageioRunner:
 
         shape = {a.id: n for a, n in zip(self.space, data.shape[:-1])}
         halo = {a.id: self.halo.get(a.id, 0) for a in self.space}
-        if any(t > 1 for t in tiles) and not self.same_size:
-            raise DataError(f"{self.source} has outputs at another scale or offset than its input; fijiport predicts it "
-                            "untiled only: pass --tiles " + ",".join("1" for _ in tiles) + " (or use `bioimageio predict`)")
         if all(t == 1 for t in tiles):
             # one block: the whole image, mirrored at its end up to a size the network accepts, as
             # csbdeep/stardist predict an untiled image (so labels equal the model folder's)
@@ -226,7 +233,7 @@ def _tile_regions(size: int, n: int, halo: int, valid) -> list[tuple[int, int, i
     """Tiles of one axis as csbdeep makes them: ``n`` near-equal inner parts, each read with ``halo`` pixels of
     real context on both sides (clipped at the image border, never mirrored inside the image), starting on the
     network's size step (so a StarDist grid stays aligned with the image's) and grown inside the image to a
-    size the network accepts; only an image smaller than that is mirrored at its end.
+    size the network accepts; a tile at the image's end is mirrored there exactly as the untiled image is.
     Returns (read_from, read_to, pad_at_end, inner_from, inner_to) per tile."""
     step = int(getattr(valid, "step", 0) or 1)
     regions = []
@@ -234,18 +241,22 @@ def _tile_regions(size: int, n: int, halo: int, valid) -> list[tuple[int, int, i
         start, stop = k * size // n, (k + 1) * size // n
         lo, hi = (max(0, start - halo), min(size, stop + halo)) if n > 1 else (0, size)
         lo -= lo % step
-        while True:
-            need = _valid_size(valid, hi - lo)
-            if need < hi - lo:
-                raise DataError(f"the model takes inputs of {need} pixels along this axis; tiles of {hi - lo} (with halo) "
-                                "are larger: pass more --tiles")
-            if need == hi - lo or (hi == size and lo == 0):
-                break
-            if hi < size:
-                hi = min(size, hi + need - (hi - lo))
-            else:
-                lo = max(0, lo - step * math.ceil((need - (hi - lo)) / step))
-        regions.append((lo, hi, need - (hi - lo), start, stop))
+        need = _valid_size(valid, hi - lo)
+        if need < hi - lo:
+            raise DataError(f"the model takes inputs of {need} pixels along this axis; a tile of {hi - lo} (with halo) is "
+                            f"larger: pass more --tiles along it (at least {math.ceil(size / max(1, need - 2 * halo))})")
+        if lo + need <= size:  # grown inside the image: real context only
+            regions.append((lo, lo + need, 0, start, stop))
+            continue
+        # at the image end: mirrored exactly as the untiled image is (same amount), so border pixels match it
+        if step == 1:  # a fixed input size
+            lo = max(0, size - need)
+            regions.append((lo, size, need - (size - lo), start, stop))
+            continue
+        padded = _valid_size(valid, size)
+        while lo > 0 and padded - lo < need:
+            lo -= step
+        regions.append((lo, size, padded - size, start, stop))
     return regions
 
 

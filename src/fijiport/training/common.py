@@ -137,7 +137,11 @@ def resume_state(model_dir: Path, given, kind: str):
         raise DataError(f"{model_dir} was not trained by fijiport (no {PROGRESS_NAME} / {CONFIG_NAME}), so it cannot be "
                         "resumed; train it anew, or export it as it is")
     state = json.loads(progress_path.read_text())
-    recorded = type(given).model_validate(yaml.safe_load(config_path.read_text()))
+    try:
+        recorded = type(given).model_validate(yaml.safe_load(config_path.read_text()))
+    except Exception as e:
+        raise DataError(f"{config_path} does not hold `fijiport train {kind}` settings ({str(e).splitlines()[0][:100]}); "
+                        "resume a model with the command that trained it") from None
     config = recorded.model_copy(update={"epochs": given.epochs})
     if state["epochs_done"] >= config.epochs:
         raise ConfigError(f"{model_dir} has trained {state['epochs_done']} epochs already; pass a larger --epochs "
@@ -184,7 +188,9 @@ def start_model(cls, config, model_dir: Path, *, overwrite: bool, resume: bool, 
             (model_dir / name).unlink(missing_ok=True)
     if resume:
         model = cls(None, name=model_dir.name, basedir=str(model_dir.parent))
-        start_weights = next(model_dir / n for n in ("weights_now.h5", "weights_best.h5") if (model_dir / n).is_file())
+        # the last epoch's weights: weights_now.h5 while training, weights_last.h5 once a run has finished
+        start_weights = next(model_dir / n for n in ("weights_now.h5", "weights_last.h5", "weights_best.h5")
+                             if (model_dir / n).is_file())
         model.keras_model.load_weights(str(start_weights))
         log.info("resuming after epoch %d from %s", state["epochs_done"], start_weights.name)
     else:
