@@ -94,8 +94,9 @@ def predict_images(model: Path, images: list[Path], out_dir: Path, *, n_tiles: O
 
 
 def _preflight(files: list[Path], run, out_dir: Path, overwrite: bool, n_tiles) -> None:
-    """Read every image and check it (readable, finite, the model's dimensions, outputs free) before predicting
-    any: a bad file is refused up front, not after hours of work with half the outputs written."""
+    """Read every image and check it (readable, finite, the model's dimensions, tiles, outputs free) before
+    predicting any: a bad file is refused up front, not after hours of work with half the outputs written.
+    The runners rely on it and do not check again."""
     from ..files import check_pixels, read_tiff
 
     seen: dict[str, Path] = {}

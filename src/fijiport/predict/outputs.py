@@ -28,7 +28,7 @@ def wrong_dimensions(path: Path, shape: tuple[int, ...], expect: str) -> "DataEr
     from ..errors import DataError
     from ..files import is_rgb_tiff
 
-    n = len(expect.replace(" ", "")) if expect.isalpha() else None
+    n = len(expect) if expect.isalpha() else None  # "ZYX", not "YX plus 2 channels"
     if is_rgb_tiff(path):
         return DataError(f"{path} is an RGB colour image; the model expects {expect} (grayscale): in Fiji use "
                          "Image > Type > 16-bit (or Image > Color > Split Channels), save it and predict again")

@@ -99,8 +99,7 @@ class _BioimageioRunner:
         from . import Prediction
 
         targets = self._targets(path, out_dir)
-        img = read_tiff(path)
-        self.check(path, img, out_dir, overwrite, n_tiles)
+        img = read_tiff(path)  # checked by predict_images' pre-flight with ``check``
         data, tiles = self._to_model(img, path, n_tiles)
         outputs = self._predict(data, tiles)
         written: list[Path] = []

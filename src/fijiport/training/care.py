@@ -19,9 +19,8 @@ from ..data.patches import sample_care_patches
 from ..data.prepare import SOURCE_DIR, TARGET_DIR, DataManifest, load_manifest
 from ..errors import ConfigError, DataError, TrainingError
 from ..files import check_output, write_json
-from .common import (TrainProgress, TrainResult, atomic_checkpoints, progress_callback,
-                     keep_best_of_earlier_run, progress_recorder, resume_state, seed_everything, start_model, steps_per_second,
-                     write_config)
+from .common import (TrainProgress, TrainResult, resume_state, seed_everything, start_model, steps_per_second,
+                     training_callbacks, warn_interrupted, write_config)
 from .history import plot_history, write_history_csv
 
 log = logging.getLogger(__name__)
@@ -152,11 +151,9 @@ def train_care(
     with quiet_stdout():
         model = start_model(CARE, csb_config, model_dir, overwrite=overwrite, resume=resume, state=state)
     write_config(model_dir, config, "care")  # first, so an interrupted run can be resumed
-    callbacks = atomic_checkpoints(tf, list(model.callbacks))
-    keep_best_of_earlier_run(callbacks, state)
-    callbacks.append(progress_recorder(tf, model_dir, state))
-    if progress:
-        callbacks.append(progress_callback(tf, progress, config.epochs, config.steps_per_epoch))
+    # fit starts at initial_epoch, so its epoch numbers are already the run's own (no offset)
+    callbacks = training_callbacks(tf, model.callbacks, model_dir, state, epochs=config.epochs,
+                                   steps=config.steps_per_epoch, progress=progress)
     data = csb_train.DataWrapper(X_train, Y_train, config.batch_size, length=config.epochs * config.steps_per_epoch)
     with quiet_stdout():
         try:
@@ -172,9 +169,7 @@ def train_care(
         except tf.errors.ResourceExhaustedError as e:
             raise TrainingError(f"out of memory during training ({e.message.splitlines()[0]}); lower --batch-size or --patch-size") from None
         except KeyboardInterrupt:
-            log.warning("training interrupted after epoch %d of %d; %s holds the best weights so far. Continue with: "
-                        "fijiport train care %s -o %s --resume --epochs %d", state["epochs_done"], config.epochs,
-                        model_dir / "weights_best.h5", data_dir, model_dir, config.epochs)
+            warn_interrupted("care", state, config.epochs, data_dir, model_dir)
             raise
         model._training_finished()
     hist = state["history"]

@@ -199,8 +199,23 @@ def start_model(cls, config, model_dir: Path, *, overwrite: bool, resume: bool, 
     return model
 
 
-def keep_best_of_earlier_run(callbacks: list, state: dict) -> None:
-    """A resumed run replaces weights_best.h5 only with weights better than the earlier run's best."""
+def training_callbacks(tf, model_callbacks: list, model_dir: Path, state: dict, *, epochs: int, steps: int,
+                       progress: Optional[Callable[[TrainProgress], None]] = None, offset: int = 0) -> list:
+    """The model's own callbacks with atomic checkpoints (a resumed run replaces weights_best.h5 only with better
+    weights than the earlier run's best), plus the progress record for --resume and the progress events.
+    ``offset``: epochs done before this ``fit`` began, when fit counts from 0 (stardist's ``train``)."""
+    callbacks = atomic_checkpoints(tf, list(model_callbacks))
     for cb in callbacks:
         if getattr(cb, "save_best_only", False) and state["best_val_loss"] is not None:
             cb.best = state["best_val_loss"]
+    callbacks.append(progress_recorder(tf, model_dir, state, offset))
+    if progress:
+        callbacks.append(progress_callback(tf, progress, epochs, steps, offset))
+    return callbacks
+
+
+def warn_interrupted(kind: str, state: dict, epochs: int, data_dir: Path, model_dir: Path) -> None:
+    """After Ctrl-C: where the best weights are and the command that goes on."""
+    log.warning("training interrupted after epoch %d of %d; %s holds the best weights so far. Continue with: "
+                "fijiport train %s %s -o %s --resume --epochs %d", state["epochs_done"], epochs,
+                model_dir / "weights_best.h5", kind, data_dir, model_dir, epochs)

@@ -18,8 +18,8 @@ from ..config.stardist import StardistTrainConfig
 from ..data.prepare_stardist import IMAGES_DIR, MASKS_DIR, load_stardist_manifest
 from ..errors import ConfigError, DataError, TrainingError
 from ..files import check_output, read_tiff, write_json
-from .common import (TrainProgress, TrainResult, atomic_checkpoints, keep_best_of_earlier_run, start_model,
-                     progress_callback, progress_recorder, resume_state, seed_everything, steps_per_second, write_config)
+from .common import (TrainProgress, TrainResult, resume_state, seed_everything, start_model, steps_per_second,
+                     training_callbacks, warn_interrupted, write_config)
 from .history import plot_history, write_history_csv
 
 log = logging.getLogger(__name__)
@@ -144,11 +144,8 @@ def train_stardist(
                             outputs=("thresholds.json",))
     write_config(model_dir, config, "stardist")  # first, so an interrupted run can be resumed
     done = state["epochs_done"]
-    model.callbacks = atomic_checkpoints(tf, list(model.callbacks))  # no truncated weights file on Ctrl-C
-    keep_best_of_earlier_run(model.callbacks, state)
-    model.callbacks.append(progress_recorder(tf, model_dir, state, offset=done))  # stardist's fit counts from 0
-    if progress:
-        model.callbacks.append(progress_callback(tf, progress, config.epochs, config.steps_per_epoch, offset=done))
+    model.callbacks = training_callbacks(tf, model.callbacks, model_dir, state, epochs=config.epochs,
+                                         steps=config.steps_per_epoch, progress=progress, offset=done)
     augmenter = make_augmenter(np.random.default_rng(config.seed + 1 + done), n_dim) if config.augment else None
     with quiet_stdout():
         try:
@@ -157,9 +154,7 @@ def train_stardist(
         except tf.errors.ResourceExhaustedError as e:
             raise TrainingError(f"out of memory during training ({e.message.splitlines()[0]}); lower --batch-size or --patch-size") from None
         except KeyboardInterrupt:
-            log.warning("training interrupted after epoch %d of %d; %s holds the best weights so far. Continue with: "
-                        "fijiport train stardist %s -o %s --resume --epochs %d", state["epochs_done"], config.epochs,
-                        model_dir / "weights_best.h5", data_dir, model_dir, config.epochs)
+            warn_interrupted("stardist", state, config.epochs, data_dir, model_dir)
             raise
     hist = state["history"]
     if any(not np.isfinite(v) for v in hist.get("loss", [])):
