@@ -12,12 +12,13 @@ DEMO_DIR ?= demo_output
 RUNTIMES_DIR ?= $(HOME)/.cache/fijiport/runtimes
 export FIJIPORT_RUNTIMES_DIR := $(RUNTIMES_DIR)
 
-.PHONY: install runtimes demo test test-fast bench clean help
+.PHONY: install runtimes demo test test-fast lint bench clean help
 
 help:
 	@echo "make demo   - set up .venv and run the CARE demo into $(DEMO_DIR)/"
 	@echo "make test   - set up .venv and the Fiji/KNIME runtimes, run the test suite"
 	@echo "make runtimes - install TF 1.13.1/1.15.0/2.10.1 and onnxruntime 1.13.1 into $(RUNTIMES_DIR)"
+	@echo "make lint   - import layers, ruff (lint + format) and pyright, as make test runs them"
 	@echo "make bench  - speed and memory ratios against csbdeep and bioimageio test (bench/results/)"
 	@echo "make clean  - remove .venv, caches and demo output"
 
@@ -36,8 +37,15 @@ runtimes: $(STAMP)
 demo: $(STAMP) runtimes
 	$(VENV)/bin/fijiport demo -o $(DEMO_DIR) --overwrite
 
-test: $(STAMP) runtimes
+test: $(STAMP) runtimes lint
 	$(PY) -m pytest
+
+# the layers (import-linter counts imports inside functions too), lint and format (ruff), types (pyright, basic)
+lint: $(STAMP)
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/pyright
 
 bench: $(STAMP) runtimes
 	$(PY) bench/run.py --out bench/results

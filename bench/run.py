@@ -86,11 +86,11 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 from pathlib import Path
 import numpy as np, tifffile
 from fijiport.config import CareTrainConfig, PrepareCareConfig, PrepareStardistConfig, StardistTrainConfig
-from fijiport.data.prepare import prepare_care
-from fijiport.data.prepare_stardist import prepare_stardist
+from fijiport.data import prepare_care
+from fijiport.data import prepare_stardist
 from fijiport.data.synthetic import write_care_pairs
 from fijiport.training import train_care
-from fijiport.training.stardist import train_stardist
+from fijiport.training import train_stardist
 w = Path({str(work)!r})
 for dims, patch in ((2, [64, 64]), (3, [16, 32, 32])):
     raw = w / f"care{{dims}}d_raw"
@@ -140,9 +140,9 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 import numpy as np, tifffile
 from csbdeep.data import PercentileNormalizer
 from csbdeep.models import CARE
-from fijiport.export.model_folder import read_care_model_folder
+from fijiport.artifacts import ModelFolder
 folder, image, out, tiles = sys.argv[1], sys.argv[2], sys.argv[3], tuple(int(t) for t in sys.argv[4].split(","))
-f = read_care_model_folder(folder)
+f = ModelFolder.open(folder)
 model = CARE(None, name=f.path.name, basedir=str(f.path.parent))
 img = tifffile.imread(image)
 y = model.predict(img, f.spatial_axes, normalizer=PercentileNormalizer(*f.percentiles), n_tiles=tiles)
@@ -153,8 +153,8 @@ tifffile.imwrite(out, y.astype(np.float32))
 def bench_inference(models: dict[str, Path], work: Path) -> dict:
     import tifffile
 
-    from fijiport.export.model_folder import read_care_model_folder
-    from fijiport.predict.tiles import auto_tiles
+    from fijiport.artifacts import ModelFolder
+    from fijiport.tiling import auto_tiles
 
     rng = np.random.default_rng(0)
     cases = {"2048x2048": ("care2d", (2048, 2048), "YX"), "64x512x512": ("care3d", (64, 512, 512), "ZYX")}
@@ -188,7 +188,7 @@ def bench_inference(models: dict[str, Path], work: Path) -> dict:
         base = tifffile.imread(base_out).astype(np.float64)
         keras = tifffile.imread(work / f"keras_{case}" / "image.tif").astype(np.float64)
         onnx = tifffile.imread(work / f"onnx_{case}" / "image.tif").astype(np.float64)
-        lo, hi = np.percentile(img, read_care_model_folder(models[key]).percentiles)
+        lo, hi = np.percentile(img, ModelFolder.open(models[key]).percentiles)
         r["max_abs_diff_keras_vs_csbdeep"] = float(np.abs(keras - base).max())
         # the package returns the normalised output; csbdeep maps it back with the input's percentiles
         r["max_abs_diff_onnx_vs_csbdeep"] = float(np.abs(onnx * (hi - lo) + lo - base).max())

@@ -18,8 +18,6 @@ import pytest
 from helpers import load_json, read_rdf, run_official_bioimageio_test, tree_hashes  # noqa: F401  (re-exported for tests)
 
 
-
-
 @pytest.fixture(scope="session")
 def care2d_raw(tmp_path_factory) -> Path:
     from fijiport.data.synthetic import write_care_pairs
@@ -40,7 +38,7 @@ def care3d_raw(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def care2d_data(care2d_raw, tmp_path_factory) -> Path:
-    from fijiport.data.prepare import prepare_care
+    from fijiport.data import prepare_care
 
     out = tmp_path_factory.mktemp("care2d") / "data"
     prepare_care(care2d_raw / "low", care2d_raw / "GT", out)
@@ -113,8 +111,8 @@ def stardist_model(tmp_path_factory):
     from stardist.data import test_image_nuclei_2d
 
     from fijiport.config import PrepareStardistConfig, StardistTrainConfig
-    from fijiport.data.prepare_stardist import prepare_stardist
-    from fijiport.training.stardist import train_stardist
+    from fijiport.data import prepare_stardist
+    from fijiport.training import train_stardist
 
     root = tmp_path_factory.mktemp("stardist")
     img, lbl = test_image_nuclei_2d(return_mask=True)
@@ -132,8 +130,7 @@ def stardist_model(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def stardist_zip(stardist_model, tmp_path_factory):
-    from fijiport.export import ExportOptions
-    from fijiport.export.stardist import export_stardist
+    from fijiport.export import ExportOptions, export_stardist
 
     before = tree_hashes(stardist_model)
     out = tmp_path_factory.mktemp("sd_export")

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+
 def tree_hashes(root: Path) -> dict[str, str]:
     """sha256 of every file under ``root`` (to prove inputs are untouched)."""
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()

@@ -15,9 +15,19 @@ from pathlib import Path
 from typing import Optional
 
 from .config.care import CareTrainConfig
-from .config.data import PrepareCareConfig
+from .config.data import PrepareCareConfig, PrepareStardistConfig
 from .config.export import CiteEntry, ExportMeta, Person
+from .config.stardist import StardistTrainConfig
+from .data.care import prepare_care
+from .data.stardist import prepare_stardist
+from .data.synthetic import write_care_pairs
 from .errors import OutputExistsError
+from .export import ExportOptions, export_care, export_stardist
+from .package.report import Report
+from .qc import qc_care, qc_stardist
+from .runtimes import runtime_status
+from .training import train_care, train_stardist
+from .verify.validate import validate_package
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +63,6 @@ class DemoResult:
 def run_demo(out_dir: Path, settings: Optional[DemoSettings] = None, *, overwrite: bool = False,
              step: Optional[Callable[[str], None]] = None, train_progress=None) -> DemoResult:
     """prepare → train (short) → qc → export → validate, all under ``out_dir``."""
-    from .data.prepare import prepare_care
-    from .data.synthetic import write_care_pairs
-    from .export.bioimageio import ExportOptions, export_care
-    from .qc.restoration import qc_care
-    from .training.care import train_care
-    from .validation import validate_package
 
     settings = settings or DemoSettings()
     notify = step or (lambda _m: None)
@@ -130,18 +134,15 @@ def run_demo(out_dir: Path, settings: Optional[DemoSettings] = None, *, overwrit
     result.paths["Fiji macro"] = export.fiji_macro
     lap("export")
 
-    from .runtimes import runtime_status
-
     with_runtimes = all(s.installed for s in runtime_status())
     if not with_runtimes:
         result.runtimes_note = "runtimes not installed: `fijiport runtimes install` (or `make demo`) adds the Fiji/KNIME check"
     notify("validate: bioimageio.core tests of every weight format" + (" and the Fiji/KNIME runtimes" if with_runtimes else ""))
     report = validate_package(zip_path, progress=notify, runtimes=with_runtimes)
-    if report.runtime_matrix:
-        result.runtime_rows = report.runtime_matrix["consumers"]
+    result.runtime_rows = _runtime_rows(report)
     report.save_json(out_dir / "validation.json")
     report.save_markdown(out_dir / "validation.md")
-    result.validation_status = report.status
+    result.validation_status = report.status.value
     result.paths["validation report"] = out_dir / "validation.md"
     lap("validate")
     if settings.stardist:
@@ -154,15 +155,6 @@ def _stardist_part(root: Path, settings: DemoSettings, result: DemoResult, notif
     """StarDist 2D on stardist's bundled nuclei image and its label mask (four 256×256 crops)."""
     import numpy as np
     import tifffile
-
-    from .config.data import PrepareStardistConfig
-    from .config.stardist import StardistTrainConfig
-    from .data.prepare_stardist import prepare_stardist
-    from .export.bioimageio import ExportOptions
-    from .export.stardist import export_stardist
-    from .qc.segmentation import qc_stardist
-    from .training.stardist import train_stardist
-    from .validation import validate_package
     from stardist.data import test_image_nuclei_2d
 
     notify("StarDist: crops of the bundled nuclei image and its labels")
@@ -182,7 +174,7 @@ def _stardist_part(root: Path, settings: DemoSettings, result: DemoResult, notif
         progress=train_progress)
     notify("StarDist: QC on the held-out crop")
     qc = qc_stardist(model_dir, root / "data" / "test", root / "qc")
-    result.stardist_f1 = qc["at_iou_0.5"]["f1"]
+    result.stardist_f1 = qc.at_iou_05["f1"]
     result.paths["StarDist QC report"] = root / "qc" / "qc.md"
     notify("StarDist: export")
     meta = ExportMeta(
@@ -199,6 +191,11 @@ def _stardist_part(root: Path, settings: DemoSettings, result: DemoResult, notif
     report = validate_package(export.path, progress=notify, runtimes=with_runtimes)
     report.save_markdown(root / "validation.md")
     report.save_json(root / "validation.json")
-    result.stardist_validation = report.status
-    if report.runtime_matrix:
-        result.stardist_runtime_rows = report.runtime_matrix["consumers"]
+    result.stardist_validation = report.status.value
+    result.stardist_runtime_rows = _runtime_rows(report)
+
+
+def _runtime_rows(report: Report) -> list[dict]:
+    """The consumer rows of a validation's runtime matrix (empty without ``--runtimes``), as plain data."""
+    matrix = report.parts.get("runtime_matrix")
+    return [] if matrix is None else [c.to_dict() for c in matrix.checks]

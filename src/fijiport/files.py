@@ -134,10 +134,8 @@ def atomic_file(target: Path, overwrite: bool = False) -> Iterator[Path]:
 
 def _usual_permissions(path, mode: int) -> None:
     """``mode`` less the umask, where the file system allows it (vfat/exFAT refuse chmod: keep what they give)."""
-    try:
+    with contextlib.suppress(OSError):
         os.chmod(path, mode & ~_umask())
-    except OSError:
-        pass
 
 
 def _umask() -> int:

@@ -12,8 +12,8 @@ import pytest
 import tifffile
 from typer.testing import CliRunner
 
-from helpers import tree_hashes
 from fijiport.cli import app
+from helpers import tree_hashes
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from helpers import load_json, read_rdf, tree_hashes
 from fijiport.cli import app
+from helpers import load_json, read_rdf, tree_hashes
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import read_rdf, run_official_bioimageio_test, tree_hashes
 from fijiport.config.export import ExportMeta, Person
 from fijiport.errors import DataError, ExportError, OutputExistsError
 from fijiport.export import ExportOptions, export_care
-from fijiport.validation import validate_package
+from fijiport.verify.validate import validate_package
+from helpers import read_rdf, run_official_bioimageio_test, tree_hashes
 
 pytestmark = pytest.mark.slow
 
@@ -127,7 +127,7 @@ def test_plain_csbdeep_model_folders_export_and_pass_both_tests(fixture, test_im
     if "probabilistic" in fixture:
         # Keras 3 refuses Lambda layers: the package carries only the formats that load
         assert set(rdf["weights"]) == {"tensorflow_saved_model_bundle", "onnx"}
-        assert [c for c in rdf["outputs"][0]["axes"] if c["type"] == "channel"][0]["channel_names"] == ["mean0", "scale0"]
+        assert next(c for c in rdf["outputs"][0]["axes"] if c["type"] == "channel")["channel_names"] == ["mean0", "scale0"]
         assert any("Lambda" in w for w in result.warnings)
     else:
         assert set(rdf["weights"]) == {"keras_hdf5", "tensorflow_saved_model_bundle", "onnx"}
@@ -156,10 +156,10 @@ def test_existing_zip_is_refused_and_wrong_input_leaves_nothing(care2d_zip, care
 def test_graph_rewrite_check_catches_a_changed_graph(care2d_model):
     from tensorflow.python.framework import tensor_util
 
-    from fijiport.export.model_folder import load_care_keras, read_care_model_folder
+    from fijiport.artifacts import ModelFolder
     from fijiport.export.tf_graph import check_equivalent, freeze_keras_model, make_tf1_compatible
 
-    model = load_care_keras(read_care_model_folder(care2d_model))
+    model = ModelFolder.open(care2d_model).load_keras()
     frozen = freeze_keras_model(model.keras_model)
     changed = make_tf1_compatible(frozen)
     const = next(n for n in changed.graph_def.node if n.op == "Const" and len(tensor_util.MakeNdarray(n.attr["value"].tensor).shape) == 1)

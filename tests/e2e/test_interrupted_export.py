@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import tree_hashes
 from fijiport.export import ExportOptions, export_care
+from helpers import tree_hashes
 
 pytestmark = pytest.mark.slow
 

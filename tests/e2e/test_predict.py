@@ -10,15 +10,14 @@ import subprocess
 import zipfile
 from pathlib import Path
 
-import yaml
-
 import numpy as np
 import pytest
 import tifffile
+import yaml
 from typer.testing import CliRunner
 
-from helpers import tree_hashes
 from fijiport.cli import app
+from helpers import tree_hashes
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

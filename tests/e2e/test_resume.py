@@ -56,7 +56,7 @@ def test_resume_needs_an_earlier_run(care2d_data, tmp_path):
 
 def test_interrupted_stardist_training_resumes(stardist_model, tmp_path):
     from fijiport.config import StardistTrainConfig
-    from fijiport.training.stardist import train_stardist
+    from fijiport.training import train_stardist
 
     data, model_dir = stardist_model.parent / "data", tmp_path / "sd"
     small = dict(steps_per_epoch=2, batch_size=2, patch_size=[64, 64], unet_first_filters=8, tensorboard=False,

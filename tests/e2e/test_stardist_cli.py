@@ -9,8 +9,8 @@ import pytest
 import tifffile
 from typer.testing import CliRunner
 
-from helpers import load_json, tree_hashes
 from fijiport.cli import app
+from helpers import load_json, tree_hashes
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

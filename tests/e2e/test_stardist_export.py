@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from helpers import read_rdf, run_official_bioimageio_test, tree_hashes
-from fijiport.export import ExportOptions
-from fijiport.export.stardist import export_stardist
-from fijiport.validation import validate_package
+from fijiport.export import ExportOptions, export_stardist
+from fijiport.verify.validate import validate_package
+from helpers import read_rdf, run_official_bioimageio_test
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +39,7 @@ def test_package_describes_a_label_output_deepimagej_recognises(stardist_zip):
 def test_labels_equal_stardists_own_prediction(stardist_zip, stardist_model):
     from stardist.models import StarDist2D
 
-    from fijiport.data.normalize import scale_range
+    from fijiport.normalize import scale_range
 
     with zipfile.ZipFile(stardist_zip.path) as zf:
         x = np.load(io.BytesIO(zf.read("test_input.npy")))
@@ -65,7 +64,7 @@ def test_plain_stardist_folder_exports(stardist_model, tmp_path):
     for name in ("config.json", "weights_best.h5", "weights_last.h5", "thresholds.json"):
         shutil.copy(stardist_model / name, plain / name)
     data_test = json.loads((stardist_model / "fijiport_training.json").read_text())
-    image = next((p for p in (stardist_model.parent / "data" / "test" / "images").glob("*.tif")))
+    image = next(p for p in (stardist_model.parent / "data" / "test" / "images").glob("*.tif"))
     result = export_stardist(plain, tmp_path / "plain.zip", options=ExportOptions(test_input=image))
     assert result.path.is_file() and data_test["kind"] == "stardist"
     assert validate_package(result.path).passed

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import pytest
 import yaml
 from typer.testing import CliRunner
 
-from helpers import load_json
 from fijiport.cli import app
-from fijiport.zoo import check_zoo
+from fijiport.verify.zoo import check_zoo
+from helpers import load_json
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -90,7 +91,7 @@ def test_compliant_package_passes_strict_with_the_official_test(compliant, tmp_p
     r = invoke("zoo-check", compliant, "--strict", "--json", tmp_path / "zoo.json")
     assert r.exit_code == 0, r.output
     checks = {c["key"]: c["status"] for c in load_json(tmp_path / "zoo.json")["checks"]}
-    assert set(checks.values()) == {"pass"} and {"test", "readme", "covers", "maintainers", "license", "cite", "tags",
+    assert set(checks.values()) == {"passed"} and {"test", "readme", "covers", "maintainers", "license", "cite", "tags",
                                                  "tensors", "training_data", "version", "id"} == set(checks)
 
 
@@ -122,19 +123,19 @@ def _drop_sample_tensor(rdf: dict) -> None:
 
 # key -> (how to break it, status expected)
 BROKEN = {
-    "readme": (lambda p: dict(files={"README.md": _readme_without_validation(p)}), "fail"),
-    "covers/none": (lambda p: dict(rdf_edit=lambda r: r.pop("covers")), "fail"),
-    "covers/large": (lambda p: dict(files={"cover.png": _png(1000, 500, noise=True)}), "warn"),
-    "covers/aspect": (lambda p: dict(files={"cover.png": _png(300, 100)}), "warn"),
-    "maintainers": (lambda p: dict(rdf_edit=_drop_github_users), "fail"),
-    "license": (lambda p: dict(rdf_edit=lambda r: r.update(license="GPL-2.0")), "warn"),  # a deprecated SPDX id
-    "cite": (lambda p: dict(rdf_edit=_cite_url_only), "warn"),
-    "tags/none": (lambda p: dict(rdf_edit=lambda r: r.update(tags=["my-lab"])), "fail"),
-    "tags/some": (lambda p: dict(rdf_edit=lambda r: r.update(tags=["2d"])), "warn"),
-    "tensors": (lambda p: dict(rdf_edit=_drop_sample_tensor), "warn"),
-    "training_data": (lambda p: dict(files={"README.md": _readme_without_training_data(p)}), "warn"),
-    "version": (lambda p: dict(rdf_edit=lambda r: r.pop("version")), "warn"),
-    "id": (lambda p: dict(rdf_edit=lambda r: r.update(id="affable-shark")), "warn"),
+    "readme": (lambda p: dict(files={"README.md": _readme_without_validation(p)}), "failed"),
+    "covers/none": (lambda p: dict(rdf_edit=lambda r: r.pop("covers")), "failed"),
+    "covers/large": (lambda p: dict(files={"cover.png": _png(1000, 500, noise=True)}), "warning"),
+    "covers/aspect": (lambda p: dict(files={"cover.png": _png(300, 100)}), "warning"),
+    "maintainers": (lambda p: dict(rdf_edit=_drop_github_users), "failed"),
+    "license": (lambda p: dict(rdf_edit=lambda r: r.update(license="GPL-2.0")), "warning"),  # a deprecated SPDX id
+    "cite": (lambda p: dict(rdf_edit=_cite_url_only), "warning"),
+    "tags/none": (lambda p: dict(rdf_edit=lambda r: r.update(tags=["my-lab"])), "failed"),
+    "tags/some": (lambda p: dict(rdf_edit=lambda r: r.update(tags=["2d"])), "warning"),
+    "tensors": (lambda p: dict(rdf_edit=_drop_sample_tensor), "warning"),
+    "training_data": (lambda p: dict(files={"README.md": _readme_without_training_data(p)}), "warning"),
+    "version": (lambda p: dict(rdf_edit=lambda r: r.pop("version")), "warning"),
+    "id": (lambda p: dict(rdf_edit=lambda r: r.update(id="affable-shark")), "warning"),
 }
 
 
@@ -145,7 +146,7 @@ def test_each_expectation_is_reported_when_broken(case, compliant, tmp_path):
     broken = _variant(compliant, tmp_path / "broken.zip", **make(compliant))
     statuses = _statuses(broken)
     assert statuses[key] == expected, statuses
-    assert all(s == "pass" for k, s in statuses.items() if k not in (key, "test")), statuses  # only this one changes
+    assert all(s == "passed" for k, s in statuses.items() if k not in (key, "test")), statuses  # only this one changes
     r = invoke("zoo-check", broken, "--no-test", "--strict")
     assert r.exit_code == 1
 
@@ -158,7 +159,7 @@ def test_failing_official_test_is_reported(compliant, tmp_path):
     broken = _variant(compliant, tmp_path / "wrong_output.zip", files={"test_output.npy": buf.getvalue()})
     report = check_zoo(broken, run_test=True)
     test = next(c for c in report.checks if c.key == "test")
-    assert test.status == "fail" and "fijiport validate" in test.fix
+    assert test.status == "failed" and "fijiport validate" in test.fix
 
 
 def test_upload_dry_run_lists_what_would_be_sent(compliant, monkeypatch):
@@ -203,7 +204,7 @@ def test_update_keeps_the_earlier_package_and_records_the_version_history(compli
     assert r.exit_code == 0, r.output
     card = zipfile.ZipFile(v12).read("README.md").decode()
     assert card.index("- 1.2.0: new data") < card.index("- 1.1.0: trained longer")  # newest first, history kept
-    assert _statuses(v12)["version"] == "pass"
+    assert _statuses(v12)["version"] == "passed"
 
 
 def test_update_refuses_a_version_that_is_not_newer(compliant, care2d_model, tmp_path):
@@ -222,4 +223,4 @@ def test_parent_records_the_zoo_id(care2d_model, tmp_path):
     assert r.exit_code == 0, r.output
     assert read_rdf(out)["id"] == "affable-shark"
     assert "2.0.0: retrained (follows Zoo id affable-shark)" in zipfile.ZipFile(out).read("README.md").decode()
-    assert _statuses(out)["id"] == "warn"  # new versions of published models go through the web interface
+    assert _statuses(out)["id"] == "warning"  # new versions of published models go through the web interface

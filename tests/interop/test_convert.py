@@ -12,13 +12,13 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from helpers import read_rdf, tree_hashes
 from fijiport.cli import app
 from fijiport.errors import DataError, OutputExistsError
 from fijiport.export import export_care
 from fijiport.export.convert import convert_package
 from fijiport.runtimes.matrix import check_runtimes
-from fijiport.validation import validate_package
+from fijiport.verify.validate import validate_package
+from helpers import read_rdf, tree_hashes
 
 pytestmark = pytest.mark.slow
 OLD = ("tensorflow-1.13.1", "tensorflow-1.15.0")
@@ -101,7 +101,7 @@ def foreign_spec04(fijiport_zip, csbdeep_zip, tmp_path_factory) -> Path:
 
 
 def _runs(matrix):
-    return {r.runtime: r for r in matrix.runs}
+    return {r.runtime: r for r in matrix.measurements}
 
 
 def test_csbdeep_zip_fails_then_converted_passes(csbdeep_zip, runtimes_dir, tmp_path):
@@ -113,7 +113,7 @@ def test_csbdeep_zip_fails_then_converted_passes(csbdeep_zip, runtimes_dir, tmp_
     assert tree_hashes(csbdeep_zip.parent) == before, "the input must stay untouched"
     matrix = check_runtimes(fixed, runtimes_dir)
     assert matrix.passed, matrix.to_markdown()
-    assert all(r.max_abs_diff < 1e-4 for r in matrix.runs)
+    assert all(r.max_abs_diff < 1e-4 for r in matrix.measurements)
     with zipfile.ZipFile(csbdeep_zip) as a, zipfile.ZipFile(fixed) as b:
         assert json.loads(a.read("meta.json")) == json.loads(b.read("meta.json"))
 
@@ -123,7 +123,7 @@ def test_bioimageio_package_fails_then_converted_passes(fixture, request, runtim
     package = request.getfixturevalue(fixture)
     before = check_runtimes(package, runtimes_dir)
     assert all(_runs(before)[rt].status == "failed" for rt in OLD)
-    assert "StatelessRandomGetKeyCounter" in _runs(before)["tensorflow-1.15.0"].error
+    assert "StatelessRandomGetKeyCounter" in _runs(before)["tensorflow-1.15.0"].details
     fixed = tmp_path / "fixed.zip"
     result = convert_package(package, fixed)
     assert max(result.max_diffs.values()) < 1e-4

@@ -17,9 +17,9 @@ import tifffile
 from skimage.draw import disk
 from typer.testing import CliRunner
 
-from helpers import run_imagej_macro, tree_hashes
 from fijiport.cli import app
 from fijiport.data.rois import rois_to_labels
+from helpers import run_imagej_macro, tree_hashes
 
 pytestmark = pytest.mark.slow
 MACROS = Path(__file__).parents[2] / "fiji_macros"
@@ -201,8 +201,9 @@ def test_stardist_macro_builds_the_stardist_call_and_says_when_the_plugin_is_mis
 
 
 def test_deepimagej_macro_reads_stardist_thresholds_from_the_rdf(stardist_zip, care2d_zip, tmp_path):
-    import yaml
     import zipfile
+
+    import yaml
 
     images, _ = _plugin_setup(tmp_path)
     sd_dir, care_dir = tmp_path / "models" / "sd model", tmp_path / "models" / "care"

@@ -43,7 +43,7 @@ def test_rendered_rois_equal_imagej_painting(imagej_rois):
 
 def test_prepare_stardist_with_rois_gives_imagej_masks(imagej_rois, tmp_path):
     from fijiport.config.data import PrepareStardistConfig
-    from fijiport.data.prepare_stardist import prepare_stardist
+    from fijiport.data import prepare_stardist
 
     (tmp_path / "images").mkdir()
     (tmp_path / "rois").mkdir()

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from helpers import load_json
 from fijiport.cli import app
 from fijiport.export import ExportOptions, export_care
 from fijiport.runtimes.matrix import check_runtimes
+from helpers import load_json
 
 pytestmark = pytest.mark.slow
 APPLICABLE_CARE = {"CSBDeep-Fiji", "deepImageJ (TF1)", "deepImageJ (TF2)", "deepImageJ (ONNX)", "KNIME"}
@@ -30,12 +30,12 @@ def exported(care2d_model, tmp_path_factory):
 
 
 def _assert_all_pass(matrix, expected_consumers):
-    rows = {r.consumer: r for r in matrix.rows}
+    rows = {r.name: r for r in matrix.checks}
     applicable = {c for c, r in rows.items() if r.status != "n/a"}
     assert applicable == expected_consumers
     for consumer in applicable:
         row = rows[consumer]
-        assert row.status == "passed", f"{consumer}: {row.detail}"
+        assert row.status == "passed", f"{consumer}: {row.details}"
         assert row.max_abs_diff is not None and row.max_abs_diff < 1e-4  # float32 round-off, far inside the tolerance
     assert matrix.passed
 
@@ -43,7 +43,7 @@ def _assert_all_pass(matrix, expected_consumers):
 def test_fijiport_package_runs_on_every_consumer_runtime(exported, runtimes_dir):
     matrix = check_runtimes(exported.path, runtimes_dir)
     _assert_all_pass(matrix, APPLICABLE_CARE)
-    versions = {r.runtime: r.reported_version for r in matrix.runs}
+    versions = {r.runtime: r.reported_version for r in matrix.measurements}
     assert versions == {"tensorflow-1.13.1": "1.13.1", "tensorflow-1.15.0": "1.15.0",
                         "tensorflow-2.10.1": "2.10.1", "onnxruntime-1.13.1": "1.13.1"}
 
@@ -111,10 +111,10 @@ def test_csbdeep_export_tf_fails_on_old_runtimes_with_their_message(care2d_model
     csbdeep_zip = tmp_path / "TF_SavedModel.zip"
     model.export_TF(str(csbdeep_zip))
     matrix = check_runtimes(csbdeep_zip, runtimes_dir)
-    runs = {r.runtime: r for r in matrix.runs}
+    runs = {r.runtime: r for r in matrix.measurements}
     for old in ("tensorflow-1.13.1", "tensorflow-1.15.0"):
         assert runs[old].status == "failed"
-        assert "StatelessRandomGetKeyCounter" in runs[old].error  # the runtime's own message
+        assert "StatelessRandomGetKeyCounter" in runs[old].details  # the runtime's own message
     assert runs["tensorflow-2.10.1"].status == "passed"
     assert not matrix.passed
 
@@ -123,15 +123,15 @@ def test_validate_with_runtimes_cli(exported, runtimes_dir, tmp_path):
     result = CliRunner().invoke(app, ["validate", str(exported.path), "--runtimes", "--json", str(tmp_path / "v.json")])
     assert result.exit_code == 0, result.output
     report = load_json(tmp_path / "v.json")
-    consumers = {r["consumer"]: r["status"] for r in report["runtime_matrix"]["consumers"]}
+    consumers = {r["name"]: r["status"] for r in report["runtime_matrix"]["checks"]}
     assert {c for c, s in consumers.items() if s == "passed"} == APPLICABLE_CARE
 
 
 def test_missing_runtimes_are_reported_not_faked(exported, tmp_path):
     matrix = check_runtimes(exported.path, tmp_path / "empty-cache")
     assert not matrix.passed
-    assert all(r.status in ("missing", "n/a") for r in matrix.rows)
-    assert any("fijiport runtimes install" in r.detail for r in matrix.rows)
+    assert all(r.status in ("missing", "n/a") for r in matrix.checks)
+    assert any("fijiport runtimes install" in r.details for r in matrix.checks)
 
 
 def test_install_without_node_says_what_is_missing(tmp_path, monkeypatch):
@@ -145,7 +145,7 @@ def test_install_without_node_says_what_is_missing(tmp_path, monkeypatch):
 
 def test_runtime_outputs_match_keras_numerically(exported, care2d_model, runtimes_dir, tmp_path):
     """On a fresh input of another size: the frozen graph on TF 1.13.1 equals the Keras network."""
-    from fijiport.export.model_folder import load_care_keras, read_care_model_folder
+    from fijiport.artifacts import ModelFolder
     from fijiport.runtimes.registry import BY_NAME
     from fijiport.runtimes.run import run_saved_model
 
@@ -155,7 +155,7 @@ def test_runtime_outputs_match_keras_numerically(exported, care2d_model, runtime
     x = np.random.default_rng(3).random((1, 96, 64, 1)).astype(np.float32)
     outcome = run_saved_model(BY_NAME["tensorflow-1.13.1"], runtimes_dir, root, x, input_op="input", output_op="output")
     assert outcome.ok, outcome.error
-    keras = load_care_keras(read_care_model_folder(care2d_model)).keras_model
+    keras = ModelFolder.open(care2d_model).load_keras().keras_model
     ref = np.asarray(keras(x, training=False))
     assert outcome.output.shape == ref.shape and np.abs(outcome.output - ref).max() < 1e-5
 

@@ -14,9 +14,9 @@ import pytest
 import tifffile
 from typer.testing import CliRunner
 
-from helpers import read_rdf, run_official_bioimageio_test, tree_hashes
 from fijiport.cli import app
 from fijiport.runtimes.matrix import check_runtimes
+from helpers import read_rdf, run_official_bioimageio_test, tree_hashes
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -65,11 +65,11 @@ def test_3d_package_passes_the_official_test_and_every_applicable_runtime(stardi
     proc = run_official_bioimageio_test(stardist3d / "sd3d.zip", tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     matrix = check_runtimes(stardist3d / "sd3d.zip", runtimes_dir)
-    rows = {r.consumer: r for r in matrix.rows}
-    assert rows["StarDist-Fiji"].status == "n/a" and "2D" in rows["StarDist-Fiji"].detail
+    rows = {r.name: r for r in matrix.checks}
+    assert rows["StarDist-Fiji"].status == "n/a" and "2D" in rows["StarDist-Fiji"].details
     ran = {c for c, r in rows.items() if r.status != "n/a"}
     assert ran == {"deepImageJ (TF1)", "deepImageJ (TF2)", "deepImageJ (ONNX)", "KNIME"}
-    assert all(rows[c].status == "passed" and rows[c].max_abs_diff < 1e-4 for c in ran), matrix.rows
+    assert all(rows[c].status == "passed" and rows[c].max_abs_diff < 1e-4 for c in ran), matrix.checks
     assert matrix.passed
 
 

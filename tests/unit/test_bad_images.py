@@ -10,9 +10,9 @@ import pytest
 import tifffile
 from typer.testing import CliRunner
 
-from helpers import tree_hashes
 from fijiport.cli import app
-from fijiport.data.normalize import scale_range
+from fijiport.normalize import scale_range
+from helpers import tree_hashes
 
 runner = CliRunner()
 

@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import tifffile
 
-from helpers import tree_hashes
 from fijiport.config.data import PrepareStardistConfig
+from fijiport.data import prepare_stardist
 from fijiport.data.labels import check_label_image
-from fijiport.data.prepare_stardist import prepare_stardist
 from fijiport.errors import ConfigError, DataError
+from helpers import tree_hashes
 
 
 def _disk(shape, cy, cx, r):
@@ -29,7 +29,7 @@ def test_binary_mask_of_separate_objects_is_labelled():
     b = np.zeros((64, 64), np.uint8)
     b[_disk(b.shape, 16, 16, 8)] = 255
     b[_disk(b.shape, 45, 45, 9)] = 255
-    out, report = check_label_image(b, (64, 64), "b.tif")
+    _out, report = check_label_image(b, (64, 64), "b.tif")
     assert report.from_binary and report.n_objects == 2
 
 
@@ -52,7 +52,7 @@ def test_binary_mask_with_touching_objects_is_refused():
 
 
 def test_empty_mask_is_allowed_with_a_note():
-    out, report = check_label_image(np.zeros((32, 32), np.uint16), (32, 32), "e.tif")
+    _out, report = check_label_image(np.zeros((32, 32), np.uint16), (32, 32), "e.tif")
     assert report.n_objects == 0 and "empty" in report.notes[0]
 
 
@@ -94,7 +94,7 @@ def test_prepare_stardist_unpaired_and_option_errors(tmp_path):
 
 
 def test_care_training_refuses_a_stardist_folder(tmp_path):
-    from fijiport.data.prepare import load_manifest
+    from fijiport.data import load_manifest
 
     images, masks = _folder(tmp_path, n=2)
     prepare_stardist(images, tmp_path / "data", masks_dir=masks)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from fijiport.data.normalize import scale_range
-from fijiport.export.halo import package_halo, unet_halo
+from fijiport.kinds._unet import package_halo, unet_halo
+from fijiport.normalize import scale_range
 
 
 def test_scale_range_matches_bioimageio_core():

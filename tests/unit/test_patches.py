@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -144,7 +145,7 @@ def test_patch_larger_than_image_is_named(tmp_path):
 
 def test_tile_regions_cover_each_axis_within_the_valid_sizes():
     """Every tile reads a size the network accepts, starts on its size step, and the inner parts tile the axis."""
-    from fijiport.predict.package import _tile_regions
+    from fijiport.tiling import tile_regions as _tile_regions
 
     class Size:  # a bioimage.io ParameterizedSize
         def __init__(self, min, step):
@@ -153,8 +154,8 @@ def test_tile_regions_cover_each_axis_within_the_valid_sizes():
     for size, n, halo, valid in [(1000, 4, 22, Size(16, 16)), (500, 3, 22, Size(16, 16)), (512, 4, 22, Size(48, 4)),
                                  (30, 1, 0, Size(48, 4)), (97, 2, 8, Size(8, 8)), (64, 1, 0, Size(48, 4))]:
         regions = _tile_regions(size, n, halo, valid)
-        assert [r[3] for r in regions][0] == 0 and regions[-1][4] == size
-        assert all(a[4] == b[3] for a, b in zip(regions, regions[1:]))
+        assert next(r[3] for r in regions) == 0 and regions[-1][4] == size
+        assert all(a[4] == b[3] for a, b in itertools.pairwise(regions))
         for lo, hi, pad, start, stop in regions:
             length = hi - lo + pad
             assert length >= valid.min and (length - valid.min) % valid.step == 0

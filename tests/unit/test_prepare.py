@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import tifffile
 
-from helpers import tree_hashes
 from fijiport.config import PrepareCareConfig
-from fijiport.data.prepare import MANIFEST_NAME, load_manifest, prepare_care
+from fijiport.data import MANIFEST_NAME, load_manifest, prepare_care
 from fijiport.errors import DataError, OutputExistsError
 from fijiport.files import sha256_file
+from helpers import tree_hashes
 
 
 def _pairs(root, n=5, shape=(16, 16), gt_shape=None):

@@ -3,6 +3,7 @@ opens them, naming the file, writing nothing and running nothing (docs/bad_input
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import stat
@@ -18,7 +19,7 @@ from typer.testing import CliRunner
 
 from fijiport.cli import app
 from fijiport.errors import DataError, FijiportError
-from fijiport.untrusted import inspect_package
+from fijiport.package.untrusted import inspect_package
 
 runner = CliRunner()
 
@@ -158,7 +159,7 @@ rdf_like = st.fixed_dictionaries({}, optional={
        raw=st.one_of(st.none(), st.binary(max_size=200)))
 def test_malformed_packages_only_ever_raise_fijiport_errors(rdf, entries, raw, tmp_path_factory):
     """Generated rdf content and zip layouts: the reader either accepts them or raises a FijiportError."""
-    from fijiport._bioimageio_compat import read_model_package
+    from fijiport.package.read import read_model_package
 
     path = tmp_path_factory.mktemp("h") / "m.zip"
     with zipfile.ZipFile(path, "w") as z:
@@ -167,7 +168,5 @@ def test_malformed_packages_only_ever_raise_fijiport_errors(rdf, entries, raw, t
             if name != "rdf.yaml":
                 z.writestr(name, data)
     for read in (inspect_package, read_model_package):
-        try:
+        with contextlib.suppress(FijiportError):
             read(path)
-        except FijiportError:
-            pass

@@ -69,7 +69,7 @@ def native_stderr_captured(enabled: bool) -> Iterator[Optional[object]]:
     except (OSError, ValueError):
         yield None
         return
-    sink = tempfile.TemporaryFile(mode="w+b")
+    sink = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115 (closed in the finally below, after fd 2 is restored)
     old_stderr = sys.stderr
     python_stderr = os.fdopen(os.dup(saved_fd), "w", buffering=1)
     redirect = old_stderr is sys.__stderr__  # under test runners sys.stderr is already a Python object
@@ -163,6 +163,15 @@ def parse_numbers(text: Optional[str], kind: type, option: str, count: Optional[
     if not values or (count is not None and len(values) != count):
         raise typer.BadParameter(f"expected {count or 'one or more'} comma-separated values, got {text!r}", param_hint=option)
     return values
+
+
+STATUS_STYLE = {"passed": "[green]passed[/]", "warning": "[yellow]warning[/]", "failed": "[red]failed[/]",
+                "n/a": "[dim]n/a[/]", "missing": "[red]missing[/]"}
+"""How each :class:`~fijiport.package.report.Status` shows in a terminal (one vocabulary for every report)."""
+
+
+def styled(status) -> str:
+    return STATUS_STYLE.get(str(status), str(status))
 
 
 def print_diffs(title: str, diffs: dict[str, float], column: str) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+
+from ..export.convert import convert_package
 from ._common import out, print_diffs, spinner
 
 
@@ -24,7 +26,6 @@ def convert(
 
     Example: [bold]fijiport convert TF_SavedModel.zip -o TF_SavedModel_fiji.zip[/]
     """
-    from ..export.convert import convert_package
 
     with spinner("converting") as update:
         result = convert_package(source, output, overwrite=overwrite, opset=opset, progress=update, trust_code=trust_code)

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from ..demo import DemoSettings, run_demo
 from ._common import EXIT_FAILURE, err, out, progress_bar
 
 
@@ -22,7 +23,6 @@ def demo(
     The data ship inside the installed packages (no downloads); the summary says what was made and
     where, the QC gain, and the runtime matrix when the runtimes are installed.
     """
-    from ..demo import DemoSettings, run_demo
 
     with progress_bar() as bar:
         status = bar.add_task("demo", total=None)
@@ -58,7 +58,7 @@ def demo(
     table.add_row("validation", result.validation_status.upper())
     if result.runtime_rows:
         table.add_row("Fiji / deepImageJ / KNIME", "; ".join(
-            f"{r['consumer']} {r['status']}" + (f" ({r['max_abs_diff']:.0e})" if r.get("max_abs_diff") is not None else "")
+            f"{r['name']} {r['status']}" + (f" ({r['max_abs_diff']:.0e})" if r.get("max_abs_diff") is not None else "")
             for r in result.runtime_rows if r["status"] != "n/a"))
     elif result.runtimes_note:
         table.add_row("Fiji / deepImageJ / KNIME", result.runtimes_note)
@@ -66,7 +66,7 @@ def demo(
         table.add_row("StarDist (held-out crop)", f"F1 at IoU 0.5: {result.stardist_f1:.3f}; validation {result.stardist_validation.upper()}")
     if result.stardist_runtime_rows:
         table.add_row("StarDist in Fiji / deepImageJ / KNIME", "; ".join(
-            f"{r['consumer']} {r['status']}" for r in result.stardist_runtime_rows if r["status"] != "n/a"))
+            f"{r['name']} {r['status']}" for r in result.stardist_runtime_rows if r["status"] != "n/a"))
     table.add_row("time (s)", ", ".join(f"{k} {v:.0f}" for k, v in result.seconds.items()))
     out.print(table)
     out.print(f"Next: open {result.paths['QC report']} and try `bioimageio test {result.paths['bioimage.io package']}`.")

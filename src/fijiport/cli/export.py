@@ -6,8 +6,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+
 from ..config.export import ExportMeta
 from ..config.loading import load_yaml_config, validate_config
+from ..export import ExportOptions, export_model
+from ..export.update import apply_update
 from ._common import err, out, parse_numbers, print_diffs, spinner
 
 
@@ -44,7 +47,6 @@ def _meta(meta_file: Optional[Path], name, description, authors, maintainers, li
         values["git_repo"] = git_repo
     if training_data:
         values["training_data"] = training_data
-    from ..export.update import apply_update
 
     values = apply_update(values, update, parent, changes)
     return validate_config(ExportMeta, values, source=f"metadata{' in ' + str(meta_file) if meta_file else ''}")
@@ -85,8 +87,6 @@ def export(
 
     Example: [bold]fijiport export models/care_nuclei -o care_nuclei.zip --qc qc_report/qc.json --author "Jane Doe" --maintainer janedoe[/]
     """
-    from ..export.bioimageio import ExportOptions, export_care
-    from ..export.stardist import export_stardist, is_stardist_folder
 
     pct = parse_numbers(percentiles, float, "--percentiles", count=2)
     meta = _meta(meta_file, name, description, author, maintainer, license_, cite, tag, version, git_repo, training_data,
@@ -94,8 +94,7 @@ def export(
     options = ExportOptions(test_input=test_input, weights=weights, percentiles=tuple(pct) if pct else None,
                             qc_json=qc_json, opset=opset, fiji_zip=fiji_zip, overwrite=overwrite)
     with spinner("exporting") as update:
-        exporter = export_stardist if is_stardist_folder(model_dir) else export_care
-        result = exporter(model_dir, output, meta, options, progress=update)
+        result = export_model(model_dir, output, meta, options, progress=update)
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     print_diffs(str(output), result.max_diffs, "max |diff| to Keras")

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from ..export.macros import install_macros, list_macros
 from ._common import out
 
 app = typer.Typer(no_args_is_help=True, help=(
@@ -18,7 +19,6 @@ app = typer.Typer(no_args_is_help=True, help=(
 @app.command("list")
 def list_() -> None:
     """Show the macros, what each does and which plugins it needs."""
-    from ..macros import list_macros
 
     table = Table(title="fijiport macros (install with `fijiport macros install --fiji PATH/Fiji.app`)")
     table.add_column("macro", no_wrap=True)
@@ -39,7 +39,6 @@ def install(
 
     Example: [bold]fijiport macros install --fiji ~/Fiji.app[/]
     """
-    from ..macros import install_macros
 
     for path in install_macros(fiji, overwrite=overwrite):
         out.print(str(path))

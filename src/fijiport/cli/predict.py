@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from ..predict import predict_images
 from ._common import out, parse_numbers, progress_bar
 
 
@@ -31,7 +32,6 @@ def predict(
     Examples: [bold]fijiport predict models/stardist_nuclei raw/ -o segmented[/];
     [bold]fijiport predict care_model.zip stack.tif -o restored --tiles 1,4,4[/]
     """
-    from ..predict import predict_images
 
     with progress_bar() as bar:
         task = bar.add_task("predicting", total=None)

@@ -8,8 +8,10 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from ..config.data import PrepareCareConfig
+from ..artifacts.data_folder import MANIFEST_NAME
+from ..config.data import PrepareCareConfig, PrepareStardistConfig
 from ..config.loading import validate_config
+from ..data import prepare_care, prepare_stardist
 from ._common import out, progress_bar
 
 app = typer.Typer(no_args_is_help=True, help="Turn folders of acquisitions (CARE) or images with masks (StarDist) into a checked, split data folder.")
@@ -34,7 +36,6 @@ def care(
 
     Example: [bold]fijiport prepare care --low raw/low --gt raw/GT -o data --axes ZYX[/]
     """
-    from ..data.prepare import MANIFEST_NAME, prepare_care
 
     config = validate_config(PrepareCareConfig, {"axes": axes, "test_fraction": test_fraction, "seed": seed,
                                                  "allow_unpaired": allow_unpaired, "link": link}, source="options")
@@ -77,8 +78,6 @@ def stardist(
 
     Example: [bold]fijiport prepare stardist --images data/images --masks data/masks -o sd_data[/]
     """
-    from ..config.data import PrepareStardistConfig
-    from ..data.prepare_stardist import prepare_stardist
 
     config = validate_config(PrepareStardistConfig, {"axes": axes, "test_fraction": test_fraction, "seed": seed,
                                                      "allow_unpaired": allow_unpaired, "link": link, "min_area": min_area},
@@ -97,4 +96,4 @@ def stardist(
     out.print(table)
     if manifest.skipped_unpaired:
         out.print(f"skipped unpaired: {', '.join(manifest.skipped_unpaired)}")
-    out.print(f"manifest: {output / 'fijiport_data.json'}")
+    out.print(f"manifest: {output / MANIFEST_NAME}")

@@ -8,6 +8,8 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from ..artifacts.model_folder import ModelFolder
+from ..qc import qc_care, qc_stardist
 from ._common import out, parse_numbers, progress_bar
 
 
@@ -29,17 +31,14 @@ def qc(
 
     Example: [bold]fijiport qc models/care_nuclei data/test -o qc_report[/]
     """
-    import json
-
-    if (model_dir / "config.json").is_file() and "n_rays" in json.loads((model_dir / "config.json").read_text() or "{}"):
-        return _qc_stardist(model_dir, test_dir, output, save_predictions, overwrite)
-    from ..qc.restoration import qc_care
 
     pct = parse_numbers(percentiles, float, "--percentiles", count=2)
+    folder = ModelFolder.open(model_dir, percentiles=tuple(pct) if pct else None)
+    if folder.kind.qc_task == "segmentation":
+        return _qc_segmentation(folder, test_dir, output, save_predictions, overwrite)
     with progress_bar(transient=True) as bar:
         task = bar.add_task("predicting", total=None)
-        result = qc_care(model_dir, test_dir, output, percentiles=tuple(pct) if pct else None,
-                         n_tiles=tuple(parse_numbers(tiles, int, "--tiles")) if tiles else None,
+        result = qc_care(folder, test_dir, output, n_tiles=tuple(parse_numbers(tiles, int, "--tiles")) if tiles else None,
                          save_predictions=save_predictions, overwrite=overwrite,
                          progress=lambda i, n, name: bar.update(task, completed=i, total=n, description=f"predicting {name}"))
     s = result.summary()
@@ -52,17 +51,16 @@ def qc(
     out.print(f"report: {output / 'qc.md'}")
 
 
-def _qc_stardist(model_dir: Path, test_dir: Path, output: Path, save_predictions: bool, overwrite: bool) -> None:
-    from ..qc.segmentation import qc_stardist
+def _qc_segmentation(folder, test_dir: Path, output: Path, save_predictions: bool, overwrite: bool) -> None:
 
     with progress_bar(transient=True) as bar:
         task = bar.add_task("segmenting", total=None)
-        data = qc_stardist(model_dir, test_dir, output, save_predictions=save_predictions, overwrite=overwrite,
-                           progress=lambda i, n, name: bar.update(task, completed=i, total=n, description=f"segmenting {name}"))
-    table = Table(title=f"StarDist QC on {data['n_images']} test image(s)")
+        report = qc_stardist(folder, test_dir, output, save_predictions=save_predictions, overwrite=overwrite,
+                             progress=lambda i, n, name: bar.update(task, completed=i, total=n, description=f"segmenting {name}"))
+    table = Table(title=f"{folder.kind.title} QC on {report.n_images} test image(s)")
     for col in ("IoU", "precision", "recall", "F1", "accuracy", "panoptic quality"):
         table.add_column(col, justify="right")
-    for r in data["per_threshold"]:
+    for r in report.per_threshold:
         style = "bold" if r["iou"] == 0.5 else None
         table.add_row(f"{r['iou']:.1f}", f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
                       f"{r['accuracy']:.3f}", f"{r['panoptic_quality']:.3f}", style=style)

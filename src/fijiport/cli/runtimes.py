@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.table import Table
 
-from ._common import EXIT_FAILURE, out, spinner
+from ..runtimes import default_cache_dir, install_runtimes, runtime_status
+from ..runtimes.matrix import check_runtimes, matrix_tolerance
+from ._common import EXIT_FAILURE, out, spinner, styled
 
 app = typer.Typer(no_args_is_help=True, help=(
     "Install the runtimes Fiji, deepImageJ and KNIME embed (TensorFlow 1.13.1, 1.15.0, 2.10.1 and onnxruntime "
     "1.13.1) and run models on them."))
 
 CACHE_HELP = "Folder holding the runtimes (about 1.1 GB); default $FIJIPORT_RUNTIMES_DIR or ~/.cache/fijiport/runtimes."
-STATUS = {"passed": "[green]passed[/]", "failed": "[red]failed[/]", "missing": "[red]missing[/]", "n/a": "[dim]n/a[/]"}
 
 
 @app.command("install")
@@ -32,7 +32,6 @@ def install(
 
     Needs the Python package index, the npm registry, Node.js with npm and a C compiler (cc).
     """
-    from ..runtimes import default_cache_dir, install_runtimes
 
     target = cache_dir or default_cache_dir()
     with spinner("installing runtimes") as update:
@@ -50,7 +49,6 @@ def install(
 @app.command("list")
 def list_(cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP)) -> None:
     """Show which runtimes are installed and which Fiji/KNIME plugin uses each."""
-    from ..runtimes import default_cache_dir, runtime_status
 
     target = cache_dir or default_cache_dir()
     table = Table(title=f"runtimes in {target}")
@@ -62,15 +60,16 @@ def list_(cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CAC
 
 
 def print_matrix(matrix) -> None:
-    table = Table(title=f"{Path(matrix.source).name}: {'PASSED' if matrix.passed else 'FAILED'} "
-                        f"(reference: {matrix.reference}; tolerance {matrix.tolerance[0]:g} + {matrix.tolerance[1]:g}·|ref|)")
+
+    table = Table(title=f"{Path(matrix.subject).name}: {matrix.status.value.upper()} "
+                        f"(reference: {matrix.context.get('reference', '?')}; tolerance {matrix_tolerance(matrix).describe()})")
     for col in ("consumer", "runtime", "weights", "status", "max |diff|", "detail"):
         table.add_column(col, overflow="fold")
-    for r in matrix.rows:
+    for r in matrix.checks:
         diff = "" if r.max_abs_diff is None else f"{r.max_abs_diff:.2g}"
-        runtime = r.runtime.replace("tensorflow-", "TF ").replace("onnxruntime-", "ORT ")
-        weights = {"tensorflow_saved_model_bundle": "SavedModel"}.get(r.weights, r.weights)
-        table.add_row(r.consumer, runtime, weights, STATUS.get(r.status, r.status), diff, _first_sentence(r.detail))
+        runtime = (r.runtime or "").replace("tensorflow-", "TF ").replace("onnxruntime-", "ORT ")
+        weights = {"tensorflow_saved_model_bundle": "SavedModel"}.get(r.weight_format or "", r.weight_format or "")
+        table.add_row(r.name, runtime, weights, styled(r.status), diff, _first_sentence(r.details))
     out.print(table)
 
 
@@ -93,15 +92,12 @@ def check(
 
     Exit code 0 only if every consumer that applies passed.
     """
-    from ..files import atomic_file
-    from ..runtimes.matrix import check_runtimes
 
     with spinner("running on the consumer runtimes") as update:
         matrix = check_runtimes(package, cache_dir, progress=update)
     print_matrix(matrix)
     if json_path:
-        with atomic_file(json_path, overwrite=True) as tmp:
-            tmp.write_text(json.dumps(matrix.to_dict(), indent=2) + "\n")
+        matrix.save_json(json_path)
         out.print(f"matrix: {json_path}")
     if not matrix.passed:
         raise typer.Exit(EXIT_FAILURE)

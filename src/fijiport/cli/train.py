@@ -9,9 +9,12 @@ from typing import Optional
 
 import typer
 
+from ..artifacts.model_folder import LOSS_PNG
 from ..config.care import CareTrainConfig
 from ..config.loading import load_yaml_config, merge_options
+from ..config.stardist import StardistTrainConfig
 from ..errors import UsageError
+from ..training import train_care, train_stardist
 from ._common import err, out, parse_numbers, progress_bar
 
 app = typer.Typer(no_args_is_help=True, help="Train CARE or StarDist networks on a data folder written by `fijiport prepare`.")
@@ -50,7 +53,6 @@ def care(
 
     Example: [bold]fijiport train care data -o models/care_nuclei --epochs 50 --patch-size 16,64,64[/]
     """
-    from ..training.care import LOSS_PNG, train_care
 
     cli_values = dict(
         axes=axes, patch_size=parse_numbers(patch_size, int, "--patch-size"), patches_per_image=patches_per_image,
@@ -151,8 +153,6 @@ def stardist(
 
     Example: [bold]fijiport train stardist sd_data -o models/stardist_nuclei --epochs 100[/]
     """
-    from ..config.stardist import StardistTrainConfig
-    from ..training.stardist import train_stardist
 
     cli_values = dict(
         n_rays=n_rays, grid=parse_numbers(grid, int, "--grid"), patch_size=parse_numbers(patch_size, int, "--patch-size"),

@@ -8,9 +8,10 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from ._common import EXIT_FAILURE, out, spinner
-
-STATUS_STYLE = {"passed": "[green]passed[/]", "failed": "[red]failed[/]", "warning": "[yellow]warning[/]", "skipped": "skipped"}
+from ..errors import DataError
+from ..verify.validate import validate_package
+from ._common import EXIT_FAILURE, out, spinner, styled
+from .runtimes import print_matrix
 
 
 def validate(
@@ -32,8 +33,6 @@ def validate(
 
     Example: [bold]fijiport validate care_nuclei.zip --json validation.json[/]
     """
-    from ..errors import DataError
-    from ..validation import validate_package
 
     if not package.exists():
         raise DataError(f"{package} does not exist; pass a bioimage.io model zip (e.g. one written by `fijiport export`)")
@@ -44,20 +43,18 @@ def validate(
         if json_path:
             report.save_json(json_path)
         raise DataError(unsafe.details)
-    table = Table(title=f"{package}: {report.status.upper()}")
+    table = Table(title=f"{package}: {report.status.value.upper()}")
     for col in ("check", "weights", "status", "max |diff|", "details"):
         table.add_column(col, overflow="fold")
     for c in report.checks:
         if c.name.startswith("runtime: "):
             continue  # shown in the matrix below
         diff = "" if c.max_abs_diff is None else f"{c.max_abs_diff:.2g}"
-        table.add_row(c.name, c.weight_format or "", STATUS_STYLE[c.status], diff, c.details)
+        table.add_row(c.name, c.weight_format or "", styled(c.status), diff, c.details)
     out.print(table)
-    if report.runtime_matrix is not None:
-        from ..runtimes.matrix import matrix_from_dict
-        from .runtimes import print_matrix
+    if "runtime_matrix" in report.parts:
 
-        print_matrix(matrix_from_dict(report.runtime_matrix))
+        print_matrix(report.parts["runtime_matrix"])
     if json_path:
         report.save_json(json_path)
         out.print(f"report: {json_path}")

@@ -9,19 +9,18 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from ._common import EXIT_FAILURE, out, spinner
-
-MARK = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[red]fail[/]"}
+from ..verify.zoo import check_zoo, upload_package
+from ._common import EXIT_FAILURE, out, spinner, styled
 
 
 def _print_report(report) -> None:
-    table = Table(title=f"BioImage Model Zoo pre-flight: {report.package}")
+    table = Table(title=f"BioImage Model Zoo pre-flight: {report.subject}")
     table.add_column("expectation", overflow="fold")
     table.add_column("", no_wrap=True)
     table.add_column("found", overflow="fold")
     table.add_column("fix", overflow="fold")
     for c in report.checks:
-        table.add_row(c.title, MARK.get(c.status, c.status), c.detail, c.fix)
+        table.add_row(c.name, styled(c.status), c.details, c.fix)
     out.print(table)
 
 
@@ -41,14 +40,12 @@ def zoo_check(
 
     Example: [bold]fijiport zoo-check care_nuclei.zip --strict[/]
     """
-    from ..files import write_json
-    from ..zoo import check_zoo
 
     with spinner("checking") as update:
         report = check_zoo(package, run_test=run_test, progress=update)
     _print_report(report)
     if json_path:
-        write_json(json_path, report.to_dict())
+        report.save_json(json_path)
     bad = report.failures(strict)
     if bad:
         out.print(f"[red]not ready[/]: {len(bad)} expectation(s) to fix" + ("" if strict else " (warnings allowed; --strict to require them too)"))
@@ -68,7 +65,6 @@ def upload(
 
     Example: [bold]fijiport upload care_nuclei.zip --dry-run[/]
     """
-    from ..zoo import upload_package
 
     with spinner("checking") as update:
         report, plan, url = upload_package(package, dry_run=dry_run, progress=update)

@@ -86,7 +86,7 @@ class CareTrainConfig(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _check(self) -> "CareTrainConfig":
+    def _check(self) -> CareTrainConfig:
         if self.percentile_low >= self.percentile_high:
             raise ValueError(f"percentile_low {self.percentile_low} must be below percentile_high {self.percentile_high}")
         if self.probabilistic and self.loss not in (None, "laplace"):

@@ -52,25 +52,10 @@ class CiteEntry(BaseModel):
         return v.strip().removeprefix("https://doi.org/").removeprefix("doi:")
 
     @model_validator(mode="after")
-    def _doi_or_url(self) -> "CiteEntry":
+    def _doi_or_url(self) -> CiteEntry:
         if not (self.doi or self.url):
             raise ValueError(f"citation {self.text!r} needs a doi or a url (on the command line: --cite 'TEXT|DOI')")
         return self
-
-
-CARE_CITATION = CiteEntry(
-    text="Weigert et al., Content-aware image restoration: pushing the limits of fluorescence microscopy, "
-    "Nature Methods 15, 1090–1097 (2018)",
-    doi="10.1038/s41592-018-0216-7",
-)
-
-
-STARDIST_CITATIONS = (
-    CiteEntry(text="Schmidt, Weigert, Broaddus, Myers, Cell Detection with Star-convex Polygons, MICCAI 2018",
-              doi="10.1007/978-3-030-00934-2_30"),
-    CiteEntry(text="Weigert, Schmidt, Haase, Sugawara, Myers, Star-convex Polyhedra for 3D Object Detection and "
-                   "Segmentation in Microscopy, WACV 2020", doi="10.1109/WACV45572.2020.9093435"),
-)
 
 
 class ExportMeta(BaseModel):
@@ -89,7 +74,7 @@ class ExportMeta(BaseModel):
     license: str = "CC-BY-4.0"
     """SPDX license identifier of the weights and package."""
     cite: list[CiteEntry] = Field(default_factory=list)
-    """References besides the CARE/StarDist paper (cited by default)."""
+    """References besides the model kind's own papers (CARE, StarDist: cited by default)."""
     tags: list[str] = Field(default_factory=list)
     """Keywords: modality, organism, structure, task (e.g. ``fluorescence-light-microscopy``, ``nuclei``)."""
     version: Optional[str] = None

@@ -69,7 +69,7 @@ class StardistTrainConfig(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _check(self) -> "StardistTrainConfig":
+    def _check(self) -> StardistTrainConfig:
         if self.percentile_low >= self.percentile_high:
             raise ValueError(f"percentile_low {self.percentile_low} must be below percentile_high {self.percentile_high}")
         if self.grid is not None:

@@ -50,7 +50,7 @@ def foreground_mask(target: np.ndarray, patch_size: Sequence[int], threshold: fl
     above = np.greater(image, t).view(np.uint8)
     del image
     size = [p // 2 if p > 1 else p for p in patch_size]
-    return maximum_filter(above, size, mode="constant", cval=int(0 > t)).view(bool)
+    return maximum_filter(above, size, mode="constant", cval=int(t < 0)).view(bool)
 
 
 def draw_centres(mask: np.ndarray, patch_size: Sequence[int], n: int) -> list[np.ndarray]:

@@ -113,7 +113,7 @@ def labels_to_rois(labels: np.ndarray) -> list:
         raise DataError(f"ROI sets are 2D; the label image has shape {labels.shape}")
     rois = []
     for region in regionprops(labels.astype(np.int64, copy=False)):
-        r0, c0, r1, c1 = region.bbox
+        r0, c0, _r1, _c1 = region.bbox
         mask = np.pad(region.image, 1).astype(np.float32)
         contours = find_contours(mask, 0.5, fully_connected="high")
         if not contours:

@@ -19,7 +19,7 @@ def split_names(names: list[str], test_fraction: float, seed: int) -> tuple[list
     n = len(unique)
     if n == 0:
         raise DataError("no images to split")
-    n_test = int(round(test_fraction * n))
+    n_test = round(test_fraction * n)
     if test_fraction > 0 and n >= 2:
         n_test = max(1, n_test)
     n_test = min(n_test, n - 1)

@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import DependencyError, ExportError
-from .tf_graph import FrozenGraph
+from .tf_graph import FrozenGraph, run_graph
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,6 @@ def frozen_graph_to_onnx(frozen: FrozenGraph, path: Path, *, input_key: str = "i
     """
     if probe is None:
         return _convert(frozen, path, input_key, output_key, opset)
-    from .tf_graph import run_graph
 
     expected = run_graph(frozen, probe).shape
     for attempt in range(1, attempts + 1):

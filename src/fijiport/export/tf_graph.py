@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ExportError
+from ..package.tolerance import agree, strict
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +121,13 @@ def run_graph(frozen: FrozenGraph, x: np.ndarray) -> np.ndarray:
 
 def check_equivalent(before: FrozenGraph, after: FrozenGraph, x: np.ndarray, atol: float = 1e-5) -> float:
     """Run both graphs on ``x``; raise :class:`ExportError` if they differ by more than ``atol``."""
+
     a, b = run_graph(before, x), run_graph(after, x)
-    diff = float(np.max(np.abs(a - b))) if a.size else 0.0
-    if a.shape != b.shape or not diff <= atol:
-        raise ExportError(f"graph rewrite changed the output (max |diff| {diff:.3g}, shapes {a.shape} vs {b.shape}); please report this model")
-    log.info("rewritten graph reproduces the original: max |diff| %.3g", diff)
-    return diff
+    agreement = agree(b, a, strict(atol))
+    if not agreement.ok:
+        raise ExportError(f"graph rewrite changed the output ({agreement.reason}); please report this model")
+    log.info("rewritten graph reproduces the original: max |diff| %.3g", agreement.max_abs_diff)
+    return float(agreement.max_abs_diff or 0.0)
 
 
 def write_saved_model(frozen: FrozenGraph, out_dir: Path, input_key: str = "input", output_key: str = "output") -> Path:

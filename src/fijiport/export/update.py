@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import ExportError
+from ..package.read import read_model_package
+from ..package.untrusted import PackageFiles
 
 HISTORY = "## Version history"
 
 
 def previous_values(previous: Path) -> dict:
     """ExportMeta values taken from an earlier package (zip or rdf.yaml)."""
-    from .._bioimageio_compat import read_model_package
 
     descr = read_model_package(previous, purpose="--update")
 
@@ -92,8 +93,6 @@ def _newer(new: str, old: str) -> bool:
 
 def _readme(previous: Path, descr) -> str:
     from bioimageio.spec.utils import extract_file_name
-
-    from ..untrusted import PackageFiles
 
     if descr.documentation is None:
         return ""

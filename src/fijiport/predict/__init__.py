@@ -11,29 +11,23 @@ renamed, and existing outputs are kept unless ``overwrite``.
 
 from __future__ import annotations
 
-import json
 import logging
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from ..artifacts.model_folder import has_network_config
 from ..errors import DataError
-from ..files import TIFF_SUFFIXES
+from ..files import TIFF_SUFFIXES, check_pixels, read_tiff
+from .folder import folder_runner
+from .outputs import Prediction
+from .package import package_runner
 
 log = logging.getLogger(__name__)
 
 WEIGHT_CHOICES = ("auto", "keras", "onnx")
 """``auto``: Keras for model folders, ONNX for packages."""
-
-
-@dataclass
-class Prediction:
-    source: Path
-    outputs: list[Path] = field(default_factory=list)
-    n_objects: Optional[int] = None
-    n_tiles: tuple[int, ...] = ()
 
 
 def expand_images(paths: list[Path]) -> list[Path]:
@@ -76,7 +70,6 @@ def predict_images(model: Path, images: list[Path], out_dir: Path, *, n_tiles: O
         if f.parent.resolve() == out_dir.resolve():
             raise DataError(f"output folder {out_dir} holds the input {f.name}; choose another -o (inputs are never overwritten)")
     if is_package(model):
-        from .package import package_runner
 
         run = package_runner(model, weights)
     else:
@@ -97,7 +90,6 @@ def _preflight(files: list[Path], run, out_dir: Path, overwrite: bool, n_tiles) 
     """Read every image and check it (readable, finite, the model's dimensions, tiles, outputs free) before
     predicting any: a bad file is refused up front, not after hours of work with half the outputs written.
     The runners rely on it and do not check again."""
-    from ..files import check_pixels, read_tiff
 
     seen: dict[str, Path] = {}
     for f in files:
@@ -112,17 +104,11 @@ def _preflight(files: list[Path], run, out_dir: Path, overwrite: bool, n_tiles) 
 
 
 def _folder_runner(model_dir: Path, weights: str):
-    from .folder import care_runner, stardist_runner
 
     if weights == "onnx":
         raise DataError(f"{model_dir} is a model folder (Keras weights); export it first (`fijiport export {model_dir} -o model.zip`) "
                         "to predict with ONNX weights")
-    cfg = model_dir / "config.json"
-    if not model_dir.is_dir() or not cfg.is_file():
+    if not model_dir.is_dir() or not has_network_config(model_dir):
         raise DataError(f"{model_dir} is neither a model folder with config.json nor a bioimage.io zip; pass a csbdeep CARE "
                         "or stardist model folder, or an exported .zip")
-    try:
-        is_stardist = "n_rays" in json.loads(cfg.read_text())
-    except (json.JSONDecodeError, TypeError):
-        raise DataError(f"{cfg} is not valid JSON; is {model_dir} a csbdeep/stardist model folder?") from None
-    return stardist_runner(model_dir) if is_stardist else care_runner(model_dir)
+    return folder_runner(model_dir)

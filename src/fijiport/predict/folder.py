@@ -1,71 +1,48 @@
-"""Prediction with a csbdeep CARE or stardist model folder (Keras weights, csbdeep's own tiling)."""
+"""Prediction with a model folder (Keras weights, the kind's own library and tiling)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
+from ..artifacts.model_folder import ModelFolder
 from ..files import check_output, read_tiff
-from .outputs import label_targets, wrong_dimensions, write_image, write_labels
-from .tiles import choose_tiles
+from ..tiling import choose_tiles
+from .outputs import Prediction, label_targets, write_image, write_labels, wrong_dimensions
 
 
-def _checker(axes: str, targets):
-    """The pre-flight check of a model folder runner: outputs free, the model's dimensions, valid tiles."""
+def folder_runner(model_dir: Path, *, percentiles: Optional[tuple[float, float]] = None, percentiles_source: str = "given"):
+    """A runner (``run(path, out_dir, n_tiles, overwrite)`` with a pre-flight ``run.check``) for a model folder of
+    any kind: restored images for image kinds, label images + ROI sets + measurements for label kinds."""
+    folder = ModelFolder.open(model_dir, percentiles=percentiles, percentiles_source=percentiles_source)
+    model = folder.load_keras()
+    kind, axes = folder.kind, folder.image_axes
+
+    def targets(out_dir: Path, name: str) -> tuple[Path, ...]:
+        return label_targets(out_dir, name) if kind.output == "labels" else (out_dir / name,)
+
+    def run(path: Path, out_dir: Path, n_tiles, overwrite: bool):
+        img = read_tiff(path)  # checked by predict_images' pre-flight with ``check``
+        tiles = choose_tiles(img.shape, axes, n_tiles)
+        result = kind.predict(folder, model, img, tiles)
+        if result.labels is not None:
+            written = write_labels(result.labels, img, axes, label_targets(out_dir, path.name), overwrite,
+                                   polygons=result.polygons)
+            return Prediction(path, written, int(len(np.unique(result.labels)) - 1), tiles)
+        assert result.image is not None
+        target = out_dir / path.name
+        write_image(target, result.image, overwrite)
+        return Prediction(path, [target], None, tiles)
 
     def check(path: Path, img: np.ndarray, out_dir: Path, overwrite: bool, n_tiles=None) -> None:
+        """The pre-flight: outputs free, the model's dimensions, valid tiles."""
         for p in targets(out_dir, path.name):
             check_output(p, overwrite)
         if img.ndim != len(axes):
             raise wrong_dimensions(path, img.shape, axes)
         choose_tiles(img.shape, axes, n_tiles)
 
-    return check
-
-
-def care_runner(model_dir: Path):
-    from csbdeep.data import PercentileNormalizer
-
-    from .._tf import quiet_stdout
-    from ..export.model_folder import load_care_keras, read_care_model_folder
-    from . import Prediction
-
-    folder = read_care_model_folder(model_dir)
-    model = load_care_keras(folder)
-    axes = folder.spatial_axes + ("C" if folder.n_channel_in > 1 else "")
-
-    def run(path: Path, out_dir: Path, n_tiles, overwrite: bool):
-        target = out_dir / path.name
-        img = read_tiff(path)  # checked by predict_images' pre-flight with ``check``
-        tiles = choose_tiles(img.shape, axes, n_tiles)
-        with quiet_stdout():
-            restored = model.predict(img, axes, normalizer=PercentileNormalizer(*folder.percentiles), n_tiles=tiles)
-        write_image(target, restored, overwrite)
-        return Prediction(path, [target], None, tiles)
-
-    run.check = _checker(axes, lambda out_dir, name: (out_dir / name,))
-    return run
-
-
-def stardist_runner(model_dir: Path):
-    from .._tf import quiet_stdout
-    from ..qc.segmentation import load_stardist
-    from ..training.stardist import normalize_image
-    from . import Prediction
-
-    model, net_axes, percentiles = load_stardist(model_dir)
-    axes = net_axes if int(model.config.n_channel_in) > 1 else net_axes.replace("C", "")
-
-    def run(path: Path, out_dir: Path, n_tiles, overwrite: bool):
-        targets = label_targets(out_dir, path.name)
-        img = read_tiff(path)  # checked by predict_images' pre-flight with ``check``
-        tiles = choose_tiles(img.shape, axes, n_tiles)
-        x = normalize_image(img, axes, *percentiles)
-        with quiet_stdout():
-            labels, details = model.predict_instances(x, axes=axes, n_tiles=tiles, show_tile_progress=False)
-        written = write_labels(labels, img, axes, targets, overwrite, polygons=details.get("coord") if labels.ndim == 2 else None)
-        return Prediction(path, written, int(len(np.unique(labels)) - 1), tiles)
-
-    run.check = _checker(axes, label_targets)
+    run.check = check  # type: ignore[attr-defined]
     return run

@@ -8,12 +8,23 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from ..files import atomic_file
+from ..data.rois import labels_to_rois, write_rois
+from ..errors import DataError
+from ..files import atomic_file, is_rgb_tiff
+
+
+@dataclass
+class Prediction:
+    source: Path
+    outputs: list[Path] = field(default_factory=list)
+    n_objects: Optional[int] = None
+    n_tiles: tuple[int, ...] = ()
 
 
 def write_image(path: Path, data: np.ndarray, overwrite: bool) -> None:
@@ -23,10 +34,8 @@ def write_image(path: Path, data: np.ndarray, overwrite: bool) -> None:
         tifffile.imwrite(tmp, data.astype(np.float32, copy=False), imagej=False)
 
 
-def wrong_dimensions(path: Path, shape: tuple[int, ...], expect: str) -> "DataError":
+def wrong_dimensions(path: Path, shape: tuple[int, ...], expect: str) -> DataError:
     """The error for an image the model cannot take, with what to do about it in Fiji."""
-    from ..errors import DataError
-    from ..files import is_rgb_tiff
 
     n = len(expect) if expect.isalpha() else None  # "ZYX", not "YX plus 2 channels"
     if is_rgb_tiff(path):
@@ -66,7 +75,6 @@ def write_labels(labels: np.ndarray, img: np.ndarray, axes: str, targets: tuple[
 
                 export_imagej_rois(str(scratch_zip), polygons)  # stardist's own ROI writer
             else:
-                from ..data.rois import labels_to_rois, write_rois
 
                 write_rois(labels_to_rois(labels), scratch_zip)
             os.replace(scratch_zip, tmp)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -24,8 +23,13 @@ import numpy as np
 
 from ..errors import DataError
 from ..files import check_output, read_tiff
-from .outputs import label_targets, write_image, write_labels, wrong_dimensions
-from .tiles import choose_tiles
+from ..kinds.stardist import ATTACHED, labels_from_prob_dist
+from ..package.config_blocks import fijiport_block, stardist_block
+from ..package.read import config_dict, read_model_package, weight_formats
+from ..package.untrusted import PackageFiles
+from ..tiling import choose_tiles, tile_regions, valid_size
+from .folder import folder_runner
+from .outputs import Prediction, label_targets, write_image, write_labels, wrong_dimensions
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +38,10 @@ RUNNABLE_FORMATS = ("onnx",)
 
 
 def package_runner(source: Path, weights: str):
-    from .._bioimageio_compat import read_model_package
-
     descr = read_model_package(source, purpose="prediction")
     if weights == "keras":
         return _keras_runner(source, descr)
-    available = [name for name, entry in descr.weights if entry is not None]
+    available = weight_formats(descr)
     fmt = weights if weights != "auto" else next((f for f in RUNNABLE_FORMATS if f in available), None)
     if fmt not in RUNNABLE_FORMATS or fmt not in available:
         raise DataError(f"{source} has weights {', '.join(available)}; fijiport predicts packages with ONNX weights. "
@@ -79,7 +81,7 @@ class _BioimageioRunner:
         self.labels = {out.id for out in descr.outputs if _is_labels(out, descr) or self._is_prob_dist(out)}
 
     def _is_prob_dist(self, out) -> bool:
-        """A StarDist prob/dist output whose labels fijiport makes (3D packages, see export.stardist)."""
+        """A StarDist prob/dist output whose labels fijiport makes (3D packages, see kinds.stardist)."""
         channel = next((a for a in out.axes if a.type == "channel"), None)
         return (self.stardist is not None and channel is not None
                 and len(channel.channel_names) == 1 + int(self.stardist[0]["n_rays"]))
@@ -93,11 +95,9 @@ class _BioimageioRunner:
             raise DataError(f"{self.source} has outputs at another scale or offset than its input; fijiport predicts it "
                             "untiled only: pass --tiles " + ",".join("1" for _ in tiles) + " (or use `bioimageio predict`)")
         for a, n, size in zip(self.space, tiles, data.shape[:-1]):  # fixed input sizes: refused here, not mid-run
-            _tile_regions(size, n, self.halo.get(a.id, 0) if n > 1 else 0, a.size)
+            tile_regions(size, n, self.halo.get(a.id, 0) if n > 1 else 0, a.size)
 
     def __call__(self, path: Path, out_dir: Path, n_tiles, overwrite: bool):
-        from . import Prediction
-
         targets = self._targets(path, out_dir)
         img = read_tiff(path)  # checked by predict_images' pre-flight with ``check``
         data, tiles = self._to_model(img, path, n_tiles)
@@ -108,7 +108,6 @@ class _BioimageioRunner:
             arr = outputs[out.id]
             if out.id in self.labels:
                 if self._is_prob_dist(out):
-                    from ..export.stardist import labels_from_prob_dist
 
                     arr = labels_from_prob_dist(arr[np.newaxis], *self.stardist)[0, ..., 0]
                 written += write_labels(arr, img, self.axes, targets[out.id], overwrite)
@@ -163,7 +162,7 @@ class _BioimageioRunner:
 
         axes = [a.id for a in self.space]
         sizes = {str(a): n for a, n in shape.items()}
-        per_axis = [_tile_regions(shape[a.id], n, halo[a.id] if n > 1 else 0, a.size) for a, n in zip(self.space, tiles)]
+        per_axis = [tile_regions(shape[a.id], n, halo[a.id] if n > 1 else 0, a.size) for a, n in zip(self.space, tiles)]
         tensor = sample.members[self.input.id]
         full: dict = {}
         for combo in itertools.product(*per_axis):
@@ -188,7 +187,6 @@ class _BioimageioRunner:
 
     def _predict(self, data: np.ndarray, tiles: tuple[int, ...]) -> dict:
         from bioimageio.core import Sample, Tensor
-        from bioimageio.spec.model import v0_5
 
         dims = ["batch", *[str(a.id) for a in self.space], "channel"]
         order = [str(a.id) for a in self.input.axes]
@@ -203,7 +201,7 @@ class _BioimageioRunner:
         if all(t == 1 for t in tiles):
             # one block: the whole image, mirrored at its end up to a size the network accepts, as
             # csbdeep/stardist predict an untiled image (so labels equal the model folder's)
-            pad = {a.id: (0, _valid_size(a.size, shape[a.id]) - shape[a.id]) for a in self.space}
+            pad = {a.id: (0, valid_size(a.size, shape[a.id]) - shape[a.id]) for a in self.space}
             sample = sample.pad(pad_width={self.input.id: pad}, mode="reflect")
             result = self.pp.predict_sample_without_blocking(sample, skip_preprocessing=True, skip_postprocessing=True,
                                                              skip_input_padding=True, skip_output_cropping=True)
@@ -228,48 +226,6 @@ class _BioimageioRunner:
         return outputs
 
 
-def _tile_regions(size: int, n: int, halo: int, valid) -> list[tuple[int, int, int, int, int]]:
-    """Tiles of one axis as csbdeep makes them: ``n`` near-equal inner parts, each read with ``halo`` pixels of
-    real context on both sides (clipped at the image border, never mirrored inside the image), starting on the
-    network's size step (so a StarDist grid stays aligned with the image's) and grown inside the image to a
-    size the network accepts; a tile at the image's end is mirrored there exactly as the untiled image is.
-    Returns (read_from, read_to, pad_at_end, inner_from, inner_to) per tile."""
-    step = int(getattr(valid, "step", 0) or 1)
-    regions = []
-    for k in range(n):
-        start, stop = k * size // n, (k + 1) * size // n
-        lo, hi = (max(0, start - halo), min(size, stop + halo)) if n > 1 else (0, size)
-        lo -= lo % step
-        need = _valid_size(valid, hi - lo)
-        if need < hi - lo:
-            raise DataError(f"the model takes inputs of {need} pixels along this axis; a tile of {hi - lo} (with halo) is "
-                            f"larger: pass more --tiles along it (at least {math.ceil(size / max(1, need - 2 * halo))})")
-        if lo + need <= size:  # grown inside the image: real context only
-            regions.append((lo, lo + need, 0, start, stop))
-            continue
-        # at the image end: mirrored exactly as the untiled image is (same amount), so border pixels match it
-        if step == 1:  # a fixed input size
-            lo = max(0, size - need)
-            regions.append((lo, size, need - (size - lo), start, stop))
-            continue
-        padded = _valid_size(valid, size)
-        while lo > 0 and padded - lo < need:
-            lo -= step
-        regions.append((lo, size, padded - size, start, stop))
-    return regions
-
-
-def _valid_size(size, at_least: int) -> int:
-    """The smallest input size the axis accepts that is ≥ ``at_least``."""
-    if isinstance(size, int):
-        return size
-    if hasattr(size, "min") and hasattr(size, "step"):
-        if at_least <= size.min or not size.step:
-            return size.min
-        return size.min + math.ceil((at_least - size.min) / size.step) * size.step
-    raise DataError(f"the model's input axis size {size!r} is not supported by fijiport predict")
-
-
 def _is_labels(out, descr) -> bool:
     """An output is a label image when it is integer typed or made by StarDist's postprocessing."""
     if str(getattr(out.data, "type", "float32")).startswith(("int", "uint")):
@@ -279,44 +235,32 @@ def _is_labels(out, descr) -> bool:
 
 def _stardist_postprocessing(descr) -> Optional[tuple[dict, dict]]:
     """(stardist config, thresholds) from the package's ``config.stardist``, when it has both."""
-    cfg = descr.config.model_dump() if hasattr(descr.config, "model_dump") else dict(descr.config or {})
-    sd = cfg.get("stardist") or {}
-    config, thresholds = sd.get("config"), sd.get("thresholds")
-    if isinstance(config, dict) and "n_rays" in config and isinstance(thresholds, dict) and {"prob", "nms"} <= set(thresholds):
-        return config, thresholds
-    return None
+    block = stardist_block(config_dict(descr))
+    return None if block is None else (block.config, block.thresholds)
 
 
 def _keras_runner(source: Path, descr):
-    """Predict with the csbdeep/stardist model folder the package carries, unpacked to a temporary folder."""
-    from .folder import care_runner, stardist_runner
+    """Predict with the model folder the package carries (fijiport's packages and deepImageJ-style StarDist
+    packages carry one), unpacked to a temporary folder, with the package's own normalisation percentiles."""
+    from bioimageio.spec.utils import extract_file_name
 
-    from ..untrusted import PackageFiles
-
-    cfg = descr.config.model_dump() if hasattr(descr.config, "model_dump") else dict(descr.config or {})
+    cfg = config_dict(descr)
     files = PackageFiles(source)
-    fp = cfg.get("fijiport") or {}
+    block = fijiport_block(cfg)
     keras = descr.weights.keras_hdf5
-    stardist_files = ("weights_best.h5", "config.json", "thresholds.json")
-    if "stardist" in cfg and all(files.has(n) for n in stardist_files):
-        folder = {n: files.read(n) for n in stardist_files}
-        make_runner = stardist_runner
-    elif fp.get("kind") == "care" and keras is not None:
-        from bioimageio.spec.utils import extract_file_name
-
-        folder = {"config.json": json.dumps(fp["csbdeep_config"]).encode(),
+    if "stardist" in cfg and all(files.has(n) for n in ATTACHED):
+        folder = {n: files.read(n) for n in ATTACHED}
+    elif block is not None and block.kind == "care" and block.csbdeep_config is not None and keras is not None:
+        folder = {"config.json": json.dumps(block.csbdeep_config).encode(),
                   "weights_best.h5": files.read(extract_file_name(keras.source))}
-        make_runner = care_runner
     else:
         raise DataError(f"{source} carries no csbdeep/stardist model folder to run with --weights keras; "
                         "use --weights onnx (or the model folder it was exported from)")
     pct = _input_percentiles(descr)
-    if pct is not None:  # where the model folder readers look for the training percentiles
-        folder["fijiport_config.yaml"] = f"percentile_low: {pct[0]}\npercentile_high: {pct[1]}\n".encode()
     with tempfile.TemporaryDirectory(prefix="fijiport_pkg_") as tmp:  # the runner loads the model right away
         for name, data in folder.items():
-            (Path(tmp) / name).write_bytes(data)
-        return make_runner(Path(tmp))
+            (Path(tmp) / name).write_bytes(data or b"")
+        return folder_runner(Path(tmp), percentiles=pct, percentiles_source="package")
 
 
 def _input_percentiles(descr) -> Optional[tuple[float, float]]:

@@ -1,6 +1,33 @@
-"""Quality control: restoration metrics against ground truth, reports and panels."""
+"""Quality control on held-out data: restoration metrics against ground-truth images (CARE), instance
+matching against ground-truth labels (StarDist); reports, plots and panels. The model's kind decides which."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Optional
+
+from ..artifacts.model_folder import ModelFolder
+from ..artifacts.qc_report import QcReport, read_qc_report
 from .metrics import RestorationScores, nrmse, psnr, restoration_scores, ssim
 from .restoration import QcResult, qc_care
+from .segmentation import qc_stardist
 
-__all__ = ["QcResult", "RestorationScores", "nrmse", "psnr", "qc_care", "restoration_scores", "ssim"]
+
+def qc_model(model_dir: Path, test_dir: Path, report_dir: Path, *, percentiles: Optional[tuple[float, float]] = None,
+             n_tiles: Optional[tuple[int, ...]] = None, save_predictions: bool = False, overwrite: bool = False,
+             progress: Optional[Callable[[int, int, str], None]] = None) -> QcReport:
+    """Measure any model folder on held-out data with its kind's QC; writes ``report_dir`` and returns ``qc.json``."""
+
+    folder = ModelFolder.open(model_dir, percentiles=percentiles)
+    if folder.kind.qc_task == "segmentation":
+        return qc_stardist(folder, test_dir, report_dir, save_predictions=save_predictions, overwrite=overwrite,
+                           progress=progress)
+    qc_care(folder, test_dir, report_dir, percentiles=percentiles, n_tiles=n_tiles, save_predictions=save_predictions,
+            overwrite=overwrite, progress=progress)
+    report = read_qc_report(Path(report_dir) / "qc.json")
+    assert report is not None
+    return report
+
+
+__all__ = ["QcResult", "RestorationScores", "nrmse", "psnr", "qc_care", "qc_model", "qc_stardist", "restoration_scores", "ssim"]

@@ -11,9 +11,13 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import __version__
+from ..artifacts.data_folder import SOURCE_DIR, TARGET_DIR
+from ..artifacts.model_folder import ModelFolder
+from ..artifacts.qc_report import METRICS, QC_MD, RestorationQc, write_qc_report
+from ..data.pairing import pair_images
 from ..errors import DataError
-from ..files import atomic_dir, check_output, read_tiff, write_json
-from ..predict.tiles import auto_tiles
+from ..files import atomic_dir, check_output, read_tiff
+from ..tiling import auto_tiles
 from .metrics import RestorationScores, normalize_gt, restoration_scores, scale_to
 
 log = logging.getLogger(__name__)
@@ -36,7 +40,7 @@ class QcResult:
 
     def summary(self) -> dict[str, dict[str, float]]:
         out = {}
-        for metric in ("psnr", "ssim", "nrmse"):
+        for metric in METRICS:
             out[metric] = {
                 kind: float(np.mean([getattr(getattr(im, kind), metric) for im in self.images]))
                 for kind in ("input", "prediction")
@@ -46,12 +50,11 @@ class QcResult:
 
 def find_test_pairs(test_dir: Path) -> list[tuple[str, Path, Path]]:
     """(name, low, GT) triples from ``test_dir/{low,GT}``, or ``test_dir/test/{low,GT}`` for a data folder."""
+
     test_dir = Path(test_dir)
     for base in (test_dir, test_dir / "test"):
-        low, gt = base / "low", base / "GT"
+        low, gt = base / SOURCE_DIR, base / TARGET_DIR
         if low.is_dir() and gt.is_dir():
-            from ..data.pairing import pair_images
-
             pairing = pair_images(low, gt, source_label="low", target_label="GT")
             if pairing.unpaired:
                 log.warning("ignoring unpaired files: %s", ", ".join(pairing.only_source + pairing.only_target))
@@ -60,7 +63,7 @@ def find_test_pairs(test_dir: Path) -> list[tuple[str, Path, Path]]:
 
 
 def qc_care(
-    model_dir: Path,
+    model_dir: Path | ModelFolder,
     test_dir: Path,
     report_dir: Path,
     *,
@@ -71,20 +74,17 @@ def qc_care(
     progress: Optional[Callable[[int, int, str], None]] = None,
 ) -> QcResult:
     """Predict every test image with the model and write ``qc.json``, ``qc.md`` and one PNG panel each."""
-    from ..export.model_folder import load_care_keras, read_care_model_folder
-
     report_dir = Path(report_dir)
     check_output(report_dir, overwrite)
-    folder = read_care_model_folder(model_dir, percentiles=percentiles)
+    folder = model_dir if isinstance(model_dir, ModelFolder) else ModelFolder.open(model_dir, percentiles=percentiles)
+    if folder.kind.qc_task != "restoration":
+        raise DataError(f"{model_dir} is a {folder.kind.title} model; its QC compares labels, not images: "
+                        f"`fijiport qc {model_dir} DATA/test -o REPORT` runs it")
     pairs = find_test_pairs(test_dir)
     if not pairs:
         raise DataError(f"{test_dir} holds no paired test images")
-    model = load_care_keras(folder)
-    from csbdeep.data import PercentileNormalizer
-
-    from .._tf import quiet_stdout
-
-    img_axes = folder.spatial_axes + ("C" if folder.n_channel_in > 1 else "")
+    model = folder.load_keras()
+    img_axes = folder.image_axes
     result = QcResult(report_dir)
     with atomic_dir(report_dir, overwrite=overwrite) as tmp:
         (tmp / "panels").mkdir()
@@ -99,10 +99,8 @@ def qc_care(
             if low.ndim != len(img_axes):
                 raise DataError(f"{low_path} has {low.ndim} dimensions but the model expects axes {img_axes}")
             tiles = tuple(n_tiles) if n_tiles else auto_tiles(low.shape, img_axes)
-            with quiet_stdout():
-                pred = model.predict(low, img_axes, normalizer=PercentileNormalizer(*folder.percentiles), n_tiles=tiles)
-            if folder.probabilistic:
-                pred = pred[..., : low.shape[-1]] if "C" in img_axes else pred
+            pred = folder.kind.predict(folder, model, low, tiles).image
+            assert pred is not None
             scores_in, scores_pred = _scores(gt, low, img_axes), _scores(gt, pred, img_axes)
             result.images.append(ImageQc(name, list(low.shape), scores_in, scores_pred, list(tiles)))
             _panel(low, pred, gt, img_axes, tmp / "panels" / f"{Path(name).stem}.png", name, scores_in, scores_pred)
@@ -112,9 +110,9 @@ def qc_care(
                 tifffile.imwrite(tmp / "predictions" / name, pred.astype(np.float32))
         if progress:
             progress(len(pairs), len(pairs), "")
-        data = _qc_dict(result, folder, Path(test_dir))
-        write_json(tmp / "qc.json", data)
-        (tmp / "qc.md").write_text(_qc_markdown(data))
+        report = _qc_report(result, folder, Path(test_dir))
+        write_qc_report(tmp, report)
+        (tmp / QC_MD).write_text(_qc_markdown(report))
     return result
 
 
@@ -123,12 +121,12 @@ def _scores(gt: np.ndarray, x: np.ndarray, axes: str) -> RestorationScores:
         return restoration_scores(gt, x)
     c = axes.index("C")
     per = [restoration_scores(np.take(gt, i, axis=c), np.take(x, i, axis=c)) for i in range(gt.shape[c])]
-    return RestorationScores(*(float(np.mean([getattr(s, m) for s in per])) for m in ("psnr", "ssim", "nrmse")))
+    return RestorationScores(*(float(np.mean([getattr(s, m) for s in per])) for m in METRICS))
 
 
-def _qc_dict(result: QcResult, folder, test_dir: Path) -> dict[str, Any]:
-    return {
-        "kind": "care",
+def _qc_report(result: QcResult, folder: ModelFolder, test_dir: Path) -> RestorationQc:
+    return RestorationQc.model_validate({
+        "kind": folder.kind.name,
         "fijiport_version": __version__,
         "model": str(folder.path.resolve()),
         "weights": folder.weights_path.name,
@@ -142,10 +140,11 @@ def _qc_dict(result: QcResult, folder, test_dir: Path) -> dict[str, Any]:
              "input": im.input.to_dict(), "prediction": im.prediction.to_dict()}
             for im in result.images
         ],
-    }
+    })
 
 
-def _qc_markdown(data: dict[str, Any]) -> str:
+def _qc_markdown(report: RestorationQc) -> str:
+    data: dict[str, Any] = report.model_dump(mode="json")
     s = data["summary"]
     lines = [
         "# CARE quality control", "",
@@ -154,7 +153,7 @@ def _qc_markdown(data: dict[str, Any]) -> str:
         "Higher PSNR/SSIM and lower NRMSE are better; the gain is prediction minus input.", "",
         "| metric | input vs GT | prediction vs GT | gain |", "|---|---|---|---|",
     ]
-    for m in ("psnr", "ssim", "nrmse"):
+    for m in METRICS:
         lines.append(f"| {m.upper()} | {s[m]['input']:.4f} | {s[m]['prediction']:.4f} | {s[m]['prediction'] - s[m]['input']:+.4f} |")
     lines += ["", "## Per image", "", "| image | PSNR in → pred | SSIM in → pred | NRMSE in → pred | panel |", "|---|---|---|---|---|"]
     for im in data["images"]:

@@ -6,85 +6,52 @@ TP/(TP+FP+FN) and panoptic quality at IoU thresholds 0.1–0.9.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-import yaml
 
 from .. import __version__
+from ..artifacts.data_folder import IMAGES_DIR, MASKS_DIR
+from ..artifacts.model_folder import ModelFolder
+from ..artifacts.qc_report import QC_MD, SEGMENTATION_METRICS, SegmentationQc, write_qc_report
+from ..data.pairing import pair_images
 from ..errors import DataError
-from ..files import atomic_dir, check_output, read_tiff, write_json
+from ..files import atomic_dir, check_output, read_tiff
 
 log = logging.getLogger(__name__)
 
 IOU_THRESHOLDS = [round(0.1 * i, 1) for i in range(1, 10)]
-METRICS = ("precision", "recall", "f1", "accuracy", "panoptic_quality")
-DEFAULT_PERCENTILES = (1.0, 99.8)
+METRICS = SEGMENTATION_METRICS
 
 
 def find_segmentation_pairs(test_dir: Path) -> list[tuple[str, Path, Path]]:
-    from ..data.pairing import pair_images
 
     test_dir = Path(test_dir)
     for base in (test_dir, test_dir / "test"):
-        if (base / "images").is_dir() and (base / "masks").is_dir():
-            pairing = pair_images(base / "images", base / "masks", source_label="images", target_label="masks")
+        if (base / IMAGES_DIR).is_dir() and (base / MASKS_DIR).is_dir():
+            pairing = pair_images(base / IMAGES_DIR, base / MASKS_DIR, source_label="images", target_label="masks")
             return [(p.name, p.source, p.target) for p in pairing.pairs]
     raise DataError(f"{test_dir} has no images/ and masks/ folders; pass the test folder written by `fijiport prepare stardist` (DATA_DIR/test)")
 
 
-def load_stardist(model_dir: Path):
-    """A stardist model folder → (model, axes, percentiles)."""
-    from .._tf import legacy_tensorflow, quiet_stdout
-
-    model_dir = Path(model_dir)
-    cfg_path = model_dir / "config.json"
-    if not cfg_path.is_file():
-        raise DataError(f"{model_dir} has no config.json; pass a stardist model folder")
-    config = json.loads(cfg_path.read_text())
-    if "n_rays" not in config:
-        raise DataError(f"{model_dir} is not a StarDist model (config.json has no n_rays)")
-    if not any((model_dir / w).is_file() for w in ("weights_best.h5", "weights_last.h5")):
-        raise DataError(f"{model_dir} has no weights_best.h5 or weights_last.h5")
-    legacy_tensorflow()
-    from stardist.models import StarDist2D, StarDist3D
-
-    cls = StarDist2D if int(config.get("n_dim", 2)) == 2 else StarDist3D
-    try:
-        with quiet_stdout():
-            model = cls(None, name=model_dir.name, basedir=str(model_dir.parent))
-    except Exception as e:  # stardist raises many types for configs and weights it cannot use
-        raise DataError(f"stardist cannot load the StarDist model in {model_dir} ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0] if str(e) else ''}); is config.json a StarDist config that belongs to "
-                        "these weights? Copy the model folder again, whole, from where it was trained") from None
-    percentiles = DEFAULT_PERCENTILES
-    fcfg = model_dir / "fijiport_config.yaml"
-    if fcfg.is_file():
-        data = yaml.safe_load(fcfg.read_text()) or {}
-        percentiles = (float(data.get("percentile_low", 1.0)), float(data.get("percentile_high", 99.8)))
-    axes = str(config.get("axes", "YXC")).upper()
-    return model, axes, percentiles
-
-
-def qc_stardist(model_dir: Path, test_dir: Path, report_dir: Path, *, save_predictions: bool = False,
-                overwrite: bool = False, progress: Optional[Callable[[int, int, str], None]] = None) -> dict[str, Any]:
+def qc_stardist(model_dir: Path | ModelFolder, test_dir: Path, report_dir: Path, *, save_predictions: bool = False,
+                overwrite: bool = False, progress: Optional[Callable[[int, int, str], None]] = None) -> SegmentationQc:
     """Segment every test image and write ``qc.json``, ``qc.md``, ``metrics.png`` and overlay panels."""
-    from stardist.matching import matching_dataset
-
-    from .._tf import quiet_stdout
-    from ..training.stardist import normalize_image
-
     report_dir = Path(report_dir)
     check_output(report_dir, overwrite)
-    model, net_axes, percentiles = load_stardist(model_dir)
+    folder = model_dir if isinstance(model_dir, ModelFolder) else ModelFolder.open(model_dir)
+    if folder.kind.qc_task != "segmentation":
+        raise DataError(f"{model_dir} is a {folder.kind.title} model; its QC compares images with ground truth, not labels")
     pairs = find_segmentation_pairs(test_dir)
     if not pairs:
         raise DataError(f"{test_dir} holds no image/mask pairs")
-    img_axes = net_axes if int(model.config.n_channel_in) > 1 else net_axes.replace("C", "")
+    model = folder.load_keras()
+    from stardist.matching import matching_dataset
+
+    img_axes = folder.image_axes
     truths, preds, names, images = [], [], [], []
     for i, (name, img_path, mask_path) in enumerate(pairs):
         if progress:
@@ -92,10 +59,9 @@ def qc_stardist(model_dir: Path, test_dir: Path, report_dir: Path, *, save_predi
         img, truth = read_tiff(img_path), read_tiff(mask_path)
         if img.ndim != len(img_axes):
             raise DataError(f"{img_path} has {img.ndim} dimensions but the model expects axes {img_axes}")
-        x = normalize_image(img, img_axes, *percentiles)
-        n_tiles = tuple(max(1, int(np.ceil(s / 1024))) if a in "XY" else 1 for s, a in zip(x.shape, img_axes))
-        with quiet_stdout():
-            labels, _ = model.predict_instances(x, axes=img_axes, n_tiles=n_tiles, show_tile_progress=False)
+        n_tiles = tuple(max(1, int(np.ceil(s / 1024))) if a in "XY" else 1 for s, a in zip(img.shape, img_axes))
+        labels = folder.kind.predict(folder, model, img, n_tiles).labels
+        assert labels is not None
         truths.append(truth.astype(np.int32))
         preds.append(labels.astype(np.int32))
         names.append(name)
@@ -112,18 +78,18 @@ def qc_stardist(model_dir: Path, test_dir: Path, report_dir: Path, *, save_predi
         s = matching_dataset([truth], [pred], thresh=0.5, show_progress=False)
         per_image.append({"name": name, "objects_true": int(truth.max() and len(np.unique(truth)) - 1),
                           "objects_predicted": int(len(np.unique(pred)) - 1), **{m: float(getattr(s, m)) for m in METRICS}})
-    data = {
-        "kind": "stardist", "fijiport_version": __version__, "model": str(Path(model_dir).resolve()),
+    report = SegmentationQc.model_validate({
+        "kind": folder.kind.name, "fijiport_version": __version__, "model": str(folder.path.resolve()),
         "test_dir": str(Path(test_dir).resolve()), "n_images": len(names),
         "thresholds": {"prob": float(model.thresholds.prob), "nms": float(model.thresholds.nms)},
-        "normalization": {"percentiles": list(percentiles)},
+        "normalization": {"percentiles": list(folder.percentiles)},
         "at_iou_0.5": next(r for r in per_threshold if r["iou"] == 0.5),
         "per_threshold": per_threshold, "images": per_image,
-    }
+    })
     with atomic_dir(report_dir, overwrite=overwrite) as tmp:
         (tmp / "panels").mkdir()
-        write_json(tmp / "qc.json", data)
-        (tmp / "qc.md").write_text(_markdown(data))
+        write_qc_report(tmp, report)
+        (tmp / QC_MD).write_text(_markdown(report.model_dump(mode="json", by_alias=True)))
         _plot_metrics(per_threshold, tmp / "metrics.png")
         for name, img, truth, pred in zip(names, images, truths, preds):
             _overlay(img, truth, pred, img_axes, tmp / "panels" / f"{Path(name).stem}.png", name)
@@ -133,7 +99,7 @@ def qc_stardist(model_dir: Path, test_dir: Path, report_dir: Path, *, save_predi
             (tmp / "predictions").mkdir()
             for name, pred in zip(names, preds):
                 tifffile.imwrite(tmp / "predictions" / name, pred.astype(np.uint16 if pred.max() < 2**16 else np.uint32))
-    return data
+    return report
 
 
 def _markdown(data: dict[str, Any]) -> str:

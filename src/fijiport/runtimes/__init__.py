@@ -5,7 +5,7 @@ TensorFlow 1.13.1 (KNIME), 1.15.0 (CSBDeep-Fiji, StarDist-Fiji, deepImageJ TF1) 
 child processes; onnxruntime 1.13.1 (deepImageJ ONNX) is the npm package ``onnxruntime-node``.
 """
 
-from .registry import RUNTIMES, Runtime, default_cache_dir, runtime_status
 from .install import install_runtimes
+from .registry import RUNTIMES, Runtime, default_cache_dir, runtime_status
 
 __all__ = ["RUNTIMES", "Runtime", "default_cache_dir", "install_runtimes", "runtime_status"]

@@ -13,21 +13,36 @@ from typing import Optional
 import numpy as np
 
 from .. import __version__
+from ..artifacts.data_folder import DataManifest, load_manifest
+from ..artifacts.model_folder import (
+    HISTORY_CSV,
+    LOSS_PNG,
+    WEIGHTS_BEST,
+    Normalization,
+    PatchCounts,
+    TrainingProgress,
+    TrainingRecord,
+    write_training_config,
+    write_training_record,
+)
 from ..axes import spatial_axes
 from ..config.care import CareTrainConfig
 from ..data.patches import sample_care_patches
-from ..data.prepare import SOURCE_DIR, TARGET_DIR, DataManifest, load_manifest
 from ..errors import ConfigError, DataError, TrainingError
-from ..files import check_output, write_json
-from .common import (TrainProgress, TrainResult, resume_state, seed_everything, start_model, steps_per_second,
-                     training_callbacks, warn_interrupted, write_config)
+from ..files import check_output
+from .common import (
+    TrainProgress,
+    TrainResult,
+    resume_state,
+    seed_everything,
+    start_model,
+    steps_per_second,
+    training_callbacks,
+    warn_interrupted,
+)
 from .history import plot_history, write_history_csv
 
 log = logging.getLogger(__name__)
-
-TRAINING_RECORD = "fijiport_training.json"
-HISTORY_CSV = "history.csv"
-LOSS_PNG = "loss.png"
 
 
 def default_patch_size(n_spatial: int) -> list[int]:
@@ -78,7 +93,7 @@ def train_care(
     data_dir, model_dir = Path(data_dir), Path(model_dir)
     manifest = load_manifest(data_dir)
     config = config or CareTrainConfig()
-    state = {"epochs_done": 0, "best_val_loss": None, "history": {}}
+    state = TrainingProgress()
     if resume:
         config, state = resume_state(model_dir, config, "care")
     config = _resolve_config(config, manifest)
@@ -110,7 +125,7 @@ def train_care(
     if progress:
         progress(TrainProgress("patches"))
     seed_everything(tf, config.seed)
-    pairs = [(data_dir / "train" / SOURCE_DIR / n, data_dir / "train" / TARGET_DIR / n) for n in sorted(train_names)]
+    pairs = [(manifest.input_path(data_dir, "train", n), manifest.target_path(data_dir, "train", n)) for n in sorted(train_names)]
     patch_shape = tuple(n_channels if a == "C" else patch_size[spatial_axes(axes).index(a)] for a in axes)
     X, Y, xy_axes = sample_care_patches(pairs, axes, patch_shape, config.patches_per_image,
                                         (config.percentile_low, config.percentile_high),
@@ -120,7 +135,7 @@ def train_care(
     Y = move_image_axes(Y, xy_axes, net_axes)
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(X))
-    n_val = max(1, int(round(config.validation_fraction * len(X))))
+    n_val = max(1, round(config.validation_fraction * len(X)))
     if len(X) - n_val < 1:
         raise DataError(f"only {len(X)} patches were sampled; increase --patches-per-image")
     val_idx, train_idx = order[:n_val], order[n_val:]
@@ -150,7 +165,7 @@ def train_care(
     )
     with quiet_stdout():
         model = start_model(CARE, csb_config, model_dir, overwrite=overwrite, resume=resume, state=state)
-    write_config(model_dir, config, "care")  # first, so an interrupted run can be resumed
+    write_training_config(model_dir, config, "care")  # first, so an interrupted run can be resumed
     # fit starts at initial_epoch, so its epoch numbers are already the run's own (no offset)
     callbacks = training_callbacks(tf, model.callbacks, model_dir, state, epochs=config.epochs,
                                    steps=config.steps_per_epoch, progress=progress)
@@ -160,7 +175,7 @@ def train_care(
             model.keras_model.fit(
                 iter(data),
                 validation_data=(X_val, Y_val),
-                initial_epoch=state["epochs_done"],
+                initial_epoch=state.epochs_done,
                 epochs=config.epochs,
                 steps_per_epoch=config.steps_per_epoch,
                 callbacks=callbacks,
@@ -172,33 +187,22 @@ def train_care(
             warn_interrupted("care", state, config.epochs, data_dir, model_dir)
             raise
         model._training_finished()
-    hist = state["history"]
+    hist = state.history
     if any(not np.isfinite(v) for v in hist.get("loss", [])):
         raise TrainingError("the training loss became NaN/inf; lower --learning-rate or check the data for NaN values")
-    if not (model_dir / "weights_best.h5").is_file():
-        raise TrainingError(f"training finished without writing {model_dir / 'weights_best.h5'}")
+    if not (model_dir / WEIGHTS_BEST).is_file():
+        raise TrainingError(f"training finished without writing {model_dir / WEIGHTS_BEST}")
 
     write_history_csv(hist, model_dir / HISTORY_CSV)
     plot_history(hist, model_dir / LOSS_PNG, title=f"CARE {model_dir.name}")
     seconds = time.monotonic() - started
-    write_json(
-        model_dir / TRAINING_RECORD,
-        {
-            "kind": "care",
-            "fijiport_version": __version__,
-            "tensorflow_version": tf.__version__,
-            "data_dir": str(data_dir.resolve()),
-            "train_images": train_names,
-            "test_images": manifest.names("test"),
-            "axes": axes,
-            "patches": {"train": len(X_train), "validation": len(X_val), "shape": list(X.shape[1:])},
-            "normalization": {"percentile_low": config.percentile_low, "percentile_high": config.percentile_high},
-            "best_val_loss": float(min(hist["val_loss"])) if hist.get("val_loss") else None,
-            "seconds": round(seconds, 1),
-            "epoch_seconds": state.get("epoch_seconds", []),
-            "steps_per_second": steps_per_second(state, config.steps_per_epoch),
-        },
-    )
+    write_training_record(model_dir, TrainingRecord(
+        kind="care", fijiport_version=__version__, tensorflow_version=tf.__version__, data_dir=str(data_dir.resolve()),
+        train_images=train_names, test_images=manifest.names("test"), axes=axes,
+        patches=PatchCounts(train=len(X_train), validation=len(X_val), shape=list(X.shape[1:])),
+        normalization=Normalization(percentile_low=config.percentile_low, percentile_high=config.percentile_high),
+        best_val_loss=float(min(hist["val_loss"])) if hist.get("val_loss") else None, seconds=round(seconds, 1),
+        epoch_seconds=state.epoch_seconds, steps_per_second=steps_per_second(state, config.steps_per_epoch)))
     return TrainResult(model_dir, config, hist, len(X_train), len(X_val), seconds)
 
 

@@ -10,6 +10,18 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ..artifacts.model_folder import (
+    CONFIG_JSON,
+    PROGRESS_JSON,
+    TRAINING_CONFIG,
+    WEIGHTS_BEST,
+    WEIGHTS_CANDIDATES,
+    TrainingProgress,
+    read_progress,
+    write_progress,
+)
+from ..errors import ConfigError, DataError
+
 log = logging.getLogger(__name__)
 
 
@@ -104,56 +116,32 @@ def atomic_checkpoints(tf, callbacks: list) -> list:
     return out
 
 
-CONFIG_NAME = "fijiport_config.yaml"
-"""The resolved training config, next to the model it trained."""
-PROGRESS_NAME = "fijiport_progress.json"
-"""Epochs done, best validation loss and the loss history so far: what ``--resume`` continues from."""
-
-
-def write_config(model_dir: Path, config, kind: str) -> None:
-    """The resolved config, written before training starts so an interrupted run can be resumed."""
-    import yaml
-
-    from ..files import atomic_file
-
-    with atomic_file(model_dir / CONFIG_NAME, overwrite=True) as tmp:
-        tmp.write_text(f"# resolved fijiport training config; reuse with `fijiport train {kind} DATA -o MODEL --config THIS_FILE`\n"
-                       + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-
-
 def resume_state(model_dir: Path, given, kind: str):
     """The recorded config (with the given total epochs) and progress of an interrupted ``fijiport train {kind}`` run."""
-    import json
-
     import yaml
 
-    from ..errors import ConfigError, DataError
-
-    if not (model_dir / "config.json").is_file() or not any((model_dir / n).is_file() for n in ("weights_now.h5", "weights_best.h5")):
+    if not (model_dir / CONFIG_JSON).is_file() or not any((model_dir / n).is_file() for n in ("weights_now.h5", WEIGHTS_BEST)):
         raise DataError(f"nothing to resume in {model_dir}: it needs config.json and weights_best.h5 from an earlier "
                         f"`fijiport train {kind}` run; drop --resume to start a new training")
-    progress_path, config_path = model_dir / PROGRESS_NAME, model_dir / CONFIG_NAME
-    if not progress_path.is_file() or not config_path.is_file():
-        raise DataError(f"{model_dir} was not trained by fijiport (no {PROGRESS_NAME} / {CONFIG_NAME}), so it cannot be "
+    progress, config_path = read_progress(model_dir), model_dir / TRAINING_CONFIG
+    if progress is None or not config_path.is_file():
+        raise DataError(f"{model_dir} was not trained by fijiport (no {PROGRESS_JSON} / {TRAINING_CONFIG}), so it cannot be "
                         "resumed; train it anew, or export it as it is")
-    state = json.loads(progress_path.read_text())
     try:
         recorded = type(given).model_validate(yaml.safe_load(config_path.read_text()))
     except Exception as e:
         raise DataError(f"{config_path} does not hold `fijiport train {kind}` settings ({str(e).splitlines()[0][:100]}); "
                         "resume a model with the command that trained it") from None
     config = recorded.model_copy(update={"epochs": given.epochs})
-    if state["epochs_done"] >= config.epochs:
-        raise ConfigError(f"{model_dir} has trained {state['epochs_done']} epochs already; pass a larger --epochs "
+    if progress.epochs_done >= config.epochs:
+        raise ConfigError(f"{model_dir} has trained {progress.epochs_done} epochs already; pass a larger --epochs "
                           "(the total number of epochs) to continue")
-    return type(given).model_validate(config.model_dump()), state
+    return type(given).model_validate(config.model_dump()), progress
 
 
-def progress_recorder(tf, model_dir: Path, state: dict, offset: int = 0):
+def progress_recorder(tf, model_dir: Path, state: TrainingProgress, offset: int = 0):
     """After every epoch, record it in fijiport_progress.json (atomically), for --resume and the history.
     ``offset``: epochs done before this ``fit`` began, when fit counts from 0 (stardist's ``train``)."""
-    from ..files import write_json
-
     import time
 
     class _Recorder(tf.keras.callbacks.Callback):
@@ -161,30 +149,24 @@ def progress_recorder(tf, model_dir: Path, state: dict, offset: int = 0):
             self.started = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            state.setdefault("epoch_seconds", []).append(round(time.perf_counter() - self.started, 3))
-            logs = _floats(logs)
-            for k, v in logs.items():
-                state["history"].setdefault(k, []).append(v)
-            state["epochs_done"] = offset + epoch + 1
-            if "val_loss" in logs and (state["best_val_loss"] is None or logs["val_loss"] < state["best_val_loss"]):
-                state["best_val_loss"] = logs["val_loss"]
-            write_json(model_dir / PROGRESS_NAME, state)
+            state.record_epoch(offset + epoch + 1, _floats(logs), time.perf_counter() - self.started)
+            write_progress(model_dir, state)
 
     return _Recorder()
 
 
-def steps_per_second(state: dict, steps_per_epoch: int) -> Optional[float]:
+def steps_per_second(state: TrainingProgress, steps_per_epoch: int) -> Optional[float]:
     """Training throughput: steps per second over the epochs after the first (which includes graph tracing)."""
-    seconds = state.get("epoch_seconds", [])[1:]
+    seconds = state.epoch_seconds[1:]
     return round(steps_per_epoch / float(np.median(seconds)), 2) if seconds else None
 
 
-def start_model(cls, config, model_dir: Path, *, overwrite: bool, resume: bool, state: dict, outputs: tuple = ()):
+def start_model(cls, config, model_dir: Path, *, overwrite: bool, resume: bool, state: TrainingProgress, outputs: tuple = ()):
     """The csbdeep/stardist model to train: a new one (its folder's earlier weights and ``outputs`` removed with
     ``overwrite``), or with ``resume`` the interrupted one, loaded with its last saved weights."""
     model_dir.parent.mkdir(parents=True, exist_ok=True)
     if model_dir.exists() and overwrite and not resume:
-        for name in ("weights_best.h5", "weights_last.h5", "weights_now.h5", "config.json", PROGRESS_NAME, *outputs):
+        for name in (*WEIGHTS_CANDIDATES, CONFIG_JSON, PROGRESS_JSON, *outputs):
             (model_dir / name).unlink(missing_ok=True)
     if resume:
         model = cls(None, name=model_dir.name, basedir=str(model_dir.parent))
@@ -192,30 +174,30 @@ def start_model(cls, config, model_dir: Path, *, overwrite: bool, resume: bool, 
         start_weights = next(model_dir / n for n in ("weights_now.h5", "weights_last.h5", "weights_best.h5")
                              if (model_dir / n).is_file())
         model.keras_model.load_weights(str(start_weights))
-        log.info("resuming after epoch %d from %s", state["epochs_done"], start_weights.name)
+        log.info("resuming after epoch %d from %s", state.epochs_done, start_weights.name)
     else:
         model = cls(config, name=model_dir.name, basedir=str(model_dir.parent))
     model.prepare_for_training()
     return model
 
 
-def training_callbacks(tf, model_callbacks: list, model_dir: Path, state: dict, *, epochs: int, steps: int,
+def training_callbacks(tf, model_callbacks: list, model_dir: Path, state: TrainingProgress, *, epochs: int, steps: int,
                        progress: Optional[Callable[[TrainProgress], None]] = None, offset: int = 0) -> list:
     """The model's own callbacks with atomic checkpoints (a resumed run replaces weights_best.h5 only with better
     weights than the earlier run's best), plus the progress record for --resume and the progress events.
     ``offset``: epochs done before this ``fit`` began, when fit counts from 0 (stardist's ``train``)."""
     callbacks = atomic_checkpoints(tf, list(model_callbacks))
     for cb in callbacks:
-        if getattr(cb, "save_best_only", False) and state["best_val_loss"] is not None:
-            cb.best = state["best_val_loss"]
+        if getattr(cb, "save_best_only", False) and state.best_val_loss is not None:
+            cb.best = state.best_val_loss
     callbacks.append(progress_recorder(tf, model_dir, state, offset))
     if progress:
         callbacks.append(progress_callback(tf, progress, epochs, steps, offset))
     return callbacks
 
 
-def warn_interrupted(kind: str, state: dict, epochs: int, data_dir: Path, model_dir: Path) -> None:
+def warn_interrupted(kind: str, state: TrainingProgress, epochs: int, data_dir: Path, model_dir: Path) -> None:
     """After Ctrl-C: where the best weights are and the command that goes on."""
     log.warning("training interrupted after epoch %d of %d; %s holds the best weights so far. Continue with: "
-                "fijiport train %s %s -o %s --resume --epochs %d", state["epochs_done"], epochs,
+                "fijiport train %s %s -o %s --resume --epochs %d", state.epochs_done, epochs,
                 model_dir / "weights_best.h5", kind, data_dir, model_dir, epochs)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -13,26 +12,36 @@ from typing import Optional
 import numpy as np
 
 from .. import __version__
+from ..artifacts.data_folder import load_stardist_manifest
+from ..artifacts.model_folder import (
+    HISTORY_CSV,
+    LOSS_PNG,
+    THRESHOLDS_JSON,
+    Normalization,
+    TrainingProgress,
+    TrainingRecord,
+    write_thresholds,
+    write_training_config,
+    write_training_record,
+)
 from ..axes import spatial_axes
 from ..config.stardist import StardistTrainConfig
-from ..data.prepare_stardist import IMAGES_DIR, MASKS_DIR, load_stardist_manifest
 from ..errors import ConfigError, DataError, TrainingError
-from ..files import check_output, read_tiff, write_json
-from .common import (TrainProgress, TrainResult, resume_state, seed_everything, start_model, steps_per_second,
-                     training_callbacks, warn_interrupted, write_config)
+from ..files import check_output, read_tiff
+from ..kinds.stardist import normalize_image
+from .common import (
+    TrainProgress,
+    TrainResult,
+    resume_state,
+    seed_everything,
+    start_model,
+    steps_per_second,
+    training_callbacks,
+    warn_interrupted,
+)
 from .history import plot_history, write_history_csv
 
 log = logging.getLogger(__name__)
-
-TRAINING_RECORD = "fijiport_training.json"
-
-
-def normalize_image(x: np.ndarray, axes: str, p_low: float, p_high: float) -> np.ndarray:
-    """stardist's usual input normalisation: percentiles per channel over the spatial axes."""
-    from csbdeep.utils import normalize
-
-    spatial = tuple(i for i, a in enumerate(axes) if a in "ZYX")
-    return normalize(x.astype(np.float32), p_low, p_high, axis=spatial).astype(np.float32)
 
 
 def make_augmenter(rng: np.random.Generator, n_spatial: int):
@@ -70,7 +79,7 @@ def train_stardist(
     data_dir, model_dir = Path(data_dir), Path(model_dir)
     manifest = load_stardist_manifest(data_dir)
     config = config or StardistTrainConfig()
-    state = {"epochs_done": 0, "best_val_loss": None, "history": {}}
+    state = TrainingProgress()
     if resume:
         config, state = resume_state(model_dir, config, "stardist")
     if config.axes is not None and config.axes != manifest.axes:
@@ -95,9 +104,9 @@ def train_stardist(
                         "(one is kept for validation and threshold optimisation): add images or lower --test-fraction")
     if progress:
         progress(TrainProgress("patches"))
-    X = [normalize_image(read_tiff(data_dir / "train" / IMAGES_DIR / n), axes, config.percentile_low, config.percentile_high)
+    X = [normalize_image(read_tiff(manifest.input_path(data_dir, "train", n)), axes, config.percentile_low, config.percentile_high)
          for n in names]
-    Y = [fill_label_holes(read_tiff(data_dir / "train" / MASKS_DIR / n)) for n in names]
+    Y = [fill_label_holes(read_tiff(manifest.target_path(data_dir, "train", n))) for n in names]
     if "C" not in axes:
         n_channel = 1
     else:
@@ -107,7 +116,7 @@ def train_stardist(
     seed_everything(tf, config.seed)
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(X))
-    n_val = max(1, int(round(config.validation_fraction * len(X))))
+    n_val = max(1, round(config.validation_fraction * len(X)))
     val_idx, trn_idx = order[:n_val], order[n_val:]
     X_val, Y_val = [X[i] for i in val_idx], [Y[i] for i in val_idx]
     X_trn, Y_trn = [X[i] for i in trn_idx], [Y[i] for i in trn_idx]
@@ -141,9 +150,9 @@ def train_stardist(
             rays = Rays_GoldenSpiral(n_rays, anisotropy=anisotropy)
             sd_config, cls = Config3D(rays=rays, anisotropy=anisotropy, **common), StarDist3D
         model = start_model(cls, sd_config, model_dir, overwrite=overwrite, resume=resume, state=state,
-                            outputs=("thresholds.json",))
-    write_config(model_dir, config, "stardist")  # first, so an interrupted run can be resumed
-    done = state["epochs_done"]
+                            outputs=(THRESHOLDS_JSON,))
+    write_training_config(model_dir, config, "stardist")  # first, so an interrupted run can be resumed
+    done = state.epochs_done
     model.callbacks = training_callbacks(tf, model.callbacks, model_dir, state, epochs=config.epochs,
                                          steps=config.steps_per_epoch, progress=progress, offset=done)
     augmenter = make_augmenter(np.random.default_rng(config.seed + 1 + done), n_dim) if config.augment else None
@@ -156,29 +165,28 @@ def train_stardist(
         except KeyboardInterrupt:
             warn_interrupted("stardist", state, config.epochs, data_dir, model_dir)
             raise
-    hist = state["history"]
+    hist = state.history
     if any(not np.isfinite(v) for v in hist.get("loss", [])):
         raise TrainingError("the training loss became NaN/inf; lower --learning-rate or check the images for NaN values")
     if progress:
         progress(TrainProgress("thresholds"))
     with quiet_stdout():
         thresholds = model.optimize_thresholds(X_val, Y_val, optimize_kwargs=dict(verbose=0))
-    if not (model_dir / "thresholds.json").is_file():
-        (model_dir / "thresholds.json").write_text(json.dumps({"prob": float(thresholds["prob"]), "nms": float(thresholds["nms"])}))
+    if not (model_dir / THRESHOLDS_JSON).is_file():
+        write_thresholds(model_dir, thresholds)
 
-    write_history_csv(hist, model_dir / "history.csv")
-    plot_history(hist, model_dir / "loss.png", title=f"StarDist {model_dir.name}")
+    write_history_csv(hist, model_dir / HISTORY_CSV)
+    plot_history(hist, model_dir / LOSS_PNG, title=f"StarDist {model_dir.name}")
     seconds = time.monotonic() - started
-    write_json(model_dir / TRAINING_RECORD, {
-        "kind": "stardist", "fijiport_version": __version__, "tensorflow_version": tf.__version__,
-        "data_dir": str(data_dir.resolve()), "train_images": [names[i] for i in trn_idx],
-        "validation_images": [names[i] for i in val_idx], "test_images": manifest.names("test"), "axes": axes,
-        "normalization": {"percentile_low": config.percentile_low, "percentile_high": config.percentile_high},
-        "thresholds": {"prob": float(thresholds["prob"]), "nms": float(thresholds["nms"])},
-        "anisotropy": list(anisotropy), "grid": list(grid), "n_rays": n_rays,
-        "best_val_loss": float(min(hist["val_loss"])) if hist.get("val_loss") else None, "seconds": round(seconds, 1),
-        "epoch_seconds": state.get("epoch_seconds", []), "steps_per_second": steps_per_second(state, config.steps_per_epoch),
-    })
+    write_training_record(model_dir, TrainingRecord(
+        kind="stardist", fijiport_version=__version__, tensorflow_version=tf.__version__, data_dir=str(data_dir.resolve()),
+        train_images=[names[i] for i in trn_idx], validation_images=[names[i] for i in val_idx],
+        test_images=manifest.names("test"), axes=axes,
+        normalization=Normalization(percentile_low=config.percentile_low, percentile_high=config.percentile_high),
+        thresholds={"prob": float(thresholds["prob"]), "nms": float(thresholds["nms"])},
+        anisotropy=list(anisotropy), grid=list(grid), n_rays=n_rays,
+        best_val_loss=float(min(hist["val_loss"])) if hist.get("val_loss") else None, seconds=round(seconds, 1),
+        epoch_seconds=state.epoch_seconds, steps_per_second=steps_per_second(state, config.steps_per_epoch)))
     if progress:
         progress(TrainProgress("done"))
     return TrainResult(model_dir, config, hist, len(X_trn), len(X_val), seconds)

@@ -1,4 +1,5 @@
-"""How far each output pixel sees: the halo that tiled prediction must crop."""
+"""How far each output pixel of csbdeep's U-Net sees: the halo that tiled prediction must crop, and the
+input sizes a package accepts. Shared by the kinds built on that U-Net (CARE, StarDist, N2V)."""
 
 from __future__ import annotations
 

@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
-from ._resources import macro_text
-from .errors import DataError
-from .files import atomic_file, check_output
+from .. import __version__
+from .._resources import macro_text
+from ..errors import DataError
+from ..files import atomic_file, check_output
 
 MACROS = (
     "make_stardist_masks.ijm",

@@ -1,6 +1,6 @@
 """What the BioImage Model Zoo expects of a model package beyond a valid rdf, checked before upload.
 
-:func:`check_zoo` reports each expectation as pass / warn / fail with the option or file that fixes
+:func:`check_zoo` reports each expectation as passed / warning / failed with the option or file that fixes
 it; it reads any bioimage.io model zip (or rdf.yaml), not only fijiport's. :func:`upload_package`
 sends a package that passes ``--strict`` through bioimageio.spec's upload API.
 """
@@ -11,14 +11,19 @@ import io
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
-from .errors import DataError, FijiportError
-from .untrusted import PackageFiles
+from ..errors import DataError, FijiportError
+from ..package.read import offline_tolerant_github_check, read_model_package
+from ..package.report import Check, Report, Status
+from ..package.untrusted import PackageFiles
+from .validate import validate_package, weight_formats_of
 
-PASS, WARN, FAIL = "pass", "warn", "fail"
+PASS, WARN, FAIL = Status.PASSED, Status.WARNING, Status.FAILED
+TITLE = "BioImage Model Zoo pre-flight"
 COVER_MAX_BYTES = 500 * 1024
 COVER_RATIOS = (1.0, 2.0)
 """Width:height ratios the Zoo asks covers to have (1:1 or 2:1)."""
@@ -27,29 +32,9 @@ UPLOAD_HELP = ("get a token by logging in at https://bioimage.io and creating on
                f"then `export {TOKEN_ENV}=...`; or upload the same zip with the web uploader at https://bioimage.io/#/upload")
 
 
-@dataclass
-class ZooCheck:
-    key: str
-    title: str
-    status: str
-    detail: str
-    fix: str = ""
-
-
-@dataclass
-class ZooReport:
-    package: str
-    checks: list[ZooCheck] = field(default_factory=list)
-
-    def failures(self, strict: bool = False) -> list[ZooCheck]:
-        bad = {FAIL, WARN} if strict else {FAIL}
-        return [c for c in self.checks if c.status in bad]
-
-    def ok(self, strict: bool = False) -> bool:
-        return not self.failures(strict)
-
-    def to_dict(self) -> dict:
-        return {"package": self.package, "checks": [asdict(c) for c in self.checks]}
+def _expectation(key: str, title: str, status: Status, detail: str, fix: str = "") -> Check:
+    """One Zoo expectation as a :class:`~fijiport.package.report.Check` (``key`` names it for scripts)."""
+    return Check(title, status, detail, fix=fix, key=key)
 
 
 def _file_name(file_descr) -> Optional[str]:
@@ -64,22 +49,20 @@ def _file_name(file_descr) -> Optional[str]:
         return str(source)
 
 
-def check_zoo(package: Path, *, run_test: bool = True, progress: Optional[Callable[[str], None]] = None) -> ZooReport:
+def check_zoo(package: Path, *, run_test: bool = True, progress: Optional[Callable[[str], None]] = None) -> Report:
     """Every Zoo expectation for ``package``; ``run_test=False`` skips the (slow) official test."""
-    from ._bioimageio_compat import read_model_package
-
     package = Path(package)
     if not package.exists():
         raise DataError(f"{package} does not exist; pass a bioimage.io model zip")
     step = progress or (lambda _m: None)
     descr = read_model_package(package, purpose="the Zoo")
     files = PackageFiles(package)
-    report = ZooReport(str(package))
+    report = Report(str(package), TITLE)
     add = report.checks.append
 
     step("running the official bioimage.io test")
     add(_official_test(package) if run_test else
-        ZooCheck("test", "official bioimage.io test", WARN, "not run (--no-test)", "run without --no-test"))
+        _expectation("test", "official bioimage.io test", WARN, "not run (--no-test)", "run without --no-test"))
     step("checking metadata")
     add(_readme(descr, files))
     add(_covers(descr, files))
@@ -94,41 +77,40 @@ def check_zoo(package: Path, *, run_test: bool = True, progress: Optional[Callab
     return report
 
 
-def _official_test(package: Path) -> ZooCheck:
-    from .validation import validate_package
+def _official_test(package: Path) -> Check:
 
     report = validate_package(package)
-    if report.status == "passed":
-        return ZooCheck("test", "official bioimage.io test", PASS, f"passed for {', '.join(report.weight_formats)}")
+    if report.passed:
+        return _expectation("test", "official bioimage.io test", PASS, f"passed for {', '.join(weight_formats_of(report))}")
     failed = [f"{c.name}{f' ({c.weight_format})' if c.weight_format else ''}: {c.details.splitlines()[0][:120] if c.details else ''}"
-              for c in report.checks if c.status == "failed"]
-    return ZooCheck("test", "official bioimage.io test", FAIL, "; ".join(failed[:3]) or "failed",
+              for c in report.failures()]
+    return _expectation("test", "official bioimage.io test", FAIL, "; ".join(failed[:3]) or "failed",
                     f"`fijiport validate {package}` shows each failing check; re-export the model folder with `fijiport export`")
 
 
-def _readme(descr, files: PackageFiles) -> ZooCheck:
+def _readme(descr, files: PackageFiles) -> Check:
     title = "README with a Validation section"
     name = _file_name(descr.documentation)
     if not name:
-        return ZooCheck("readme", title, FAIL, "the package has no documentation (README.md)",
+        return _expectation("readme", title, FAIL, "the package has no documentation (README.md)",
                         "export with fijiport (it writes a model card with '## Validation'), or add README.md as `documentation`")
     data = files.read(name)
     if data is None:
-        return ZooCheck("readme", title, FAIL, f"documentation {name} is missing from the package", "re-export the package")
+        return _expectation("readme", title, FAIL, f"documentation {name} is missing from the package", "re-export the package")
     text = data.decode("utf-8", errors="replace")
     if not re.search(r"^#+\s.*[vV]alidation", text, re.M):
-        return ZooCheck("readme", title, FAIL, f"{name} has no '# Validation' heading",
+        return _expectation("readme", title, FAIL, f"{name} has no '# Validation' heading",
                         "add a '# Validation' section saying how the model was checked on unseen data "
                         "(fijiport's card has one; pass --qc qc.json to fill it with figures)")
-    return ZooCheck("readme", title, PASS, f"{name} has a Validation section")
+    return _expectation("readme", title, PASS, f"{name} has a Validation section")
 
 
-def _covers(descr, files: PackageFiles) -> ZooCheck:
+def _covers(descr, files: PackageFiles) -> Check:
     title = "cover images (png/jpg, <= 500 KB, 2:1 or 1:1)"
     covers = list(descr.covers or [])
     fix = "export with fijiport (it draws a 2:1 PNG cover), or add a png/jpg under `covers`"
     if not covers:
-        return ZooCheck("covers", title, FAIL, "no cover image", fix)
+        return _expectation("covers", title, FAIL, "no cover image", fix)
     problems, warnings = [], []
     for c in covers:
         name = _file_name(c)
@@ -153,33 +135,33 @@ def _covers(descr, files: PackageFiles) -> ZooCheck:
         if not any(abs(ratio - r) <= 0.02 * r for r in COVER_RATIOS):
             warnings.append(f"{name} is {w}x{h} (aspect {ratio:.2f}, wanted 2:1 or 1:1)")
     if problems:
-        return ZooCheck("covers", title, FAIL, "; ".join(problems + warnings), fix)
+        return _expectation("covers", title, FAIL, "; ".join(problems + warnings), fix)
     if warnings:
-        return ZooCheck("covers", title, WARN, "; ".join(warnings), "crop or scale the cover to 2:1 or 1:1 and save it under 500 KB")
-    return ZooCheck("covers", title, PASS, f"{len(covers)} cover(s)")
+        return _expectation("covers", title, WARN, "; ".join(warnings), "crop or scale the cover to 2:1 or 1:1 and save it under 500 KB")
+    return _expectation("covers", title, PASS, f"{len(covers)} cover(s)")
 
 
-def _maintainers(descr) -> ZooCheck:
+def _maintainers(descr) -> Check:
     title = "a maintainer (or author) with a GitHub user"
     people = [*(descr.maintainers or []), *(descr.authors or [])]
     users = [p.github_user for p in people if getattr(p, "github_user", None)]
     if users:
-        return ZooCheck("maintainers", title, PASS, ", ".join(dict.fromkeys(users)))
-    return ZooCheck("maintainers", title, FAIL, "nobody has a github_user",
+        return _expectation("maintainers", title, PASS, ", ".join(dict.fromkeys(users)))
+    return _expectation("maintainers", title, FAIL, "nobody has a github_user",
                     "export with --maintainer GITHUB_USER (or maintainers: [{name, github_user}] in --meta)")
 
 
-def _license(descr) -> ZooCheck:
+def _license(descr) -> Check:
     title = "SPDX license"
     lic = str(descr.license or "")
     if not lic:
-        return ZooCheck("license", title, FAIL, "no license", "export with --license CC-BY-4.0 (or another SPDX id)")
+        return _expectation("license", title, FAIL, "no license", "export with --license CC-BY-4.0 (or another SPDX id)")
     known = _spdx()
     if lic not in known:
-        return ZooCheck("license", title, FAIL, f"{lic!r} is not an SPDX license id", "use an SPDX id, e.g. --license CC-BY-4.0")
+        return _expectation("license", title, FAIL, f"{lic!r} is not an SPDX license id", "use an SPDX id, e.g. --license CC-BY-4.0")
     if known[lic]:
-        return ZooCheck("license", title, WARN, f"{lic} is a deprecated SPDX id", "use its current SPDX id")
-    return ZooCheck("license", title, PASS, lic)
+        return _expectation("license", title, WARN, f"{lic} is a deprecated SPDX id", "use its current SPDX id")
+    return _expectation("license", title, PASS, lic)
 
 
 def _spdx() -> dict[str, bool]:
@@ -190,19 +172,19 @@ def _spdx() -> dict[str, bool]:
     return {d["licenseId"]: bool(d.get("isDeprecatedLicenseId")) for d in data["licenses"]}
 
 
-def _citations(descr) -> ZooCheck:
+def _citations(descr) -> Check:
     title = "citations with a DOI"
     cites = list(descr.cite or [])
     if not cites:
-        return ZooCheck("cite", title, FAIL, "no citation", "export with --cite 'TEXT|DOI' (fijiport adds the CARE/StarDist papers)")
+        return _expectation("cite", title, FAIL, "no citation", "export with --cite 'TEXT|DOI' (fijiport adds the CARE/StarDist papers)")
     without = [c.text for c in cites if not getattr(c, "doi", None)]
     if without:
-        return ZooCheck("cite", title, WARN, f"{len(without)} of {len(cites)} without a DOI: {'; '.join(t[:60] for t in without)}",
+        return _expectation("cite", title, WARN, f"{len(without)} of {len(cites)} without a DOI: {'; '.join(t[:60] for t in without)}",
                         "give each citation a DOI (--cite 'TEXT|10.xxxx/...')")
-    return ZooCheck("cite", title, PASS, f"{len(cites)} citation(s), all with a DOI")
+    return _expectation("cite", title, PASS, f"{len(cites)} citation(s), all with a DOI")
 
 
-def _tags(descr) -> ZooCheck:
+def _tags(descr) -> Check:
     from importlib import resources
 
     title = "tags from the Zoo's categories"
@@ -213,50 +195,50 @@ def _tags(descr) -> ZooCheck:
     missing = [c for c in wanted if c not in covered]
     fix = "add --tag for " + ", ".join(f"{c} (e.g. {', '.join(categories[c][:3])})" for c in missing)
     if not covered:
-        return ZooCheck("tags", title, FAIL, "no tag from the Zoo's categories", fix)
+        return _expectation("tags", title, FAIL, "no tag from the Zoo's categories", fix)
     if missing:
-        return ZooCheck("tags", title, WARN, f"no {', '.join(missing)} tag", fix)
-    return ZooCheck("tags", title, PASS, ", ".join(sorted(t for t in tags if any(t in v for v in categories.values()))))
+        return _expectation("tags", title, WARN, f"no {', '.join(missing)} tag", fix)
+    return _expectation("tags", title, PASS, ", ".join(sorted(t for t in tags if any(t in v for v in categories.values()))))
 
 
-def _tensors(descr) -> ZooCheck:
+def _tensors(descr) -> Check:
     title = "test and sample tensors"
     no_test = [str(t.id) for t in [*descr.inputs, *descr.outputs] if getattr(t, "test_tensor", None) is None]
     no_sample = [str(t.id) for t in [*descr.inputs, *descr.outputs] if getattr(t, "sample_tensor", None) is None]
     if no_test:
-        return ZooCheck("tensors", title, FAIL, f"no test tensor for {', '.join(no_test)}", "re-export with fijiport (it writes both)")
+        return _expectation("tensors", title, FAIL, f"no test tensor for {', '.join(no_test)}", "re-export with fijiport (it writes both)")
     if no_sample:
-        return ZooCheck("tensors", title, WARN, f"no sample tensor for {', '.join(no_sample)}",
+        return _expectation("tensors", title, WARN, f"no sample tensor for {', '.join(no_sample)}",
                         "add sample_tensor images (fijiport export writes them as TIFF)")
-    return ZooCheck("tensors", title, PASS, "every input and output has both")
+    return _expectation("tensors", title, PASS, "every input and output has both")
 
 
-def _training_data(descr, files: PackageFiles) -> ZooCheck:
+def _training_data(descr, files: PackageFiles) -> Check:
     title = "training data described or linked"
     if getattr(descr, "training_data", None) is not None:
-        return ZooCheck("training_data", title, PASS, "training_data is set in the rdf")
+        return _expectation("training_data", title, PASS, "training_data is set in the rdf")
     name = _file_name(descr.documentation)
     text = (files.read(name) or b"").decode("utf-8", errors="replace") if name else ""
     m = re.search(r"^#+\s*Training data\s*$(.*?)(?=^#|\Z)", text, re.M | re.S | re.I)
     body = m.group(1).strip() if m else ""
     if body and "not described" not in body.lower():
-        return ZooCheck("training_data", title, PASS, f"README: {body.splitlines()[0][:80]}")
-    return ZooCheck("training_data", title, WARN, "neither training_data in the rdf nor a described Training data section",
+        return _expectation("training_data", title, PASS, f"README: {body.splitlines()[0][:80]}")
+    return _expectation("training_data", title, WARN, "neither training_data in the rdf nor a described Training data section",
                     "export with --training-data 'what the model was trained on, or a link'")
 
 
-def _version(descr) -> ZooCheck:
+def _version(descr) -> Check:
     if getattr(descr, "version", None) is not None:
-        return ZooCheck("version", "a version", PASS, str(descr.version))
-    return ZooCheck("version", "a version", WARN, "no version", "export with --version 1.0.0")
+        return _expectation("version", "a version", PASS, str(descr.version))
+    return _expectation("version", "a version", WARN, "no version", "export with --version 1.0.0")
 
 
-def _new_upload(descr) -> ZooCheck:
+def _new_upload(descr) -> Check:
     title = "no Zoo id (a new upload)"
     if getattr(descr, "id", None):
-        return ZooCheck("id", title, WARN, f"the package has the Zoo id {descr.id}: new uploads must not have one",
+        return _expectation("id", title, WARN, f"the package has the Zoo id {descr.id}: new uploads must not have one",
                         "publish a new version of a Zoo model from its page on https://bioimage.io")
-    return ZooCheck("id", title, PASS, "the Zoo assigns an id on upload")
+    return _expectation("id", title, PASS, "the Zoo assigns an id on upload")
 
 
 @dataclass
@@ -274,8 +256,6 @@ def plan_upload(package: Path) -> UploadPlan:
     from bioimageio.spec._internal.io import get_reader
     from bioimageio.spec._package import get_package_content
 
-    from ._bioimageio_compat import read_model_package
-
     descr = read_model_package(package, purpose="upload")
     content = get_package_content(descr)
     listed = []
@@ -291,7 +271,7 @@ def plan_upload(package: Path) -> UploadPlan:
 
 
 def upload_package(package: Path, *, dry_run: bool = False,
-                   progress: Optional[Callable[[str], None]] = None) -> tuple[ZooReport, UploadPlan, Optional[str]]:
+                   progress: Optional[Callable[[str], None]] = None) -> tuple[Report, UploadPlan, Optional[str]]:
     """``zoo-check --strict``, then (unless ``dry_run``) the upload; returns the check, the plan and the URL."""
     quick = check_zoo(package, run_test=False, progress=progress)  # metadata first: refuse fast, before the slow test
     if any(c.key != "test" for c in quick.failures(strict=True)):
@@ -308,8 +288,6 @@ def upload_package(package: Path, *, dry_run: bool = False,
         raise FijiportError(f"no upload token: {TOKEN_ENV} is not set; nothing was sent. To upload, {UPLOAD_HELP}")
     import httpx
     from bioimageio.spec import upload
-
-    from ._bioimageio_compat import offline_tolerant_github_check, read_model_package
 
     descr = read_model_package(package, purpose="upload")
     try:

@@ -7,49 +7,22 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
 from .. import __version__
+from ..artifacts.data_folder import IMAGES_DIR, MASKS_DIR, SPLITS, FileRecord, StardistManifest, StardistRecord, write_manifest
 from ..axes import guess_axes_for_ndim, normalize_axes
 from ..config.data import PrepareStardistConfig
 from ..errors import ConfigError, DataError, UsageError
-from ..files import atomic_dir, list_tiffs, read_tiff, sha256_file, write_json
+from ..files import atomic_dir, list_tiffs, read_tiff, sha256_file
 from .checks import ImageChecks
 from .labels import LabelReport, check_label_image
-from .prepare import MANIFEST_NAME, FileRecord
+from .rois import rois_to_labels
 from .split import split_names
 
 log = logging.getLogger(__name__)
-
-IMAGES_DIR, MASKS_DIR = "images", "masks"
-
-
-class StardistRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str
-    split: Literal["train", "test"]
-    image: FileRecord
-    mask: FileRecord
-    """The user's mask or ROI-set zip (the written mask is relabelled 1..N)."""
-    mask_source: Literal["mask", "rois"]
-    report: dict
-
-
-class StardistManifest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["stardist"] = "stardist"
-    fijiport_version: str
-    axes: str
-    config: PrepareStardistConfig
-    items: list[StardistRecord]
-    skipped_unpaired: list[str] = []
-
-    def names(self, split: str) -> list[str]:
-        return [r.name for r in self.items if r.split == split]
-
 
 def _pair(images_dir: Path, masks_dir: Optional[Path], rois_dir: Optional[Path]) -> tuple[dict, list[str], list[str]]:
     images = {p.name: p for p in list_tiffs(images_dir, what="--images folder")}
@@ -95,7 +68,6 @@ def prepare_stardist(
 ) -> StardistManifest:
     """Check every mask against its image, relabel 1..N, report objects, split and write
     ``data_dir/{train,test}/{images,masks}``. Inputs are only read."""
-    from ..data.rois import rois_to_labels
 
     config = config or PrepareStardistConfig()
     images_dir, data_dir = Path(images_dir), Path(data_dir)
@@ -149,7 +121,7 @@ def prepare_stardist(
     import tifffile
 
     with atomic_dir(data_dir, overwrite=overwrite) as tmp:
-        for split in ("train", "test"):
+        for split in SPLITS:
             for sub in (IMAGES_DIR, MASKS_DIR):
                 (tmp / split / sub).mkdir(parents=True, exist_ok=True)
         for rec in manifest.items:
@@ -163,25 +135,5 @@ def prepare_stardist(
             else:
                 shutil.copyfile(src, dest)
             tifffile.imwrite(tmp / rec.split / MASKS_DIR / rec.name, masks[rec.name], compression="zlib")
-        write_json(tmp / MANIFEST_NAME, manifest.model_dump(mode="json"))
+        write_manifest(tmp, manifest)
     return manifest
-
-
-def load_stardist_manifest(data_dir: Path) -> StardistManifest:
-    """Read the manifest of a data folder written by ``fijiport prepare stardist``."""
-    import json
-
-    path = Path(data_dir) / MANIFEST_NAME
-    if not path.is_file():
-        raise DataError(f"{data_dir} has no {MANIFEST_NAME}; create it with "
-                        f"`fijiport prepare stardist --images DIR --masks DIR -o {data_dir}`")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path} is not valid JSON ({e}); run `fijiport prepare stardist` again") from None
-    if data.get("kind") != "stardist":
-        raise DataError(f"{data_dir} is a {data.get('kind', 'unknown')} data folder; StarDist needs one from `fijiport prepare stardist`")
-    try:
-        return StardistManifest.model_validate(data)
-    except Exception as e:
-        raise DataError(f"{path} is not a fijiport StarDist manifest ({e}); run `fijiport prepare stardist` again") from None

@@ -15,10 +15,11 @@ import hashlib
 import io
 import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
-from .errors import DataError
+from ..errors import DataError
 
 MAX_UNPACKED_BYTES = int(os.environ.get("FIJIPORT_MAX_PACKAGE_BYTES", 8 * 1024**3))
 """Largest total unpacked size of a package (8 GiB; set FIJIPORT_MAX_PACKAGE_BYTES to change)."""
@@ -79,6 +80,19 @@ class PackageFiles:
             return None
         with self.open(name) as fh:
             return fh.read()
+
+
+def safe_extract(zip_path: Path, dest: Path, member: Optional[str] = None) -> None:
+    """Unpack ``zip_path`` (or only ``member``) into ``dest``, refusing entries that would land outside it."""
+    dest = Path(dest).resolve()
+    with zipfile.ZipFile(zip_path) as zf:
+        for info in zf.infolist():
+            if member is not None and info.filename != member:
+                continue
+            target = (dest / info.filename).resolve()
+            if dest not in target.parents and target != dest:
+                raise DataError(f"{zip_path}: entry {info.filename!r} points outside the archive; refusing to unpack it")
+            zf.extract(info, dest)
 
 
 def inspect_package(path: Path, *, trust_code: bool = False, require_rdf: bool = True) -> dict:

@@ -1,6 +1,6 @@
 """Child process of ``fijiport validate``: bioimageio.core's tests in the Keras 3 world.
 
-Run as ``python -m fijiport._validation_worker PACKAGE OUT_DIR`` with ``TF_USE_LEGACY_KERAS``
+Run as ``python -m fijiport.verify.worker PACKAGE OUT_DIR`` with ``TF_USE_LEGACY_KERAS``
 unset and a temporary working directory (bioimageio.core unzips TensorFlow weights into the
 current directory). Writes ``OUT_DIR/results.json`` and one ``<format>.npy`` output per weight
 format that ran, computed on the package's test input.
@@ -24,7 +24,7 @@ def _entries(summary) -> list[dict]:
 
 
 def main(package: str, out_dir: str) -> int:
-    from fijiport._bioimageio_compat import offline_tolerant_github_check
+    from fijiport.package.read import offline_tolerant_github_check
 
     with offline_tolerant_github_check():
         return _run(package, Path(out_dir))

@@ -7,78 +7,19 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, Optional
-
-from pydantic import BaseModel, ConfigDict
+from typing import Optional
 
 from .. import __version__
+from ..artifacts.data_folder import SOURCE_DIR, SPLITS, TARGET_DIR, DataManifest, FileRecord, PairRecord, write_manifest
 from ..axes import guess_axes_for_ndim, normalize_axes
 from ..config.data import PrepareCareConfig
 from ..errors import ConfigError, DataError
-from ..files import atomic_dir, read_tiff, sha256_file, tiff_shape, write_json
+from ..files import atomic_dir, read_tiff, sha256_file, tiff_shape
 from .checks import ImageChecks
 from .pairing import pair_images
 from .split import split_names
 
 log = logging.getLogger(__name__)
-
-MANIFEST_NAME = "fijiport_data.json"
-SOURCE_DIR, TARGET_DIR = "low", "GT"
-
-
-class FileRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    source: str
-    """Absolute path of the original file."""
-    sha256: str
-    shape: list[int]
-    dtype: str
-
-
-class PairRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str
-    split: Literal["train", "test"]
-    low: FileRecord
-    gt: FileRecord
-
-
-class DataManifest(BaseModel):
-    """What ``prepare`` wrote: where each file came from (with its sha256) and the split."""
-
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["care"] = "care"
-    fijiport_version: str
-    axes: str
-    config: PrepareCareConfig
-    pairs: list[PairRecord]
-    skipped_unpaired: list[str] = []
-
-    def names(self, split: str) -> list[str]:
-        return [p.name for p in self.pairs if p.split == split]
-
-
-def load_manifest(data_dir: Path) -> DataManifest:
-    """Read the manifest of a data folder written by ``fijiport prepare``."""
-    path = Path(data_dir) / MANIFEST_NAME
-    if not path.is_file():
-        raise DataError(
-            f"{data_dir} has no {MANIFEST_NAME}; create the data folder with `fijiport prepare care --low DIR --gt DIR -o {data_dir}`"
-        )
-    import json
-
-    try:
-        kind = json.loads(path.read_text()).get("kind")
-    except (json.JSONDecodeError, AttributeError):
-        kind = None
-    if kind == "stardist":
-        raise DataError(f"{data_dir} is a StarDist data folder (images/masks): train it with `fijiport train stardist {data_dir} "
-                        "-o MODEL`; CARE needs a folder from `fijiport prepare care`")
-    try:
-        return DataManifest.model_validate_json(path.read_text())
-    except Exception as e:
-        raise DataError(f"{path} is not a fijiport data manifest ({e}); run `fijiport prepare` again") from None
-
 
 def prepare_care(
     low_dir: Path,
@@ -159,10 +100,10 @@ def prepare_care(
                 _place(Path(frec.source), dest, config.link)
             if progress:
                 progress(len(pairing.pairs) + i + 1, 2 * len(pairing.pairs))
-        for split in ("train", "test"):
+        for split in SPLITS:
             for sub in (SOURCE_DIR, TARGET_DIR):
                 (tmp / split / sub).mkdir(parents=True, exist_ok=True)
-        write_json(tmp / MANIFEST_NAME, manifest.model_dump(mode="json"))
+        write_manifest(tmp, manifest)
     return manifest
 
 

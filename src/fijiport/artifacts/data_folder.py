@@ -1,0 +1,155 @@
+"""The data folder ``fijiport prepare`` writes and ``train``, ``qc`` and ``export`` read.
+
+Layout, for CARE (``prepare care``) and StarDist (``prepare stardist``)::
+
+    DATA/fijiport_data.json              this manifest: each source's path and sha256, the split, the axes
+    DATA/{train,test}/{low,GT}/NAME      CARE pairs (input, ground truth) under one name
+    DATA/{train,test}/{images,masks}/NAME StarDist images and their label masks (relabelled 1..N)
+
+The manifest is read and written here only, as one of the types below (``kind`` tells them apart).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal, Union
+
+from pydantic import BaseModel, ConfigDict
+
+from ..config.data import PrepareCareConfig, PrepareStardistConfig
+from ..errors import DataError
+from ..files import write_json
+
+MANIFEST_NAME = "fijiport_data.json"
+SCHEMA_VERSION = 1
+SPLITS = ("train", "test")
+SOURCE_DIR, TARGET_DIR = "low", "GT"
+"""CARE: the input acquisitions and their ground truth."""
+IMAGES_DIR, MASKS_DIR = "images", "masks"
+"""StarDist: the images and their label masks."""
+
+
+class FileRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: str
+    """Absolute path of the original file."""
+    sha256: str
+    shape: list[int]
+    dtype: str
+
+
+class PairRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    split: Literal["train", "test"]
+    low: FileRecord
+    gt: FileRecord
+
+
+class DataManifest(BaseModel):
+    """What ``prepare care`` wrote: where each file came from (with its sha256) and the split."""
+
+    model_config = ConfigDict(extra="forbid")
+    schema_version: int = SCHEMA_VERSION
+    kind: Literal["care"] = "care"
+    fijiport_version: str
+    axes: str
+    config: PrepareCareConfig
+    pairs: list[PairRecord]
+    skipped_unpaired: list[str] = []
+
+    def names(self, split: str) -> list[str]:
+        return [p.name for p in self.pairs if p.split == split]
+
+    def split_of(self, name: str) -> str:
+        return next(p.split for p in self.pairs if p.name == name)
+
+    @staticmethod
+    def input_path(data_dir: Path, split: str, name: str) -> Path:
+        return Path(data_dir) / split / SOURCE_DIR / name
+
+    @staticmethod
+    def target_path(data_dir: Path, split: str, name: str) -> Path:
+        return Path(data_dir) / split / TARGET_DIR / name
+
+
+class StardistRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    split: Literal["train", "test"]
+    image: FileRecord
+    mask: FileRecord
+    """The user's mask or ROI-set zip (the written mask is relabelled 1..N)."""
+    mask_source: Literal["mask", "rois"]
+    report: dict
+
+
+class StardistManifest(BaseModel):
+    """What ``prepare stardist`` wrote: each image and mask's origin, the per-image label report, the split."""
+
+    model_config = ConfigDict(extra="forbid")
+    schema_version: int = SCHEMA_VERSION
+    kind: Literal["stardist"] = "stardist"
+    fijiport_version: str
+    axes: str
+    config: PrepareStardistConfig
+    items: list[StardistRecord]
+    skipped_unpaired: list[str] = []
+
+    def names(self, split: str) -> list[str]:
+        return [r.name for r in self.items if r.split == split]
+
+    @staticmethod
+    def input_path(data_dir: Path, split: str, name: str) -> Path:
+        return Path(data_dir) / split / IMAGES_DIR / name
+
+    @staticmethod
+    def target_path(data_dir: Path, split: str, name: str) -> Path:
+        return Path(data_dir) / split / MASKS_DIR / name
+
+
+AnyManifest = Union[DataManifest, StardistManifest]
+INPUT_DIRS = {"care": SOURCE_DIR, "stardist": IMAGES_DIR}
+"""Where each kind's data folder keeps the network inputs (export takes its test input from there)."""
+
+
+def write_manifest(data_dir: Path, manifest: AnyManifest) -> None:
+    write_json(Path(data_dir) / MANIFEST_NAME, manifest.model_dump(mode="json"))
+
+
+def _raw(data_dir: Path, create_hint: str) -> dict:
+    path = Path(data_dir) / MANIFEST_NAME
+    if not path.is_file():
+        raise DataError(f"{data_dir} has no {MANIFEST_NAME}; create the data folder with `{create_hint}`")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path} is not valid JSON ({e}); run `fijiport prepare` again") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path} is not a fijiport data manifest; run `fijiport prepare` again")
+    return data
+
+
+def load_manifest(data_dir: Path) -> DataManifest:
+    """The manifest of a CARE data folder written by ``fijiport prepare care``."""
+    data = _raw(data_dir, f"fijiport prepare care --low DIR --gt DIR -o {data_dir}")
+    if data.get("kind") == "stardist":
+        raise DataError(f"{data_dir} is a StarDist data folder (images/masks): train it with `fijiport train stardist {data_dir} "
+                        "-o MODEL`; CARE needs a folder from `fijiport prepare care`")
+    try:
+        return DataManifest.model_validate(data)
+    except Exception as e:
+        raise DataError(f"{Path(data_dir) / MANIFEST_NAME} is not a fijiport data manifest ({e}); run `fijiport prepare` again") from None
+
+
+def load_stardist_manifest(data_dir: Path) -> StardistManifest:
+    """The manifest of a StarDist data folder written by ``fijiport prepare stardist``."""
+    data = _raw(data_dir, f"fijiport prepare stardist --images DIR --masks DIR -o {data_dir}")
+    if data.get("kind") != "stardist":
+        raise DataError(f"{data_dir} is a {data.get('kind', 'unknown')} data folder; StarDist needs one from `fijiport prepare stardist`")
+    try:
+        return StardistManifest.model_validate(data)
+    except Exception as e:
+        raise DataError(f"{Path(data_dir) / MANIFEST_NAME} is not a fijiport StarDist manifest ({e}); "
+                        "run `fijiport prepare stardist` again") from None

@@ -1,0 +1,99 @@
+"""``qc.json``: what ``fijiport qc`` measured, read by ``export --qc`` for the model card.
+
+One type per QC task: :class:`RestorationQc` (CARE, and any model judged against ground-truth images)
+and :class:`SegmentationQc` (StarDist, against ground-truth label images). :func:`read_qc_report` reads
+either; files written before the schema version existed read as version 1.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import DataError
+from ..files import write_json
+
+QC_JSON = "qc.json"
+QC_MD = "qc.md"
+SCHEMA_VERSION = 1
+METRICS = ("psnr", "ssim", "nrmse")
+"""Restoration metrics, in the order reports show them."""
+SEGMENTATION_METRICS = ("precision", "recall", "f1", "accuracy", "panoptic_quality")
+
+
+class Scores(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    psnr: float
+    ssim: float
+    nrmse: float
+
+
+class RestorationImage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    shape: list[int]
+    n_tiles: list[int]
+    input: Scores
+    prediction: Scores
+
+
+class RestorationQc(BaseModel):
+    """QC of a restoration model: each test image's input and prediction scored against its ground truth."""
+
+    model_config = ConfigDict(extra="allow")
+    schema_version: int = SCHEMA_VERSION
+    kind: str = "care"
+    fijiport_version: str
+    model: str
+    weights: str
+    test_dir: str
+    normalization: dict[str, Any]
+    n_images: int
+    summary: dict[str, dict[str, float]]
+    """Mean per metric (:data:`METRICS`) of ``input`` and ``prediction``."""
+    images: list[RestorationImage]
+
+
+class SegmentationQc(BaseModel):
+    """QC of an instance-segmentation model: matching against ground-truth labels at IoU 0.1–0.9."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    schema_version: int = SCHEMA_VERSION
+    kind: str = "stardist"
+    fijiport_version: str
+    model: str
+    test_dir: str
+    n_images: int
+    thresholds: dict[str, float]
+    normalization: dict[str, Any]
+    at_iou_05: dict[str, Any] = Field(alias="at_iou_0.5")
+    per_threshold: list[dict[str, Any]]
+    images: list[dict[str, Any]]
+
+
+QcReport = Union[RestorationQc, SegmentationQc]
+
+
+def write_qc_report(folder: Path, report: QcReport) -> None:
+    write_json(Path(folder) / QC_JSON, report.model_dump(mode="json", by_alias=True))
+
+
+def read_qc_report(path: Optional[Path]) -> Optional[QcReport]:
+    """A ``qc.json`` written by ``fijiport qc`` (None for None)."""
+    if path is None:
+        return None
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataError(f"--qc {path} is not a readable qc.json ({e}); run `fijiport qc` to create it") from None
+    if not isinstance(data, dict):
+        raise DataError(f"--qc {path} is not a qc.json written by `fijiport qc`")
+    cls = SegmentationQc if "per_threshold" in data else RestorationQc
+    try:
+        return cls.model_validate(data)
+    except ValueError as e:
+        raise DataError(f"--qc {path} is not a qc.json written by `fijiport qc` ({str(e).splitlines()[0]}); "
+                        "run `fijiport qc` to create it") from None

@@ -1,0 +1,149 @@
+"""The parts of a bioimage.io rdf (spec 0.5) every package fijiport writes shares, whatever the kind:
+people and citations, the input tensor with its ``scale_range``, the three weight formats, and writing
+the zip whole or not at all. What differs per kind (outputs, config blocks, attachments, tags) comes from
+the kind (:mod:`fijiport.kinds`)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+from ..config.export import CiteEntry, ExportMeta
+from ..errors import ExportError
+from ..files import atomic_file, check_output
+from ..kinds.base import ExportContext
+from ..package.read import offline_tolerant_github_check
+
+TF_BUNDLE_VERSION = "1.15.0"
+"""``tensorflow_version`` declared for the frozen graph: deepImageJ picks the engine closest to it,
+and the graph is made for TF 1.13–2.10 (what Fiji's and KNIME's plugins embed)."""
+
+
+def rdf_people_and_citations(meta: ExportMeta, default_cites: list[CiteEntry]):
+    """(authors, maintainers, cite) for a spec 0.5 ModelDescr; unset fields stay unset."""
+    from bioimageio.spec.model import v0_5 as bio
+
+    def person(p, cls):
+        return cls(**{k: v for k, v in p.model_dump().items() if v is not None})
+
+    authors = [person(a, bio.Author) for a in meta.authors if a.name] or [bio.Author(name="fijiport user")]
+    maintainers = [person(m, bio.Maintainer) for m in meta.maintainers if m.github_user]
+    unique: dict[str, CiteEntry] = {}
+    for c in [*default_cites, *meta.cite]:  # the first of equal references stays (an update repeats the defaults)
+        unique.setdefault((c.doi or c.url or c.text).lower(), c)
+    cites = [bio.CiteEntry(text=c.text, **({"doi": bio.Doi(c.doi)} if c.doi else {}), **({"url": c.url} if c.url else {}))
+             for c in unique.values()]
+    return authors, maintainers, cites
+
+
+def export_outputs(output_zip: Path, fiji_zip: Optional[Path], overwrite: bool) -> list[Path]:
+    """The files an export writes (the package; with --fiji-zip also the Fiji zip and its macro), checked
+    before any work is done."""
+    output_zip = Path(output_zip)
+    if output_zip.suffix.lower() != ".zip":
+        raise ExportError(f"output {output_zip} must end in .zip (bioimage.io packages are zip files)")
+    outputs = [output_zip]
+    if fiji_zip is not None:
+        fiji_zip = Path(fiji_zip)
+        if fiji_zip.suffix.lower() != ".zip":
+            raise ExportError(f"--fiji-zip {fiji_zip} must end in .zip")
+        outputs += [fiji_zip, fiji_zip.with_suffix(".ijm")]
+    for path in outputs:
+        check_output(path, overwrite)
+    return outputs
+
+
+def optional_rdf_fields(meta: ExportMeta) -> dict:
+    """The rdf keys that are only written when set (explicit Nones would be written as `key: null`)."""
+    return {k: v for k, v in (("version", meta.version), ("git_repo", meta.git_repo), ("id", meta.id)) if v}
+
+
+def metadata_warnings(meta: ExportMeta) -> list[str]:
+    """What the BioImage Model Zoo expects and the metadata lacks, each with the option that fixes it."""
+    out = []
+    if not meta.authors:
+        out.append("no authors: the Zoo expects them; set --author 'Name' or `authors:` in --meta FILE.yaml")
+    if not any(p.github_user for p in meta.maintainers + meta.authors):
+        out.append("no maintainer with a GitHub user: the Zoo contacts models' maintainers on GitHub; "
+                   "set --maintainer GITHUB_USER or `maintainers: [{github_user: ...}]` in --meta")
+    if not meta.description:
+        out.append("no description: set --description or `description:` in --meta")
+    if not meta.tags:
+        out.append("no tags: set --tag (repeatable) or `tags:` in --meta, e.g. denoising, fluorescence-light-microscopy")
+    if not meta.version:
+        out.append("no version: set --version or `version:` in --meta, e.g. 1.0.0")
+    return out
+
+
+def safe_name(name: str, fallback: str) -> str:
+    """A name bioimage.io accepts: letters, digits, spaces and ``_-()``, at most 128 characters."""
+    cleaned = re.sub(r"[^A-Za-z0-9 _\-()]", "-", name).strip()
+    return cleaned[:128] or fallback
+
+
+def model_descr(ctx: ExportContext, cover: Path, readme: Path, h5_path: Optional[Path], tf_zip: Path, onnx_path: Path, *,
+                opset: int, tf_version: str):
+    """The spec 0.5 model description: the shared input and weights, the kind's outputs, config and attachments."""
+    from bioimageio.spec.model import v0_5 as bio
+
+    folder, kind, meta, g, tmp = ctx.folder, ctx.folder.kind, ctx.meta, ctx.geometry, ctx.tmp
+    authors, maintainers, cites = rdf_people_and_citations(meta, list(kind.citations))
+    spatial = [a.lower() for a in folder.spatial_axes]
+    inputs = [bio.InputTensorDescr(
+        id=bio.TensorId(ctx.input_id),
+        axes=[bio.BatchAxis(), *(bio.SpaceInputAxis(id=bio.AxisId(a), size=bio.ParameterizedSize(min=g.min_size, step=g.div_by))
+                                 for a in spatial),
+              bio.ChannelAxis(channel_names=[bio.Identifier(f"channel{i}") for i in range(folder.n_channel_in)])],
+        test_tensor=bio.FileDescr(source=tmp / "test_input.npy"),
+        sample_tensor=bio.FileDescr(source=tmp / "sample_input.tif"),
+        data=bio.IntervalOrRatioDataDescr(type="float32"),
+        preprocessing=[bio.ScaleRangeDescr(kwargs=bio.ScaleRangeKwargs(
+            axes=[bio.AxisId(a) for a in spatial], min_percentile=folder.percentiles[0], max_percentile=folder.percentiles[1]))],
+    )]
+    comments = kind.weight_comments(ctx)
+    keras = None
+    if h5_path is not None:
+        keras = bio.KerasHdf5WeightsDescr(source=h5_path, tensorflow_version=bio.Version(tf_version), comment=comments["keras_hdf5"])
+    # unset fields, not None: bioimageio.spec writes explicitly set Nones as `key: null` into the rdf
+    tf_parent = {"parent": "keras_hdf5"} if keras else {}
+    tf_bundle = bio.TensorflowSavedModelBundleWeightsDescr(source=tf_zip, tensorflow_version=bio.Version(TF_BUNDLE_VERSION),
+                                                           **tf_parent, comment=comments["tensorflow_saved_model_bundle"])
+    onnx_weights = bio.OnnxWeightsDescr(source=onnx_path, opset_version=opset,
+                                        parent="keras_hdf5" if keras else "tensorflow_saved_model_bundle", comment=comments["onnx"])
+    weights = bio.WeightsDescr(**({"keras_hdf5": keras} if keras else {}), tensorflow_saved_model_bundle=tf_bundle, onnx=onnx_weights)
+    attachments = kind.attachments(ctx)
+    kwargs: dict[str, Any] = dict(
+        name=safe_name(ctx.name, f"{kind.title} model"),
+        description=meta.description or kind.default_description,
+        authors=authors, maintainers=maintainers, cite=cites, license=meta.license,
+        tags=list(dict.fromkeys([*meta.tags, *kind.tags(folder)])),
+        covers=[bio.FileDescr(source=cover)], documentation=bio.FileDescr(source=readme),
+        **({"attachments": [bio.FileDescr(source=p) for p in attachments]} if attachments else {}),
+        inputs=inputs, outputs=kind.output_descrs(ctx), weights=weights, config=kind.config_blocks(ctx),
+    )
+    kwargs.update(optional_rdf_fields(meta))
+    try:
+        return bio.ModelDescr(**kwargs)
+    except Exception as e:
+        raise ExportError(f"the model description is invalid: {e}") from None
+
+
+def write_package(descr, output_zip: Path, *, overwrite: bool) -> Path:
+    """Save a model description as a bioimage.io zip through a temporary file (never half-written)."""
+    from bioimageio.spec import save_bioimageio_package
+
+    with offline_tolerant_github_check(), atomic_file(Path(output_zip), overwrite=overwrite) as partial:
+        partial.unlink()  # bioimageio.spec wants to create the file itself, with a .zip name
+        written = partial.with_suffix(".zip")
+        try:
+            save_bioimageio_package(descr, output_path=written)
+        except BaseException as e:
+            written.unlink(missing_ok=True)  # a full disk or Ctrl-C must not leave the partial zip behind
+            if isinstance(e, OSError) and e.errno is not None and e.filename in (None, str(written)):
+                raise OSError(e.errno, e.strerror, str(output_zip)) from None  # about the zip being written
+            if isinstance(e, Exception):
+                raise ExportError(f"bioimageio.spec could not write the package: {type(e).__name__}: {e}") from None
+            raise
+        written.rename(partial)
+    return Path(output_zip)

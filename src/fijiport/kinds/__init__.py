@@ -1,0 +1,52 @@
+"""Model kinds as plugins: what differs between CARE, StarDist and the kinds to come, in one table.
+
+Each kind is one module with a :class:`~fijiport.kinds.base.ModelKind` (how its library loads and
+predicts, its normalisation, the exported network, the rdf's outputs and config, the model card, the
+Fiji zip and macro). The steps look a model's kind up here, once, through
+:meth:`fijiport.artifacts.model_folder.ModelFolder.open` (folders) or :func:`kind_of_package`
+(bioimage.io packages), and dispatch on it. Adding a kind: a module and a line in :data:`KINDS`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from ..errors import ConfigError
+from .base import ExportContext, Geometry, KindPrediction, ModelKind
+from .care import CARE
+from .stardist import STARDIST
+
+KINDS: dict[str, ModelKind] = {k.name: k for k in (STARDIST, CARE)}
+"""Every kind, most specific first: the first whose ``detect`` accepts a config.json is the folder's kind."""
+
+
+def kind_named(name: str) -> ModelKind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ConfigError(f"unknown model kind {name!r}; fijiport knows {', '.join(KINDS)}") from None
+
+
+def kind_of_config(config: dict[str, Any], path: Optional[Path] = None) -> ModelKind:
+    """The kind of a model folder's ``config.json``."""
+    for kind in KINDS.values():
+        if kind.detect(config):
+            return kind
+    raise ConfigError(f"{path or 'config.json'} is not the config of a model kind fijiport knows ({', '.join(KINDS)})")
+
+
+def kind_of_package(config: dict[str, Any], name: str = "") -> Optional[ModelKind]:
+    """The kind of a bioimage.io package from its rdf's ``config`` (plain data) and name: what fijiport recorded
+    in ``config.fijiport``, else a StarDist package by deepImageJ's rule (a ``config.stardist`` block or
+    "stardist" in the name); None for other packages."""
+    block = config.get("fijiport")
+    if isinstance(block, dict) and block.get("kind") in KINDS:
+        return KINDS[block["kind"]]
+    if "stardist" in config or "stardist" in name.lower():
+        return STARDIST
+    return None
+
+
+__all__ = ["CARE", "KINDS", "STARDIST", "ExportContext", "Geometry", "KindPrediction", "ModelKind", "kind_named",
+           "kind_of_config", "kind_of_package"]

@@ -1,0 +1,78 @@
+"""The blocks fijiport writes into a bioimage.io rdf's ``config``, and reads back from anyone's package.
+
+- ``config.fijiport`` (:class:`FijiportBlock`): which kind of model, its normalisation, size step and
+  halo, and how far each weight format was from the Keras reference at export.
+- ``config.stardist`` (:class:`StardistBlock`): what deepImageJ's StarDist command and ``fijiport predict``
+  need to make labels (stardist's own config, thresholds, the attached Keras weights).
+- ``config.deepimagej``: the keys deepImageJ 3.1 reads (tiling allowed; no pre/postprocessing of its own).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict
+
+from .. import __version__
+
+
+class FijiportBlock(BaseModel):
+    """``config.fijiport``."""
+
+    model_config = ConfigDict(extra="allow")
+    version: str = __version__
+    kind: str
+    csbdeep_config: Optional[dict[str, Any]] = None
+    """CARE: csbdeep's config.json, so ``predict --weights keras`` can rebuild the model folder."""
+    percentiles: list[float]
+    div_by: int
+    halo: int
+    max_abs_diff_to_keras: dict[str, float]
+
+    def to_rdf(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", exclude_none=True)
+        return {k: data[k] for k in ("version", "kind", "csbdeep_config", "percentiles", "div_by", "halo",
+                                     "max_abs_diff_to_keras", *sorted(set(data) - set(FijiportBlock.model_fields)))
+                if k in data}
+
+
+class StardistBlock(BaseModel):
+    """``config.stardist``: deepImageJ counts a model as StarDist when this block exists (and its name says so)."""
+
+    model_config = ConfigDict(extra="allow")
+    stardist_version: str = ""
+    weights: str = "weights_best.h5"
+    config: dict[str, Any]
+    thresholds: dict[str, float]
+    postprocessing: dict[str, Any] = {}
+
+
+def deepimagej_block() -> dict[str, Any]:
+    """``config.deepimagej``: tiling allowed (deepImageJ defaults it to false once the block exists)."""
+    return {"pyramidal_model": False, "allow_tiling": True, "model_keys": None,
+            "prediction": {"preprocess": [{"spec": None}], "postprocess": [{"spec": None}]}}
+
+
+def fijiport_block(config: dict[str, Any]) -> Optional[FijiportBlock]:
+    """``config.fijiport`` of a package's config (plain data), if it has a readable one."""
+    block = config.get("fijiport")
+    if not isinstance(block, dict) or "kind" not in block:
+        return None
+    try:
+        return FijiportBlock.model_validate(block)
+    except ValueError:
+        return None
+
+
+def stardist_block(config: dict[str, Any]) -> Optional[StardistBlock]:
+    """``config.stardist`` with stardist's config (with ``n_rays``) and both thresholds, or None."""
+    block = config.get("stardist")
+    if not isinstance(block, dict):
+        return None
+    cfg, thresholds = block.get("config"), block.get("thresholds")
+    if not (isinstance(cfg, dict) and "n_rays" in cfg and isinstance(thresholds, dict) and {"prob", "nms"} <= set(thresholds)):
+        return None
+    try:
+        return StardistBlock.model_validate(block)
+    except ValueError:
+        return None
