@@ -130,6 +130,7 @@ def run_demo(out_dir: Path, settings: Optional[DemoSettings] = None, *, overwrit
                                                                   fiji_zip=out_dir / "care_nuclei_2d_fiji.zip"), progress=notify)
     result.max_diffs = export.max_diffs
     result.paths["bioimage.io package"] = zip_path
+    assert export.fiji_zip is not None and export.fiji_macro is not None  # asked for with fiji_zip
     result.paths["CSBDeep-Fiji / KNIME zip"] = export.fiji_zip
     result.paths["Fiji macro"] = export.fiji_macro
     lap("export")
@@ -186,6 +187,7 @@ def _stardist_part(root: Path, settings: DemoSettings, result: DemoResult, notif
                              ExportOptions(qc_json=root / "qc" / "qc.json", fiji_zip=root / "stardist_nuclei_2d_fiji.zip"),
                              progress=notify)
     result.paths["StarDist package"] = export.path
+    assert export.fiji_zip is not None
     result.paths["StarDist-Fiji zip + macro"] = export.fiji_zip
     notify("StarDist: validation")
     report = validate_package(export.path, progress=notify, runtimes=with_runtimes)

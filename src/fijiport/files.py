@@ -85,6 +85,8 @@ def is_rgb_tiff(path: Path) -> bool:
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages[0]
+            if not isinstance(page, tifffile.TiffPage):
+                return False
             # 8 bits per sample, as Fiji and cameras store colour; tifffile may tag a 3-4 plane float stack RGB too
             return (page.photometric == tifffile.PHOTOMETRIC.RGB and page.samplesperpixel in (3, 4)
                     and page.bitspersample == 8)

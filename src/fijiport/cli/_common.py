@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Optional
 
@@ -141,7 +141,7 @@ def progress_bar(transient: bool = False) -> Progress:
 
 
 @contextmanager
-def spinner(description: str) -> Iterator[callable]:
+def spinner(description: str) -> Iterator[Callable[[str], None]]:
     """A one-line status that callbacks update with the current step."""
     with err.status(description) as status:
         def update(message: str) -> None:
@@ -149,6 +149,12 @@ def spinner(description: str) -> Iterator[callable]:
             logging.getLogger("fijiport.cli").info("%s", message)
 
         yield update
+
+
+def parse_tiles(text: Optional[str]) -> Optional[tuple[int, ...]]:
+    """``--tiles 1,4,4`` as a tuple (None when not given)."""
+    values = parse_numbers(text, int, "--tiles")
+    return tuple(values) if values else None
 
 
 def parse_numbers(text: Optional[str], kind: type, option: str, count: Optional[int] = None) -> Optional[list]:

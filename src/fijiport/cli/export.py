@@ -93,8 +93,8 @@ def export(
                  update, parent, changes)
     options = ExportOptions(test_input=test_input, weights=weights, percentiles=tuple(pct) if pct else None,
                             qc_json=qc_json, opset=opset, fiji_zip=fiji_zip, overwrite=overwrite)
-    with spinner("exporting") as update:
-        result = export_model(model_dir, output, meta, options, progress=update)
+    with spinner("exporting") as step:
+        result = export_model(model_dir, output, meta, options, progress=step)
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     print_diffs(str(output), result.max_diffs, "max |diff| to Keras")

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ..predict import predict_images
-from ._common import out, parse_numbers, progress_bar
+from ._common import out, parse_tiles, progress_bar
 
 
 def predict(
@@ -35,7 +35,7 @@ def predict(
 
     with progress_bar() as bar:
         task = bar.add_task("predicting", total=None)
-        results = predict_images(model, images, output, n_tiles=tuple(parse_numbers(tiles, int, "--tiles")) if tiles else None,
+        results = predict_images(model, images, output, n_tiles=parse_tiles(tiles),
                                  weights=weights, overwrite=overwrite,
                                  progress=lambda i, n, name: bar.update(task, completed=i, total=n, description=f"predicting {name}"))
     table = Table(title=f"{len(results)} image(s) → {output}")

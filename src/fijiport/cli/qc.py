@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..artifacts.model_folder import ModelFolder
 from ..qc import qc_care, qc_stardist
-from ._common import out, parse_numbers, progress_bar
+from ._common import out, parse_numbers, parse_tiles, progress_bar
 
 
 def qc(
@@ -38,7 +38,7 @@ def qc(
         return _qc_segmentation(folder, test_dir, output, save_predictions, overwrite)
     with progress_bar(transient=True) as bar:
         task = bar.add_task("predicting", total=None)
-        result = qc_care(folder, test_dir, output, n_tiles=tuple(parse_numbers(tiles, int, "--tiles")) if tiles else None,
+        result = qc_care(folder, test_dir, output, n_tiles=parse_tiles(tiles),
                          save_predictions=save_predictions, overwrite=overwrite,
                          progress=lambda i, n, name: bar.update(task, completed=i, total=n, description=f"predicting {name}"))
     s = result.summary()

@@ -20,28 +20,28 @@ class CareTrainConfig(BaseModel):
     patch_size: Optional[list[int]] = None
     """Size of the training patches per spatial axis (e.g. ``[128, 128]`` or ``[16, 64, 64]``); by default 128 per axis in 2D and 16×64×64 in 3D, shrunk to fit the smallest image."""
 
-    patches_per_image: int = Field(64, ge=1)
+    patches_per_image: int = Field(default=64, ge=1)
     """Number of patches sampled from each training image."""
 
-    epochs: int = Field(100, ge=1)
+    epochs: int = Field(default=100, ge=1)
     """Number of training epochs."""
 
-    steps_per_epoch: int = Field(400, ge=1)
+    steps_per_epoch: int = Field(default=400, ge=1)
     """Number of parameter updates per epoch."""
 
-    batch_size: int = Field(16, ge=1)
+    batch_size: int = Field(default=16, ge=1)
     """Number of patches per update."""
 
-    unet_depth: int = Field(2, ge=1, le=5)
+    unet_depth: int = Field(default=2, ge=1, le=5)
     """Number of resolution levels of the U-Net; patches must be divisible by 2**depth."""
 
-    unet_first_filters: int = Field(32, ge=1)
+    unet_first_filters: int = Field(default=32, ge=1)
     """Number of convolution filters at the first level (doubles with each level)."""
 
-    unet_kernel_size: Optional[int] = Field(None, ge=1)
+    unet_kernel_size: Optional[int] = Field(default=None, ge=1)
     """Convolution kernel size (odd); 5 in 2D and 3 in 3D by default."""
 
-    learning_rate: float = Field(4e-4, gt=0)
+    learning_rate: float = Field(default=4e-4, gt=0)
     """Initial learning rate of Adam (halved on validation-loss plateaus)."""
 
     loss: Optional[Literal["mae", "mse", "laplace"]] = None
@@ -50,13 +50,13 @@ class CareTrainConfig(BaseModel):
     probabilistic: bool = False
     """Train a probabilistic CARE network (predicts a Laplace distribution per pixel; needs loss laplace)."""
 
-    validation_fraction: float = Field(0.1, gt=0.0, lt=1.0)
+    validation_fraction: float = Field(default=0.1, gt=0.0, lt=1.0)
     """Fraction of the patches kept aside to monitor training and choose ``weights_best.h5``."""
 
-    percentile_low: float = Field(2.0, ge=0.0, lt=100.0)
+    percentile_low: float = Field(default=2.0, ge=0.0, lt=100.0)
     """Lower percentile of the input normalisation (training, QC, export and Fiji macros use the same)."""
 
-    percentile_high: float = Field(99.8, gt=1.0, le=100.0)
+    percentile_high: float = Field(default=99.8, gt=1.0, le=100.0)
     """Upper percentile of the input normalisation."""
 
     seed: int = 0

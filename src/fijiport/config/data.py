@@ -17,7 +17,7 @@ class PrepareCareConfig(BaseModel):
     axes: Optional[str] = None
     """Axes of every image (e.g. ``YX``, ``ZYX``, ``YXC``); guessed from the dimensions when not given."""
 
-    test_fraction: float = Field(0.3, ge=0.0, lt=1.0)
+    test_fraction: float = Field(default=0.3, ge=0.0, lt=1.0)
     """Fraction of the pairs held out as test data for ``fijiport qc`` (never used in training)."""
 
     seed: int = 0
@@ -44,7 +44,7 @@ class PrepareStardistConfig(BaseModel):
     axes: Optional[str] = None
     """Axes of every image (``YX``, ``ZYX``, ``YXC``); guessed from the dimensions when not given."""
 
-    test_fraction: float = Field(0.3, ge=0.0, lt=1.0)
+    test_fraction: float = Field(default=0.3, ge=0.0, lt=1.0)
     """Fraction of the images held out as test data for ``fijiport qc``."""
 
     seed: int = 0
@@ -56,7 +56,7 @@ class PrepareStardistConfig(BaseModel):
     link: Literal["copy", "hardlink"] = "copy"
     """How images reach the data folder (masks are always written anew, relabelled 1..N)."""
 
-    min_area: int = Field(10, ge=1)
+    min_area: int = Field(default=10, ge=1)
     """Objects smaller than this many pixels (voxels) are reported as tiny."""
 
     @field_validator("axes")

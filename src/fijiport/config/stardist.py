@@ -16,33 +16,33 @@ class StardistTrainConfig(BaseModel):
 
     axes: Optional[str] = None
     """Axes of the images (``YX``, ``YXC``, ``ZYX``); read from the data folder's manifest when not given."""
-    n_rays: Optional[int] = Field(None, ge=3)
+    n_rays: Optional[int] = Field(default=None, ge=3)
     """Number of rays per object: 32 in 2D, 96 in 3D by default."""
     grid: Optional[list[int]] = None
     """Subsampling of the network output per spatial axis (powers of 2): (2, 2) in 2D; in 3D from the objects' anisotropy."""
     patch_size: Optional[list[int]] = None
     """Training patch size per spatial axis; default 256×256 (2D) or 48×96×96 (3D), shrunk to fit the smallest image."""
-    epochs: int = Field(400, ge=1)
+    epochs: int = Field(default=400, ge=1)
     """Training epochs."""
-    steps_per_epoch: int = Field(100, ge=1)
+    steps_per_epoch: int = Field(default=100, ge=1)
     """Parameter updates per epoch."""
-    batch_size: int = Field(4, ge=1)
+    batch_size: int = Field(default=4, ge=1)
     """Patches per update."""
-    unet_depth: int = Field(3, ge=1, le=5)
+    unet_depth: int = Field(default=3, ge=1, le=5)
     """U-Net resolution levels."""
-    unet_first_filters: int = Field(32, ge=1)
+    unet_first_filters: int = Field(default=32, ge=1)
     """Convolution filters at the first level."""
-    unet_kernel_size: int = Field(3, ge=1)
+    unet_kernel_size: int = Field(default=3, ge=1)
     """Odd convolution kernel size."""
-    learning_rate: float = Field(3e-4, gt=0)
+    learning_rate: float = Field(default=3e-4, gt=0)
     """Initial Adam learning rate."""
-    validation_fraction: float = Field(0.15, gt=0.0, lt=1.0)
+    validation_fraction: float = Field(default=0.15, gt=0.0, lt=1.0)
     """Fraction of the training images (at least one) used for validation and threshold optimisation."""
     augment: bool = True
     """Random flips, 90° rotations (in the YX plane) and intensity changes of the training patches."""
-    percentile_low: float = Field(1.0, ge=0.0, lt=100.0)
+    percentile_low: float = Field(default=1.0, ge=0.0, lt=100.0)
     """Lower normalisation percentile (prediction, export and Fiji macros use the same)."""
-    percentile_high: float = Field(99.8, gt=1.0, le=100.0)
+    percentile_high: float = Field(default=99.8, gt=1.0, le=100.0)
     """Upper normalisation percentile."""
     seed: int = 0
     """Seed of the validation split, patch sampling, augmentation and initial weights."""

@@ -7,7 +7,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 from .. import __version__
 from ..artifacts.data_folder import SOURCE_DIR, SPLITS, TARGET_DIR, DataManifest, FileRecord, PairRecord, write_manifest
@@ -84,7 +84,7 @@ def prepare_care(
     assert axes is not None
 
     train, test = split_names(list(records), config.test_fraction, config.seed)
-    split_of = {**{n: "train" for n in train}, **{n: "test" for n in test}}
+    split_of: dict[str, Literal["train", "test"]] = {**{n: "train" for n in train}, **{n: "test" for n in test}}
     manifest = DataManifest(
         fijiport_version=__version__,
         axes=axes,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, cast
 
 import numpy as np
 
@@ -66,7 +66,7 @@ def check_label_image(mask: np.ndarray, image_shape: tuple[int, ...], path: Path
     structure = ndimage.generate_binary_structure(mask.ndim, 1)
     if len(fg) == 1:
         # binary (0/1 or 0/255): separate objects are fine, touching objects cannot be separated
-        components, n = ndimage.label(mask > 0, structure=structure)
+        components, n = cast(tuple[np.ndarray, int], ndimage.label(mask > 0, structure=structure))
         report.from_binary = True
         mask = components
         report.notes.append(f"binary mask: {n} connected component(s) labelled as objects")

@@ -7,7 +7,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 
@@ -38,6 +38,7 @@ def _pair(images_dir: Path, masks_dir: Optional[Path], rois_dir: Optional[Path])
                             "images' file names, or use --rois DIR with ImageJ ROI sets")
         common = sorted(images.keys() & masks.keys())
         return ({n: (images[n], masks[n]) for n in common}, sorted(images.keys() - masks.keys()), sorted(masks.keys() - images.keys()))
+    assert rois_dir is not None
     if not Path(rois_dir).is_dir():
         raise DataError(f"--rois folder {rois_dir} does not exist")
     zips = {p.stem: p for p in sorted(Path(rois_dir).iterdir()) if p.suffix.lower() == ".zip"}
@@ -111,7 +112,7 @@ def prepare_stardist(
             progress(i + 1, len(pairs))
     assert axes is not None
     train, test = split_names(list(records), config.test_fraction, config.seed)
-    split_of = {**{n: "train" for n in train}, **{n: "test" for n in test}}
+    split_of: dict[str, Literal["train", "test"]] = {**{n: "train" for n in train}, **{n: "test" for n in test}}
     manifest = StardistManifest(
         fijiport_version=__version__, axes=axes, config=config.model_copy(update={"axes": axes}),
         items=[StardistRecord(name=n, split=split_of[n], image=records[n][0], mask=records[n][1], mask_source=mask_kind,

@@ -19,7 +19,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -203,8 +203,8 @@ def _convert_bioimageio(source: Path, output: Path, tmp: Path, overwrite: bool, 
                           "the original weights may not reproduce it either: check with `fijiport validate`")
 
     keras = weights.keras_hdf5
-    parent = {"parent": "keras_hdf5"} if keras is not None else {}
-    new_weights = {}
+    parent: dict[str, Any] = {"parent": "keras_hdf5"} if keras is not None else {}
+    new_weights: dict[str, Any] = {}
     if keras is not None:
         new_weights["keras_hdf5"] = keras
     new_weights["tensorflow_saved_model_bundle"] = bio.TensorflowSavedModelBundleWeightsDescr(

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional, cast
 
 import numpy as np
 
@@ -236,7 +236,7 @@ def crop_to_valid_size(x: np.ndarray, spatial: str, div_by: int, min_size: int, 
     if any(p for _, p in pads):
         log.info("test input mirrored from %s to the minimum size %d along the short axes", x.shape[:-1], min_size)
         mode = pad_mode or ("reflect" if all(p < n for (_, p), n in zip(pads, x.shape)) else "symmetric")
-        x = np.pad(x, [*pads, (0, 0)], mode=mode)
+        x = np.pad(x, [*pads, (0, 0)], mode=cast(Any, mode))
     return x
 
 

@@ -86,4 +86,4 @@ def run_onnx(path: Path, x: np.ndarray, input_key: str = "input") -> np.ndarray:
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return sess.run(None, {input_key: x})[0]
+    return np.asarray(sess.run(None, {input_key: x})[0])

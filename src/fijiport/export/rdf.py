@@ -32,9 +32,13 @@ def rdf_people_and_citations(meta: ExportMeta, default_cites: list[CiteEntry]):
     unique: dict[str, CiteEntry] = {}
     for c in [*default_cites, *meta.cite]:  # the first of equal references stays (an update repeats the defaults)
         unique.setdefault((c.doi or c.url or c.text).lower(), c)
-    cites = [bio.CiteEntry(text=c.text, **({"doi": bio.Doi(c.doi)} if c.doi else {}), **({"url": c.url} if c.url else {}))
-             for c in unique.values()]
+    cites = [bio.CiteEntry(text=c.text, **_set({"doi": bio.Doi(c.doi) if c.doi else None, "url": c.url})) for c in unique.values()]
     return authors, maintainers, cites
+
+
+def _set(values: dict[str, Any]) -> dict[str, Any]:
+    """Only the values that are set: bioimageio.spec writes a field explicitly set to None as ``key: null``."""
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def export_outputs(output_zip: Path, fiji_zip: Optional[Path], overwrite: bool) -> list[Path]:
@@ -94,7 +98,7 @@ def model_descr(ctx: ExportContext, cover: Path, readme: Path, h5_path: Optional
         id=bio.TensorId(ctx.input_id),
         axes=[bio.BatchAxis(), *(bio.SpaceInputAxis(id=bio.AxisId(a), size=bio.ParameterizedSize(min=g.min_size, step=g.div_by))
                                  for a in spatial),
-              bio.ChannelAxis(channel_names=[bio.Identifier(f"channel{i}") for i in range(folder.n_channel_in)])],
+              bio.ChannelAxis(channel_names=[f"channel{i}" for i in range(folder.n_channel_in)])],
         test_tensor=bio.FileDescr(source=tmp / "test_input.npy"),
         sample_tensor=bio.FileDescr(source=tmp / "sample_input.tif"),
         data=bio.IntervalOrRatioDataDescr(type="float32"),
@@ -106,12 +110,12 @@ def model_descr(ctx: ExportContext, cover: Path, readme: Path, h5_path: Optional
     if h5_path is not None:
         keras = bio.KerasHdf5WeightsDescr(source=h5_path, tensorflow_version=bio.Version(tf_version), comment=comments["keras_hdf5"])
     # unset fields, not None: bioimageio.spec writes explicitly set Nones as `key: null` into the rdf
-    tf_parent = {"parent": "keras_hdf5"} if keras else {}
     tf_bundle = bio.TensorflowSavedModelBundleWeightsDescr(source=tf_zip, tensorflow_version=bio.Version(TF_BUNDLE_VERSION),
-                                                           **tf_parent, comment=comments["tensorflow_saved_model_bundle"])
+                                                           **_set({"parent": "keras_hdf5" if keras else None}),
+                                                           comment=comments["tensorflow_saved_model_bundle"])
     onnx_weights = bio.OnnxWeightsDescr(source=onnx_path, opset_version=opset,
                                         parent="keras_hdf5" if keras else "tensorflow_saved_model_bundle", comment=comments["onnx"])
-    weights = bio.WeightsDescr(**({"keras_hdf5": keras} if keras else {}), tensorflow_saved_model_bundle=tf_bundle, onnx=onnx_weights)
+    weights = bio.WeightsDescr(**_set({"keras_hdf5": keras}), tensorflow_saved_model_bundle=tf_bundle, onnx=onnx_weights)
     attachments = kind.attachments(ctx)
     kwargs: dict[str, Any] = dict(
         name=safe_name(ctx.name, f"{kind.title} model"),

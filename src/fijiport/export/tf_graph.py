@@ -17,6 +17,7 @@ import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ SIGNATURE_KEY = "serving_default"
 class FrozenGraph:
     """A frozen inference graph with one input and one output placeholder."""
 
-    graph_def: object  # tf.compat.v1.GraphDef
+    graph_def: Any  # tf.compat.v1.GraphDef
     input_name: str  # node name of the input placeholder
     output_name: str  # node name of the output
     rewrites: list[str]

@@ -74,7 +74,7 @@ class CareKind(ModelKind):
 
         try:
             with quiet_stdout():
-                model = CARE(None, name=folder.path.name, basedir=str(folder.path.parent))
+                model: Any = CARE(None, name=folder.path.name, basedir=str(folder.path.parent))
                 model.keras_model.load_weights(str(folder.weights_path))
         except Exception as e:
             raise DataError(f"cannot load {folder.weights_path} into the network described by {folder.path / 'config.json'}: "
@@ -88,7 +88,8 @@ class CareKind(ModelKind):
         from .._tf import quiet_stdout
 
         with quiet_stdout():
-            restored = model.predict(img, folder.image_axes, normalizer=PercentileNormalizer(*folder.percentiles), n_tiles=tiles)
+            normalizer = PercentileNormalizer(*folder.percentiles)  # pyright: ignore[reportArgumentType] (csbdeep's int defaults)
+            restored = model.predict(img, folder.image_axes, normalizer=normalizer, n_tiles=tiles)
         return KindPrediction(image=restored)
 
     # --- export -----------------------------------------------------------------------------------------
@@ -185,9 +186,9 @@ class CareKind(ModelKind):
 
         folder = ctx.folder
         if self.probabilistic(folder):
-            names = [bio.Identifier(f"{kind}{i}") for kind in ("mean", "scale") for i in range(folder.n_channel_out)]
+            names = [f"{kind}{i}" for kind in ("mean", "scale") for i in range(folder.n_channel_out)]
         else:
-            names = [bio.Identifier(f"channel{i}") for i in range(folder.n_channel_out)]
+            names = [f"channel{i}" for i in range(folder.n_channel_out)]
         spatial = [bio.SpaceOutputAxisWithHalo(id=bio.AxisId(a.lower()), halo=ctx.geometry.halo,
                                                size=bio.SizeReference(tensor_id=bio.TensorId(ctx.input_id), axis_id=bio.AxisId(a.lower())))
                    for a in folder.spatial_axes]

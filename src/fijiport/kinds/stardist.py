@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional, cast
 
 import numpy as np
 
@@ -50,7 +50,7 @@ def normalize_image(x: np.ndarray, axes: str, p_low: float, p_high: float) -> np
     from csbdeep.utils import normalize
 
     spatial = tuple(i for i, a in enumerate(axes) if a in "ZYX")
-    return normalize(x.astype(np.float32), p_low, p_high, axis=spatial).astype(np.float32)
+    return normalize(x.astype(np.float32), p_low, p_high, axis=spatial).astype(np.float32)  # pyright: ignore[reportArgumentType]
 
 
 def full_resolution_network(model):
@@ -103,20 +103,22 @@ def labels_from_prob_dist(prob_dist: np.ndarray, config: dict, thresholds: dict)
                 else Rays_GoldenSpiral(n_rays, anisotropy=tuple(anisotropy) if anisotropy else None))
         prob, dist = prob_dist[0, ..., 0], np.maximum(prob_dist[0, ..., 1:], 1e-3)
         points, probi, disti = non_maximum_suppression_3d(dist, prob, rays, grid=(1, 1, 1), prob_thresh=thresholds["prob"],
-                                                          nms_thresh=thresholds["nms"], b=b, verbose=False)
+                                                          nms_thresh=thresholds["nms"], b=cast(Any, b), verbose=False)
         labels = polyhedron_to_label(disti, points, rays=rays, prob=probi, shape=prob.shape, verbose=False)
         labels, _, _ = relabel_sequential(labels)
         return labels.astype(np.int32)[np.newaxis, ..., np.newaxis]
     from bioimageio.core import Sample, Tensor
     from bioimageio.core.axis import AxisId
+    from bioimageio.core.common import MemberId
     from bioimageio.core.proc_ops import StardistPostprocessing2D
 
     dims = (AxisId("batch"), AxisId("y"), AxisId("x"), AxisId("channel"))
-    sample = Sample(members={"pd": Tensor(prob_dist, dims=dims)}, stat={}, id="export")
-    op = StardistPostprocessing2D(prob_dist_input_id="pd", instance_labels_output_id="pd", grid=(1, 1),
+    member = MemberId("pd")
+    sample = Sample(members={member: Tensor(prob_dist, dims=dims)}, stat={}, id="export")
+    op = StardistPostprocessing2D(prob_dist_input_id=member, instance_labels_output_id=member, grid=(1, 1),
                                   prob_threshold=thresholds["prob"], nms_threshold=thresholds["nms"], b=b, n_rays=n_rays)
     op(sample)
-    return sample.members["pd"].data.to_numpy()
+    return sample.members[member].data.to_numpy()
 
 
 class StardistKind(ModelKind):
@@ -153,7 +155,7 @@ class StardistKind(ModelKind):
         cls = StarDist2D if int(folder.config.get("n_dim", 2)) == 2 else StarDist3D
         try:
             with quiet_stdout():
-                model = cls(None, name=folder.path.name, basedir=str(folder.path.parent))
+                model: Any = cast(Any, cls)(None, name=folder.path.name, basedir=str(folder.path.parent))
                 model.keras_model.load_weights(str(folder.weights_path))
         except Exception as e:  # stardist raises many types for configs and weights it cannot use
             raise DataError(f"stardist cannot load the StarDist model in {folder.path} with {folder.weights_path.name} "
@@ -304,11 +306,11 @@ class StardistKind(ModelKind):
             axes=[bio.BatchAxis(), *(bio.SpaceOutputAxisWithHalo(id=bio.AxisId(a), halo=g.halo,
                                                                   size=bio.SizeReference(tensor_id=bio.TensorId(ctx.input_id), axis_id=bio.AxisId(a)))
                                      for a in spatial),
-                  bio.ChannelAxis(channel_names=[bio.Identifier(c) for c in channels])],
+                  bio.ChannelAxis(channel_names=channels)],
             test_tensor=bio.FileDescr(source=ctx.tmp / "test_output.npy"),
             sample_tensor=bio.FileDescr(source=ctx.tmp / "sample_output.tif"),
             data=bio.IntervalOrRatioDataDescr(type="int32" if with_labels else "float32"),
-            **({"postprocessing": [bio.StardistPostprocessingDescr(kwargs=kw_cls(**kwargs))]} if with_labels else {}),
+            **_postprocessing([bio.StardistPostprocessingDescr(kwargs=kw_cls(**kwargs))] if with_labels else None),
         )]
 
     def weight_comments(self, ctx: ExportContext) -> dict[str, str]:
@@ -350,6 +352,11 @@ class StardistKind(ModelKind):
         values = {"model": Path(fiji_zip).resolve(), "prob_thresh": f"{thresholds['prob']:.4f}",
                   "nms_thresh": f"{thresholds['nms']:.2f}", "p_low": f"{pct[0]:g}", "p_high": f"{pct[1]:g}"}
         return values, f"model {ctx.name!r} ({Path(fiji_zip).name}): its optimised thresholds and training percentiles."
+
+
+def _postprocessing(steps: Optional[list]) -> dict[str, Any]:
+    """The output's postprocessing as a keyword, only when there is one (unset, not empty, in the rdf)."""
+    return {} if steps is None else {"postprocessing": steps}
 
 
 def _card_variant(n_dim: int, name: str, thresholds: dict, percentiles) -> dict:

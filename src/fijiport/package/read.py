@@ -41,12 +41,12 @@ def offline_tolerant_github_check() -> Iterator[None]:
 
     modules = (field_validation, v0_3)
     for mod in modules:
-        mod.validate_github_user = tolerant
+        setattr(mod, "validate_github_user", tolerant)  # noqa: B010 (a module attribute: patched for the block)
     try:
         yield
     finally:
         for mod in modules:
-            mod.validate_github_user = original
+            setattr(mod, "validate_github_user", original)  # noqa: B010
 
 
 def read_model_package(source, *, purpose: str = "this command", trust_code: bool = False):

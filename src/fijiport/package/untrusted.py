@@ -39,16 +39,13 @@ class PackageFiles:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.zip: Optional[zipfile.ZipFile] = None
-        if self.path.is_dir():
-            self.root = self.path
-        elif self.path.suffix.lower() in (".yaml", ".yml"):
-            self.root = self.path.parent
-        else:
+        self.root: Path = self.path if self.path.is_dir() else self.path.parent
+        """The package folder (a folder, or the folder of an rdf.yaml); unused for a zip."""
+        if not self.path.is_dir() and self.path.suffix.lower() not in (".yaml", ".yml"):
             try:
                 self.zip = zipfile.ZipFile(self.path)
             except (zipfile.BadZipFile, OSError) as e:
                 raise DataError(f"{self.path} is not a readable zip file ({e}); download it again") from None
-            self.root = None
 
     def names(self) -> list[str]:
         if self.zip is not None:
@@ -251,7 +248,9 @@ def _check_sha256(path: Path, rdf: dict, pkg: PackageFiles) -> None:
 
 
 def _refuse_code(path: Path, rdf: dict, pkg: PackageFiles) -> None:
-    weights = rdf.get("weights") if isinstance(rdf.get("weights"), dict) else {}
+    weights = rdf.get("weights")
+    if not isinstance(weights, dict):
+        weights = {}
     reasons = []
     for fmt, entry in weights.items():
         if not isinstance(entry, dict):

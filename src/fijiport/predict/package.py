@@ -17,7 +17,7 @@ import json
 import logging
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional, cast
 
 import numpy as np
 
@@ -75,7 +75,7 @@ class _BioimageioRunner:
         self.same_size = all(getattr(a, "scale", 1) == 1 and not getattr(a.size, "offset", 0)
                              for out in descr.outputs for a in out.axes if a.type == "space")
         self.halo = {a: h.left for a, h in get_input_halo(descr).get(self.input.id, {}).items()}
-        self.pp = create_prediction_pipeline(descr, weight_format=weight_format)
+        self.pp = create_prediction_pipeline(descr, weight_format=cast(Any, weight_format))
         self.axes = "".join(str(a.id).upper() for a in self.space) + ("C" if self.n_channel > 1 else "")
         self.stardist = _stardist_postprocessing(descr)
         self.labels = {out.id for out in descr.outputs if _is_labels(out, descr) or self._is_prob_dist(out)}
@@ -108,7 +108,7 @@ class _BioimageioRunner:
             arr = outputs[out.id]
             if out.id in self.labels:
                 if self._is_prob_dist(out):
-
+                    assert self.stardist is not None  # _is_prob_dist needs config.stardist
                     arr = labels_from_prob_dist(arr[np.newaxis], *self.stardist)[0, ..., 0]
                 written += write_labels(arr, img, self.axes, targets[out.id], overwrite)
                 n_objects = int(len(np.unique(arr)) - 1)
@@ -215,7 +215,7 @@ class _BioimageioRunner:
         for out in self.descr.outputs:
             t = result.members[out.id]
             dims_out = [str(d) for d in t.dims]
-            x = t.data.to_numpy()
+            x: np.ndarray = np.asarray(t.data.to_numpy())
             keep = [str(a.id) for a in out.axes if a.type == "space"]
             chan = [d for d in dims_out if d == "channel"]
             x = np.transpose(x, [dims_out.index(d) for d in [*[d for d in dims_out if d not in keep + chan], *keep, *chan]])

@@ -9,6 +9,7 @@ NRMSE use the normalised data range 1.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import numpy as np
 
@@ -53,7 +54,7 @@ def ssim(gt: np.ndarray, x: np.ndarray, data_range: float = 1.0) -> float:
     win = win if win % 2 else win - 1
     if win < 3:
         raise ValueError(f"image of shape {gt.shape} is too small for SSIM (needs ≥ 3 pixels per axis)")
-    return float(structural_similarity(gt, x, data_range=data_range, win_size=win))
+    return float(cast(float, structural_similarity(gt, x, data_range=data_range, win_size=win)))
 
 
 @dataclass

@@ -70,7 +70,7 @@ def qc_stardist(model_dir: Path | ModelFolder, test_dir: Path, report_dir: Path,
         progress(len(pairs), len(pairs), "")
     per_threshold = []
     for t in IOU_THRESHOLDS:
-        s = matching_dataset(truths, preds, thresh=t, show_progress=False)
+        s: Any = matching_dataset(truths, preds, thresh=t, show_progress=False)
         per_threshold.append({"iou": t, **{m: float(getattr(s, m)) for m in METRICS},
                               "tp": int(s.tp), "fp": int(s.fp), "fn": int(s.fn)})
     per_image = []

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional, cast
 
 import numpy as np
 
@@ -172,7 +172,7 @@ def train_care(
     data = csb_train.DataWrapper(X_train, Y_train, config.batch_size, length=config.epochs * config.steps_per_epoch)
     with quiet_stdout():
         try:
-            model.keras_model.fit(
+            cast(Any, model.keras_model).fit(
                 iter(data),
                 validation_data=(X_val, Y_val),
                 initial_epoch=state.epochs_done,

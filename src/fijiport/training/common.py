@@ -82,7 +82,7 @@ def progress_callback(tf, progress: Callable[[TrainProgress], None], epochs: int
 
 
 def _floats(logs) -> dict[str, float]:
-    return {k: float(v) for k, v in (logs or {}).items() if np.isscalar(v)}
+    return {k: float(np.asarray(v)) for k, v in (logs or {}).items() if np.isscalar(v)}
 
 
 def atomic_checkpoints(tf, callbacks: list) -> list:

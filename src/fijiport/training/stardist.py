@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -138,7 +138,7 @@ def train_stardist(
     tensorboard = config.tensorboard
     if tensorboard is None:
         tensorboard = importlib.util.find_spec("tensorboard") is not None
-    common = dict(n_channel_in=n_channel, grid=grid, train_patch_size=tuple(patch_size), unet_n_depth=config.unet_depth,
+    common: dict[str, Any] = dict(n_channel_in=n_channel, grid=grid, train_patch_size=tuple(patch_size), unet_n_depth=config.unet_depth,
                   unet_kernel_size=(config.unet_kernel_size,) * n_dim, unet_n_filter_base=config.unet_first_filters,
                   train_epochs=config.epochs, train_steps_per_epoch=config.steps_per_epoch,
                   train_learning_rate=config.learning_rate, train_batch_size=config.batch_size,

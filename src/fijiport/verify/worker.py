@@ -12,6 +12,7 @@ import json
 import sys
 import traceback
 from pathlib import Path
+from typing import Any, cast
 
 
 def _entries(summary) -> list[dict]:
@@ -44,14 +45,14 @@ def _run(package: str, out: Path) -> int:
     for fmt in formats:
         rec: dict = {"status": "failed", "details": [], "error": None, "output": None}
         try:
-            summary = test_model(package, weight_format=fmt)
+            summary = test_model(package, weight_format=cast(Any, fmt))
             rec["status"] = summary.status
             rec["details"] = _entries(summary)
         except Exception as e:  # a crash of the test itself is a failure of this format
             rec["error"] = f"{type(e).__name__}: {e}"
             rec["traceback"] = traceback.format_exc()
         try:
-            pp = create_prediction_pipeline(descr, weight_format=fmt)
+            pp = create_prediction_pipeline(descr, weight_format=cast(Any, fmt))
             sample = get_test_input_sample(descr)
             # as the test does: the test input as it is, no halo padding or cropping
             result = pp.predict_sample_without_blocking(sample, skip_input_padding=True, skip_output_cropping=True)

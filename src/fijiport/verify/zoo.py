@@ -113,7 +113,7 @@ def _covers(descr, files: PackageFiles) -> Check:
         return _expectation("covers", title, FAIL, "no cover image", fix)
     problems, warnings = [], []
     for c in covers:
-        name = _file_name(c)
+        name = _file_name(c) or "cover"
         if not name.lower().endswith((".png", ".jpg", ".jpeg")):
             problems.append(f"{name} is not png/jpg")
             continue
