@@ -58,8 +58,10 @@ def measure(cmd: list[str], *, cwd: Path | None = None, env: dict | None = None,
     global _launcher
     if _launcher is None or _launcher.poll() is not None:
         _launcher = subprocess.Popen([sys.executable, "-S", "-c", LAUNCHER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    _launcher.stdin.write(json.dumps({"cmd": [str(c) for c in cmd], "cwd": str(cwd) if cwd else None,
-                                      "env": env if env is not None else dict(os.environ)}) + "\n")
+    _launcher.stdin.write(
+        json.dumps({"cmd": [str(c) for c in cmd], "cwd": str(cwd) if cwd else None, "env": env if env is not None else dict(os.environ)})
+        + "\n"
+    )
     _launcher.stdin.flush()
     line = _launcher.stdout.readline()
     if not line:
@@ -123,13 +125,15 @@ def bench_export_validate(models: dict[str, Path], work: Path) -> dict:
             "validate_runtimes": measure([FIJIPORT, "validate", str(pkg), "--runtimes"], label="fijiport validate --runtimes"),
         }
         scratch = Path(tempfile.mkdtemp(dir=work))
-        r["bioimageio_test"] = measure([str(VENV_BIN / "bioimageio"), "test", str(pkg)], cwd=scratch, env=keras3_env(),
-                                       label="bioimageio test (baseline)")
+        r["bioimageio_test"] = measure(
+            [str(VENV_BIN / "bioimageio"), "test", str(pkg)], cwd=scratch, env=keras3_env(), label="bioimageio test (baseline)"
+        )
         base = r["bioimageio_test"]["seconds"]
         r["ratio_export_validate_vs_test"] = round((r["export"]["seconds"] + r["validate"]["seconds"]) / base, 2)
         r["ratio_export_validate_runtimes_vs_test"] = round((r["export"]["seconds"] + r["validate_runtimes"]["seconds"]) / base, 2)
-        r["ratio_peak_rss_vs_test"] = round(max(r["export"]["peak_rss_mb"], r["validate"]["peak_rss_mb"])
-                                            / r["bioimageio_test"]["peak_rss_mb"], 2)
+        r["ratio_peak_rss_vs_test"] = round(
+            max(r["export"]["peak_rss_mb"], r["validate"]["peak_rss_mb"]) / r["bioimageio_test"]["peak_rss_mb"], 2
+        )
         results[key] = r
     return results
 
@@ -172,13 +176,21 @@ def bench_inference(models: dict[str, Path], work: Path) -> dict:
             measure([FIJIPORT, "export", str(models[key]), "-o", str(pkg)], label=f"(setup) export {key}")
         tiles = auto_tiles(shape, axes)
         base_out = work / f"baseline_{case}.tif"
-        r = {"tiles": list(tiles),
-             "csbdeep": measure([sys.executable, "-c", BASELINE, str(models[key]), str(inp / "image.tif"), str(base_out),
-                                 ",".join(map(str, tiles))], label="csbdeep CARE.predict (baseline)"),
-             "fijiport_keras": measure([FIJIPORT, "predict", str(models[key]), str(inp), "-o", str(work / f"keras_{case}"),
-                                        "--overwrite"], label="fijiport predict (Keras, model folder)"),
-             "fijiport_onnx": measure([FIJIPORT, "predict", str(pkg), str(inp), "-o", str(work / f"onnx_{case}"),
-                                       "--overwrite"], label="fijiport predict (ONNX, package)")}
+        r = {
+            "tiles": list(tiles),
+            "csbdeep": measure(
+                [sys.executable, "-c", BASELINE, str(models[key]), str(inp / "image.tif"), str(base_out), ",".join(map(str, tiles))],
+                label="csbdeep CARE.predict (baseline)",
+            ),
+            "fijiport_keras": measure(
+                [FIJIPORT, "predict", str(models[key]), str(inp), "-o", str(work / f"keras_{case}"), "--overwrite"],
+                label="fijiport predict (Keras, model folder)",
+            ),
+            "fijiport_onnx": measure(
+                [FIJIPORT, "predict", str(pkg), str(inp), "-o", str(work / f"onnx_{case}"), "--overwrite"],
+                label="fijiport predict (ONNX, package)",
+            ),
+        }
         megapixels = float(np.prod(shape)) / 1e6
         for k in ("csbdeep", "fijiport_keras", "fijiport_onnx"):
             r[k]["megapixels_per_s"] = round(megapixels / r[k]["seconds"], 3)
@@ -259,18 +271,28 @@ def bench_patches(work: Path, n_pairs: int = 10, few: int = 3) -> dict:
     runs = {}
     for key, which, n in (("csbdeep", "csbdeep", n_pairs), ("fijiport", "fijiport", n_pairs), ("fijiport_few", "fijiport", few)):
         out = work / f"patches_{key}.json"
-        runs[key] = measure([sys.executable, "-c", PATCHES_SCRIPT, which, str(data), str(n), str(out), settings],
-                            label=f"{which} patches from {2 * n} stacks" + (" (baseline)" if which == "csbdeep" else ""))
+        runs[key] = measure(
+            [sys.executable, "-c", PATCHES_SCRIPT, which, str(data), str(n), str(out), settings],
+            label=f"{which} patches from {2 * n} stacks" + (" (baseline)" if which == "csbdeep" else ""),
+        )
         runs[key].update(json.loads(out.read_text()))
     disk = sum(p.stat().st_size for p in data.rglob("*.tif"))
-    return {"stacks": 2 * n_pairs, "few_stacks": 2 * few, "shape": [64, 1024, 1024], "data_gb": round(disk / 1e9, 2), "settings": PATCH_SETTINGS,
-            "eligible_fraction": round(eligible, 3), **runs,
-            "identical_patches": runs["csbdeep"]["X"] == runs["fijiport"]["X"] and runs["csbdeep"]["Y"] == runs["fijiport"]["Y"],
-            "ratio_peak_rss_fijiport_vs_csbdeep": round(runs["fijiport"]["peak_rss_mb"] / runs["csbdeep"]["peak_rss_mb"], 2),
-            "ratio_speed_fijiport_vs_csbdeep": round(runs["csbdeep"]["seconds"] / runs["fijiport"]["seconds"], 2),
-            "fijiport_peak_without_patches_mb": {
-                f"{2 * n_pairs} stacks": round(runs["fijiport"]["peak_rss_mb"] - runs["fijiport"]["patch_mb"]),
-                f"{2 * few} stacks": round(runs["fijiport_few"]["peak_rss_mb"] - runs["fijiport_few"]["patch_mb"])}}
+    return {
+        "stacks": 2 * n_pairs,
+        "few_stacks": 2 * few,
+        "shape": [64, 1024, 1024],
+        "data_gb": round(disk / 1e9, 2),
+        "settings": PATCH_SETTINGS,
+        "eligible_fraction": round(eligible, 3),
+        **runs,
+        "identical_patches": runs["csbdeep"]["X"] == runs["fijiport"]["X"] and runs["csbdeep"]["Y"] == runs["fijiport"]["Y"],
+        "ratio_peak_rss_fijiport_vs_csbdeep": round(runs["fijiport"]["peak_rss_mb"] / runs["csbdeep"]["peak_rss_mb"], 2),
+        "ratio_speed_fijiport_vs_csbdeep": round(runs["csbdeep"]["seconds"] / runs["fijiport"]["seconds"], 2),
+        "fijiport_peak_without_patches_mb": {
+            f"{2 * n_pairs} stacks": round(runs["fijiport"]["peak_rss_mb"] - runs["fijiport"]["patch_mb"]),
+            f"{2 * few} stacks": round(runs["fijiport_few"]["peak_rss_mb"] - runs["fijiport_few"]["patch_mb"]),
+        },
+    }
 
 
 PLAIN_CSBDEEP_TRAINING = """
@@ -312,15 +334,49 @@ def bench_training(work: Path) -> dict:
     print("training throughput: CARE 2D")
     epochs, steps = 6, 40
     data = work / "care2d_data"
-    r = {"epochs": epochs, "steps_per_epoch": steps,
-         "csbdeep": measure([sys.executable, "-c", PLAIN_CSBDEEP_TRAINING, str(data), str(work / "plain_train"), str(epochs),
-                             str(steps)], label="plain csbdeep training (baseline)"),
-         "fijiport": measure([FIJIPORT, "train", "care", str(data), "-o", str(work / "fijiport_train"), "--overwrite",
-                              "--epochs", str(epochs), "--steps-per-epoch", str(steps), "--batch-size", "8",
-                              "--patch-size", "64,64", "--patches-per-image", "16", "--unet-depth", "2",
-                              "--unet-kernel-size", "5", "--unet-first-filters", "16", "--validation-fraction", "0.1",
-                              "--percentile-low", "1", "--percentile-high", "99.8", "--no-tensorboard"],
-                             label="fijiport train care")}
+    r = {
+        "epochs": epochs,
+        "steps_per_epoch": steps,
+        "csbdeep": measure(
+            [sys.executable, "-c", PLAIN_CSBDEEP_TRAINING, str(data), str(work / "plain_train"), str(epochs), str(steps)],
+            label="plain csbdeep training (baseline)",
+        ),
+        "fijiport": measure(
+            [
+                FIJIPORT,
+                "train",
+                "care",
+                str(data),
+                "-o",
+                str(work / "fijiport_train"),
+                "--overwrite",
+                "--epochs",
+                str(epochs),
+                "--steps-per-epoch",
+                str(steps),
+                "--batch-size",
+                "8",
+                "--patch-size",
+                "64,64",
+                "--patches-per-image",
+                "16",
+                "--unet-depth",
+                "2",
+                "--unet-kernel-size",
+                "5",
+                "--unet-first-filters",
+                "16",
+                "--validation-fraction",
+                "0.1",
+                "--percentile-low",
+                "1",
+                "--percentile-high",
+                "99.8",
+                "--no-tensorboard",
+            ],
+            label="fijiport train care",
+        ),
+    }
     r["ratio_end_to_end_fijiport_vs_csbdeep"] = round(r["csbdeep"]["seconds"] / r["fijiport"]["seconds"], 2)
     # training step throughput: steps per second over the epochs after the first (graph tracing), median
     plain = json.loads((work / "plain_train" / "epoch_seconds.json").read_text())[1:]
@@ -340,55 +396,90 @@ def environment() -> dict:
 
     import fijiport
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
     mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), "0")
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(int(mem) / 1024**2, 1), "python": platform.python_version(),
-            "fijiport": fijiport.__version__, "tensorflow": tf.__version__, "csbdeep": csbdeep.__version__,
-            "stardist": stardist.__version__, "bioimageio.core": bioimageio.core.__version__,
-            "onnxruntime": onnxruntime.__version__}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(int(mem) / 1024**2, 1),
+        "python": platform.python_version(),
+        "fijiport": fijiport.__version__,
+        "tensorflow": tf.__version__,
+        "csbdeep": csbdeep.__version__,
+        "stardist": stardist.__version__,
+        "bioimageio.core": bioimageio.core.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
 
 
 def markdown(report: dict) -> str:
     env = report["environment"]
-    lines = ["# fijiport benchmarks", "", f"{env['cpu']}, {env['cores']} cores, {env['memory_gb']} GB; " +
-             ", ".join(f"{k} {v}" for k, v in env.items() if k not in ("cpu", "cores", "memory_gb")), "",
-             "## Export + validate vs `bioimageio test` alone (same zip)", "",
-             "| model | export s | validate s | validate --runtimes s | bioimageio test s | (export+validate)/test | (export+validate --runtimes)/test | peak RSS ratio |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# fijiport benchmarks",
+        "",
+        f"{env['cpu']}, {env['cores']} cores, {env['memory_gb']} GB; "
+        + ", ".join(f"{k} {v}" for k, v in env.items() if k not in ("cpu", "cores", "memory_gb")),
+        "",
+        "## Export + validate vs `bioimageio test` alone (same zip)",
+        "",
+        "| model | export s | validate s | validate --runtimes s | bioimageio test s | (export+validate)/test | (export+validate --runtimes)/test | peak RSS ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for key, r in report["export_validate"].items():
-        lines.append(f"| {key} | {r['export']['seconds']} | {r['validate']['seconds']} | {r['validate_runtimes']['seconds']} | "
-                     f"{r['bioimageio_test']['seconds']} | **{r['ratio_export_validate_vs_test']}** | "
-                     f"{r['ratio_export_validate_runtimes_vs_test']} | {r['ratio_peak_rss_vs_test']} |")
-    lines += ["", "## Inference (tiled as `fijiport predict` chooses; wall time includes process start-up)", "",
-              "| image | tiles | csbdeep MP/s | fijiport Keras MP/s | fijiport ONNX MP/s | ONNX / csbdeep | Keras / csbdeep | "
-              "peak RSS MB csbdeep / Keras / ONNX | max \\|diff\\| Keras, ONNX (output range) |",
-              "|---|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {key} | {r['export']['seconds']} | {r['validate']['seconds']} | {r['validate_runtimes']['seconds']} | "
+            f"{r['bioimageio_test']['seconds']} | **{r['ratio_export_validate_vs_test']}** | "
+            f"{r['ratio_export_validate_runtimes_vs_test']} | {r['ratio_peak_rss_vs_test']} |"
+        )
+    lines += [
+        "",
+        "## Inference (tiled as `fijiport predict` chooses; wall time includes process start-up)",
+        "",
+        "| image | tiles | csbdeep MP/s | fijiport Keras MP/s | fijiport ONNX MP/s | ONNX / csbdeep | Keras / csbdeep | "
+        "peak RSS MB csbdeep / Keras / ONNX | max \\|diff\\| Keras, ONNX (output range) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for case, r in report["inference"].items():
-        lines.append(f"| {case} | {'×'.join(map(str, r['tiles']))} | {r['csbdeep']['megapixels_per_s']} | "
-                     f"{r['fijiport_keras']['megapixels_per_s']} | {r['fijiport_onnx']['megapixels_per_s']} | "
-                     f"**{r['ratio_onnx_vs_csbdeep']}** | {r['ratio_keras_vs_csbdeep']} | {r['csbdeep']['peak_rss_mb']:.0f} / "
-                     f"{r['fijiport_keras']['peak_rss_mb']:.0f} / {r['fijiport_onnx']['peak_rss_mb']:.0f} | "
-                     f"{r['max_abs_diff_keras_vs_csbdeep']:.2g}, {r['max_abs_diff_onnx_vs_csbdeep']:.2g} ({r['output_range']:.3g}) |")
+        lines.append(
+            f"| {case} | {'×'.join(map(str, r['tiles']))} | {r['csbdeep']['megapixels_per_s']} | "
+            f"{r['fijiport_keras']['megapixels_per_s']} | {r['fijiport_onnx']['megapixels_per_s']} | "
+            f"**{r['ratio_onnx_vs_csbdeep']}** | {r['ratio_keras_vs_csbdeep']} | {r['csbdeep']['peak_rss_mb']:.0f} / "
+            f"{r['fijiport_keras']['peak_rss_mb']:.0f} / {r['fijiport_onnx']['peak_rss_mb']:.0f} | "
+            f"{r['max_abs_diff_keras_vs_csbdeep']:.2g}, {r['max_abs_diff_onnx_vs_csbdeep']:.2g} ({r['output_range']:.3g}) |"
+        )
     t = report["training"]
-    lines += ["", f"## Training, CARE 2D ({t['epochs']} epochs × {t['steps_per_epoch']} steps)", "",
-              "| | plain csbdeep | fijiport | fijiport / csbdeep |", "|---|---|---|---|",
-              f"| training steps per second (epochs 2+, median) | {t['csbdeep']['steps_per_second']} | {t['fijiport']['steps_per_second']} | "
-              f"**{t['ratio_throughput_fijiport_vs_csbdeep']}** |",
-              f"| end to end s (start-up, patches, training, records) | {t['csbdeep']['seconds']} | {t['fijiport']['seconds']} | "
-              f"{t['ratio_end_to_end_fijiport_vs_csbdeep']} (speed) |",
-              f"| peak RSS MB | {t['csbdeep']['peak_rss_mb']:.0f} | {t['fijiport']['peak_rss_mb']:.0f} | |"]
+    lines += [
+        "",
+        f"## Training, CARE 2D ({t['epochs']} epochs × {t['steps_per_epoch']} steps)",
+        "",
+        "| | plain csbdeep | fijiport | fijiport / csbdeep |",
+        "|---|---|---|---|",
+        f"| training steps per second (epochs 2+, median) | {t['csbdeep']['steps_per_second']} | {t['fijiport']['steps_per_second']} | "
+        f"**{t['ratio_throughput_fijiport_vs_csbdeep']}** |",
+        f"| end to end s (start-up, patches, training, records) | {t['csbdeep']['seconds']} | {t['fijiport']['seconds']} | "
+        f"{t['ratio_end_to_end_fijiport_vs_csbdeep']} (speed) |",
+        f"| peak RSS MB | {t['csbdeep']['peak_rss_mb']:.0f} | {t['fijiport']['peak_rss_mb']:.0f} | |",
+    ]
     p = report["patches"]
-    lines += ["", f"## CARE patch generation: {p['stacks']} stacks of {'×'.join(map(str, p['shape']))} uint16 ({p['data_gb']} GB), "
-              f"{p['settings']['n_per_image']} patches of {'×'.join(map(str, p['settings']['patch_size']))} per pair "
-              f"({p['eligible_fraction']:.0%} of voxels eligible)", "",
-              f"| | csbdeep create_patches | fijiport | fijiport, {p['few_stacks']} stacks |",
-              "|---|---|---|---|",
-              f"| seconds | {p['csbdeep']['seconds']} | {p['fijiport']['seconds']} | {p['fijiport_few']['seconds']} |",
-              f"| peak RSS MB | {p['csbdeep']['peak_rss_mb']:.0f} | {p['fijiport']['peak_rss_mb']:.0f} | {p['fijiport_few']['peak_rss_mb']:.0f} |",
-              f"| of which the patches MB | {p['csbdeep']['patch_mb']} | {p['fijiport']['patch_mb']} | {p['fijiport_few']['patch_mb']} |",
-              "", f"Peak RSS fijiport / csbdeep **{p['ratio_peak_rss_fijiport_vs_csbdeep']}**, speed fijiport / csbdeep "
-              f"**{p['ratio_speed_fijiport_vs_csbdeep']}**, identical patches: **{p['identical_patches']}**.", ""]
+    lines += [
+        "",
+        f"## CARE patch generation: {p['stacks']} stacks of {'×'.join(map(str, p['shape']))} uint16 ({p['data_gb']} GB), "
+        f"{p['settings']['n_per_image']} patches of {'×'.join(map(str, p['settings']['patch_size']))} per pair "
+        f"({p['eligible_fraction']:.0%} of voxels eligible)",
+        "",
+        f"| | csbdeep create_patches | fijiport | fijiport, {p['few_stacks']} stacks |",
+        "|---|---|---|---|",
+        f"| seconds | {p['csbdeep']['seconds']} | {p['fijiport']['seconds']} | {p['fijiport_few']['seconds']} |",
+        f"| peak RSS MB | {p['csbdeep']['peak_rss_mb']:.0f} | {p['fijiport']['peak_rss_mb']:.0f} | {p['fijiport_few']['peak_rss_mb']:.0f} |",
+        f"| of which the patches MB | {p['csbdeep']['patch_mb']} | {p['fijiport']['patch_mb']} | {p['fijiport_few']['patch_mb']} |",
+        "",
+        f"Peak RSS fijiport / csbdeep **{p['ratio_peak_rss_fijiport_vs_csbdeep']}**, speed fijiport / csbdeep "
+        f"**{p['ratio_speed_fijiport_vs_csbdeep']}**, identical patches: **{p['identical_patches']}**.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -402,9 +493,13 @@ def main() -> int:
     started = time.perf_counter()
     print(f"training the benchmark models in {work} (setup, not measured)", flush=True)
     models = train_models(work)
-    report = {"environment": environment(), "export_validate": bench_export_validate(models, work),
-              "inference": bench_inference(models, work), "training": bench_training(work),
-              "patches": bench_patches(work)}
+    report = {
+        "environment": environment(),
+        "export_validate": bench_export_validate(models, work),
+        "inference": bench_inference(models, work),
+        "training": bench_training(work),
+        "patches": bench_patches(work),
+    }
     report["total_seconds"] = round(time.perf_counter() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")

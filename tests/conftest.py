@@ -45,8 +45,7 @@ def care2d_data(care2d_raw, tmp_path_factory) -> Path:
     return out
 
 
-TINY_2D = dict(epochs=1, steps_per_epoch=3, batch_size=4, patch_size=[32, 32], patches_per_image=4,
-               unet_first_filters=8, tensorboard=False)
+TINY_2D = dict(epochs=1, steps_per_epoch=3, batch_size=4, patch_size=[32, 32], patches_per_image=4, unet_first_filters=8, tensorboard=False)
 
 
 @pytest.fixture(scope="session")
@@ -70,8 +69,9 @@ def care2d_zip(care2d_model, tmp_path_factory) -> Path:
     return out
 
 
-def _plain_csbdeep_model(basedir: Path, name: str, axes: str, shape: tuple[int, ...], kern: int, depth: int,
-                         probabilistic: bool = False) -> Path:
+def _plain_csbdeep_model(
+    basedir: Path, name: str, axes: str, shape: tuple[int, ...], kern: int, depth: int, probabilistic: bool = False
+) -> Path:
     """Train a CARE model with csbdeep alone (no fijiport), as a lab would have done elsewhere."""
     import tensorflow as tf
     from csbdeep.models import CARE, Config
@@ -80,9 +80,19 @@ def _plain_csbdeep_model(basedir: Path, name: str, axes: str, shape: tuple[int, 
     rng = np.random.default_rng(1)
     Y = rng.random((8, *shape, 1)).astype(np.float32)
     X = (Y + 0.3 * rng.normal(size=Y.shape)).astype(np.float32)
-    config = Config(axes, n_channel_in=1, n_channel_out=1, unet_kern_size=kern, unet_n_depth=depth, unet_n_first=8,
-                    probabilistic=probabilistic,
-                    train_epochs=1, train_steps_per_epoch=2, train_batch_size=2, train_tensorboard=False)
+    config = Config(
+        axes,
+        n_channel_in=1,
+        n_channel_out=1,
+        unet_kern_size=kern,
+        unet_n_depth=depth,
+        unet_n_first=8,
+        probabilistic=probabilistic,
+        train_epochs=1,
+        train_steps_per_epoch=2,
+        train_batch_size=2,
+        train_tensorboard=False,
+    )
     model = CARE(config, name, basedir=str(basedir))
     model.train(X[:6], Y[:6], validation_data=(X[6:], Y[6:]))
     return basedir / name
@@ -95,8 +105,7 @@ def plain_care2d(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def plain_care2d_probabilistic(tmp_path_factory) -> Path:
-    return _plain_csbdeep_model(tmp_path_factory.mktemp("plainprob"), "plain_prob_2d", "YX", (32, 32), kern=3, depth=2,
-                                probabilistic=True)
+    return _plain_csbdeep_model(tmp_path_factory.mktemp("plainprob"), "plain_prob_2d", "YX", (32, 32), kern=3, depth=2, probabilistic=True)
 
 
 @pytest.fixture(scope="session")
@@ -119,12 +128,22 @@ def stardist_model(tmp_path_factory):
     (root / "images").mkdir()
     (root / "masks").mkdir()
     for i, (y, x) in enumerate([(0, 0), (0, 256), (256, 0), (256, 256)]):
-        tifffile.imwrite(root / "images" / f"n{i}.tif", img[y:y + 256, x:x + 256])
-        tifffile.imwrite(root / "masks" / f"n{i}.tif", lbl[y:y + 256, x:x + 256])
+        tifffile.imwrite(root / "images" / f"n{i}.tif", img[y : y + 256, x : x + 256])
+        tifffile.imwrite(root / "masks" / f"n{i}.tif", lbl[y : y + 256, x : x + 256])
     prepare_stardist(root / "images", root / "data", masks_dir=root / "masks", config=PrepareStardistConfig(test_fraction=0.25))
-    train_stardist(root / "data", root / "model", StardistTrainConfig(
-        epochs=15, steps_per_epoch=20, patch_size=[96, 96], unet_first_filters=16, learning_rate=1e-3,
-        validation_fraction=0.34, tensorboard=False))
+    train_stardist(
+        root / "data",
+        root / "model",
+        StardistTrainConfig(
+            epochs=15,
+            steps_per_epoch=20,
+            patch_size=[96, 96],
+            unet_first_filters=16,
+            learning_rate=1e-3,
+            validation_fraction=0.34,
+            tensorboard=False,
+        ),
+    )
     return root / "model"
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 def tree_hashes(root: Path) -> dict[str, str]:
     """sha256 of every file under ``root`` (to prove inputs are untouched)."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(Path(root).rglob("*")) if p.is_file()}
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(Path(root).rglob("*")) if p.is_file()}
+
 
 def run_official_bioimageio_test(package: Path, cwd: Path) -> subprocess.CompletedProcess:
     """The official `bioimageio test` CLI, in the Keras 3 world, in a scratch directory."""
@@ -21,6 +21,7 @@ def run_official_bioimageio_test(package: Path, cwd: Path) -> subprocess.Complet
     env.pop("TF_USE_LEGACY_KERAS", None)
     exe = Path(sys.executable).with_name("bioimageio")
     return subprocess.run([str(exe), "test", str(package)], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
 
 def read_rdf(package: Path) -> dict:
     import zipfile
@@ -30,9 +31,9 @@ def read_rdf(package: Path) -> dict:
     with zipfile.ZipFile(package) as zf:
         return yaml.safe_load(zf.read("rdf.yaml"))
 
+
 def load_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
-
 
 
 IJ_JAR = Path("/usr/share/java/ij.jar")
@@ -47,8 +48,13 @@ def run_imagej_macro(macro: Path, argument: str, timeout: int = 120) -> subproce
 
     if not IJ_JAR.is_file() or shutil.which("xvfb-run") is None:
         pytest.fail("ImageJ (Debian package imagej) and xvfb are needed: run `make runtimes`")
-    proc = subprocess.Popen(["xvfb-run", "-a", "java", "-jar", str(IJ_JAR), "-batch", str(macro), argument],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        ["xvfb-run", "-a", "java", "-jar", str(IJ_JAR), "-batch", str(macro), argument],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

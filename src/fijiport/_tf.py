@@ -36,8 +36,9 @@ def legacy_tensorflow(gpu_memory_growth: bool = False):
         import tensorflow as tf
         import tf_keras  # noqa: F401  (csbdeep needs it under TF >= 2.16)
     except ImportError as e:
-        raise DependencyError(f"TensorFlow with tf_keras is required ({e}); run `make demo` or "
-                              "`pip install -c packaging/constraints.txt -e .`") from None
+        raise DependencyError(
+            f"TensorFlow with tf_keras is required ({e}); run `make demo` or `pip install -c packaging/constraints.txt -e .`"
+        ) from None
     if gpu_memory_growth:
         for gpu in tf.config.list_physical_devices("GPU"):
             try:

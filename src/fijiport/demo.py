@@ -60,8 +60,14 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def run_demo(out_dir: Path, settings: Optional[DemoSettings] = None, *, overwrite: bool = False,
-             step: Optional[Callable[[str], None]] = None, train_progress=None) -> DemoResult:
+def run_demo(
+    out_dir: Path,
+    settings: Optional[DemoSettings] = None,
+    *,
+    overwrite: bool = False,
+    step: Optional[Callable[[str], None]] = None,
+    train_progress=None,
+) -> DemoResult:
     """prepare → train (short) → qc → export → validate, all under ``out_dir``."""
 
     settings = settings or DemoSettings()
@@ -72,8 +78,18 @@ def run_demo(out_dir: Path, settings: Optional[DemoSettings] = None, *, overwrit
             raise OutputExistsError(f"{out_dir} exists and is not empty; choose another -o or pass --overwrite")
         import shutil
 
-        for name in ("raw", "data", "models", "qc", "care_nuclei_2d.zip", "care_nuclei_2d_fiji.zip",
-                     "care_nuclei_2d_fiji.ijm", "validation.json", "validation.md", "stardist"):
+        for name in (
+            "raw",
+            "data",
+            "models",
+            "qc",
+            "care_nuclei_2d.zip",
+            "care_nuclei_2d_fiji.zip",
+            "care_nuclei_2d_fiji.ijm",
+            "validation.json",
+            "validation.md",
+            "stardist",
+        ):
             target = out_dir / name
             if target.is_dir():
                 shutil.rmtree(target)
@@ -99,10 +115,20 @@ def run_demo(out_dir: Path, settings: Optional[DemoSettings] = None, *, overwrit
 
     notify("train: CARE 2D")
     model_dir = out_dir / "models" / "care_nuclei_2d"
-    train_care(out_dir / "data", model_dir, CareTrainConfig(
-        epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch, patch_size=list(settings.patch_size),
-        patches_per_image=settings.patches_per_image, batch_size=settings.batch_size, seed=settings.seed,
-        tensorboard=False), progress=train_progress)
+    train_care(
+        out_dir / "data",
+        model_dir,
+        CareTrainConfig(
+            epochs=settings.epochs,
+            steps_per_epoch=settings.steps_per_epoch,
+            patch_size=list(settings.patch_size),
+            patches_per_image=settings.patches_per_image,
+            batch_size=settings.batch_size,
+            seed=settings.seed,
+            tensorboard=False,
+        ),
+        progress=train_progress,
+    )
     result.paths["model folder"] = model_dir
     lap("train")
 
@@ -116,18 +142,27 @@ def run_demo(out_dir: Path, settings: Optional[DemoSettings] = None, *, overwrit
     meta = ExportMeta(
         name="CARE nuclei denoising demo",
         description="Demo CARE network that denoises simulated low-light acquisitions of fluorescent nuclei "
-                    "(stardist's bundled test image); trained for a minute on a CPU: for trying the pipeline, not for analysis.",
+        "(stardist's bundled test image); trained for a minute on a CPU: for trying the pipeline, not for analysis.",
         authors=[Person(name="fijiport demo")],
         tags=["fluorescence-light-microscopy", "nuclei", "2d", "demo"],
         version="0.1.0",
         training_data="Nine 160×160 crops of stardist's test_image_nuclei_2d as ground truth, with simulated "
-                      "low-light acquisitions (Poisson noise at 15 photons for the brightest pixel, offset 100, read noise 3).",
-        cite=[CiteEntry(text="Schmidt et al., Cell Detection with Star-convex Polygons, MICCAI 2018 (source of the demo image)",
-                        doi="10.1007/978-3-030-00934-2_30")],
+        "low-light acquisitions (Poisson noise at 15 photons for the brightest pixel, offset 100, read noise 3).",
+        cite=[
+            CiteEntry(
+                text="Schmidt et al., Cell Detection with Star-convex Polygons, MICCAI 2018 (source of the demo image)",
+                doi="10.1007/978-3-030-00934-2_30",
+            )
+        ],
     )
     zip_path = out_dir / "care_nuclei_2d.zip"
-    export = export_care(model_dir, zip_path, meta, ExportOptions(qc_json=out_dir / "qc" / "qc.json",
-                                                                  fiji_zip=out_dir / "care_nuclei_2d_fiji.zip"), progress=notify)
+    export = export_care(
+        model_dir,
+        zip_path,
+        meta,
+        ExportOptions(qc_json=out_dir / "qc" / "qc.json", fiji_zip=out_dir / "care_nuclei_2d_fiji.zip"),
+        progress=notify,
+    )
     result.max_diffs = export.max_diffs
     result.paths["bioimage.io package"] = zip_path
     assert export.fiji_zip is not None and export.fiji_macro is not None  # asked for with fiji_zip
@@ -163,29 +198,51 @@ def _stardist_part(root: Path, settings: DemoSettings, result: DemoResult, notif
     for sub in ("images", "masks"):
         (root / "raw" / sub).mkdir(parents=True, exist_ok=True)
     for i, (y, x) in enumerate([(0, 0), (0, 256), (256, 0), (256, 256)]):
-        tifffile.imwrite(root / "raw" / "images" / f"nuclei_{i}.tif", np.asarray(img)[y:y + 256, x:x + 256])
-        tifffile.imwrite(root / "raw" / "masks" / f"nuclei_{i}.tif", np.asarray(lbl)[y:y + 256, x:x + 256])
-    prepare_stardist(root / "raw" / "images", root / "data", masks_dir=root / "raw" / "masks",
-                     config=PrepareStardistConfig(test_fraction=0.25, seed=settings.seed))
+        tifffile.imwrite(root / "raw" / "images" / f"nuclei_{i}.tif", np.asarray(img)[y : y + 256, x : x + 256])
+        tifffile.imwrite(root / "raw" / "masks" / f"nuclei_{i}.tif", np.asarray(lbl)[y : y + 256, x : x + 256])
+    prepare_stardist(
+        root / "raw" / "images",
+        root / "data",
+        masks_dir=root / "raw" / "masks",
+        config=PrepareStardistConfig(test_fraction=0.25, seed=settings.seed),
+    )
     notify("StarDist: training (short) and threshold optimisation")
     model_dir = root / "models" / "stardist_nuclei_2d"
-    train_stardist(root / "data", model_dir, StardistTrainConfig(
-        epochs=settings.stardist_epochs, steps_per_epoch=settings.stardist_steps_per_epoch, patch_size=[96, 96],
-        unet_first_filters=16, learning_rate=1e-3, validation_fraction=0.34, seed=settings.seed, tensorboard=False),
-        progress=train_progress)
+    train_stardist(
+        root / "data",
+        model_dir,
+        StardistTrainConfig(
+            epochs=settings.stardist_epochs,
+            steps_per_epoch=settings.stardist_steps_per_epoch,
+            patch_size=[96, 96],
+            unet_first_filters=16,
+            learning_rate=1e-3,
+            validation_fraction=0.34,
+            seed=settings.seed,
+            tensorboard=False,
+        ),
+        progress=train_progress,
+    )
     notify("StarDist: QC on the held-out crop")
     qc = qc_stardist(model_dir, root / "data" / "test", root / "qc")
     result.stardist_f1 = qc.at_iou_05["f1"]
     result.paths["StarDist QC report"] = root / "qc" / "qc.md"
     notify("StarDist: export")
     meta = ExportMeta(
-        name="StarDist nuclei demo", authors=[Person(name="fijiport demo")], version="0.1.0",
+        name="StarDist nuclei demo",
+        authors=[Person(name="fijiport demo")],
+        version="0.1.0",
         description="Demo StarDist 2D model trained for a minute on three crops of stardist's bundled nuclei image: "
-                    "for trying the pipeline, not for analysis.",
-        tags=["fluorescence-light-microscopy", "nuclei", "2d", "demo"])
-    export = export_stardist(model_dir, root / "stardist_nuclei_2d.zip", meta,
-                             ExportOptions(qc_json=root / "qc" / "qc.json", fiji_zip=root / "stardist_nuclei_2d_fiji.zip"),
-                             progress=notify)
+        "for trying the pipeline, not for analysis.",
+        tags=["fluorescence-light-microscopy", "nuclei", "2d", "demo"],
+    )
+    export = export_stardist(
+        model_dir,
+        root / "stardist_nuclei_2d.zip",
+        meta,
+        ExportOptions(qc_json=root / "qc" / "qc.json", fiji_zip=root / "stardist_nuclei_2d_fiji.zip"),
+        progress=notify,
+    )
     result.paths["StarDist package"] = export.path
     assert export.fiji_zip is not None
     result.paths["StarDist-Fiji zip + macro"] = export.fiji_zip

@@ -56,8 +56,10 @@ def os_error_message(e: OSError) -> str:
     if code == errno.EROFS:
         return f"read-only file system{at}; choose a location you can write to with -o"
     if code in (errno.EACCES, errno.EPERM):
-        return (f"permission denied{at}; if it is an input, get read access to it; if it is the output, choose a "
-                "location you may write to with -o")
+        return (
+            f"permission denied{at}; if it is an input, get read access to it; if it is the output, choose a "
+            "location you may write to with -o"
+        )
     if code == errno.ENOTDIR:
         return f"part of a path is a file, not a folder{at}; check the paths given"
     if code == errno.EEXIST:

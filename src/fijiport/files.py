@@ -40,8 +40,10 @@ def _unreadable(path: Path, e: Exception) -> str:
         return f"cannot read {path}: permission denied; get read access to it or copy it somewhere you can read"
     if isinstance(e, FileNotFoundError):
         return f"{path} does not exist (moved or deleted while fijiport ran?)"
-    return (f"cannot read {path} as a TIFF image: it is damaged, cut short, or another kind of file named .tif "
-            f"({str(e)[:80]}); open it in Fiji and use File > Save As > Tiff..., or take it out of the folder")
+    return (
+        f"cannot read {path} as a TIFF image: it is damaged, cut short, or another kind of file named .tif "
+        f"({str(e)[:80]}); open it in Fiji and use File > Save As > Tiff..., or take it out of the folder"
+    )
 
 
 def check_hdf5(path: Path) -> None:
@@ -52,8 +54,10 @@ def check_hdf5(path: Path) -> None:
         with h5py.File(path, "r"):
             pass
     except Exception as e:
-        raise DataError(f"{path} is damaged: not a readable HDF5 weights file ({str(e).splitlines()[0][:80] if str(e) else type(e).__name__}); "
-                        "copy the model folder again, whole, from where it was trained") from None
+        raise DataError(
+            f"{path} is damaged: not a readable HDF5 weights file ({str(e).splitlines()[0][:80] if str(e) else type(e).__name__}); "
+            "copy the model folder again, whole, from where it was trained"
+        ) from None
 
 
 def read_tiff(path: Path) -> np.ndarray:
@@ -88,8 +92,7 @@ def is_rgb_tiff(path: Path) -> bool:
             if not isinstance(page, tifffile.TiffPage):
                 return False
             # 8 bits per sample, as Fiji and cameras store colour; tifffile may tag a 3-4 plane float stack RGB too
-            return (page.photometric == tifffile.PHOTOMETRIC.RGB and page.samplesperpixel in (3, 4)
-                    and page.bitspersample == 8)
+            return page.photometric == tifffile.PHOTOMETRIC.RGB and page.samplesperpixel in (3, 4) and page.bitspersample == 8
     except Exception:
         return False
 
@@ -99,8 +102,10 @@ def check_pixels(path: Path, img: np.ndarray) -> Optional[str]:
     if img.dtype.kind == "f":
         bad = int(img.size - np.count_nonzero(np.isfinite(img)))
         if bad:
-            raise DataError(f"{path} has {bad} NaN or infinite pixel(s); training and normalisation need finite values: "
-                            "replace them in Fiji (Process > Math > Remove NaNs..., or Process > Math > Set for inf) and save again")
+            raise DataError(
+                f"{path} has {bad} NaN or infinite pixel(s); training and normalisation need finite values: "
+                "replace them in Fiji (Process > Math > Remove NaNs..., or Process > Math > Set for inf) and save again"
+            )
     if img.size and img.min() == img.max():
         return f"{path} is constant (every pixel {img.flat[0]}); it carries no signal and normalises to zeros"
     return None

@@ -39,8 +39,10 @@ def choose_tiles(shape: tuple[int, ...], axes: str, n_tiles: Optional[tuple[int,
     if n_tiles is None:
         return auto_tiles(shape, axes)
     if len(n_tiles) != len(shape):
-        raise DataError(f"--tiles {','.join(map(str, n_tiles))}: give one number per image axis ({axes}), "
-                        f"e.g. --tiles {','.join('1' if a == 'C' else '2' for a in axes)}")
+        raise DataError(
+            f"--tiles {','.join(map(str, n_tiles))}: give one number per image axis ({axes}), "
+            f"e.g. --tiles {','.join('1' if a == 'C' else '2' for a in axes)}"
+        )
     if any(t < 1 for t in n_tiles):
         raise DataError(f"--tiles {','.join(map(str, n_tiles))}: every value must be 1 or more")
     return tuple(n_tiles)
@@ -78,8 +80,10 @@ def tile_regions(size: int, n: int, halo: int, valid) -> list[TileRegion]:
         lo -= lo % step
         need = valid_size(valid, hi - lo)
         if need < hi - lo:
-            raise DataError(f"the model takes inputs of {need} pixels along this axis; a tile of {hi - lo} (with halo) is "
-                            f"larger: pass more --tiles along it (at least {math.ceil(size / max(1, need - 2 * halo))})")
+            raise DataError(
+                f"the model takes inputs of {need} pixels along this axis; a tile of {hi - lo} (with halo) is "
+                f"larger: pass more --tiles along it (at least {math.ceil(size / max(1, need - 2 * halo))})"
+            )
         if lo + need <= size:  # grown inside the image: real context only
             regions.append(TileRegion(lo, lo + need, 0, start, stop))
             continue

@@ -16,8 +16,11 @@ def invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
-@pytest.mark.parametrize("command", [[], ["prepare", "care"], ["train", "care"], ["qc"], ["export"], ["validate"], ["demo"]],
-                         ids=["root", "prepare", "train", "qc", "export", "validate", "demo"])
+@pytest.mark.parametrize(
+    "command",
+    [[], ["prepare", "care"], ["train", "care"], ["qc"], ["export"], ["validate"], ["demo"]],
+    ids=["root", "prepare", "train", "qc", "export", "validate", "demo"],
+)
 def test_help(command):
     result = invoke(*command, "--help")
     assert result.exit_code == 0
@@ -89,12 +92,21 @@ def test_train_config_file_unknown_key(tmp_path):
     assert result.exit_code == 1 and "epocs" in result.output and "unknown option" in result.output
 
 
-@pytest.mark.parametrize("setup,message", [
-    (lambda d: None, "no config.json"),
-    (lambda d: (d / "config.json").write_text('{"axes": "YXC", "n_dim": 2, "unet_n_depth": 2, "n_channel_in": 1, "n_channel_out": 1}'), "no weights"),
-    (lambda d: (d / "config.json").write_text('{"axes": "YXC", "n_rays": 32, "n_dim": 2}'), "no weights_best.h5 or weights_last.h5"),
-    (lambda d: (d / "config.json").write_text("{not json"), "not valid JSON"),
-], ids=["empty-folder", "no-weights", "stardist-without-weights", "broken-json"])
+@pytest.mark.parametrize(
+    "setup,message",
+    [
+        (lambda d: None, "no config.json"),
+        (
+            lambda d: (d / "config.json").write_text(
+                '{"axes": "YXC", "n_dim": 2, "unet_n_depth": 2, "n_channel_in": 1, "n_channel_out": 1}'
+            ),
+            "no weights",
+        ),
+        (lambda d: (d / "config.json").write_text('{"axes": "YXC", "n_rays": 32, "n_dim": 2}'), "no weights_best.h5 or weights_last.h5"),
+        (lambda d: (d / "config.json").write_text("{not json"), "not valid JSON"),
+    ],
+    ids=["empty-folder", "no-weights", "stardist-without-weights", "broken-json"],
+)
 def test_export_broken_model_folders(tmp_path, setup, message):
     model = tmp_path / "model"
     model.mkdir()

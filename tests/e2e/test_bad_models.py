@@ -52,8 +52,10 @@ def test_broken_model_folder_is_refused(row, command, care2d_model, tmp_path):
     before = tree_hashes(model)
     (tmp_path / "img").mkdir()
     tifffile.imwrite(tmp_path / "img" / "a.tif", np.zeros((64, 64), np.float32))
-    args = {"export": ["export", model, "-o", tmp_path / "out.zip"],
-            "predict": ["predict", model, tmp_path / "img", "-o", tmp_path / "out"]}[command]
+    args = {
+        "export": ["export", model, "-o", tmp_path / "out.zip"],
+        "predict": ["predict", model, tmp_path / "img", "-o", tmp_path / "out"],
+    }[command]
     r = runner.invoke(app, [str(a) for a in args])
     assert r.exit_code == 1, r.output
     text = " ".join(r.output.split())

@@ -49,8 +49,24 @@ def test_prepare_train_qc_export_validate_2d(care2d_raw, tmp_path):
         assert set(im["input"]) == set(im["prediction"]) == {"psnr", "ssim", "nrmse"}
     assert "| PSNR |" in (qc / "qc.md").read_text()
 
-    r = invoke("export", model, "-o", package, "--qc", qc / "qc.json", "--name", "CARE CLI test",
-               "--author", "Jane Doe", "--tag", "nuclei", "--cite", "My paper|10.1234/abcd.5678", "--version", "0.2.0")
+    r = invoke(
+        "export",
+        model,
+        "-o",
+        package,
+        "--qc",
+        qc / "qc.json",
+        "--name",
+        "CARE CLI test",
+        "--author",
+        "Jane Doe",
+        "--tag",
+        "nuclei",
+        "--cite",
+        "My paper|10.1234/abcd.5678",
+        "--version",
+        "0.2.0",
+    )
     assert r.exit_code == 0, r.output
     rdf = read_rdf(package)
     assert rdf["name"] == "CARE CLI test" and rdf["version"] == "0.2.0" and "nuclei" in rdf["tags"]

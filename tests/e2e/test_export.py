@@ -23,8 +23,9 @@ def care2d_zip(care2d_model, tmp_path_factory):
     before = tree_hashes(care2d_model)
     out = tmp_path_factory.mktemp("export2d") / "care2d.zip"
     # no github_user here: bioimageio.spec checks it online and the official CLI test below runs offline
-    meta = ExportMeta(name="CARE test model", description="tiny test model", authors=[Person(name="Test Person")],
-                      tags=["denoising"], version="1.2.3")
+    meta = ExportMeta(
+        name="CARE test model", description="tiny test model", authors=[Person(name="Test Person")], tags=["denoising"], version="1.2.3"
+    )
     result = export_care(care2d_model, out, meta)
     assert tree_hashes(care2d_model) == before, "export must not touch the model folder"
     return out, result
@@ -111,10 +112,15 @@ def test_onnx_is_readable_by_onnxruntime_1_13(care2d_zip):
     assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) <= 17
 
 
-@pytest.mark.parametrize("fixture,test_image", [("plain_care2d", "care2d_raw/low/nuclei_00.tif"),
-                                                ("plain_care3d", "care3d_raw/low/nuclei_00.tif"),
-                                                ("plain_care2d_probabilistic", "care2d_raw/low/nuclei_01.tif")],
-                         ids=["plain-csbdeep-2d", "plain-csbdeep-3d", "plain-csbdeep-probabilistic-2d"])
+@pytest.mark.parametrize(
+    "fixture,test_image",
+    [
+        ("plain_care2d", "care2d_raw/low/nuclei_00.tif"),
+        ("plain_care3d", "care3d_raw/low/nuclei_00.tif"),
+        ("plain_care2d_probabilistic", "care2d_raw/low/nuclei_01.tif"),
+    ],
+    ids=["plain-csbdeep-2d", "plain-csbdeep-3d", "plain-csbdeep-probabilistic-2d"],
+)
 def test_plain_csbdeep_model_folders_export_and_pass_both_tests(fixture, test_image, request, tmp_path):
     model_dir = request.getfixturevalue(fixture)
     raw_fixture, rel = test_image.split("/", 1)
@@ -201,8 +207,9 @@ def test_validate_reports_a_package_whose_test_output_is_wrong(care2d_zip, tmp_p
 def test_maintainer_github_user_exports_and_validates_offline(care2d_model, tmp_path):
     """bioimageio.spec checks GitHub users online; without network that must not break export or validate."""
     out = tmp_path / "with_maintainer.zip"
-    meta = ExportMeta(authors=[Person(name="Jane Doe", orcid="0000-0002-1825-0097", github_user="janedoe")],
-                      maintainers=[Person(github_user="janedoe")])
+    meta = ExportMeta(
+        authors=[Person(name="Jane Doe", orcid="0000-0002-1825-0097", github_user="janedoe")], maintainers=[Person(github_user="janedoe")]
+    )
     result = export_care(care2d_model, out, meta)
     assert not any("GitHub user" in w for w in result.warnings)
     assert read_rdf(out)["maintainers"][0]["github_user"] == "janedoe"

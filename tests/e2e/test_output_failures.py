@@ -74,16 +74,35 @@ def inputs(tmp_path_factory, care2d_model, care2d_zip, care2d_data) -> dict[str,
 
 
 COMMANDS = {
-    "prepare care": lambda i, out: ["prepare", "care", "--low", str(i["root"] / "low"), "--gt", str(i["root"] / "GT"),
-                                    "-o", str(out / "data")],
+    "prepare care": lambda i, out: [
+        "prepare",
+        "care",
+        "--low",
+        str(i["root"] / "low"),
+        "--gt",
+        str(i["root"] / "GT"),
+        "-o",
+        str(out / "data"),
+    ],
     "export": lambda i, out: ["export", str(i["model"]), "-o", str(out / "model.zip")],
     "convert": lambda i, out: ["convert", str(i["zip"]), "-o", str(out / "converted.zip")],
-    "train care": lambda i, out: ["train", "care", str(i["data"]), "-o", str(out / "model"), "--epochs", "1",
-                                  "--steps-per-epoch", "2", "--patches-per-image", "4", "--no-tensorboard"],
+    "train care": lambda i, out: [
+        "train",
+        "care",
+        str(i["data"]),
+        "-o",
+        str(out / "model"),
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "2",
+        "--patches-per-image",
+        "4",
+        "--no-tensorboard",
+    ],
     "predict": lambda i, out: ["predict", str(i["model"]), str(i["root"] / "low"), "-o", str(out / "restored")],
 }
-MESSAGES = {"readonly": ("read-only file system", "permission denied"),
-            "full": ("no space left", "largest file this system allows")}
+MESSAGES = {"readonly": ("read-only file system", "permission denied"), "full": ("no space left", "largest file this system allows")}
 
 
 @pytest.mark.parametrize("kind", ["readonly", "full"])

@@ -73,8 +73,12 @@ def test_roi_sets_open_in_real_imagej(source, stardist_model, stardist_zip, tmp_
     r = invoke("predict", model, image, "-o", tmp_path / "seg")
     assert r.exit_code == 0, r.output
     labels = tifffile.imread(tmp_path / "seg" / image.name)
-    proc = subprocess.run(["xvfb-run", "-a", "java", "-jar", str(IJ_JAR), "-batch", str(COUNT_MACRO),
-                           str(tmp_path / "seg" / f"{image.stem}.zip")], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        ["xvfb-run", "-a", "java", "-jar", str(IJ_JAR), "-batch", str(COUNT_MACRO), str(tmp_path / "seg" / f"{image.stem}.zip")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     found = re.search(r"rois=(\d+)", proc.stdout + proc.stderr)
     assert found, proc.stdout + proc.stderr
     assert int(found.group(1)) == len(np.unique(labels)) - 1
@@ -117,8 +121,12 @@ def test_predict_care_package_onnx_keras_and_tiles(care2d_model, care2d_zip, car
     nothing; --weights keras runs the csbdeep model the package carries."""
     name = sorted((care2d_raw / "low").iterdir())[0].name
     image = care2d_raw / "low" / name
-    for args, out in [((care2d_model,), "folder"), ((care2d_zip,), "onnx"), ((care2d_zip, "--weights", "keras"), "keras"),
-                      ((care2d_zip, "--tiles", "3,3"), "tiled")]:
+    for args, out in [
+        ((care2d_model,), "folder"),
+        ((care2d_zip,), "onnx"),
+        ((care2d_zip, "--weights", "keras"), "keras"),
+        ((care2d_zip, "--tiles", "3,3"), "tiled"),
+    ]:
         r = invoke("predict", *args[:1], image, "-o", tmp_path / out, *args[1:])
         assert r.exit_code == 0, r.output
     folder, onnx, keras, tiled = (tifffile.imread(tmp_path / d / name) for d in ("folder", "onnx", "keras", "tiled"))

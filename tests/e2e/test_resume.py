@@ -59,8 +59,7 @@ def test_interrupted_stardist_training_resumes(stardist_model, tmp_path):
     from fijiport.training import train_stardist
 
     data, model_dir = stardist_model.parent / "data", tmp_path / "sd"
-    small = dict(steps_per_epoch=2, batch_size=2, patch_size=[64, 64], unet_first_filters=8, tensorboard=False,
-                 validation_fraction=0.34)
+    small = dict(steps_per_epoch=2, batch_size=2, patch_size=[64, 64], unet_first_filters=8, tensorboard=False, validation_fraction=0.34)
 
     def ctrl_c_in_epoch_2(event) -> None:
         if event.stage == "step" and event.epoch == 2:

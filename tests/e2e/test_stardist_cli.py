@@ -30,8 +30,8 @@ def nuclei_folders(tmp_path_factory):
     (root / "masks").mkdir()
     for i in range(6):
         y, x = (i // 3) * 192, (i % 3) * 160
-        tifffile.imwrite(root / "images" / f"nuclei_{i}.tif", img[y:y + 192, x:x + 160])
-        tifffile.imwrite(root / "masks" / f"nuclei_{i}.tif", lbl[y:y + 192, x:x + 160])
+        tifffile.imwrite(root / "images" / f"nuclei_{i}.tif", img[y : y + 192, x : x + 160])
+        tifffile.imwrite(root / "masks" / f"nuclei_{i}.tif", lbl[y : y + 192, x : x + 160])
     return root
 
 
@@ -43,8 +43,27 @@ def test_prepare_train_qc_stardist_2d(nuclei_folders, tmp_path):
     manifest = load_json(data / "fijiport_data.json")
     assert manifest["kind"] == "stardist" and all(i["report"]["n_objects"] > 5 for i in manifest["items"])
 
-    r = invoke("train", "stardist", data, "-o", model, "--epochs", "1", "--steps-per-epoch", "2", "--patch-size", "64,64",
-               "--unet-first-filters", "8", "--unet-depth", "2", "--n-rays", "16", "--batch-size", "2")
+    r = invoke(
+        "train",
+        "stardist",
+        data,
+        "-o",
+        model,
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "2",
+        "--patch-size",
+        "64,64",
+        "--unet-first-filters",
+        "8",
+        "--unet-depth",
+        "2",
+        "--n-rays",
+        "16",
+        "--batch-size",
+        "2",
+    )
     assert r.exit_code == 0, r.output
     for name in ("config.json", "weights_best.h5", "weights_last.h5", "thresholds.json", "fijiport_config.yaml", "history.csv", "loss.png"):
         assert (model / name).is_file(), name
@@ -67,15 +86,29 @@ def test_prepare_train_qc_stardist_2d(nuclei_folders, tmp_path):
 
 
 def test_train_stardist_needs_two_images(nuclei_folders, tmp_path):
-    r = invoke("prepare", "stardist", "--images", nuclei_folders / "images", "--masks", nuclei_folders / "masks",
-               "-o", tmp_path / "data", "--test-fraction", "0.9")
+    r = invoke(
+        "prepare",
+        "stardist",
+        "--images",
+        nuclei_folders / "images",
+        "--masks",
+        nuclei_folders / "masks",
+        "-o",
+        tmp_path / "data",
+        "--test-fraction",
+        "0.9",
+    )
     assert r.exit_code == 0, r.output
     r = invoke("train", "stardist", tmp_path / "data", "-o", tmp_path / "m")
     assert r.exit_code == 1 and "at least 2" in r.output
 
 
 def test_train_care_on_stardist_folder_says_so(nuclei_folders, tmp_path):
-    assert invoke("prepare", "stardist", "--images", nuclei_folders / "images", "--masks", nuclei_folders / "masks",
-                  "-o", tmp_path / "data").exit_code == 0
+    assert (
+        invoke(
+            "prepare", "stardist", "--images", nuclei_folders / "images", "--masks", nuclei_folders / "masks", "-o", tmp_path / "data"
+        ).exit_code
+        == 0
+    )
     r = invoke("train", "care", tmp_path / "data", "-o", tmp_path / "m")
     assert r.exit_code == 1 and "StarDist data folder" in r.output

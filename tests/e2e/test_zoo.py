@@ -29,16 +29,35 @@ def invoke(*args):
 @pytest.fixture(scope="module")
 def compliant(care2d_model, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("zoo") / "care_zoo.zip"
-    r = invoke("export", care2d_model, "-o", out, "--name", "CARE nuclei zoo test", "--description",
-               "CARE denoising of simulated low-light nuclei, for testing the Zoo pre-flight check.",
-               "--maintainer", "fijiport-tester", "--version", "1.0.0", "--tag", "fluorescence-light-microscopy",
-               "--tag", "nuclei", "--tag", "2d", "--tag", "denoising")
+    r = invoke(
+        "export",
+        care2d_model,
+        "-o",
+        out,
+        "--name",
+        "CARE nuclei zoo test",
+        "--description",
+        "CARE denoising of simulated low-light nuclei, for testing the Zoo pre-flight check.",
+        "--maintainer",
+        "fijiport-tester",
+        "--version",
+        "1.0.0",
+        "--tag",
+        "fluorescence-light-microscopy",
+        "--tag",
+        "nuclei",
+        "--tag",
+        "2d",
+        "--tag",
+        "denoising",
+    )
     assert r.exit_code == 0, r.output
     return out
 
 
-def _variant(source: Path, target: Path, rdf_edit: Optional[Callable[[dict], None]] = None,
-             files: Optional[dict[str, Optional[bytes]]] = None) -> Path:
+def _variant(
+    source: Path, target: Path, rdf_edit: Optional[Callable[[dict], None]] = None, files: Optional[dict[str, Optional[bytes]]] = None
+) -> Path:
     """A copy of the package with its rdf edited and files replaced (bytes) or dropped (None)."""
     files = files or {}
     with zipfile.ZipFile(source) as src:
@@ -91,8 +110,19 @@ def test_compliant_package_passes_strict_with_the_official_test(compliant, tmp_p
     r = invoke("zoo-check", compliant, "--strict", "--json", tmp_path / "zoo.json")
     assert r.exit_code == 0, r.output
     checks = {c["key"]: c["status"] for c in load_json(tmp_path / "zoo.json")["checks"]}
-    assert set(checks.values()) == {"passed"} and {"test", "readme", "covers", "maintainers", "license", "cite", "tags",
-                                                 "tensors", "training_data", "version", "id"} == set(checks)
+    assert set(checks.values()) == {"passed"} and {
+        "test",
+        "readme",
+        "covers",
+        "maintainers",
+        "license",
+        "cite",
+        "tags",
+        "tensors",
+        "training_data",
+        "version",
+        "id",
+    } == set(checks)
 
 
 def _readme_without_validation(package: Path) -> bytes:
@@ -189,8 +219,9 @@ def test_update_keeps_the_earlier_package_and_records_the_version_history(compli
     from helpers import read_rdf
 
     v11 = tmp_path / "v1.1.zip"
-    r = invoke("export", care2d_model, "-o", v11, "--update", compliant, "--version", "1.1.0", "--changes", "trained longer",
-               "--tag", "fiji")
+    r = invoke(
+        "export", care2d_model, "-o", v11, "--update", compliant, "--version", "1.1.0", "--changes", "trained longer", "--tag", "fiji"
+    )
     assert r.exit_code == 0, r.output
     old, new = read_rdf(compliant), read_rdf(v11)
     assert new["version"] == "1.1.0" and new["name"] == old["name"] and new["description"] == old["description"]

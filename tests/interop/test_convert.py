@@ -55,8 +55,11 @@ def foreign_spec05(fijiport_zip, csbdeep_zip, tmp_path_factory) -> Path:
         rdf["name"] = "Someone elses CARE model"
         rdf["weights"].pop("onnx")
         rdf["weights"]["tensorflow_saved_model_bundle"] = {
-            "source": "TF_SavedModel.zip", "sha256": hashlib.sha256(bundle).hexdigest(),
-            "tensorflow_version": "2.21.0", "parent": "keras_hdf5"}
+            "source": "TF_SavedModel.zip",
+            "sha256": hashlib.sha256(bundle).hexdigest(),
+            "tensorflow_version": "2.21.0",
+            "parent": "keras_hdf5",
+        }
         for name in src.namelist():
             if name not in ("rdf.yaml", "weights.onnx", "tf_saved_model_bundle.zip"):
                 dst.writestr(name, src.read(name))
@@ -77,20 +80,51 @@ def foreign_spec04(fijiport_zip, csbdeep_zip, tmp_path_factory) -> Path:
         size = new["inputs"][0]["axes"][1]["size"]
         sha = {n: hashlib.sha256(d).hexdigest() for n, d in files.items()}
         rdf = {
-            "format_version": "0.4.10", "type": "model", "name": "Old CARE model",
-            "description": "a CARE model in the spec 0.4 layout", "license": "CC-BY-4.0",
-            "authors": [{"name": "Someone Else"}], "cite": [{"text": "Weigert et al. 2018", "doi": "10.1038/s41592-018-0216-7"}],
-            "documentation": "README.md", "covers": ["cover.png"], "timestamp": "2023-01-01T00:00:00",
-            "test_inputs": ["test_input.npy"], "test_outputs": ["test_output.npy"], "tags": ["denoising"],
-            "inputs": [{"name": "input", "axes": "byxc", "data_type": "float32", "data_range": [float("-inf"), float("inf")],
-                        "shape": {"min": [1, size["min"], size["min"], 1], "step": [0, size["step"], size["step"], 0]},
-                        "preprocessing": [{"name": "scale_range", "kwargs": {"mode": "per_sample", "axes": "yx",
-                                                                             "min_percentile": 2.0, "max_percentile": 99.8}}]}],
-            "outputs": [{"name": "output", "axes": "byxc", "data_type": "float32", "data_range": [float("-inf"), float("inf")],
-                         "shape": {"reference_tensor": "input", "scale": [1, 1, 1, 1], "offset": [0, 0, 0, 0]},
-                         "halo": [0, halo, halo, 0]}],
-            "weights": {"tensorflow_saved_model_bundle": {"source": "TF_SavedModel.zip", "sha256": hashlib.sha256(bundle).hexdigest(),
-                                                          "tensorflow_version": "2.21"}},
+            "format_version": "0.4.10",
+            "type": "model",
+            "name": "Old CARE model",
+            "description": "a CARE model in the spec 0.4 layout",
+            "license": "CC-BY-4.0",
+            "authors": [{"name": "Someone Else"}],
+            "cite": [{"text": "Weigert et al. 2018", "doi": "10.1038/s41592-018-0216-7"}],
+            "documentation": "README.md",
+            "covers": ["cover.png"],
+            "timestamp": "2023-01-01T00:00:00",
+            "test_inputs": ["test_input.npy"],
+            "test_outputs": ["test_output.npy"],
+            "tags": ["denoising"],
+            "inputs": [
+                {
+                    "name": "input",
+                    "axes": "byxc",
+                    "data_type": "float32",
+                    "data_range": [float("-inf"), float("inf")],
+                    "shape": {"min": [1, size["min"], size["min"], 1], "step": [0, size["step"], size["step"], 0]},
+                    "preprocessing": [
+                        {
+                            "name": "scale_range",
+                            "kwargs": {"mode": "per_sample", "axes": "yx", "min_percentile": 2.0, "max_percentile": 99.8},
+                        }
+                    ],
+                }
+            ],
+            "outputs": [
+                {
+                    "name": "output",
+                    "axes": "byxc",
+                    "data_type": "float32",
+                    "data_range": [float("-inf"), float("inf")],
+                    "shape": {"reference_tensor": "input", "scale": [1, 1, 1, 1], "offset": [0, 0, 0, 0]},
+                    "halo": [0, halo, halo, 0],
+                }
+            ],
+            "weights": {
+                "tensorflow_saved_model_bundle": {
+                    "source": "TF_SavedModel.zip",
+                    "sha256": hashlib.sha256(bundle).hexdigest(),
+                    "tensorflow_version": "2.21",
+                }
+            },
         }
         for n, d in files.items():
             dst.writestr(n, d)

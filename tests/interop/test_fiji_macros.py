@@ -26,11 +26,36 @@ MACROS = Path(__file__).parents[2] / "fiji_macros"
 PAINT_ROIS = Path(__file__).parents[1] / "data" / "imagej" / "paint_rois.ijm"
 runner = CliRunner()
 
-CSBDEEP_KEYS = ["input", "normalizeinput", "percentilebottom", "percentiletop", "clip", "ntiles", "blockmultiple",
-                "overlap", "batchsize", "modelfile", "showprogressdialog"]
-STARDIST_KEYS = ["input", "modelChoice", "modelFile", "normalizeInput", "percentileBottom", "percentileTop", "probThresh",
-                 "nmsThresh", "outputType", "nTiles", "excludeBoundary", "roiPosition", "verbose", "showCsbdeepProgress",
-                 "showProbAndDist"]
+CSBDEEP_KEYS = [
+    "input",
+    "normalizeinput",
+    "percentilebottom",
+    "percentiletop",
+    "clip",
+    "ntiles",
+    "blockmultiple",
+    "overlap",
+    "batchsize",
+    "modelfile",
+    "showprogressdialog",
+]
+STARDIST_KEYS = [
+    "input",
+    "modelChoice",
+    "modelFile",
+    "normalizeInput",
+    "percentileBottom",
+    "percentileTop",
+    "probThresh",
+    "nmsThresh",
+    "outputType",
+    "nTiles",
+    "excludeBoundary",
+    "roiPosition",
+    "verbose",
+    "showCsbdeepProgress",
+    "showProbAndDist",
+]
 DEEPIMAGEJ_RUN_KEYS = ["model_path", "input_path", "output_folder", "display_output"]
 DEEPIMAGEJ_STARDIST_KEYS = ["model", "prob_thresh", "min_percentile", "max_percentile"]
 
@@ -116,8 +141,19 @@ def test_make_stardist_masks_on_real_nuclei_feeds_prepare_stardist(tmp_path):
         mask = tifffile.imread(tmp_path / "out" / "masks" / name)
         assert mask.max() >= 10  # dozens of nuclei per crop
         np.testing.assert_array_equal(rois_to_labels(tmp_path / "out" / "rois" / name.replace(".tif", ".zip"), mask.shape), mask)
-    r = runner.invoke(app, ["prepare", "stardist", "--images", str(tmp_path / "out" / "images"), "--masks",
-                            str(tmp_path / "out" / "masks"), "-o", str(tmp_path / "data")])
+    r = runner.invoke(
+        app,
+        [
+            "prepare",
+            "stardist",
+            "--images",
+            str(tmp_path / "out" / "images"),
+            "--masks",
+            str(tmp_path / "out" / "masks"),
+            "-o",
+            str(tmp_path / "data"),
+        ],
+    )
     assert r.exit_code == 0, r.output
 
 
@@ -181,7 +217,9 @@ def test_care_macro_builds_the_csbdeep_call_and_says_when_the_plugin_is_missing(
     proc = run_imagej_macro(MACROS / "care_predict_folder.ijm", args)
     assert "CSBDeep-Fiji is not installed" in proc.stdout and "update sites" in proc.stdout
     assert not (tmp_path / "out").exists()
-    missing = run_imagej_macro(MACROS / "care_predict_folder.ijm", f"input=[{images}] output=[{tmp_path / 'out'}] model=[{tmp_path}/none.zip]")
+    missing = run_imagej_macro(
+        MACROS / "care_predict_folder.ijm", f"input=[{images}] output=[{tmp_path / 'out'}] model=[{tmp_path}/none.zip]"
+    )
     assert "model file not found" in missing.stdout and "fijiport export" in missing.stdout
 
 
@@ -212,16 +250,22 @@ def test_deepimagej_macro_reads_stardist_thresholds_from_the_rdf(stardist_zip, c
     rdf = yaml.safe_load((sd_dir / "rdf.yaml").read_text())
     prob = rdf["config"]["stardist"]["thresholds"]["prob"]
 
-    calls = dry_run_calls(run_imagej_macro(MACROS / "deepimagej_predict_folder.ijm",
-                                           f"model=[{sd_dir}] input=[{images}] output=[{tmp_path / 'o'}] dry_run=true").stdout)
+    calls = dry_run_calls(
+        run_imagej_macro(
+            MACROS / "deepimagej_predict_folder.ijm", f"model=[{sd_dir}] input=[{images}] output=[{tmp_path / 'o'}] dry_run=true"
+        ).stdout
+    )
     assert [c for c, _ in calls] == ["DeepImageJ StarDist"] * 2
     options = calls[0][1]
     assert re.findall(r"(\w+)=", options) == DEEPIMAGEJ_STARDIST_KEYS
     assert ij_option(options, "model") == str(sd_dir) and float(ij_option(options, "prob_thresh")) == pytest.approx(prob)
     assert (ij_option(options, "min_percentile"), ij_option(options, "max_percentile")) == ("1.0", "99.8")
 
-    calls = dry_run_calls(run_imagej_macro(MACROS / "deepimagej_predict_folder.ijm",
-                                           f"model=[{care_dir}] input=[{images}] output=[{tmp_path / 'o'}] dry_run=true").stdout)
+    calls = dry_run_calls(
+        run_imagej_macro(
+            MACROS / "deepimagej_predict_folder.ijm", f"model=[{care_dir}] input=[{images}] output=[{tmp_path / 'o'}] dry_run=true"
+        ).stdout
+    )
     assert [c for c, _ in calls] == ["DeepImageJ Run"] * 2
     assert re.findall(r"(\w+)=", calls[0][1]) == DEEPIMAGEJ_RUN_KEYS
     assert ij_option(calls[0][1], "input_path") == str(images / "a b.tif")

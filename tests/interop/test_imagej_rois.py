@@ -24,8 +24,12 @@ def imagej_rois(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("imagej")
     tifffile.imwrite(out / "img.tif", np.asarray(test_image_nuclei_2d())[100:300, 150:350])
-    proc = subprocess.run(["xvfb-run", "-a", "java", "-jar", str(IJ_JAR), "-batch", str(MACRO), f"{out / 'img.tif'}|{out}"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        ["xvfb-run", "-a", "java", "-jar", str(IJ_JAR), "-batch", str(MACRO), f"{out / 'img.tif'}|{out}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert (out / "rois.zip").is_file() and (out / "painted.tif").is_file(), proc.stdout + proc.stderr
     return out
 
@@ -49,8 +53,9 @@ def test_prepare_stardist_with_rois_gives_imagej_masks(imagej_rois, tmp_path):
     (tmp_path / "rois").mkdir()
     shutil.copy(imagej_rois / "img.tif", tmp_path / "images" / "nuclei.tif")
     shutil.copy(imagej_rois / "rois.zip", tmp_path / "rois" / "nuclei.zip")
-    manifest = prepare_stardist(tmp_path / "images", tmp_path / "data", rois_dir=tmp_path / "rois",
-                                config=PrepareStardistConfig(test_fraction=0.0))
+    manifest = prepare_stardist(
+        tmp_path / "images", tmp_path / "data", rois_dir=tmp_path / "rois", config=PrepareStardistConfig(test_fraction=0.0)
+    )
     mask = tifffile.imread(tmp_path / "data" / "train" / "masks" / "nuclei.tif")
     painted = tifffile.imread(imagej_rois / "painted.tif")
     # same partition of the image into objects (label values are renumbered 1..N)

@@ -44,13 +44,19 @@ def test_fijiport_package_runs_on_every_consumer_runtime(exported, runtimes_dir)
     matrix = check_runtimes(exported.path, runtimes_dir)
     _assert_all_pass(matrix, APPLICABLE_CARE)
     versions = {r.runtime: r.reported_version for r in matrix.measurements}
-    assert versions == {"tensorflow-1.13.1": "1.13.1", "tensorflow-1.15.0": "1.15.0",
-                        "tensorflow-2.10.1": "2.10.1", "onnxruntime-1.13.1": "1.13.1"}
+    assert versions == {
+        "tensorflow-1.13.1": "1.13.1",
+        "tensorflow-1.15.0": "1.15.0",
+        "tensorflow-2.10.1": "2.10.1",
+        "onnxruntime-1.13.1": "1.13.1",
+    }
 
 
-@pytest.mark.parametrize("fixture,image", [("plain_care2d", "care2d_raw"), ("plain_care3d", "care3d_raw"),
-                                           ("plain_care2d_probabilistic", "care2d_raw")],
-                         ids=["plain-csbdeep-2d", "plain-csbdeep-3d", "plain-csbdeep-probabilistic"])
+@pytest.mark.parametrize(
+    "fixture,image",
+    [("plain_care2d", "care2d_raw"), ("plain_care3d", "care3d_raw"), ("plain_care2d_probabilistic", "care2d_raw")],
+    ids=["plain-csbdeep-2d", "plain-csbdeep-3d", "plain-csbdeep-probabilistic"],
+)
 def test_plain_csbdeep_packages_run_on_every_consumer_runtime(fixture, image, request, runtimes_dir, tmp_path):
     out = tmp_path / f"{fixture}.zip"
     test_input = request.getfixturevalue(image) / "low" / "nuclei_00.tif"
@@ -64,9 +70,20 @@ def test_fijiport_trained_3d_runs_on_every_consumer_runtime(care3d_raw, runtimes
     from fijiport.training import train_care
 
     prepare_care(care3d_raw / "low", care3d_raw / "GT", tmp_path / "data")
-    train_care(tmp_path / "data", tmp_path / "model", CareTrainConfig(
-        epochs=1, steps_per_epoch=2, batch_size=2, patch_size=[8, 16, 16], patches_per_image=4, unet_depth=1,
-        unet_first_filters=8, tensorboard=False))
+    train_care(
+        tmp_path / "data",
+        tmp_path / "model",
+        CareTrainConfig(
+            epochs=1,
+            steps_per_epoch=2,
+            batch_size=2,
+            patch_size=[8, 16, 16],
+            patches_per_image=4,
+            unet_depth=1,
+            unet_first_filters=8,
+            tensorboard=False,
+        ),
+    )
     result = export_care(tmp_path / "model", tmp_path / "care3d.zip", options=ExportOptions(fiji_zip=tmp_path / "care3d_fiji.zip"))
     _assert_all_pass(check_runtimes(result.path, runtimes_dir), APPLICABLE_CARE)
     _assert_all_pass(check_runtimes(result.fiji_zip, runtimes_dir), {"CSBDeep-Fiji", "KNIME"})
@@ -97,9 +114,19 @@ def test_fiji_macro_is_filled_in_with_the_plugin_keys(exported, tmp_path):
     proc = run_imagej_macro(exported.fiji_macro, f"input=[{tmp_path / 'in'}] output=[{tmp_path / 'out'}] dry_run=true")
     call = re.search(r"^RUN\[Run your network\] (.*)$", proc.stdout, re.M)
     assert call, proc.stdout + proc.stderr
-    assert re.findall(r"(\w+)=", call.group(1)) == ["input", "normalizeinput", "percentilebottom", "percentiletop", "clip",
-                                                     "ntiles", "blockmultiple", "overlap", "batchsize", "modelfile",
-                                                     "showprogressdialog"]
+    assert re.findall(r"(\w+)=", call.group(1)) == [
+        "input",
+        "normalizeinput",
+        "percentilebottom",
+        "percentiletop",
+        "clip",
+        "ntiles",
+        "blockmultiple",
+        "overlap",
+        "batchsize",
+        "modelfile",
+        "showprogressdialog",
+    ]
     assert f"modelfile=[{exported.fiji_zip.resolve()}]" in call.group(1)
     assert "percentilebottom=2 percentiletop=99.8" in call.group(1) and "blockmultiple=4" in call.group(1)
 
@@ -161,6 +188,8 @@ def test_runtime_outputs_match_keras_numerically(exported, care2d_model, runtime
 
 
 def test_stardist_package_and_fiji_zip_run_on_every_consumer_runtime(stardist_zip, runtimes_dir):
-    _assert_all_pass(check_runtimes(stardist_zip.path, runtimes_dir),
-                     {"StarDist-Fiji", "deepImageJ (TF1)", "deepImageJ (TF2)", "deepImageJ (ONNX)", "KNIME"})
+    _assert_all_pass(
+        check_runtimes(stardist_zip.path, runtimes_dir),
+        {"StarDist-Fiji", "deepImageJ (TF1)", "deepImageJ (TF2)", "deepImageJ (ONNX)", "KNIME"},
+    )
     _assert_all_pass(check_runtimes(stardist_zip.fiji_zip, runtimes_dir), {"StarDist-Fiji", "KNIME"})

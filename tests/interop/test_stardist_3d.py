@@ -41,9 +41,32 @@ def stardist3d(tmp_path_factory):
         tifffile.imwrite(root / "masks" / f"n{i}.tif", np.ascontiguousarray(np.flip(lbl, axes) if axes else lbl).astype(np.uint16))
     r = invoke("prepare", "stardist", "--images", root / "images", "--masks", root / "masks", "-o", root / "data")
     assert r.exit_code == 0, r.output
-    r = invoke("train", "stardist", root / "data", "-o", root / "model", "--n-rays", 32, "--grid", "1,2,2",
-               "--patch-size", "16,48,48", "--epochs", 20, "--steps-per-epoch", 20, "--unet-depth", 2,
-               "--unet-first-filters", 16, "--learning-rate", 3e-3, "--validation-fraction", 0.34, "--no-tensorboard")
+    r = invoke(
+        "train",
+        "stardist",
+        root / "data",
+        "-o",
+        root / "model",
+        "--n-rays",
+        32,
+        "--grid",
+        "1,2,2",
+        "--patch-size",
+        "16,48,48",
+        "--epochs",
+        20,
+        "--steps-per-epoch",
+        20,
+        "--unet-depth",
+        2,
+        "--unet-first-filters",
+        16,
+        "--learning-rate",
+        3e-3,
+        "--validation-fraction",
+        0.34,
+        "--no-tensorboard",
+    )
     assert r.exit_code == 0, r.output
     before = tree_hashes(root / "model")
     r = invoke("export", root / "model", "-o", root / "sd3d.zip")

@@ -101,8 +101,9 @@ def test_bad_image_is_refused_by_prepare_stardist(row, tmp_path):
         three_d = i == 0 and isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[-1] != 3
         tifffile.imwrite(root / "masks" / f"im{i}.tif", np.stack([mask] * img.shape[0]) if three_d else mask)
     before = tree_hashes(root)
-    r = runner.invoke(app, ["prepare", "stardist", "--images", str(root / "images"), "--masks", str(root / "masks"),
-                            "-o", str(tmp_path / "out")])
+    r = runner.invoke(
+        app, ["prepare", "stardist", "--images", str(root / "images"), "--masks", str(root / "masks"), "-o", str(tmp_path / "out")]
+    )
     assert r.exit_code == 1, r.output
     text = " ".join(r.output.split())
     assert message in text and "im0.tif" in text and "Traceback" not in text

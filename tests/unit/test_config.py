@@ -21,8 +21,20 @@ from fijiport.errors import ConfigError
         ({"epochs": 0}, "epochs"),
         ({"epoch": 3}, "unknown option"),
     ],
-    ids=["patch-ok", "patch-not-divisible", "depth3-ok", "depth3-not-divisible", "patch-dims-vs-axes",
-         "even-kernel", "percentiles-order", "laplace-needs-prob", "prob-needs-laplace", "time-axis", "zero-epochs", "typo"],
+    ids=[
+        "patch-ok",
+        "patch-not-divisible",
+        "depth3-ok",
+        "depth3-not-divisible",
+        "patch-dims-vs-axes",
+        "even-kernel",
+        "percentiles-order",
+        "laplace-needs-prob",
+        "prob-needs-laplace",
+        "time-axis",
+        "zero-epochs",
+        "typo",
+    ],
 )
 def test_care_config_validation(values, message):
     if message is None:
@@ -39,8 +51,11 @@ def test_yaml_values_are_overridden_by_given_options(tmp_path):
     assert (cfg.epochs, cfg.batch_size, cfg.learning_rate) == (3, 8, 0.001)
 
 
-@pytest.mark.parametrize("text,message", [("[1, 2]", "mapping"), ("a: [", "not valid YAML"), ("!!python/object/apply:os.system ['true']", "not valid YAML")],
-                         ids=["list", "broken", "object-constructing-tag"])
+@pytest.mark.parametrize(
+    "text,message",
+    [("[1, 2]", "mapping"), ("a: [", "not valid YAML"), ("!!python/object/apply:os.system ['true']", "not valid YAML")],
+    ids=["list", "broken", "object-constructing-tag"],
+)
 def test_bad_yaml_is_a_config_error(tmp_path, text, message):
     path = tmp_path / "c.yaml"
     path.write_text(text)
@@ -54,14 +69,18 @@ def test_probabilistic_resolves_laplace():
     assert CareTrainConfig().kernel_size_for(2) == 5 and CareTrainConfig().kernel_size_for(3) == 3
 
 
-@pytest.mark.parametrize("values,message", [
-    ({"patch_size": [128, 128]}, None),
-    ({"patch_size": [100, 128]}, r"divisible by 8"),
-    ({"grid": [2, 2], "patch_size": [100, 128]}, r"divisible by 16 .*try \[96, 128\]"),
-    ({"grid": [3, 2]}, "powers of 2"),
-    ({"axes": "ZYX", "grid": [2, 2]}, "has 2 values but axes 'ZYX' have 3"),
-    ({"unet_kernel_size": 4}, "must be odd"),
-], ids=["ok", "patch-not-divisible", "grid-times-depth", "grid-not-power-of-2", "grid-dims", "even-kernel"])
+@pytest.mark.parametrize(
+    "values,message",
+    [
+        ({"patch_size": [128, 128]}, None),
+        ({"patch_size": [100, 128]}, r"divisible by 8"),
+        ({"grid": [2, 2], "patch_size": [100, 128]}, r"divisible by 16 .*try \[96, 128\]"),
+        ({"grid": [3, 2]}, "powers of 2"),
+        ({"axes": "ZYX", "grid": [2, 2]}, "has 2 values but axes 'ZYX' have 3"),
+        ({"unet_kernel_size": 4}, "must be odd"),
+    ],
+    ids=["ok", "patch-not-divisible", "grid-times-depth", "grid-not-power-of-2", "grid-dims", "even-kernel"],
+)
 def test_stardist_config_validation(values, message):
     from fijiport.config import StardistTrainConfig
 

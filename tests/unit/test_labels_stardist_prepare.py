@@ -33,11 +33,15 @@ def test_binary_mask_of_separate_objects_is_labelled():
     assert report.from_binary and report.n_objects == 2
 
 
-@pytest.mark.parametrize("mask,shape,message", [
-    (np.zeros((64, 64), np.float32), (64, 64), "floating-point"),
-    (np.full((64, 64), -1, np.int16), (64, 64), "negative"),
-    (np.zeros((64, 60), np.uint16), (64, 64), "shape"),
-], ids=["float-mask", "negative-labels", "shape-mismatch"])
+@pytest.mark.parametrize(
+    "mask,shape,message",
+    [
+        (np.zeros((64, 64), np.float32), (64, 64), "floating-point"),
+        (np.full((64, 64), -1, np.int16), (64, 64), "negative"),
+        (np.zeros((64, 60), np.uint16), (64, 64), "shape"),
+    ],
+    ids=["float-mask", "negative-labels", "shape-mismatch"],
+)
 def test_not_a_label_image_is_refused_naming_the_file(mask, shape, message):
     with pytest.raises(DataError, match=f"m_bad.tif.*{message}|{message}.*m_bad.tif"):
         check_label_image(mask, shape, "m_bad.tif")
@@ -63,7 +67,7 @@ def _folder(tmp_path, n=4):
     (tmp_path / "images").mkdir()
     (tmp_path / "masks").mkdir()
     for i in range(n):
-        sl = np.s_[(i // 2) * 256:(i // 2) * 256 + 256, (i % 2) * 256:(i % 2) * 256 + 256]
+        sl = np.s_[(i // 2) * 256 : (i // 2) * 256 + 256, (i % 2) * 256 : (i % 2) * 256 + 256]
         tifffile.imwrite(tmp_path / "images" / f"n{i}.tif", img[sl])
         tifffile.imwrite(tmp_path / "masks" / f"n{i}.tif", lbl[sl])
     return tmp_path / "images", tmp_path / "masks"

@@ -62,8 +62,9 @@ def test_export_given_a_file_says_to_pass_the_folder(tmp_path):
 
 def test_masks_and_rois_together_is_a_usage_error(tmp_path):
     _pairs(tmp_path)
-    r = invoke("prepare", "stardist", "--images", tmp_path / "low", "--masks", tmp_path / "GT", "--rois", tmp_path / "GT",
-               "-o", tmp_path / "d")
+    r = invoke(
+        "prepare", "stardist", "--images", tmp_path / "low", "--masks", tmp_path / "GT", "--rois", tmp_path / "GT", "-o", tmp_path / "d"
+    )
     assert r.exit_code == 2 and "exactly one of --masks" in r.output
 
 
@@ -89,8 +90,7 @@ def test_damaged_weights_are_named_before_anything_else_is_asked(tmp_path):
 
     model = tmp_path / "model"
     model.mkdir()
-    (model / "config.json").write_text(json.dumps({"axes": "YXC", "n_dim": 2, "unet_n_depth": 2, "n_channel_in": 1,
-                                                   "n_channel_out": 1}))
+    (model / "config.json").write_text(json.dumps({"axes": "YXC", "n_dim": 2, "unet_n_depth": 2, "n_channel_in": 1, "n_channel_out": 1}))
     (model / "weights_best.h5").write_bytes(np.random.default_rng(0).bytes(4096))
     r = invoke("export", model, "-o", tmp_path / "m.zip")
     assert r.exit_code == 1 and "weights_best.h5 is damaged" in r.output and "--test-input" not in r.output

@@ -15,8 +15,9 @@ def test_scale_range_matches_bioimageio_core():
 
     rng = np.random.default_rng(0)
     x = rng.gamma(2.0, 100.0, size=(1, 40, 30, 1)).astype(np.float32)
-    descr = v0_5.ScaleRangeDescr(kwargs=v0_5.ScaleRangeKwargs(axes=[v0_5.AxisId("y"), v0_5.AxisId("x")],
-                                                                min_percentile=2.0, max_percentile=99.8))
+    descr = v0_5.ScaleRangeDescr(
+        kwargs=v0_5.ScaleRangeKwargs(axes=[v0_5.AxisId("y"), v0_5.AxisId("x")], min_percentile=2.0, max_percentile=99.8)
+    )
     op = ScaleRange.from_proc_descr(descr, v0_5.TensorId("input"))
     tensor = Tensor.from_xarray(xr.DataArray(x, dims=("batch", "y", "x", "channel")))
     sample = Sample(members={"input": tensor}, stat={}, id="s")

@@ -62,8 +62,11 @@ def test_adding_an_image_does_not_reshuffle_the_others():
     assert len(set(test_before) - set(test_after)) <= 1
 
 
-@pytest.mark.parametrize("n,fraction,n_test", [(1, 0.3, 0), (2, 0.3, 1), (2, 0.0, 0), (3, 0.9, 2), (10, 0.25, 2)],
-                         ids=["single-image-stays-in-train", "two-images-one-test", "no-test-wanted", "train-keeps-one", "rounding"])
+@pytest.mark.parametrize(
+    "n,fraction,n_test",
+    [(1, 0.3, 0), (2, 0.3, 1), (2, 0.0, 0), (3, 0.9, 2), (10, 0.25, 2)],
+    ids=["single-image-stays-in-train", "two-images-one-test", "no-test-wanted", "train-keeps-one", "rounding"],
+)
 def test_split_sizes(n, fraction, n_test):
     train, test = split_names([f"{i}.tif" for i in range(n)], fraction, seed=0)
     assert len(test) == n_test and len(train) == n - n_test

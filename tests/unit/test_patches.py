@@ -53,17 +53,25 @@ def _csbdeep_patches(pairs, axes, patch_size, n, seed):
             yield tifffile.imread(s), tifffile.imread(t), axes, None
 
     np.random.seed(seed)
-    return create_patches(RawData(gen, len(pairs), "test"), patch_size=patch_size, n_patches_per_image=n,
-                          patch_filter=no_background_patches(threshold=0.4, percentile=99.9),
-                          normalization=norm_percentiles(percentiles=PERCENTILES), verbose=False)
+    return create_patches(
+        RawData(gen, len(pairs), "test"),
+        patch_size=patch_size,
+        n_patches_per_image=n,
+        patch_filter=no_background_patches(threshold=0.4, percentile=99.9),
+        normalization=norm_percentiles(percentiles=PERCENTILES),
+        verbose=False,
+    )
 
 
-@pytest.mark.parametrize("case", [
-    dict(shapes=[(96, 80), (64, 128), (70, 70)], axes="YX", patch=(32, 32), n=12),
-    dict(shapes=[(96, 80), (64, 64)], axes="YX", patch=(33, 16), n=40),  # odd size; replacement when few eligible
-    dict(shapes=[(20, 48, 40), (24, 40, 48)], axes="ZYX", patch=(8, 16, 16), n=9),
-    dict(shapes=[(64, 64), (80, 72)], axes="YX", patch=(16, 16), n=8, dtype=np.float32, compress=True),
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(shapes=[(96, 80), (64, 128), (70, 70)], axes="YX", patch=(32, 32), n=12),
+        dict(shapes=[(96, 80), (64, 64)], axes="YX", patch=(33, 16), n=40),  # odd size; replacement when few eligible
+        dict(shapes=[(20, 48, 40), (24, 40, 48)], axes="ZYX", patch=(8, 16, 16), n=9),
+        dict(shapes=[(64, 64), (80, 72)], axes="YX", patch=(16, 16), n=8, dtype=np.float32, compress=True),
+    ],
+)
 def test_same_patches_as_csbdeep_create_patches(tmp_path, case):
     pairs = _write_pairs(tmp_path, case["shapes"], case.get("dtype", np.uint16), case.get("compress", False))
     X_ref, Y_ref, axes_ref = _csbdeep_patches(pairs, case["axes"], case["patch"], case["n"], seed=3)
@@ -151,8 +159,14 @@ def test_tile_regions_cover_each_axis_within_the_valid_sizes():
         def __init__(self, min, step):
             self.min, self.step = min, step
 
-    for size, n, halo, valid in [(1000, 4, 22, Size(16, 16)), (500, 3, 22, Size(16, 16)), (512, 4, 22, Size(48, 4)),
-                                 (30, 1, 0, Size(48, 4)), (97, 2, 8, Size(8, 8)), (64, 1, 0, Size(48, 4))]:
+    for size, n, halo, valid in [
+        (1000, 4, 22, Size(16, 16)),
+        (500, 3, 22, Size(16, 16)),
+        (512, 4, 22, Size(48, 4)),
+        (30, 1, 0, Size(48, 4)),
+        (97, 2, 8, Size(8, 8)),
+        (64, 1, 0, Size(48, 4)),
+    ]:
         regions = _tile_regions(size, n, halo, valid)
         assert next(r[3] for r in regions) == 0 and regions[-1][4] == size
         assert all(a[4] == b[3] for a, b in itertools.pairwise(regions))

@@ -33,13 +33,23 @@ def _npy(arr: np.ndarray) -> bytes:
 def _rdf(**changes) -> dict:
     weights = b"weights bytes"
     rdf = {
-        "type": "model", "format_version": "0.5.4", "name": "tiny test model",
-        "inputs": [{"id": "input", "axes": [{"type": "batch"}, {"type": "space", "id": "y", "size": 64},
-                                            {"type": "space", "id": "x", "size": 64}],
-                    "test_tensor": {"source": "test_input.npy"}}],
-        "outputs": [{"id": "output", "axes": [{"type": "batch"}, {"type": "space", "id": "y", "size": 64},
-                                              {"type": "space", "id": "x", "size": 64}],
-                     "test_tensor": {"source": "test_output.npy"}}],
+        "type": "model",
+        "format_version": "0.5.4",
+        "name": "tiny test model",
+        "inputs": [
+            {
+                "id": "input",
+                "axes": [{"type": "batch"}, {"type": "space", "id": "y", "size": 64}, {"type": "space", "id": "x", "size": 64}],
+                "test_tensor": {"source": "test_input.npy"},
+            }
+        ],
+        "outputs": [
+            {
+                "id": "output",
+                "axes": [{"type": "batch"}, {"type": "space", "id": "y", "size": 64}, {"type": "space", "id": "x", "size": 64}],
+                "test_tensor": {"source": "test_output.npy"},
+            }
+        ],
         "weights": {"onnx": {"source": "weights.onnx", "sha256": hashlib.sha256(weights).hexdigest(), "opset_version": 17}},
     }
     rdf.update(changes)
@@ -47,9 +57,11 @@ def _rdf(**changes) -> dict:
 
 
 def _package(path: Path, rdf=None, extra: dict | None = None, rdf_text: str | None = None) -> Path:
-    files = {"test_input.npy": _npy(np.zeros((1, 64, 64), np.float32)),
-             "test_output.npy": _npy(np.zeros((1, 64, 64), np.float32)),
-             "weights.onnx": b"weights bytes"}
+    files = {
+        "test_input.npy": _npy(np.zeros((1, 64, 64), np.float32)),
+        "test_output.npy": _npy(np.zeros((1, 64, 64), np.float32)),
+        "weights.onnx": b"weights bytes",
+    }
     files.update(extra or {})
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
         z.writestr("rdf.yaml", rdf_text if rdf_text is not None else yaml.safe_dump(rdf or _rdf()))
@@ -85,18 +97,29 @@ CASES = {
     "absolute entry": (lambda p: _package(p, extra={str(CANARY): b"x"}), "points outside the package"),
     "symlink entry": (lambda p: _package(p, extra={"link": _symlink_entry("link")}), "symbolic link"),
     "zip bomb": (lambda p: _package(p, extra={"big.bin": bytes(64 * 1024**2)}), "zip bomb"),
-    "yaml object tag": (lambda p: _package(p, rdf_text=f"name: !!python/object/apply:os.system ['touch {CANARY}']\n"),
-                        "YAML tag that would build Python objects"),
-    "pickled npy": (lambda p: _package(p, extra={"test_input.npy": _npy(np.array([{"a": 1}], dtype=object))}),
-                    "pickled Python objects"),
-    "huge tensor": (lambda p: _package(p, rdf=_rdf(inputs=[{"id": "input", "axes": [
-                        {"type": "space", "id": "y", "size": 10**7}, {"type": "space", "id": "x", "size": 10**7}]}])),
-                    "no machine can run"),
+    "yaml object tag": (
+        lambda p: _package(p, rdf_text=f"name: !!python/object/apply:os.system ['touch {CANARY}']\n"),
+        "YAML tag that would build Python objects",
+    ),
+    "pickled npy": (lambda p: _package(p, extra={"test_input.npy": _npy(np.array([{"a": 1}], dtype=object))}), "pickled Python objects"),
+    "huge tensor": (
+        lambda p: _package(
+            p,
+            rdf=_rdf(
+                inputs=[{"id": "input", "axes": [{"type": "space", "id": "y", "size": 10**7}, {"type": "space", "id": "x", "size": 10**7}]}]
+            ),
+        ),
+        "no machine can run",
+    ),
     "sha256 mismatch": (lambda p: _package(p, extra={"weights.onnx": b"altered weights"}), "does not match the sha256"),
-    "custom code": (lambda p: _package(p, rdf=_rdf(weights={"pytorch_state_dict": {
-                        "source": "weights.pt", "architecture": {"source": "unet.py", "callable": "UNet"}}}),
-                        extra={"unet.py": b"import os\nos.system('touch /tmp/x')\n", "weights.pt": b"w"}),
-                    "--trust-code"),
+    "custom code": (
+        lambda p: _package(
+            p,
+            rdf=_rdf(weights={"pytorch_state_dict": {"source": "weights.pt", "architecture": {"source": "unet.py", "callable": "UNet"}}}),
+            extra={"unet.py": b"import os\nos.system('touch /tmp/x')\n", "weights.pt": b"w"},
+        ),
+        "--trust-code",
+    ),
     "not a zip": (lambda p: _write(p, b"<html>404 not found</html>"), "not a readable zip"),
     "rdf not a mapping": (lambda p: _package(p, rdf_text="- just\n- a list\n"), "not a YAML mapping"),
     "invalid yaml": (lambda p: _package(p, rdf_text="name: [unclosed\n"), "not valid YAML"),
@@ -121,9 +144,12 @@ def test_commands_refuse_crafted_packages_writing_nothing(command, case, tmp_pat
     pkg = make(tmp_path / "model.zip")
     before = pkg.read_bytes()
     (tmp_path / "img").mkdir()
-    args = {"validate": [str(pkg)], "convert": [str(pkg), "-o", str(tmp_path / "out.zip")],
-            "predict": [str(pkg), str(tmp_path / "img"), "-o", str(tmp_path / "out")],
-            "zoo-check": [str(pkg), "--no-test"]}[command]
+    args = {
+        "validate": [str(pkg)],
+        "convert": [str(pkg), "-o", str(tmp_path / "out.zip")],
+        "predict": [str(pkg), str(tmp_path / "img"), "-o", str(tmp_path / "out")],
+        "zoo-check": [str(pkg), "--no-test"],
+    }[command]
     if command == "predict":
         import tifffile
 
@@ -145,18 +171,30 @@ def test_plain_package_passes(tmp_path):
 
 
 names = st.sampled_from(["rdf.yaml", "weights.onnx", "test_input.npy", "a/../b", "/abs", "x.py", "dir/rdf.yaml", "ok.bin"])
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True), st.text(max_size=20))
-yaml_values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                           st.dictionaries(st.text(max_size=10), inner, max_size=5)),
-                           max_leaves=30)
-rdf_like = st.fixed_dictionaries({}, optional={
-    "type": st.sampled_from(["model", "dataset", 3]), "format_version": st.sampled_from(["0.5.4", "0.4.10", "9"]),
-    "name": yaml_values, "inputs": yaml_values, "outputs": yaml_values, "weights": yaml_values, "config": yaml_values})
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True), st.text(max_size=20))
+yaml_values = st.recursive(
+    scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=5)), max_leaves=30
+)
+rdf_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from(["model", "dataset", 3]),
+        "format_version": st.sampled_from(["0.5.4", "0.4.10", "9"]),
+        "name": yaml_values,
+        "inputs": yaml_values,
+        "outputs": yaml_values,
+        "weights": yaml_values,
+        "config": yaml_values,
+    },
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rdf=st.one_of(rdf_like, yaml_values), entries=st.lists(st.tuples(names, st.binary(max_size=64)), max_size=5),
-       raw=st.one_of(st.none(), st.binary(max_size=200)))
+@given(
+    rdf=st.one_of(rdf_like, yaml_values),
+    entries=st.lists(st.tuples(names, st.binary(max_size=64)), max_size=5),
+    raw=st.one_of(st.none(), st.binary(max_size=200)),
+)
 def test_malformed_packages_only_ever_raise_fijiport_errors(rdf, entries, raw, tmp_path_factory):
     """Generated rdf content and zip layouts: the reader either accepts them or raises a FijiportError."""
     from fijiport.package.read import read_model_package

@@ -13,5 +13,16 @@ from .data_folder import DataManifest, StardistManifest, load_manifest, load_sta
 from .model_folder import ModelFolder, TrainingProgress, TrainingRecord
 from .qc_report import QcReport, RestorationQc, SegmentationQc, read_qc_report
 
-__all__ = ["DataManifest", "ModelFolder", "QcReport", "RestorationQc", "SegmentationQc", "StardistManifest",
-           "TrainingProgress", "TrainingRecord", "load_manifest", "load_stardist_manifest", "read_qc_report"]
+__all__ = [
+    "DataManifest",
+    "ModelFolder",
+    "QcReport",
+    "RestorationQc",
+    "SegmentationQc",
+    "StardistManifest",
+    "TrainingProgress",
+    "TrainingRecord",
+    "load_manifest",
+    "load_stardist_manifest",
+    "read_qc_report",
+]

@@ -135,8 +135,10 @@ def load_manifest(data_dir: Path) -> DataManifest:
     """The manifest of a CARE data folder written by ``fijiport prepare care``."""
     data = _raw(data_dir, f"fijiport prepare care --low DIR --gt DIR -o {data_dir}")
     if data.get("kind") == "stardist":
-        raise DataError(f"{data_dir} is a StarDist data folder (images/masks): train it with `fijiport train stardist {data_dir} "
-                        "-o MODEL`; CARE needs a folder from `fijiport prepare care`")
+        raise DataError(
+            f"{data_dir} is a StarDist data folder (images/masks): train it with `fijiport train stardist {data_dir} "
+            "-o MODEL`; CARE needs a folder from `fijiport prepare care`"
+        )
     try:
         return DataManifest.model_validate(data)
     except Exception as e:
@@ -151,5 +153,6 @@ def load_stardist_manifest(data_dir: Path) -> StardistManifest:
     try:
         return StardistManifest.model_validate(data)
     except Exception as e:
-        raise DataError(f"{Path(data_dir) / MANIFEST_NAME} is not a fijiport StarDist manifest ({e}); "
-                        "run `fijiport prepare stardist` again") from None
+        raise DataError(
+            f"{Path(data_dir) / MANIFEST_NAME} is not a fijiport StarDist manifest ({e}); run `fijiport prepare stardist` again"
+        ) from None

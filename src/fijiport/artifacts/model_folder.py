@@ -88,8 +88,7 @@ class TrainingRecord(BaseModel):
 
     def images_of(self, split: str) -> list[str]:
         """The record's images of ``split``: ``test``, ``validation`` or ``train``."""
-        return list({"test": self.test_images, "validation": self.validation_images or [],
-                     "train": self.train_images}[split])
+        return list({"test": self.test_images, "validation": self.validation_images or [], "train": self.train_images}[split])
 
 
 class TrainingProgress(BaseModel):
@@ -144,8 +143,10 @@ def write_training_config(model_dir: Path, config: BaseModel, kind: str) -> None
     import yaml
 
     with atomic_file(Path(model_dir) / TRAINING_CONFIG, overwrite=True) as tmp:
-        tmp.write_text(f"# resolved fijiport training config; reuse with `fijiport train {kind} DATA -o MODEL --config THIS_FILE`\n"
-                       + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+        tmp.write_text(
+            f"# resolved fijiport training config; reuse with `fijiport train {kind} DATA -o MODEL --config THIS_FILE`\n"
+            + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+        )
 
 
 def read_progress(model_dir: Path) -> Optional[TrainingProgress]:
@@ -205,8 +206,15 @@ class ModelFolder:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, model_dir: Path, *, weights: Optional[str] = None, percentiles: Optional[tuple[float, float]] = None,
-             percentiles_source: str = "given", kind: Optional[str] = None) -> ModelFolder:
+    def open(
+        cls,
+        model_dir: Path,
+        *,
+        weights: Optional[str] = None,
+        percentiles: Optional[tuple[float, float]] = None,
+        percentiles_source: str = "given",
+        kind: Optional[str] = None,
+    ) -> ModelFolder:
         """Check and describe a model folder (trained by fijiport or not); raise with the fix when something is
         missing. ``kind`` names the kind a command expects (``train care`` on a StarDist folder, say)."""
 
@@ -218,8 +226,10 @@ class ModelFolder:
         config = read_network_config(model_dir)
         model_kind = kind_of_config(config, model_dir / CONFIG_JSON)
         if kind is not None and model_kind.name != kind:
-            raise ConfigError(f"{model_dir} is a {model_kind.title} model, not a {kind} one; use it with the commands for "
-                              f"{model_kind.title} models (`fijiport export`, `qc` and `predict` tell the kind by themselves)")
+            raise ConfigError(
+                f"{model_dir} is a {model_kind.title} model, not a {kind} one; use it with the commands for "
+                f"{model_kind.title} models (`fijiport export`, `qc` and `predict` tell the kind by themselves)"
+            )
         model_kind.check_config(config, model_dir / CONFIG_JSON)
         weights_path = _weights(model_dir, weights, model_kind.weight_candidates)
         record = read_training_record(model_dir)
@@ -271,8 +281,9 @@ class ModelFolder:
 def read_network_config(model_dir: Path) -> dict[str, Any]:
     cfg_path = Path(model_dir) / CONFIG_JSON
     if not cfg_path.is_file():
-        raise DataError(f"{model_dir} has no config.json; pass the folder csbdeep created when training (it holds config.json "
-                        "and weights_best.h5)")
+        raise DataError(
+            f"{model_dir} has no config.json; pass the folder csbdeep created when training (it holds config.json and weights_best.h5)"
+        )
     try:
         config = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as e:
@@ -290,9 +301,11 @@ def _weights(model_dir: Path, weights: Optional[str], candidates: tuple[str, ...
     if weights is None:
         found = [c for c in candidates if (model_dir / c).is_file()]
         if not found:
-            raise DataError(f"{model_dir} has no {' or '.join(candidates)}, so no weights to load; copy weights_best.h5 from "
-                            "where the model was trained into this folder (fijiport export also takes another .h5 with "
-                            "--weights FILE.h5)")
+            raise DataError(
+                f"{model_dir} has no {' or '.join(candidates)}, so no weights to load; copy weights_best.h5 from "
+                "where the model was trained into this folder (fijiport export also takes another .h5 with "
+                "--weights FILE.h5)"
+            )
         path = model_dir / found[0]
     else:
         path = model_dir / weights if not Path(weights).is_absolute() else Path(weights)
@@ -309,6 +322,11 @@ def _recorded_percentiles(model_dir: Path, training_config: Optional[dict], kind
         except (KeyError, TypeError, ValueError):
             log.warning("%s does not record the normalisation percentiles", model_dir / TRAINING_CONFIG)
     low, high = kind.default_percentiles
-    log.warning("%s does not record its normalisation percentiles; using %s %s/%s (if training used others, export with "
-                "--percentiles LOW,HIGH)", model_dir, kind.default_percentiles_origin, low, high)
+    log.warning(
+        "%s does not record its normalisation percentiles; using %s %s/%s (if training used others, export with --percentiles LOW,HIGH)",
+        model_dir,
+        kind.default_percentiles_origin,
+        low,
+        high,
+    )
     return kind.default_percentiles, "default"

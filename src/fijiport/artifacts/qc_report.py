@@ -95,5 +95,6 @@ def read_qc_report(path: Optional[Path]) -> Optional[QcReport]:
     try:
         return cls.model_validate(data)
     except ValueError as e:
-        raise DataError(f"--qc {path} is not a qc.json written by `fijiport qc` ({str(e).splitlines()[0]}); "
-                        "run `fijiport qc` to create it") from None
+        raise DataError(
+            f"--qc {path} is not a qc.json written by `fijiport qc` ({str(e).splitlines()[0]}); run `fijiport qc` to create it"
+        ) from None

@@ -35,7 +35,13 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     ctx: typer.Context,
-    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="Print what each step does; twice (-vv) also shows TensorFlow's and other libraries' messages."),
+    verbose: int = typer.Option(
+        0,
+        "--verbose",
+        "-v",
+        count=True,
+        help="Print what each step does; twice (-vv) also shows TensorFlow's and other libraries' messages.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only warnings, errors and results."),
     debug: bool = typer.Option(False, "--debug", help="Show the full traceback (and native library messages) when a command fails."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print fijiport's version and exit."),

@@ -135,8 +135,14 @@ def setup_logging(verbose: int, quiet: bool) -> None:
 
 def progress_bar(transient: bool = False) -> Progress:
     return Progress(
-        SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=transient,
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=transient,
     )
 
 
@@ -144,6 +150,7 @@ def progress_bar(transient: bool = False) -> Progress:
 def spinner(description: str) -> Iterator[Callable[[str], None]]:
     """A one-line status that callbacks update with the current step."""
     with err.status(description) as status:
+
         def update(message: str) -> None:
             status.update(f"{description}: {message}")
             logging.getLogger("fijiport.cli").info("%s", message)
@@ -171,8 +178,13 @@ def parse_numbers(text: Optional[str], kind: type, option: str, count: Optional[
     return values
 
 
-STATUS_STYLE = {"passed": "[green]passed[/]", "warning": "[yellow]warning[/]", "failed": "[red]failed[/]",
-                "n/a": "[dim]n/a[/]", "missing": "[red]missing[/]"}
+STATUS_STYLE = {
+    "passed": "[green]passed[/]",
+    "warning": "[yellow]warning[/]",
+    "failed": "[red]failed[/]",
+    "n/a": "[dim]n/a[/]",
+    "missing": "[red]missing[/]",
+}
 """How each :class:`~fijiport.package.report.Status` shows in a terminal (one vocabulary for every report)."""
 
 

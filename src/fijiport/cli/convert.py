@@ -11,11 +11,19 @@ from ._common import out, print_diffs, spinner
 
 
 def convert(
-    source: Path = typer.Argument(..., help="A CSBDeep/StarDist TF_SavedModel.zip, or a bioimage.io package (spec 0.4 or 0.5) with TensorFlow or Keras weights.", show_default=False),
+    source: Path = typer.Argument(
+        ...,
+        help="A CSBDeep/StarDist TF_SavedModel.zip, or a bioimage.io package (spec 0.4 or 0.5) with TensorFlow or Keras weights.",
+        show_default=False,
+    ),
     output: Path = typer.Option(..., "--output", "-o", help="The repaired zip to write (the input is never changed).", show_default=False),
     opset: int = typer.Option(17, "--opset", help="ONNX opset for bioimage.io packages (≤ 17 for deepImageJ's onnxruntime 1.13.1)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output if it exists."),
-    trust_code: bool = typer.Option(False, "--trust-code", help="Allow a package that asks to run its own Python code (e.g. a PyTorch architecture file); only for packages from people you trust."),
+    trust_code: bool = typer.Option(
+        False,
+        "--trust-code",
+        help="Allow a package that asks to run its own Python code (e.g. a PyTorch architecture file); only for packages from people you trust.",
+    ),
 ) -> None:
     """Repair a model someone exported so that Fiji, deepImageJ and KNIME load it.
 

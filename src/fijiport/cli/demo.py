@@ -37,11 +37,19 @@ def demo(
             if event.stage == "step":
                 if "task" not in state:
                     state["task"] = bar.add_task("training", total=event.epochs * event.steps)
-                bar.update(state["task"], completed=(event.epoch - 1) * event.steps + event.step,
-                           description=f"training epoch {event.epoch}/{event.epochs} loss {event.logs.get('loss', 0):.4f}")
+                bar.update(
+                    state["task"],
+                    completed=(event.epoch - 1) * event.steps + event.step,
+                    description=f"training epoch {event.epoch}/{event.epochs} loss {event.logs.get('loss', 0):.4f}",
+                )
 
-        result = run_demo(output, DemoSettings(epochs=epochs, steps_per_epoch=steps_per_epoch, stardist=stardist), overwrite=overwrite,
-                          step=step, train_progress=train_progress)
+        result = run_demo(
+            output,
+            DemoSettings(epochs=epochs, steps_per_epoch=steps_per_epoch, stardist=stardist),
+            overwrite=overwrite,
+            step=step,
+            train_progress=train_progress,
+        )
         bar.update(status, description="demo: done", total=1, completed=1)
 
     s = result.qc_summary
@@ -50,23 +58,34 @@ def demo(
     table.add_column("where / figures", overflow="fold")
     for what, path in result.paths.items():
         table.add_row(what, str(path))
-    table.add_row("QC (mean over test images)",
-                  f"PSNR {s['psnr']['input']:.2f} → {s['psnr']['prediction']:.2f} dB, "
-                  f"SSIM {s['ssim']['input']:.3f} → {s['ssim']['prediction']:.3f}, "
-                  f"NRMSE {s['nrmse']['input']:.4f} → {s['nrmse']['prediction']:.4f}")
+    table.add_row(
+        "QC (mean over test images)",
+        f"PSNR {s['psnr']['input']:.2f} → {s['psnr']['prediction']:.2f} dB, "
+        f"SSIM {s['ssim']['input']:.3f} → {s['ssim']['prediction']:.3f}, "
+        f"NRMSE {s['nrmse']['input']:.4f} → {s['nrmse']['prediction']:.4f}",
+    )
     table.add_row("weights (max |diff| to Keras)", ", ".join(f"{k} {v:.1g}" for k, v in result.max_diffs.items()))
     table.add_row("validation", result.validation_status.upper())
     if result.runtime_rows:
-        table.add_row("Fiji / deepImageJ / KNIME", "; ".join(
-            f"{r['name']} {r['status']}" + (f" ({r['max_abs_diff']:.0e})" if r.get("max_abs_diff") is not None else "")
-            for r in result.runtime_rows if r["status"] != "n/a"))
+        table.add_row(
+            "Fiji / deepImageJ / KNIME",
+            "; ".join(
+                f"{r['name']} {r['status']}" + (f" ({r['max_abs_diff']:.0e})" if r.get("max_abs_diff") is not None else "")
+                for r in result.runtime_rows
+                if r["status"] != "n/a"
+            ),
+        )
     elif result.runtimes_note:
         table.add_row("Fiji / deepImageJ / KNIME", result.runtimes_note)
     if result.stardist_f1 is not None:
-        table.add_row("StarDist (held-out crop)", f"F1 at IoU 0.5: {result.stardist_f1:.3f}; validation {result.stardist_validation.upper()}")
+        table.add_row(
+            "StarDist (held-out crop)", f"F1 at IoU 0.5: {result.stardist_f1:.3f}; validation {result.stardist_validation.upper()}"
+        )
     if result.stardist_runtime_rows:
-        table.add_row("StarDist in Fiji / deepImageJ / KNIME", "; ".join(
-            f"{r['name']} {r['status']}" for r in result.stardist_runtime_rows if r["status"] != "n/a"))
+        table.add_row(
+            "StarDist in Fiji / deepImageJ / KNIME",
+            "; ".join(f"{r['name']} {r['status']}" for r in result.stardist_runtime_rows if r["status"] != "n/a"),
+        )
     table.add_row("time (s)", ", ".join(f"{k} {v:.0f}" for k, v in result.seconds.items()))
     out.print(table)
     out.print(f"Next: open {result.paths['QC report']} and try `bioimageio test {result.paths['bioimage.io package']}`.")

@@ -10,10 +10,14 @@ from rich.table import Table
 from ..export.macros import install_macros, list_macros
 from ._common import out
 
-app = typer.Typer(no_args_is_help=True, help=(
-    "ImageJ macros for Fiji: StarDist masks from thresholding or ROI sets, and batch prediction with "
-    "CSBDeep-Fiji, StarDist-Fiji and deepImageJ. Each runs from the menu (a dialog asks) or headless "
-    "with key=value arguments."))
+app = typer.Typer(
+    no_args_is_help=True,
+    help=(
+        "ImageJ macros for Fiji: StarDist masks from thresholding or ROI sets, and batch prediction with "
+        "CSBDeep-Fiji, StarDist-Fiji and deepImageJ. Each runs from the menu (a dialog asks) or headless "
+        "with key=value arguments."
+    ),
+)
 
 
 @app.command("list")

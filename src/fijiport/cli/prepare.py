@@ -14,19 +14,37 @@ from ..config.loading import validate_config
 from ..data import prepare_care, prepare_stardist
 from ._common import out, progress_bar
 
-app = typer.Typer(no_args_is_help=True, help="Turn folders of acquisitions (CARE) or images with masks (StarDist) into a checked, split data folder.")
+app = typer.Typer(
+    no_args_is_help=True, help="Turn folders of acquisitions (CARE) or images with masks (StarDist) into a checked, split data folder."
+)
 
 
 @app.command("care")
 def care(
     low: Path = typer.Option(..., "--low", help="Folder of low-SNR acquisitions (the network's input), TIFF files.", show_default=False),
     gt: Path = typer.Option(..., "--gt", help="Folder of high-SNR ground truth with the same file names as --low.", show_default=False),
-    output: Path = typer.Option(..., "--output", "-o", help="Data folder to create; gets train/ and test/ with low/ and GT/ each, and a manifest.", show_default=False),
-    axes: Optional[str] = typer.Option(None, "--axes", help="Axes of every image, e.g. YX, ZYX, YXC; guessed from the number of dimensions when not given (2 → YX, 3 → ZYX)."),
-    test_fraction: float = typer.Option(0.3, "--test-fraction", help="Fraction of the image pairs held out for `fijiport qc` and never used in training."),
+    output: Path = typer.Option(
+        ...,
+        "--output",
+        "-o",
+        help="Data folder to create; gets train/ and test/ with low/ and GT/ each, and a manifest.",
+        show_default=False,
+    ),
+    axes: Optional[str] = typer.Option(
+        None,
+        "--axes",
+        help="Axes of every image, e.g. YX, ZYX, YXC; guessed from the number of dimensions when not given (2 → YX, 3 → ZYX).",
+    ),
+    test_fraction: float = typer.Option(
+        0.3, "--test-fraction", help="Fraction of the image pairs held out for `fijiport qc` and never used in training."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the train/test split; the same seed and names give the same split."),
     allow_unpaired: bool = typer.Option(False, "--allow-unpaired", help="Skip files present in only one folder instead of stopping."),
-    link: str = typer.Option("copy", "--link", help="How files reach the data folder: copy (safe default) or hardlink (no extra space; edits in the data folder would change the originals)."),
+    link: str = typer.Option(
+        "copy",
+        "--link",
+        help="How files reach the data folder: copy (safe default) or hardlink (no extra space; edits in the data folder would change the originals).",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the data folder if it exists."),
 ) -> None:
     """Pair low/GT TIFFs by file name, check their shapes, and split them reproducibly.
@@ -37,12 +55,16 @@ def care(
     Example: [bold]fijiport prepare care --low raw/low --gt raw/GT -o data --axes ZYX[/]
     """
 
-    config = validate_config(PrepareCareConfig, {"axes": axes, "test_fraction": test_fraction, "seed": seed,
-                                                 "allow_unpaired": allow_unpaired, "link": link}, source="options")
+    config = validate_config(
+        PrepareCareConfig,
+        {"axes": axes, "test_fraction": test_fraction, "seed": seed, "allow_unpaired": allow_unpaired, "link": link},
+        source="options",
+    )
     with progress_bar(transient=True) as bar:
         task = bar.add_task("checking and copying", total=None)
-        manifest = prepare_care(low, gt, output, config, overwrite=overwrite,
-                                progress=lambda done, total: bar.update(task, completed=done, total=total))
+        manifest = prepare_care(
+            low, gt, output, config, overwrite=overwrite, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
     table = Table(title=f"{output} (axes {manifest.axes})")
     table.add_column("split")
     table.add_column("pairs", justify="right")
@@ -59,15 +81,35 @@ def care(
 @app.command("stardist")
 def stardist(
     images: Path = typer.Option(..., "--images", help="Folder of images (TIFF) to segment.", show_default=False),
-    masks: Optional[Path] = typer.Option(None, "--masks", help="Folder of label images with the same file names as --images (background 0, one integer per object)."),
-    rois: Optional[Path] = typer.Option(None, "--rois", help="Folder of ImageJ ROI sets from the ROI Manager, one <image base name>.zip per image; rendered exactly as ImageJ fills them."),
-    output: Path = typer.Option(..., "--output", "-o", help="Data folder to create: train/ and test/ with images/ and masks/ each, and a manifest.", show_default=False),
-    axes: Optional[str] = typer.Option(None, "--axes", help="Axes of every image, e.g. YX, ZYX, YXC; guessed from the number of dimensions when not given."),
-    test_fraction: float = typer.Option(0.3, "--test-fraction", help="Fraction of the images held out for `fijiport qc` and never used in training."),
+    masks: Optional[Path] = typer.Option(
+        None, "--masks", help="Folder of label images with the same file names as --images (background 0, one integer per object)."
+    ),
+    rois: Optional[Path] = typer.Option(
+        None,
+        "--rois",
+        help="Folder of ImageJ ROI sets from the ROI Manager, one <image base name>.zip per image; rendered exactly as ImageJ fills them.",
+    ),
+    output: Path = typer.Option(
+        ...,
+        "--output",
+        "-o",
+        help="Data folder to create: train/ and test/ with images/ and masks/ each, and a manifest.",
+        show_default=False,
+    ),
+    axes: Optional[str] = typer.Option(
+        None, "--axes", help="Axes of every image, e.g. YX, ZYX, YXC; guessed from the number of dimensions when not given."
+    ),
+    test_fraction: float = typer.Option(
+        0.3, "--test-fraction", help="Fraction of the images held out for `fijiport qc` and never used in training."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the train/test split."),
     min_area: int = typer.Option(10, "--min-area", help="Objects smaller than this many pixels are reported as tiny."),
-    allow_unpaired: bool = typer.Option(False, "--allow-unpaired", help="Skip images without a mask (and masks without an image) instead of stopping."),
-    link: str = typer.Option("copy", "--link", help="How images reach the data folder: copy (default) or hardlink; masks are always written anew."),
+    allow_unpaired: bool = typer.Option(
+        False, "--allow-unpaired", help="Skip images without a mask (and masks without an image) instead of stopping."
+    ),
+    link: str = typer.Option(
+        "copy", "--link", help="How images reach the data folder: copy (default) or hardlink; masks are always written anew."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the data folder if it exists."),
 ) -> None:
     """Check label masks (or ImageJ ROI sets) against their images, relabel them 1..N and split.
@@ -79,20 +121,28 @@ def stardist(
     Example: [bold]fijiport prepare stardist --images data/images --masks data/masks -o sd_data[/]
     """
 
-    config = validate_config(PrepareStardistConfig, {"axes": axes, "test_fraction": test_fraction, "seed": seed,
-                                                     "allow_unpaired": allow_unpaired, "link": link, "min_area": min_area},
-                             source="options")
+    config = validate_config(
+        PrepareStardistConfig,
+        {"axes": axes, "test_fraction": test_fraction, "seed": seed, "allow_unpaired": allow_unpaired, "link": link, "min_area": min_area},
+        source="options",
+    )
     with progress_bar(transient=True) as bar:
         task = bar.add_task("checking masks", total=None)
-        manifest = prepare_stardist(images, output, masks_dir=masks, rois_dir=rois, config=config, overwrite=overwrite,
-                                    progress=lambda done, total: bar.update(task, completed=done, total=total))
+        manifest = prepare_stardist(
+            images,
+            output,
+            masks_dir=masks,
+            rois_dir=rois,
+            config=config,
+            overwrite=overwrite,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     table = Table(title=f"{output} (axes {manifest.axes})")
     for col in ("image", "split", "objects", "tiny", "not star-convex", "notes"):
         table.add_column(col, overflow="fold")
     for item in manifest.items:
         r = item.report
-        table.add_row(item.name, item.split, str(r["n_objects"]), str(r["tiny_objects"]), str(r["not_star_convex"]),
-                      "; ".join(r["notes"]))
+        table.add_row(item.name, item.split, str(r["n_objects"]), str(r["tiny_objects"]), str(r["not_star_convex"]), "; ".join(r["notes"]))
     out.print(table)
     if manifest.skipped_unpaired:
         out.print(f"skipped unpaired: {', '.join(manifest.skipped_unpaired)}")

@@ -16,10 +16,22 @@ from ._common import out, parse_numbers, parse_tiles, progress_bar
 def qc(
     model_dir: Path = typer.Argument(..., help="CARE model folder (config.json + weights_best.h5).", show_default=False),
     test_dir: Path = typer.Argument(..., help="Folder with low/ and GT/ (e.g. DATA_DIR/test from `fijiport prepare`).", show_default=False),
-    output: Path = typer.Option(..., "--output", "-o", help="Report folder to create: qc.json, qc.md and panels/*.png.", show_default=False),
-    percentiles: Optional[str] = typer.Option(None, "--percentiles", help="Input normalisation percentiles LOW,HIGH when the model folder does not record them (csbdeep default 2,99.8)."),
-    tiles: Optional[str] = typer.Option(None, "--tiles", help="Tiles per image axis, e.g. 1,4,4 for a ZYX stack; by default chosen so no tile exceeds about a million pixels (1024×1024, 64×128×128)."),
-    save_predictions: bool = typer.Option(False, "--save-predictions", help="Also write each prediction as a float32 TIFF under predictions/."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Report folder to create: qc.json, qc.md and panels/*.png.", show_default=False
+    ),
+    percentiles: Optional[str] = typer.Option(
+        None,
+        "--percentiles",
+        help="Input normalisation percentiles LOW,HIGH when the model folder does not record them (csbdeep default 2,99.8).",
+    ),
+    tiles: Optional[str] = typer.Option(
+        None,
+        "--tiles",
+        help="Tiles per image axis, e.g. 1,4,4 for a ZYX stack; by default chosen so no tile exceeds about a million pixels (1024×1024, 64×128×128).",
+    ),
+    save_predictions: bool = typer.Option(
+        False, "--save-predictions", help="Also write each prediction as a float32 TIFF under predictions/."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the report folder if it exists."),
 ) -> None:
     """Measure a model on held-out data: restoration metrics (CARE) or segmentation metrics (StarDist).
@@ -38,9 +50,15 @@ def qc(
         return _qc_segmentation(folder, test_dir, output, save_predictions, overwrite)
     with progress_bar(transient=True) as bar:
         task = bar.add_task("predicting", total=None)
-        result = qc_care(folder, test_dir, output, n_tiles=parse_tiles(tiles),
-                         save_predictions=save_predictions, overwrite=overwrite,
-                         progress=lambda i, n, name: bar.update(task, completed=i, total=n, description=f"predicting {name}"))
+        result = qc_care(
+            folder,
+            test_dir,
+            output,
+            n_tiles=parse_tiles(tiles),
+            save_predictions=save_predictions,
+            overwrite=overwrite,
+            progress=lambda i, n, name: bar.update(task, completed=i, total=n, description=f"predicting {name}"),
+        )
     s = result.summary()
     table = Table(title=f"QC on {len(result.images)} test image(s)")
     for col in ("metric", "input vs GT", "prediction vs GT", "gain"):
@@ -55,14 +73,27 @@ def _qc_segmentation(folder, test_dir: Path, output: Path, save_predictions: boo
 
     with progress_bar(transient=True) as bar:
         task = bar.add_task("segmenting", total=None)
-        report = qc_stardist(folder, test_dir, output, save_predictions=save_predictions, overwrite=overwrite,
-                             progress=lambda i, n, name: bar.update(task, completed=i, total=n, description=f"segmenting {name}"))
+        report = qc_stardist(
+            folder,
+            test_dir,
+            output,
+            save_predictions=save_predictions,
+            overwrite=overwrite,
+            progress=lambda i, n, name: bar.update(task, completed=i, total=n, description=f"segmenting {name}"),
+        )
     table = Table(title=f"{folder.kind.title} QC on {report.n_images} test image(s)")
     for col in ("IoU", "precision", "recall", "F1", "accuracy", "panoptic quality"):
         table.add_column(col, justify="right")
     for r in report.per_threshold:
         style = "bold" if r["iou"] == 0.5 else None
-        table.add_row(f"{r['iou']:.1f}", f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
-                      f"{r['accuracy']:.3f}", f"{r['panoptic_quality']:.3f}", style=style)
+        table.add_row(
+            f"{r['iou']:.1f}",
+            f"{r['precision']:.3f}",
+            f"{r['recall']:.3f}",
+            f"{r['f1']:.3f}",
+            f"{r['accuracy']:.3f}",
+            f"{r['panoptic_quality']:.3f}",
+            style=style,
+        )
     out.print(table)
     out.print(f"report: {output / 'qc.md'}")

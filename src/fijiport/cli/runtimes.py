@@ -12,9 +12,13 @@ from ..runtimes import default_cache_dir, install_runtimes, runtime_status
 from ..runtimes.matrix import check_runtimes, matrix_tolerance
 from ._common import EXIT_FAILURE, out, spinner, styled
 
-app = typer.Typer(no_args_is_help=True, help=(
-    "Install the runtimes Fiji, deepImageJ and KNIME embed (TensorFlow 1.13.1, 1.15.0, 2.10.1 and onnxruntime "
-    "1.13.1) and run models on them."))
+app = typer.Typer(
+    no_args_is_help=True,
+    help=(
+        "Install the runtimes Fiji, deepImageJ and KNIME embed (TensorFlow 1.13.1, 1.15.0, 2.10.1 and onnxruntime "
+        "1.13.1) and run models on them."
+    ),
+)
 
 CACHE_HELP = "Folder holding the runtimes (about 1.1 GB); default $FIJIPORT_RUNTIMES_DIR or ~/.cache/fijiport/runtimes."
 
@@ -22,7 +26,9 @@ CACHE_HELP = "Folder holding the runtimes (about 1.1 GB); default $FIJIPORT_RUNT
 @app.command("install")
 def install(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
-    only: Optional[list[str]] = typer.Option(None, "--only", help="Install just this runtime (e.g. tensorflow-1.15.0 or 1.15.0); repeatable."),
+    only: Optional[list[str]] = typer.Option(
+        None, "--only", help="Install just this runtime (e.g. tensorflow-1.15.0 or 1.15.0); repeatable."
+    ),
     force: bool = typer.Option(False, "--force", help="Download and verify again even if already installed."),
 ) -> None:
     """Fetch, verify and cache the runtimes (TensorFlow wheels via pip, onnxruntime-node via npm).
@@ -61,8 +67,10 @@ def list_(cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CAC
 
 def print_matrix(matrix) -> None:
 
-    table = Table(title=f"{Path(matrix.subject).name}: {matrix.status.value.upper()} "
-                        f"(reference: {matrix.context.get('reference', '?')}; tolerance {matrix_tolerance(matrix).describe()})")
+    table = Table(
+        title=f"{Path(matrix.subject).name}: {matrix.status.value.upper()} "
+        f"(reference: {matrix.context.get('reference', '?')}; tolerance {matrix_tolerance(matrix).describe()})"
+    )
     for col in ("consumer", "runtime", "weights", "status", "max |diff|", "detail"):
         table.add_column(col, overflow="fold")
     for r in matrix.checks:

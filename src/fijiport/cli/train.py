@@ -24,27 +24,57 @@ app = typer.Typer(no_args_is_help=True, help="Train CARE or StarDist networks on
 def care(
     data_dir: Path = typer.Argument(..., help="Data folder written by `fijiport prepare care`.", show_default=False),
     output: Path = typer.Option(..., "--output", "-o", help="Model folder to write (a standard csbdeep model folder).", show_default=False),
-    config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file with any of the options below (snake_case keys, e.g. `epochs: 50`); options given on the command line win."),
+    config_file: Optional[Path] = typer.Option(
+        None,
+        "--config",
+        help="YAML file with any of the options below (snake_case keys, e.g. `epochs: 50`); options given on the command line win.",
+    ),
     axes: Optional[str] = typer.Option(None, "--axes", help="Axes of the images; taken from the data folder when not given."),
-    patch_size: Optional[str] = typer.Option(None, "--patch-size", help="Patch size per spatial axis, e.g. 128,128 or 16,64,64; must be divisible by 2**unet-depth. Default: 128×128 (2D) or 16×64×64 (3D), shrunk to fit the images."),
-    patches_per_image: Optional[int] = typer.Option(None, "--patches-per-image", help="Patches sampled from each training image (default 64)."),
+    patch_size: Optional[str] = typer.Option(
+        None,
+        "--patch-size",
+        help="Patch size per spatial axis, e.g. 128,128 or 16,64,64; must be divisible by 2**unet-depth. Default: 128×128 (2D) or 16×64×64 (3D), shrunk to fit the images.",
+    ),
+    patches_per_image: Optional[int] = typer.Option(
+        None, "--patches-per-image", help="Patches sampled from each training image (default 64)."
+    ),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (default 100)."),
     steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch", help="Parameter updates per epoch (default 400)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Patches per update (default 16); lower it when the GPU runs out of memory."),
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", help="Patches per update (default 16); lower it when the GPU runs out of memory."
+    ),
     unet_depth: Optional[int] = typer.Option(None, "--unet-depth", help="U-Net resolution levels (default 2)."),
-    unet_first_filters: Optional[int] = typer.Option(None, "--unet-first-filters", help="Convolution filters at the first level (default 32)."),
-    unet_kernel_size: Optional[int] = typer.Option(None, "--unet-kernel-size", help="Odd convolution kernel size (default 5 in 2D, 3 in 3D)."),
+    unet_first_filters: Optional[int] = typer.Option(
+        None, "--unet-first-filters", help="Convolution filters at the first level (default 32)."
+    ),
+    unet_kernel_size: Optional[int] = typer.Option(
+        None, "--unet-kernel-size", help="Odd convolution kernel size (default 5 in 2D, 3 in 3D)."
+    ),
     learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="Initial Adam learning rate (default 0.0004)."),
     loss: Optional[str] = typer.Option(None, "--loss", help="mae (default), mse, or laplace with --probabilistic."),
-    probabilistic: Optional[bool] = typer.Option(None, "--probabilistic/--no-probabilistic", help="Train probabilistic CARE (per-pixel Laplace distribution)."),
-    validation_fraction: Optional[float] = typer.Option(None, "--validation-fraction", help="Fraction of patches used to monitor training and pick weights_best.h5 (default 0.1)."),
-    percentile_low: Optional[float] = typer.Option(None, "--percentile-low", help="Lower normalisation percentile (default 2.0); export and Fiji macros reuse it."),
+    probabilistic: Optional[bool] = typer.Option(
+        None, "--probabilistic/--no-probabilistic", help="Train probabilistic CARE (per-pixel Laplace distribution)."
+    ),
+    validation_fraction: Optional[float] = typer.Option(
+        None, "--validation-fraction", help="Fraction of patches used to monitor training and pick weights_best.h5 (default 0.1)."
+    ),
+    percentile_low: Optional[float] = typer.Option(
+        None, "--percentile-low", help="Lower normalisation percentile (default 2.0); export and Fiji macros reuse it."
+    ),
     percentile_high: Optional[float] = typer.Option(None, "--percentile-high", help="Upper normalisation percentile (default 99.8)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of patch sampling, validation split and initial weights (default 0)."),
-    tensorboard: Optional[bool] = typer.Option(None, "--tensorboard/--no-tensorboard", help="Write TensorBoard logs (default: only when tensorboard is installed)."),
-    gpu_memory_growth: Optional[bool] = typer.Option(None, "--gpu-memory-growth", help="Let TensorFlow take GPU memory as needed instead of all of it (for shared GPUs)."),
+    tensorboard: Optional[bool] = typer.Option(
+        None, "--tensorboard/--no-tensorboard", help="Write TensorBoard logs (default: only when tensorboard is installed)."
+    ),
+    gpu_memory_growth: Optional[bool] = typer.Option(
+        None, "--gpu-memory-growth", help="Let TensorFlow take GPU memory as needed instead of all of it (for shared GPUs)."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the weights of an existing model folder."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted training in OUTPUT from its last saved epoch up to --epochs (the total), with the settings recorded there."),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue an interrupted training in OUTPUT from its last saved epoch up to --epochs (the total), with the settings recorded there.",
+    ),
 ) -> None:
     """Train a CARE network (2D or 3D) with csbdeep.
 
@@ -55,11 +85,23 @@ def care(
     """
 
     cli_values = dict(
-        axes=axes, patch_size=parse_numbers(patch_size, int, "--patch-size"), patches_per_image=patches_per_image,
-        epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size, unet_depth=unet_depth,
-        unet_first_filters=unet_first_filters, unet_kernel_size=unet_kernel_size, learning_rate=learning_rate,
-        loss=loss, probabilistic=probabilistic, validation_fraction=validation_fraction,
-        percentile_low=percentile_low, percentile_high=percentile_high, seed=seed, tensorboard=tensorboard,
+        axes=axes,
+        patch_size=parse_numbers(patch_size, int, "--patch-size"),
+        patches_per_image=patches_per_image,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        batch_size=batch_size,
+        unet_depth=unet_depth,
+        unet_first_filters=unet_first_filters,
+        unet_kernel_size=unet_kernel_size,
+        learning_rate=learning_rate,
+        loss=loss,
+        probabilistic=probabilistic,
+        validation_fraction=validation_fraction,
+        percentile_low=percentile_low,
+        percentile_high=percentile_high,
+        seed=seed,
+        tensorboard=tensorboard,
         gpu_memory_growth=gpu_memory_growth,
     )
     _check_resume(resume, cli_values, config_file)
@@ -68,8 +110,10 @@ def care(
 
     with progress_bar() as bar:
         result = train_care(data_dir, output, config, overwrite=overwrite, resume=resume, progress=_progress_handler(bar))
-    err.print(f"trained on {result.n_patches_train} patches ({result.n_patches_val} for validation) in {result.seconds:.0f} s; "
-              f"best validation loss {result.best_val_loss:.4f}")
+    err.print(
+        f"trained on {result.n_patches_train} patches ({result.n_patches_val} for validation) in {result.seconds:.0f} s; "
+        f"best validation loss {result.best_val_loss:.4f}"
+    )
     out.print(f"model: {output}")
     out.print(f"loss curve: {output / LOSS_PNG}")
 
@@ -79,14 +123,14 @@ def _check_resume(resume: bool, cli_values: dict, config_file: Optional[Path]) -
     if not resume:
         return
     if cli_values.get("epochs") is None:
-        raise UsageError("--resume needs --epochs N: the total number of epochs to reach (the interrupted run's own "
-                         "number, or more)")
+        raise UsageError("--resume needs --epochs N: the total number of epochs to reach (the interrupted run's own number, or more)")
     ignored = [f"--{k.replace('_', '-')}" for k, v in cli_values.items() if v is not None and k != "epochs"]
     if config_file is not None:
         ignored.append(f"--config {config_file}")
     if ignored:
-        logging.getLogger(__name__).warning("--resume continues with the settings recorded in the model folder; "
-                                            "ignoring %s", ", ".join(ignored))
+        logging.getLogger(__name__).warning(
+            "--resume continues with the settings recorded in the model folder; ignoring %s", ", ".join(ignored)
+        )
 
 
 def _progress_handler(bar):
@@ -98,8 +142,12 @@ def _progress_handler(bar):
             if "patches" not in state:
                 state["patches"] = bar.add_task("sampling training patches", total=event.steps or None)
             if event.steps:
-                bar.update(state["patches"], total=event.steps, completed=event.step,
-                           description=f"sampling training patches: image {event.step}/{event.steps}")
+                bar.update(
+                    state["patches"],
+                    total=event.steps,
+                    completed=event.step,
+                    description=f"sampling training patches: image {event.step}/{event.steps}",
+                )
         elif event.stage == "thresholds":
             state["thresholds"] = bar.add_task("optimising thresholds on the validation images", total=None)
         elif event.stage == "done" and "thresholds" in state:
@@ -110,13 +158,19 @@ def _progress_handler(bar):
             if state.get("epoch") != event.epoch:
                 state["epoch"] = event.epoch
                 state["task"] = bar.add_task(f"epoch {event.epoch}/{event.epochs}", total=event.steps)
-            bar.update(state["task"], completed=event.step,
-                       description=f"epoch {event.epoch}/{event.epochs} loss {event.logs.get('loss', float('nan')):.4f}")
+            bar.update(
+                state["task"],
+                completed=event.step,
+                description=f"epoch {event.epoch}/{event.epochs} loss {event.logs.get('loss', float('nan')):.4f}",
+            )
         elif event.stage == "epoch":
             val = event.logs.get("val_loss")
-            bar.update(state["task"], completed=event.steps,
-                       description=f"epoch {event.epoch}/{event.epochs} loss {event.logs.get('loss', float('nan')):.4f}"
-                       + (f" val {val:.4f}" if val is not None else ""))
+            bar.update(
+                state["task"],
+                completed=event.steps,
+                description=f"epoch {event.epoch}/{event.epochs} loss {event.logs.get('loss', float('nan')):.4f}"
+                + (f" val {val:.4f}" if val is not None else ""),
+            )
 
     return on_progress
 
@@ -124,27 +178,55 @@ def _progress_handler(bar):
 @app.command("stardist")
 def stardist(
     data_dir: Path = typer.Argument(..., help="Data folder written by `fijiport prepare stardist`.", show_default=False),
-    output: Path = typer.Option(..., "--output", "-o", help="Model folder to write (a standard stardist model folder).", show_default=False),
-    config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file with any of the options below (snake_case keys); options given on the command line win."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Model folder to write (a standard stardist model folder).", show_default=False
+    ),
+    config_file: Optional[Path] = typer.Option(
+        None, "--config", help="YAML file with any of the options below (snake_case keys); options given on the command line win."
+    ),
     n_rays: Optional[int] = typer.Option(None, "--n-rays", help="Rays per object (default 32 in 2D, 96 in 3D)."),
-    grid: Optional[str] = typer.Option(None, "--grid", help="Output subsampling per spatial axis, powers of 2, e.g. 2,2 (default 2,2 in 2D; in 3D from the objects' anisotropy)."),
-    patch_size: Optional[str] = typer.Option(None, "--patch-size", help="Patch size per spatial axis, e.g. 256,256 or 48,96,96 (default, shrunk to fit the images)."),
+    grid: Optional[str] = typer.Option(
+        None,
+        "--grid",
+        help="Output subsampling per spatial axis, powers of 2, e.g. 2,2 (default 2,2 in 2D; in 3D from the objects' anisotropy).",
+    ),
+    patch_size: Optional[str] = typer.Option(
+        None, "--patch-size", help="Patch size per spatial axis, e.g. 256,256 or 48,96,96 (default, shrunk to fit the images)."
+    ),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (default 400)."),
     steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch", help="Parameter updates per epoch (default 100)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Patches per update (default 4)."),
     unet_depth: Optional[int] = typer.Option(None, "--unet-depth", help="U-Net resolution levels (default 3)."),
-    unet_first_filters: Optional[int] = typer.Option(None, "--unet-first-filters", help="Convolution filters at the first level (default 32)."),
+    unet_first_filters: Optional[int] = typer.Option(
+        None, "--unet-first-filters", help="Convolution filters at the first level (default 32)."
+    ),
     unet_kernel_size: Optional[int] = typer.Option(None, "--unet-kernel-size", help="Odd convolution kernel size (default 3)."),
     learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="Initial Adam learning rate (default 0.0003)."),
-    validation_fraction: Optional[float] = typer.Option(None, "--validation-fraction", help="Fraction of training images for validation and threshold optimisation (default 0.15, at least one image)."),
-    augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Random flips, 90° rotations and intensity changes (default on)."),
+    validation_fraction: Optional[float] = typer.Option(
+        None,
+        "--validation-fraction",
+        help="Fraction of training images for validation and threshold optimisation (default 0.15, at least one image).",
+    ),
+    augment: Optional[bool] = typer.Option(
+        None, "--augment/--no-augment", help="Random flips, 90° rotations and intensity changes (default on)."
+    ),
     percentile_low: Optional[float] = typer.Option(None, "--percentile-low", help="Lower normalisation percentile (default 1.0)."),
     percentile_high: Optional[float] = typer.Option(None, "--percentile-high", help="Upper normalisation percentile (default 99.8)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the validation split, sampling, augmentation and initial weights (default 0)."),
-    tensorboard: Optional[bool] = typer.Option(None, "--tensorboard/--no-tensorboard", help="Write TensorBoard logs (default: only when tensorboard is installed)."),
-    gpu_memory_growth: Optional[bool] = typer.Option(None, "--gpu-memory-growth", help="Let TensorFlow take GPU memory as needed (for shared GPUs)."),
+    seed: Optional[int] = typer.Option(
+        None, "--seed", help="Seed of the validation split, sampling, augmentation and initial weights (default 0)."
+    ),
+    tensorboard: Optional[bool] = typer.Option(
+        None, "--tensorboard/--no-tensorboard", help="Write TensorBoard logs (default: only when tensorboard is installed)."
+    ),
+    gpu_memory_growth: Optional[bool] = typer.Option(
+        None, "--gpu-memory-growth", help="Let TensorFlow take GPU memory as needed (for shared GPUs)."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the weights of an existing model folder."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted training in OUTPUT from its last saved epoch up to --epochs (the total), with the settings recorded there."),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue an interrupted training in OUTPUT from its last saved epoch up to --epochs (the total), with the settings recorded there.",
+    ),
 ) -> None:
     """Train StarDist (2D or 3D) and optimise its probability and NMS thresholds on validation images.
 
@@ -155,11 +237,23 @@ def stardist(
     """
 
     cli_values = dict(
-        n_rays=n_rays, grid=parse_numbers(grid, int, "--grid"), patch_size=parse_numbers(patch_size, int, "--patch-size"),
-        epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size, unet_depth=unet_depth,
-        unet_first_filters=unet_first_filters, unet_kernel_size=unet_kernel_size, learning_rate=learning_rate,
-        validation_fraction=validation_fraction, augment=augment, percentile_low=percentile_low,
-        percentile_high=percentile_high, seed=seed, tensorboard=tensorboard, gpu_memory_growth=gpu_memory_growth,
+        n_rays=n_rays,
+        grid=parse_numbers(grid, int, "--grid"),
+        patch_size=parse_numbers(patch_size, int, "--patch-size"),
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        batch_size=batch_size,
+        unet_depth=unet_depth,
+        unet_first_filters=unet_first_filters,
+        unet_kernel_size=unet_kernel_size,
+        learning_rate=learning_rate,
+        validation_fraction=validation_fraction,
+        augment=augment,
+        percentile_low=percentile_low,
+        percentile_high=percentile_high,
+        seed=seed,
+        tensorboard=tensorboard,
+        gpu_memory_growth=gpu_memory_growth,
     )
     _check_resume(resume, cli_values, config_file)
     source = f"options{' and ' + str(config_file) if config_file else ''}"
@@ -167,7 +261,9 @@ def stardist(
     with progress_bar() as bar:
         result = train_stardist(data_dir, output, config, overwrite=overwrite, resume=resume, progress=_progress_handler(bar))
     thresholds = json.loads((output / "thresholds.json").read_text())
-    err.print(f"trained on {result.n_patches_train} image(s) ({result.n_patches_val} for validation) in {result.seconds:.0f} s; "
-              f"thresholds prob {thresholds['prob']:.3f}, nms {thresholds['nms']:.2f}")
+    err.print(
+        f"trained on {result.n_patches_train} image(s) ({result.n_patches_val} for validation) in {result.seconds:.0f} s; "
+        f"thresholds prob {thresholds['prob']:.3f}, nms {thresholds['nms']:.2f}"
+    )
     out.print(f"model: {output}")
     out.print(f"loss curve: {output / 'loss.png'}")

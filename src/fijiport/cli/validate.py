@@ -15,12 +15,22 @@ from .runtimes import print_matrix
 
 
 def validate(
-    package: Path = typer.Argument(..., help="bioimage.io model package (.zip or rdf.yaml), from fijiport or anyone else.", show_default=False),
+    package: Path = typer.Argument(
+        ..., help="bioimage.io model package (.zip or rdf.yaml), from fijiport or anyone else.", show_default=False
+    ),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON to this file."),
     md_path: Optional[Path] = typer.Option(None, "--md", help="Also write the report as Markdown to this file."),
-    runtimes: bool = typer.Option(False, "--runtimes", help="Also run the weights on TF 1.13.1/1.15.0/2.10.1 and onnxruntime 1.13.1 (what Fiji, deepImageJ and KNIME embed; install them with `fijiport runtimes install`)."),
+    runtimes: bool = typer.Option(
+        False,
+        "--runtimes",
+        help="Also run the weights on TF 1.13.1/1.15.0/2.10.1 and onnxruntime 1.13.1 (what Fiji, deepImageJ and KNIME embed; install them with `fijiport runtimes install`).",
+    ),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Runtimes folder (default ~/.cache/fijiport/runtimes)."),
-    trust_code: bool = typer.Option(False, "--trust-code", help="Allow a package that asks to run its own Python code (e.g. a PyTorch architecture file); only for packages from people you trust."),
+    trust_code: bool = typer.Option(
+        False,
+        "--trust-code",
+        help="Allow a package that asks to run its own Python code (e.g. a PyTorch architecture file); only for packages from people you trust.",
+    ),
 ) -> None:
     """Check a bioimage.io model package: spec, official tests per weight format, cross-format agreement.
 
@@ -53,7 +63,6 @@ def validate(
         table.add_row(c.name, c.weight_format or "", styled(c.status), diff, c.details)
     out.print(table)
     if "runtime_matrix" in report.parts:
-
         print_matrix(report.parts["runtime_matrix"])
     if json_path:
         report.save_json(json_path)

@@ -25,8 +25,9 @@ def _print_report(report) -> None:
 
 
 def zoo_check(
-    package: Path = typer.Argument(..., help="bioimage.io model zip (or rdf.yaml), written by fijiport or anything else.",
-                                   show_default=False),
+    package: Path = typer.Argument(
+        ..., help="bioimage.io model zip (or rdf.yaml), written by fijiport or anything else.", show_default=False
+    ),
     strict: bool = typer.Option(False, "--strict", help="Count warnings as failures (what `fijiport upload` requires)."),
     run_test: bool = typer.Option(True, "--test/--no-test", help="Run the official bioimage.io test (the slow part)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the checks to this JSON file."),
@@ -48,7 +49,9 @@ def zoo_check(
         report.save_json(json_path)
     bad = report.failures(strict)
     if bad:
-        out.print(f"[red]not ready[/]: {len(bad)} expectation(s) to fix" + ("" if strict else " (warnings allowed; --strict to require them too)"))
+        out.print(
+            f"[red]not ready[/]: {len(bad)} expectation(s) to fix" + ("" if strict else " (warnings allowed; --strict to require them too)")
+        )
         raise typer.Exit(EXIT_FAILURE)
     out.print("[green]ready for the Zoo[/]" + ("" if strict else " (run with --strict before uploading)"))
 

@@ -104,8 +104,7 @@ class CareTrainConfig(BaseModel):
             if bad:
                 suggest = [max(div_by, p // div_by * div_by) for p in self.patch_size]
                 raise ValueError(
-                    f"patch_size {self.patch_size} must be divisible by {div_by} "
-                    f"(2**unet_depth, depth {self.unet_depth}); try {suggest}"
+                    f"patch_size {self.patch_size} must be divisible by {div_by} (2**unet_depth, depth {self.unet_depth}); try {suggest}"
                 )
         return self
 

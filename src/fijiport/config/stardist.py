@@ -87,6 +87,5 @@ class StardistTrainConfig(BaseModel):
             bad = [p for p in self.patch_size if p % div_by]
             if bad:
                 suggest = [max(div_by, p // div_by * div_by) for p in self.patch_size]
-                raise ValueError(f"patch_size {self.patch_size} must be divisible by {div_by} "
-                                 f"(2**unet_depth × grid); try {suggest}")
+                raise ValueError(f"patch_size {self.patch_size} must be divisible by {div_by} (2**unet_depth × grid); try {suggest}")
         return self

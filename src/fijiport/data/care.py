@@ -21,6 +21,7 @@ from .split import split_names
 
 log = logging.getLogger(__name__)
 
+
 def prepare_care(
     low_dir: Path,
     gt_dir: Path,
@@ -37,8 +38,10 @@ def prepare_care(
     config = config or PrepareCareConfig()
     low_dir, gt_dir, data_dir = Path(low_dir), Path(gt_dir), Path(data_dir)
     if low_dir.resolve() == gt_dir.resolve():
-        raise ConfigError(f"--low and --gt are the same folder ({low_dir}); CARE learns from two acquisitions of the same "
-                          "field: low-quality images in --low, high-quality ground truth with the same file names in --gt")
+        raise ConfigError(
+            f"--low and --gt are the same folder ({low_dir}); CARE learns from two acquisitions of the same "
+            "field: low-quality images in --low, high-quality ground truth with the same file names in --gt"
+        )
     for inp in (low_dir, gt_dir):
         if data_dir.resolve() == inp.resolve() or inp.resolve() in data_dir.resolve().parents:
             raise ConfigError(f"output {data_dir} must not be inside the input folder {inp}; choose another -o")
@@ -50,7 +53,8 @@ def prepare_care(
         if pairing.only_target:
             parts.append(f"only in {gt_dir}: {', '.join(pairing.only_target)}")
         raise DataError(
-            "unpaired files (low and GT are paired by identical file name): " + "; ".join(parts)
+            "unpaired files (low and GT are paired by identical file name): "
+            + "; ".join(parts)
             + ". Rename them to match, remove them, or pass --allow-unpaired to skip them"
         )
     if not pairing.pairs:

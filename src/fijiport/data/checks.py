@@ -24,14 +24,18 @@ class ImageChecks:
 
     def check(self, path: Path, shape: tuple[int, ...], pixels: np.ndarray) -> None:
         if (self.axes is None or "C" not in self.axes.upper()) and is_rgb_tiff(path):
-            raise DataError(f"{path} is an RGB colour image; {self.task} expects grayscale data: convert it in Fiji "
-                            "(Image > Type > 16-bit) and save again, or pass --axes YXC to treat colours as channels")
+            raise DataError(
+                f"{path} is an RGB colour image; {self.task} expects grayscale data: convert it in Fiji "
+                "(Image > Type > 16-bit) and save again, or pass --axes YXC to treat colours as channels"
+            )
         if self.first is None:
             self.first = (Path(path).name, tuple(shape))
         elif len(shape) != len(self.first[1]):
-            raise DataError(f"{self.folder} mixes images with {len(self.first[1])} and {len(shape)} dimensions "
-                            f"({self.first[0]}: {self.first[1]}, {Path(path).name}: {tuple(shape)}); prepare 2D and 3D "
-                            "data in separate folders")
+            raise DataError(
+                f"{self.folder} mixes images with {len(self.first[1])} and {len(shape)} dimensions "
+                f"({self.first[0]}: {self.first[1]}, {Path(path).name}: {tuple(shape)}); prepare 2D and 3D "
+                "data in separate folders"
+            )
         note = check_pixels(path, pixels)
         if note:
             log.warning("%s", note)

@@ -31,13 +31,20 @@ class LabelReport:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "n_objects": self.n_objects, "tiny_objects": len(self.tiny),
-                "not_star_convex": len(self.not_star_convex), "relabelled": self.relabelled,
-                "from_binary_mask": self.from_binary, "notes": self.notes}
+        return {
+            "name": self.name,
+            "n_objects": self.n_objects,
+            "tiny_objects": len(self.tiny),
+            "not_star_convex": len(self.not_star_convex),
+            "relabelled": self.relabelled,
+            "from_binary_mask": self.from_binary,
+            "notes": self.notes,
+        }
 
 
-def check_label_image(mask: np.ndarray, image_shape: tuple[int, ...], path: Path, *, min_area: int = 10,
-                      n_rays: int = 32) -> tuple[np.ndarray, LabelReport]:
+def check_label_image(
+    mask: np.ndarray, image_shape: tuple[int, ...], path: Path, *, min_area: int = 10, n_rays: int = 32
+) -> tuple[np.ndarray, LabelReport]:
     """Validate ``mask`` against its image and return it relabelled 1..N with a report."""
     from scipy import ndimage
     from skimage.segmentation import relabel_sequential
@@ -45,18 +52,24 @@ def check_label_image(mask: np.ndarray, image_shape: tuple[int, ...], path: Path
     name = Path(path).name
     mask = np.asarray(mask)
     if mask.shape != tuple(image_shape):
-        raise DataError(f"mask {path} has shape {mask.shape} but its image has {tuple(image_shape)}; "
-                        "masks must have exactly the image's size (no channels, same crop)")
+        raise DataError(
+            f"mask {path} has shape {mask.shape} but its image has {tuple(image_shape)}; "
+            "masks must have exactly the image's size (no channels, same crop)"
+        )
     if mask.dtype.kind == "f":
-        raise DataError(f"mask {path} is a floating-point image ({mask.dtype}); a label image holds one integer per "
-                        "object: in Fiji use Image > Type > 16-bit on the label image, or save ROIs and use --rois")
+        raise DataError(
+            f"mask {path} is a floating-point image ({mask.dtype}); a label image holds one integer per "
+            "object: in Fiji use Image > Type > 16-bit on the label image, or save ROIs and use --rois"
+        )
     if mask.dtype.kind == "b":
         mask = mask.astype(np.uint8)
     if mask.dtype.kind not in "ui":
         raise DataError(f"mask {path} has dtype {mask.dtype}; expected an integer label image")
     if mask.min() < 0:
-        raise DataError(f"mask {path} has negative values (min {mask.min()}); labels must be 0 (background) or positive: "
-                        "redo the labels (in Fiji: Image > Type > 16-bit on a label image, or save ROIs and use --rois)")
+        raise DataError(
+            f"mask {path} has negative values (min {mask.min()}); labels must be 0 (background) or positive: "
+            "redo the labels (in Fiji: Image > Type > 16-bit on a label image, or save ROIs and use --rois)"
+        )
     report = LabelReport(name, 0)
     values = np.unique(mask)
     fg = values[values > 0]
@@ -99,9 +112,11 @@ def _refuse_intensity_image(lbl: np.ndarray, path: Path, min_labels: int = 20) -
         return
     spans = np.array([np.prod([s.stop - s.start for s in box]) for box in ndimage.find_objects(lbl) if box is not None])
     if np.mean(spans > 0.25 * lbl.size) > 0.5:
-        raise DataError(f"mask {path} looks like an intensity image, not a label image: most of its {int(lbl.max())} values "
-                        "are scattered over the whole image instead of forming one object each; pass the label images "
-                        "(one integer per object, background 0) with --masks, or ImageJ ROI sets with --rois")
+        raise DataError(
+            f"mask {path} looks like an intensity image, not a label image: most of its {int(lbl.max())} values "
+            "are scattered over the whole image instead of forming one object each; pass the label images "
+            "(one integer per object, background 0) with --masks, or ImageJ ROI sets with --rois"
+        )
 
 
 def _not_star_convex(lbl: np.ndarray, n_rays: int) -> list[int]:
@@ -125,8 +140,12 @@ def _not_star_convex(lbl: np.ndarray, n_rays: int) -> list[int]:
 
 
 def masks_summary(reports: list[LabelReport]) -> dict[str, int]:
-    return {"images": len(reports), "objects": sum(r.n_objects for r in reports),
-            "tiny": sum(len(r.tiny) for r in reports), "not_star_convex": sum(len(r.not_star_convex) for r in reports)}
+    return {
+        "images": len(reports),
+        "objects": sum(r.n_objects for r in reports),
+        "tiny": sum(len(r.tiny) for r in reports),
+        "not_star_convex": sum(len(r.not_star_convex) for r in reports),
+    }
 
 
 def first_problem(reports: list[LabelReport]) -> Optional[str]:

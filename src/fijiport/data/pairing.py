@@ -32,11 +32,15 @@ def pair_images(source_dir: Path, target_dir: Path, *, source_label: str = "low"
     source_files = {p.name: p for p in list_tiffs(source_dir, what=f"{source_label} folder")}
     target_files = {p.name: p for p in list_tiffs(target_dir, what=f"{target_label} folder")}
     if not source_files:
-        raise DataError(f"{source_label} folder {source_dir} holds no .tif/.tiff files; put the images there "
-                        f"(Fiji: File > Save As > Tiff...) or point {source_label} at the folder that holds them")
+        raise DataError(
+            f"{source_label} folder {source_dir} holds no .tif/.tiff files; put the images there "
+            f"(Fiji: File > Save As > Tiff...) or point {source_label} at the folder that holds them"
+        )
     if not target_files:
-        raise DataError(f"{target_label} folder {target_dir} holds no .tif/.tiff files; put the images there "
-                        f"(Fiji: File > Save As > Tiff...) or point {target_label} at the folder that holds them")
+        raise DataError(
+            f"{target_label} folder {target_dir} holds no .tif/.tiff files; put the images there "
+            f"(Fiji: File > Save As > Tiff...) or point {target_label} at the folder that holds them"
+        )
     common = sorted(source_files.keys() & target_files.keys())
     return PairingResult(
         pairs=[ImagePair(n, source_files[n], target_files[n]) for n in common],

@@ -35,8 +35,7 @@ def open_tiff(path: Path) -> np.ndarray:
         return read_tiff(path)
 
 
-def foreground_mask(target: np.ndarray, patch_size: Sequence[int], threshold: float = 0.4,
-                    percentile: float = 99.9) -> np.ndarray:
+def foreground_mask(target: np.ndarray, patch_size: Sequence[int], threshold: float = 0.4, percentile: float = 99.9) -> np.ndarray:
     """Where a patch centre may lie: csbdeep's ``no_background_patches`` rule, on a one-byte mask.
 
     csbdeep asks ``maximum_filter(target, patch_size // 2) > threshold * percentile(target)``. A window's
@@ -84,10 +83,7 @@ def draw_centres(mask: np.ndarray, patch_size: Sequence[int], n: int) -> list[np
 
 def cut_patches(image: np.ndarray, centres: list[np.ndarray], patch_size: Sequence[int]) -> np.ndarray:
     """The patches of ``patch_size`` around ``centres`` (csbdeep's convention for even sizes)."""
-    return np.stack([
-        image[tuple(slice(c - p // 2, c + p - p // 2) for c, p in zip(centre, patch_size))]
-        for centre in zip(*centres)
-    ])
+    return np.stack([image[tuple(slice(c - p // 2, c + p - p // 2) for c, p in zip(centre, patch_size))] for centre in zip(*centres)])
 
 
 def sample_care_patches(

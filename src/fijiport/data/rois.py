@@ -25,8 +25,9 @@ def read_rois(path: Path) -> list:
     try:
         rois = roifile.roiread(str(path))
     except Exception as e:
-        raise DataError(f"cannot read {path} as an ImageJ ROI set ({type(e).__name__}: {e}); "
-                        "save it from Fiji's ROI Manager with More > Save...") from None
+        raise DataError(
+            f"cannot read {path} as an ImageJ ROI set ({type(e).__name__}: {e}); save it from Fiji's ROI Manager with More > Save..."
+        ) from None
     return rois if isinstance(rois, list) else [rois]
 
 
@@ -71,7 +72,7 @@ def roi_mask(roi, shape: tuple[int, int]) -> np.ndarray:
     if roi.roitype == ROI_TYPE.RECT and not getattr(roi, "subpixelrect", False) and not roi.composite:
         if getattr(roi, "arc_size", 0):
             raise DataError("rounded rectangles are not supported; convert them to polygons in Fiji (Edit > Selection > Interpolate)")
-        mask[max(roi.top, 0):min(roi.bottom, h), max(roi.left, 0):min(roi.right, w)] = True
+        mask[max(roi.top, 0) : min(roi.bottom, h), max(roi.left, 0) : min(roi.right, w)] = True
         return mask
     if roi.roitype == ROI_TYPE.OVAL and not roi.composite:
         # ImageJ paints ovals from their integer bounds, also when sub-pixel bounds are stored (measured)
@@ -80,7 +81,9 @@ def roi_mask(roi, shape: tuple[int, int]) -> np.ndarray:
         yy, xx = np.mgrid[0:h, 0:w]
         return ((xx + 0.5 - cx) / rx) ** 2 + ((yy + 0.5 - cy) / ry) ** 2 < 1.0
     if roi.roitype in (ROI_TYPE.LINE, ROI_TYPE.POLYLINE, ROI_TYPE.FREELINE, ROI_TYPE.ANGLE, ROI_TYPE.POINT, ROI_TYPE.NOROI):
-        raise DataError(f"ROI {roi.name!r} is a {roi.roitype.name.lower()} ROI, not an area; keep only area ROIs (polygon, freehand, traced, rectangle, oval)")
+        raise DataError(
+            f"ROI {roi.name!r} is a {roi.roitype.name.lower()} ROI, not an area; keep only area ROIs (polygon, freehand, traced, rectangle, oval)"
+        )
     paths = roi.coordinates(multi=True) if roi.composite else [roi.coordinates()]
     return _fill_paths(shape, [np.asarray(p) for p in paths if p is not None])
 

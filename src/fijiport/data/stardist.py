@@ -24,18 +24,23 @@ from .split import split_names
 
 log = logging.getLogger(__name__)
 
+
 def _pair(images_dir: Path, masks_dir: Optional[Path], rois_dir: Optional[Path]) -> tuple[dict, list[str], list[str]]:
     images = {p.name: p for p in list_tiffs(images_dir, what="--images folder")}
     if not images:
-        raise DataError(f"--images folder {images_dir} holds no .tif/.tiff files; put the images there "
-                        "(Fiji: File > Save As > Tiff...) or point --images at the folder that holds them")
+        raise DataError(
+            f"--images folder {images_dir} holds no .tif/.tiff files; put the images there "
+            "(Fiji: File > Save As > Tiff...) or point --images at the folder that holds them"
+        )
     if (masks_dir is None) == (rois_dir is None):
         raise UsageError("pass exactly one of --masks DIR (label images) or --rois DIR (ImageJ ROI set zips)")
     if masks_dir is not None:
         masks = {p.name: p for p in list_tiffs(masks_dir, what="--masks folder")}
         if not masks:
-            raise DataError(f"--masks folder {masks_dir} holds no .tif/.tiff files; save the label images there with the "
-                            "images' file names, or use --rois DIR with ImageJ ROI sets")
+            raise DataError(
+                f"--masks folder {masks_dir} holds no .tif/.tiff files; save the label images there with the "
+                "images' file names, or use --rois DIR with ImageJ ROI sets"
+            )
         common = sorted(images.keys() & masks.keys())
         return ({n: (images[n], masks[n]) for n in common}, sorted(images.keys() - masks.keys()), sorted(masks.keys() - images.keys()))
     assert rois_dir is not None
@@ -80,9 +85,15 @@ def prepare_stardist(
             parts.append(f"images without {'mask' if mask_kind == 'mask' else 'ROI set'}: {', '.join(only_images)}")
         if only_masks:
             parts.append(f"{'masks' if mask_kind == 'mask' else 'ROI sets'} without image: {', '.join(only_masks)}")
-        raise DataError("; ".join(parts) + (". Masks pair with images by identical file name" if mask_kind == "mask"
-                                            else ". ROI sets pair with images as <image base name>.zip")
-                        + "; rename or remove them, or pass --allow-unpaired")
+        raise DataError(
+            "; ".join(parts)
+            + (
+                ". Masks pair with images by identical file name"
+                if mask_kind == "mask"
+                else ". ROI sets pair with images as <image base name>.zip"
+            )
+            + "; rename or remove them, or pass --allow-unpaired"
+        )
     if not pairs:
         raise DataError(f"no image in {images_dir} has a {'mask' if mask_kind == 'mask' else 'ROI set'}")
 
@@ -105,8 +116,12 @@ def prepare_stardist(
         masks[name], reports[name] = check_label_image(raw_mask, spatial_shape, mask_path, min_area=config.min_area)
         records[name] = (
             FileRecord(source=str(img_path.resolve()), sha256=sha256_file(img_path), shape=list(image.shape), dtype=str(image.dtype)),
-            FileRecord(source=str(Path(mask_path).resolve()), sha256=sha256_file(mask_path), shape=list(masks[name].shape),
-                       dtype=str(masks[name].dtype)),
+            FileRecord(
+                source=str(Path(mask_path).resolve()),
+                sha256=sha256_file(mask_path),
+                shape=list(masks[name].shape),
+                dtype=str(masks[name].dtype),
+            ),
         )
         if progress:
             progress(i + 1, len(pairs))
@@ -114,9 +129,15 @@ def prepare_stardist(
     train, test = split_names(list(records), config.test_fraction, config.seed)
     split_of: dict[str, Literal["train", "test"]] = {**{n: "train" for n in train}, **{n: "test" for n in test}}
     manifest = StardistManifest(
-        fijiport_version=__version__, axes=axes, config=config.model_copy(update={"axes": axes}),
-        items=[StardistRecord(name=n, split=split_of[n], image=records[n][0], mask=records[n][1], mask_source=mask_kind,
-                              report=reports[n].to_dict()) for n in sorted(records)],
+        fijiport_version=__version__,
+        axes=axes,
+        config=config.model_copy(update={"axes": axes}),
+        items=[
+            StardistRecord(
+                name=n, split=split_of[n], image=records[n][0], mask=records[n][1], mask_source=mask_kind, report=reports[n].to_dict()
+            )
+            for n in sorted(records)
+        ],
         skipped_unpaired=only_images + only_masks,
     )
     import tifffile

@@ -12,8 +12,14 @@ from pathlib import Path
 import numpy as np
 
 
-def simulate_low_snr(clean: np.ndarray, rng: np.random.Generator, photons: float = 15.0,
-                     read_noise: float = 3.0, offset: float = 100.0, background: float = 1.0) -> np.ndarray:
+def simulate_low_snr(
+    clean: np.ndarray,
+    rng: np.random.Generator,
+    photons: float = 15.0,
+    read_noise: float = 3.0,
+    offset: float = 100.0,
+    background: float = 1.0,
+) -> np.ndarray:
     """A uint16 low-light acquisition of ``clean`` (any numeric dtype, any shape)."""
     x = clean.astype(np.float64)
     lo, hi = np.percentile(x, 0.1), np.percentile(x, 99.9)

@@ -45,8 +45,9 @@ class ConvertResult:
     notes: list[str] = field(default_factory=list)
 
 
-def freeze_saved_model(saved_model_dir: Path, input_key: Optional[str] = None, output_key: Optional[str] = None,
-                       tag: str = "serve") -> tuple[FrozenGraph, str, str]:
+def freeze_saved_model(
+    saved_model_dir: Path, input_key: Optional[str] = None, output_key: Optional[str] = None, tag: str = "serve"
+) -> tuple[FrozenGraph, str, str]:
     """Load a SavedModel with the v1 loader and fold its variables; returns the graph and the signature keys."""
     import tensorflow as tf
 
@@ -55,15 +56,19 @@ def freeze_saved_model(saved_model_dir: Path, input_key: Optional[str] = None, o
         try:
             meta = tf.compat.v1.saved_model.loader.load(sess, [tag], str(saved_model_dir))
         except Exception as e:
-            raise DataError(f"TensorFlow {tf.__version__} cannot load the SavedModel in {saved_model_dir.name}: "
-                            f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
+            raise DataError(
+                f"TensorFlow {tf.__version__} cannot load the SavedModel in {saved_model_dir.name}: "
+                f"{type(e).__name__}: {str(e).splitlines()[0]}"
+            ) from None
         sigs = meta.signature_def
         sig = sigs["serving_default"] if "serving_default" in sigs else next(iter(sigs.values()), None)
         if sig is None:
             raise DataError("the SavedModel has no signature; cannot tell its input and output")
         if len(sig.inputs) != 1 or len(sig.outputs) != 1:
-            raise DataError(f"the SavedModel has {len(sig.inputs)} inputs and {len(sig.outputs)} outputs; "
-                            "Fiji's plugins and fijiport convert handle one of each")
+            raise DataError(
+                f"the SavedModel has {len(sig.inputs)} inputs and {len(sig.outputs)} outputs; "
+                "Fiji's plugins and fijiport convert handle one of each"
+            )
         in_key = input_key if input_key is not None and input_key in sig.inputs else next(iter(sig.inputs))
         out_key = output_key if output_key is not None and output_key in sig.outputs else next(iter(sig.outputs))
         in_tensor, out_tensor = sig.inputs[in_key].name, sig.outputs[out_key].name
@@ -76,8 +81,15 @@ def freeze_saved_model(saved_model_dir: Path, input_key: Optional[str] = None, o
     return FrozenGraph(gd, in_op, out_op, rewrites=[]), in_key, out_key
 
 
-def convert_package(source: Path, output: Path, *, overwrite: bool = False, opset: int = 17,
-                    progress: Optional[Callable[[str], None]] = None, trust_code: bool = False) -> ConvertResult:
+def convert_package(
+    source: Path,
+    output: Path,
+    *,
+    overwrite: bool = False,
+    opset: int = 17,
+    progress: Optional[Callable[[str], None]] = None,
+    trust_code: bool = False,
+) -> ConvertResult:
     """Repair a CSBDeep/StarDist SavedModel zip or a bioimage.io package (see module docstring)."""
     from .._tf import legacy_tensorflow
 
@@ -88,8 +100,10 @@ def convert_package(source: Path, output: Path, *, overwrite: bool = False, opse
     if output.suffix.lower() != ".zip":
         raise ExportError(f"output {output} must end in .zip")
     if source.resolve() == output.resolve():
-        raise ExportError(f"-o {output} is the input package; write the converted model to a new file, e.g. "
-                          f"-o {output.with_name(output.stem + '_converted.zip')} (the input is never replaced)")
+        raise ExportError(
+            f"-o {output} is the input package; write the converted model to a new file, e.g. "
+            f"-o {output.with_name(output.stem + '_converted.zip')} (the input is never replaced)"
+        )
     check_output(output, overwrite)
     inspect_package(source, trust_code=trust_code, require_rdf=False)
     try:
@@ -136,8 +150,13 @@ def _convert_saved_model_zip(in_dir: Path, output: Path, tmp: Path, overwrite: b
     extra = {"meta.json": (in_dir / "meta.json").read_bytes()} if (in_dir / "meta.json").is_file() else {}
     with atomic_file(output, overwrite=overwrite) as partial:
         zip_folder(sm, partial, extra=extra)
-    return ConvertResult(output, "SavedModel zip", compatible.rewrites, {"tensorflow_saved_model_bundle": diff},
-                         [f"frozen graph checked on a probe input of shape {list(x.shape)}"])
+    return ConvertResult(
+        output,
+        "SavedModel zip",
+        compatible.rewrites,
+        {"tensorflow_saved_model_bundle": diff},
+        [f"frozen graph checked on a probe input of shape {list(x.shape)}"],
+    )
 
 
 def _convert_bioimageio(source: Path, output: Path, tmp: Path, overwrite: bool, opset: int, step) -> ConvertResult:
@@ -179,8 +198,10 @@ def _convert_bioimageio(source: Path, output: Path, tmp: Path, overwrite: bool, 
         try:
             model = tf.keras.models.load_model(str(tmp / "pkg" / name), compile=False)
         except Exception as e:
-            raise DataError(f"{source}: the Keras weights {name} do not load in tf_keras "
-                            f"({type(e).__name__}: {str(e).splitlines()[0]}); custom layers cannot be converted") from None
+            raise DataError(
+                f"{source}: the Keras weights {name} do not load in tf_keras "
+                f"({type(e).__name__}: {str(e).splitlines()[0]}); custom layers cannot be converted"
+            ) from None
         frozen = freeze_keras_model(model, "input", "output")
         origin = "keras_hdf5"
     else:
@@ -199,8 +220,10 @@ def _convert_bioimageio(source: Path, output: Path, tmp: Path, overwrite: bool, 
     diffs = {k: float(a.max_abs_diff) for k, a in results.items() if a.max_abs_diff is not None}
     bad = {k: diffs[k] for k, a in results.items() if not a.ok}
     if bad:
-        raise ExportError(f"converted weights do not reproduce the package's test output (max |diff| {bad}); "
-                          "the original weights may not reproduce it either: check with `fijiport validate`")
+        raise ExportError(
+            f"converted weights do not reproduce the package's test output (max |diff| {bad}); "
+            "the original weights may not reproduce it either: check with `fijiport validate`"
+        )
 
     keras = weights.keras_hdf5
     parent: dict[str, Any] = {"parent": "keras_hdf5"} if keras is not None else {}
@@ -208,11 +231,17 @@ def _convert_bioimageio(source: Path, output: Path, tmp: Path, overwrite: bool, 
     if keras is not None:
         new_weights["keras_hdf5"] = keras
     new_weights["tensorflow_saved_model_bundle"] = bio.TensorflowSavedModelBundleWeightsDescr(
-        source=tf_zip, tensorflow_version=bio.Version(TF_BUNDLE_VERSION), **parent,
-        comment=f"frozen by fijiport convert from the package's {origin} weights, for TensorFlow 1.13-2.10")
+        source=tf_zip,
+        tensorflow_version=bio.Version(TF_BUNDLE_VERSION),
+        **parent,
+        comment=f"frozen by fijiport convert from the package's {origin} weights, for TensorFlow 1.13-2.10",
+    )
     new_weights["onnx"] = bio.OnnxWeightsDescr(
-        source=onnx_path, opset_version=opset, parent="keras_hdf5" if keras is not None else "tensorflow_saved_model_bundle",
-        comment="converted with tf2onnx by fijiport convert; IR version 8 for onnxruntime >= 1.13")
+        source=onnx_path,
+        opset_version=opset,
+        parent="keras_hdf5" if keras is not None else "tensorflow_saved_model_bundle",
+        comment="converted with tf2onnx by fijiport convert; IR version 8 for onnxruntime >= 1.13",
+    )
     for other, entry in weights:
         if entry is not None and other not in new_weights and other not in ("tensorflow_saved_model_bundle", "onnx"):
             notes.append(f"dropped {other} weights (not convertible here)")

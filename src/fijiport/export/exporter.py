@@ -74,8 +74,15 @@ class ExportResult:
     fiji_macro: Optional[Path] = None
 
 
-def export_model(model_dir: Path, output_zip: Path, meta: Optional[ExportMeta] = None, options: Optional[ExportOptions] = None,
-                 *, kind: Optional[str] = None, progress: Optional[Callable[[str], None]] = None) -> ExportResult:
+def export_model(
+    model_dir: Path,
+    output_zip: Path,
+    meta: Optional[ExportMeta] = None,
+    options: Optional[ExportOptions] = None,
+    *,
+    kind: Optional[str] = None,
+    progress: Optional[Callable[[str], None]] = None,
+) -> ExportResult:
     """Export a model folder (CARE or StarDist, 2D or 3D, trained anywhere) to a bioimage.io zip.
 
     Parameters
@@ -111,8 +118,9 @@ def export_model(model_dir: Path, output_zip: Path, meta: Optional[ExportMeta] =
     step(f"loading the {k.title} network")
     model = folder.load_keras()
     geometry = k.geometry(folder, model)
-    x_raw = crop_to_valid_size(test_image_layout(test_raw, folder), folder.spatial_axes, geometry.div_by, geometry.min_size,
-                               pad_mode=k.test_pad_mode)
+    x_raw = crop_to_valid_size(
+        test_image_layout(test_raw, folder), folder.spatial_axes, geometry.div_by, geometry.min_size, pad_mode=k.test_pad_mode
+    )
     x_batch = x_raw[np.newaxis].astype(np.float32)
     x_norm = scale_range(x_batch, tuple(range(1, x_batch.ndim - 1)), *folder.percentiles)
     name = k.package_name(meta.name, folder)
@@ -137,8 +145,7 @@ def export_model(model_dir: Path, output_zip: Path, meta: Optional[ExportMeta] =
         compatible, saved_dir, tf_zip, onnx_path = write_network_weights(net, tmp, options.opset, x_norm, k.graph_output_id)
 
         step("checking weight formats agree")
-        converted = {"tensorflow_saved_model_bundle": run_graph(compatible, x_norm),
-                     "onnx": run_onnx(onnx_path, x_norm, INPUT_ID)}
+        converted = {"tensorflow_saved_model_bundle": run_graph(compatible, x_norm), "onnx": run_onnx(onnx_path, x_norm, INPUT_ID)}
         ctx.diffs = {"keras_hdf5": 0.0} if h5_path is not None else {}
         bad = {}
         for fmt, y in converted.items():
@@ -149,8 +156,9 @@ def export_model(model_dir: Path, output_zip: Path, meta: Optional[ExportMeta] =
             if not agreement.ok:
                 bad[fmt] = agreement.max_abs_diff
         if bad:
-            raise ExportError(f"converted weights disagree with the Keras model (max |diff| {bad}, limit {AGREEMENT_ATOL}); "
-                              "please report this model")
+            raise ExportError(
+                f"converted weights disagree with the Keras model (max |diff| {bad}, limit {AGREEMENT_ATOL}); please report this model"
+            )
         k.check_formats(ctx, converted)
 
         test_output, sample_output = k.test_outputs(ctx)
@@ -167,30 +175,50 @@ def export_model(model_dir: Path, output_zip: Path, meta: Optional[ExportMeta] =
         step("writing bioimage.io package")
 
         with offline_tolerant_github_check():
-            descr = model_descr(ctx, cover, readme, h5_path, tf_zip, onnx_path, opset=options.opset,
-                                tf_version=_installed_tf_version())
+            descr = model_descr(ctx, cover, readme, h5_path, tf_zip, onnx_path, opset=options.opset, tf_version=_installed_tf_version())
         with all_or_nothing(*outputs):
             write_package(descr, output_zip, overwrite=options.overwrite)
             fiji_zip = fiji_macro = None
             if options.fiji_zip is not None:
-
                 step(f"writing the {k.fiji_plugin} / KNIME zip and macro")
                 fiji_zip = write_fiji_zip(saved_dir, k.fiji_meta(ctx), Path(options.fiji_zip), overwrite=options.overwrite)
                 values, note = k.fiji_macro_values(ctx, fiji_zip)
-                fiji_macro = write_filled_macro(k.fiji_macro, fiji_zip.with_suffix(".ijm"), values, note,
-                                                overwrite=options.overwrite)
-    return ExportResult(output_zip, name, list(ctx.diffs), ctx.diffs, geometry.halo, geometry.min_size, geometry.div_by,
-                        warnings, compatible.rewrites, fiji_zip, fiji_macro)
+                fiji_macro = write_filled_macro(k.fiji_macro, fiji_zip.with_suffix(".ijm"), values, note, overwrite=options.overwrite)
+    return ExportResult(
+        output_zip,
+        name,
+        list(ctx.diffs),
+        ctx.diffs,
+        geometry.halo,
+        geometry.min_size,
+        geometry.div_by,
+        warnings,
+        compatible.rewrites,
+        fiji_zip,
+        fiji_macro,
+    )
 
 
-def export_care(model_dir: Path, output_zip: Path, meta: Optional[ExportMeta] = None, options: Optional[ExportOptions] = None,
-                *, progress: Optional[Callable[[str], None]] = None) -> ExportResult:
+def export_care(
+    model_dir: Path,
+    output_zip: Path,
+    meta: Optional[ExportMeta] = None,
+    options: Optional[ExportOptions] = None,
+    *,
+    progress: Optional[Callable[[str], None]] = None,
+) -> ExportResult:
     """:func:`export_model` for a csbdeep CARE model folder (refuses other kinds)."""
     return export_model(model_dir, output_zip, meta, options, kind="care", progress=progress)
 
 
-def export_stardist(model_dir: Path, output_zip: Path, meta: Optional[ExportMeta] = None, options: Optional[ExportOptions] = None,
-                    *, progress: Optional[Callable[[str], None]] = None) -> ExportResult:
+def export_stardist(
+    model_dir: Path,
+    output_zip: Path,
+    meta: Optional[ExportMeta] = None,
+    options: Optional[ExportOptions] = None,
+    *,
+    progress: Optional[Callable[[str], None]] = None,
+) -> ExportResult:
     """:func:`export_model` for a stardist model folder: the package outputs the label image (2D) or prob/dist (3D)."""
     return export_model(model_dir, output_zip, meta, options, kind="stardist", progress=progress)
 
@@ -251,6 +279,5 @@ def write_network_weights(keras_model, tmp: Path, opset: int, x_norm: np.ndarray
     check_equivalent(frozen, compatible, x_norm)
     saved_dir = write_saved_model(compatible, tmp / "saved_model", INPUT_ID, output_id)
     tf_zip = zip_folder(saved_dir, tmp / "tf_saved_model_bundle.zip")
-    onnx_path = frozen_graph_to_onnx(compatible, tmp / "weights.onnx", input_key=INPUT_ID, output_key=output_id, opset=opset,
-                                     probe=x_norm)
+    onnx_path = frozen_graph_to_onnx(compatible, tmp / "weights.onnx", input_key=INPUT_ID, output_key=output_id, opset=opset, probe=x_norm)
     return compatible, saved_dir, tf_zip, onnx_path

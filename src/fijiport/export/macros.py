@@ -98,8 +98,9 @@ def install_macros(fiji_dir: Path, *, overwrite: bool = False) -> list[Path]:
     if not fiji_dir.is_dir():
         raise DataError(f"{fiji_dir} is not a folder; pass your Fiji installation, e.g. --fiji ~/Fiji.app")
     if not any((fiji_dir / d).is_dir() for d in ("jars", "plugins")):
-        raise DataError(f"{fiji_dir} does not look like Fiji.app (no jars/ or plugins/ folder); pass the folder that holds "
-                        "the ImageJ-* launcher")
+        raise DataError(
+            f"{fiji_dir} does not look like Fiji.app (no jars/ or plugins/ folder); pass the folder that holds the ImageJ-* launcher"
+        )
     target_dir = fiji_dir / MENU_FOLDER
     targets = [target_dir / n for n in MACROS]
     for t in targets:

@@ -19,8 +19,16 @@ IR_VERSION = 8
 """IR version written by onnx 1.12/1.13, which onnxruntime 1.13.1 reads (it rejects newer ones)."""
 
 
-def frozen_graph_to_onnx(frozen: FrozenGraph, path: Path, *, input_key: str = "input", output_key: str = "output",
-                         opset: int = OPSET, probe: Optional[np.ndarray] = None, attempts: int = 3) -> Path:
+def frozen_graph_to_onnx(
+    frozen: FrozenGraph,
+    path: Path,
+    *,
+    input_key: str = "input",
+    output_key: str = "output",
+    opset: int = OPSET,
+    probe: Optional[np.ndarray] = None,
+    attempts: int = 3,
+) -> Path:
     """Convert a frozen graph with tf2onnx; input and output are named ``input_key``/``output_key``.
 
     With ``probe``, the ONNX model is run on it and must give the frozen graph's output shape. Seen twice in

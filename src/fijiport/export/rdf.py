@@ -69,8 +69,10 @@ def metadata_warnings(meta: ExportMeta) -> list[str]:
     if not meta.authors:
         out.append("no authors: the Zoo expects them; set --author 'Name' or `authors:` in --meta FILE.yaml")
     if not any(p.github_user for p in meta.maintainers + meta.authors):
-        out.append("no maintainer with a GitHub user: the Zoo contacts models' maintainers on GitHub; "
-                   "set --maintainer GITHUB_USER or `maintainers: [{github_user: ...}]` in --meta")
+        out.append(
+            "no maintainer with a GitHub user: the Zoo contacts models' maintainers on GitHub; "
+            "set --maintainer GITHUB_USER or `maintainers: [{github_user: ...}]` in --meta"
+        )
     if not meta.description:
         out.append("no description: set --description or `description:` in --meta")
     if not meta.tags:
@@ -86,45 +88,66 @@ def safe_name(name: str, fallback: str) -> str:
     return cleaned[:128] or fallback
 
 
-def model_descr(ctx: ExportContext, cover: Path, readme: Path, h5_path: Optional[Path], tf_zip: Path, onnx_path: Path, *,
-                opset: int, tf_version: str):
+def model_descr(
+    ctx: ExportContext, cover: Path, readme: Path, h5_path: Optional[Path], tf_zip: Path, onnx_path: Path, *, opset: int, tf_version: str
+):
     """The spec 0.5 model description: the shared input and weights, the kind's outputs, config and attachments."""
     from bioimageio.spec.model import v0_5 as bio
 
     folder, kind, meta, g, tmp = ctx.folder, ctx.folder.kind, ctx.meta, ctx.geometry, ctx.tmp
     authors, maintainers, cites = rdf_people_and_citations(meta, list(kind.citations))
     spatial = [a.lower() for a in folder.spatial_axes]
-    inputs = [bio.InputTensorDescr(
-        id=bio.TensorId(ctx.input_id),
-        axes=[bio.BatchAxis(), *(bio.SpaceInputAxis(id=bio.AxisId(a), size=bio.ParameterizedSize(min=g.min_size, step=g.div_by))
-                                 for a in spatial),
-              bio.ChannelAxis(channel_names=[f"channel{i}" for i in range(folder.n_channel_in)])],
-        test_tensor=bio.FileDescr(source=tmp / "test_input.npy"),
-        sample_tensor=bio.FileDescr(source=tmp / "sample_input.tif"),
-        data=bio.IntervalOrRatioDataDescr(type="float32"),
-        preprocessing=[bio.ScaleRangeDescr(kwargs=bio.ScaleRangeKwargs(
-            axes=[bio.AxisId(a) for a in spatial], min_percentile=folder.percentiles[0], max_percentile=folder.percentiles[1]))],
-    )]
+    inputs = [
+        bio.InputTensorDescr(
+            id=bio.TensorId(ctx.input_id),
+            axes=[
+                bio.BatchAxis(),
+                *(bio.SpaceInputAxis(id=bio.AxisId(a), size=bio.ParameterizedSize(min=g.min_size, step=g.div_by)) for a in spatial),
+                bio.ChannelAxis(channel_names=[f"channel{i}" for i in range(folder.n_channel_in)]),
+            ],
+            test_tensor=bio.FileDescr(source=tmp / "test_input.npy"),
+            sample_tensor=bio.FileDescr(source=tmp / "sample_input.tif"),
+            data=bio.IntervalOrRatioDataDescr(type="float32"),
+            preprocessing=[
+                bio.ScaleRangeDescr(
+                    kwargs=bio.ScaleRangeKwargs(
+                        axes=[bio.AxisId(a) for a in spatial], min_percentile=folder.percentiles[0], max_percentile=folder.percentiles[1]
+                    )
+                )
+            ],
+        )
+    ]
     comments = kind.weight_comments(ctx)
     keras = None
     if h5_path is not None:
         keras = bio.KerasHdf5WeightsDescr(source=h5_path, tensorflow_version=bio.Version(tf_version), comment=comments["keras_hdf5"])
     # unset fields, not None: bioimageio.spec writes explicitly set Nones as `key: null` into the rdf
-    tf_bundle = bio.TensorflowSavedModelBundleWeightsDescr(source=tf_zip, tensorflow_version=bio.Version(TF_BUNDLE_VERSION),
-                                                           **_set({"parent": "keras_hdf5" if keras else None}),
-                                                           comment=comments["tensorflow_saved_model_bundle"])
-    onnx_weights = bio.OnnxWeightsDescr(source=onnx_path, opset_version=opset,
-                                        parent="keras_hdf5" if keras else "tensorflow_saved_model_bundle", comment=comments["onnx"])
+    tf_bundle = bio.TensorflowSavedModelBundleWeightsDescr(
+        source=tf_zip,
+        tensorflow_version=bio.Version(TF_BUNDLE_VERSION),
+        **_set({"parent": "keras_hdf5" if keras else None}),
+        comment=comments["tensorflow_saved_model_bundle"],
+    )
+    onnx_weights = bio.OnnxWeightsDescr(
+        source=onnx_path, opset_version=opset, parent="keras_hdf5" if keras else "tensorflow_saved_model_bundle", comment=comments["onnx"]
+    )
     weights = bio.WeightsDescr(**_set({"keras_hdf5": keras}), tensorflow_saved_model_bundle=tf_bundle, onnx=onnx_weights)
     attachments = kind.attachments(ctx)
     kwargs: dict[str, Any] = dict(
         name=safe_name(ctx.name, f"{kind.title} model"),
         description=meta.description or kind.default_description,
-        authors=authors, maintainers=maintainers, cite=cites, license=meta.license,
+        authors=authors,
+        maintainers=maintainers,
+        cite=cites,
+        license=meta.license,
         tags=list(dict.fromkeys([*meta.tags, *kind.tags(folder)])),
-        covers=[bio.FileDescr(source=cover)], documentation=bio.FileDescr(source=readme),
+        covers=[bio.FileDescr(source=cover)],
+        documentation=bio.FileDescr(source=readme),
         **({"attachments": [bio.FileDescr(source=p) for p in attachments]} if attachments else {}),
-        inputs=inputs, outputs=kind.output_descrs(ctx), weights=weights, config=kind.config_blocks(ctx),
+        inputs=inputs,
+        outputs=kind.output_descrs(ctx),
+        weights=weights,
+        config=kind.config_blocks(ctx),
     )
     kwargs.update(optional_rdf_fields(meta))
     try:

@@ -146,9 +146,7 @@ def write_saved_model(frozen: FrozenGraph, out_dir: Path, input_key: str = "inpu
         with tf.compat.v1.Session(graph=graph) as sess:
             builder = tf.compat.v1.saved_model.Builder(str(out_dir))
             signature = tf.compat.v1.saved_model.predict_signature_def(inputs={input_key: x}, outputs={output_key: y})
-            builder.add_meta_graph_and_variables(
-                sess, [SERVE_TAG], signature_def_map={SIGNATURE_KEY: signature}, strip_default_attrs=True
-            )
+            builder.add_meta_graph_and_variables(sess, [SERVE_TAG], signature_def_map={SIGNATURE_KEY: signature}, strip_default_attrs=True)
             builder.save()
     (out_dir / "variables").mkdir(exist_ok=True)
     return out_dir

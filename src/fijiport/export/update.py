@@ -33,8 +33,10 @@ def previous_values(previous: Path) -> dict:
         "name": descr.name,
         "authors": [person(a) for a in descr.authors or []],
         "maintainers": [person(m) for m in descr.maintainers or [] if getattr(m, "github_user", None)],
-        "cite": [{"text": c.text, **({"doi": str(c.doi)} if c.doi else {}), **({"url": str(c.url)} if getattr(c, "url", None) else {})}
-                 for c in descr.cite or []],
+        "cite": [
+            {"text": c.text, **({"doi": str(c.doi)} if c.doi else {}), **({"url": str(c.url)} if getattr(c, "url", None) else {})}
+            for c in descr.cite or []
+        ],
         "tags": [str(t) for t in descr.tags or []],
     }
     if descr.description:
@@ -76,7 +78,11 @@ def apply_update(values: dict, previous: Optional[Path], parent: Optional[str], 
         raise ExportError(f"--version {version} is not newer than the earlier package's {old_version}; pick a higher version")
     entry = f"- {version}: {changes or 're-exported with fijiport'}"
     if old_version or merged.get("id"):
-        entry += " (follows " + ", ".join(x for x in (old_version and f"version {old_version}", merged.get("id") and f"Zoo id {merged['id']}") if x) + ")"
+        entry += (
+            " (follows "
+            + ", ".join(x for x in (old_version and f"version {old_version}", merged.get("id") and f"Zoo id {merged['id']}") if x)
+            + ")"
+        )
     extra = merged.get("documentation_extra") or ""
     merged["documentation_extra"] = (extra + "\n\n" if extra else "") + f"{HISTORY}\n\n{entry}\n" + (f"{history}\n" if history else "")
     return merged

@@ -48,5 +48,15 @@ def kind_of_package(config: dict[str, Any], name: str = "") -> Optional[ModelKin
     return None
 
 
-__all__ = ["CARE", "KINDS", "STARDIST", "ExportContext", "Geometry", "KindPrediction", "ModelKind", "kind_named",
-           "kind_of_config", "kind_of_package"]
+__all__ = [
+    "CARE",
+    "KINDS",
+    "STARDIST",
+    "ExportContext",
+    "Geometry",
+    "KindPrediction",
+    "ModelKind",
+    "kind_named",
+    "kind_of_config",
+    "kind_of_package",
+]

@@ -197,8 +197,10 @@ class ModelKind:
         raise NotImplementedError
 
 
-NO_QC = ("No QC report was given at export. Run `fijiport qc` on held-out paired images and export "
-         "again with `--qc qc_report/qc.json` to include its figures here.")
+NO_QC = (
+    "No QC report was given at export. Run `fijiport qc` on held-out paired images and export "
+    "again with `--qc qc_report/qc.json` to include its figures here."
+)
 NOT_DESCRIBED = "Not described. Set `training_data:` in --meta to describe or link the training data."
 
 

@@ -24,8 +24,11 @@ ONNX_COMMENT = "converted with tf2onnx from the frozen graph; IR version 8 for o
 
 def care_citation():
 
-    return CiteEntry(text="Weigert et al., Content-aware image restoration: pushing the limits of fluorescence microscopy, "
-                          "Nature Methods 15, 1090–1097 (2018)", doi="10.1038/s41592-018-0216-7")
+    return CiteEntry(
+        text="Weigert et al., Content-aware image restoration: pushing the limits of fluorescence microscopy, "
+        "Nature Methods 15, 1090–1097 (2018)",
+        doi="10.1038/s41592-018-0216-7",
+    )
 
 
 class CareKind(ModelKind):
@@ -77,9 +80,11 @@ class CareKind(ModelKind):
                 model: Any = CARE(None, name=folder.path.name, basedir=str(folder.path.parent))
                 model.keras_model.load_weights(str(folder.weights_path))
         except Exception as e:
-            raise DataError(f"cannot load {folder.weights_path} into the network described by {folder.path / 'config.json'}: "
-                            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}. The file is damaged or belongs to "
-                            "another network: copy the model folder again, whole, from where it was trained") from None
+            raise DataError(
+                f"cannot load {folder.weights_path} into the network described by {folder.path / 'config.json'}: "
+                f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}. The file is damaged or belongs to "
+                "another network: copy the model folder again, whole, from where it was trained"
+            ) from None
         return model
 
     def predict(self, folder: ModelFolder, model, img: np.ndarray, tiles: tuple[int, ...]) -> KindPrediction:
@@ -98,8 +103,13 @@ class CareKind(ModelKind):
         halo = _unet.package_halo(depth, kernel)
         div_by = 2**depth
         overlap = _unet.unet_halo(depth, kernel)
-        return Geometry(div_by, halo, _unet.min_input_size(halo, div_by), {a: div_by for a in folder.spatial_axes},
-                        {a: overlap for a in folder.spatial_axes})
+        return Geometry(
+            div_by,
+            halo,
+            _unet.min_input_size(halo, div_by),
+            {a: div_by for a in folder.spatial_axes},
+            {a: overlap for a in folder.spatial_axes},
+        )
 
     def export_network(self, ctx: ExportContext) -> tuple[Any, bool, list[str]]:
         keras_model = ctx.model.keras_model
@@ -107,8 +117,14 @@ class CareKind(ModelKind):
         if lambdas:
             # Keras 3 (bioimageio.core, deepImageJ's Python) refuses to deserialise Lambda layers
             # (arbitrary code); probabilistic CARE has one, so its Keras weights stay out.
-            return keras_model, False, [f"Keras weights left out: layer(s) {', '.join(lambdas)} are Lambda layers that Keras 3 "
-                                        "will not load; the package carries the TensorFlow and ONNX weights"]
+            return (
+                keras_model,
+                False,
+                [
+                    f"Keras weights left out: layer(s) {', '.join(lambdas)} are Lambda layers that Keras 3 "
+                    "will not load; the package carries the TensorFlow and ONNX weights"
+                ],
+            )
         return keras_model, True, []
 
     def test_outputs(self, ctx: ExportContext) -> tuple[np.ndarray, np.ndarray]:
@@ -139,14 +155,20 @@ class CareKind(ModelKind):
         if record is None:
             return NOT_DESCRIBED
         patches = record.patches
-        return (f"Trained with fijiport on {len(record.train_images)} paired image(s) "
-                f"({patches.train if patches else '?'} patches of shape {patches.shape if patches else '?'}), axes "
-                f"{record.axes or '?'}; {len(record.test_images)} image(s) held out for QC.")
+        return (
+            f"Trained with fijiport on {len(record.train_images)} paired image(s) "
+            f"({patches.train if patches else '?'} patches of shape {patches.shape if patches else '?'}), axes "
+            f"{record.axes or '?'}; {len(record.test_images)} image(s) held out for QC."
+        )
 
     def card_values(self, ctx: ExportContext) -> dict[str, Any]:
         folder, g, meta = ctx.folder, ctx.geometry, ctx.meta
-        origin = {"training": "as in training", "given": "given at export", "package": "as in the package",
-                  "default": f"{self.default_percentiles_origin}; the training percentiles were not recorded"}
+        origin = {
+            "training": "as in training",
+            "given": "given at export",
+            "package": "as in the package",
+            "default": f"{self.default_percentiles_origin}; the training percentiles were not recorded",
+        }
         rows = ["| weights | max \\|diff\\| to the Keras reference |", "|---|---|"]
         rows += [f"| {fmt} | {d:.2g} |" for fmt, d in ctx.diffs.items()]
         return {
@@ -189,23 +211,32 @@ class CareKind(ModelKind):
             names = [f"{kind}{i}" for kind in ("mean", "scale") for i in range(folder.n_channel_out)]
         else:
             names = [f"channel{i}" for i in range(folder.n_channel_out)]
-        spatial = [bio.SpaceOutputAxisWithHalo(id=bio.AxisId(a.lower()), halo=ctx.geometry.halo,
-                                               size=bio.SizeReference(tensor_id=bio.TensorId(ctx.input_id), axis_id=bio.AxisId(a.lower())))
-                   for a in folder.spatial_axes]
-        return [bio.OutputTensorDescr(
-            id=bio.TensorId("output"),
-            axes=[bio.BatchAxis(), *spatial, bio.ChannelAxis(channel_names=names)],
-            test_tensor=bio.FileDescr(source=ctx.tmp / "test_output.npy"),
-            sample_tensor=bio.FileDescr(source=ctx.tmp / "sample_output.tif"),
-            data=bio.IntervalOrRatioDataDescr(type="float32"),
-        )]
+        spatial = [
+            bio.SpaceOutputAxisWithHalo(
+                id=bio.AxisId(a.lower()),
+                halo=ctx.geometry.halo,
+                size=bio.SizeReference(tensor_id=bio.TensorId(ctx.input_id), axis_id=bio.AxisId(a.lower())),
+            )
+            for a in folder.spatial_axes
+        ]
+        return [
+            bio.OutputTensorDescr(
+                id=bio.TensorId("output"),
+                axes=[bio.BatchAxis(), *spatial, bio.ChannelAxis(channel_names=names)],
+                test_tensor=bio.FileDescr(source=ctx.tmp / "test_output.npy"),
+                sample_tensor=bio.FileDescr(source=ctx.tmp / "sample_output.tif"),
+                data=bio.IntervalOrRatioDataDescr(type="float32"),
+            )
+        ]
 
     def weight_comments(self, ctx: ExportContext) -> dict[str, str]:
         source = ctx.folder.weights_path.name
-        return {"keras_hdf5": f"csbdeep CARE network from {source} (tf_keras)",
-                "tensorflow_saved_model_bundle": TF_BUNDLE_COMMENT + ("" if ctx.keras_hdf5 else
-                                                                      f"; frozen from the csbdeep CARE network in {source}"),
-                "onnx": ONNX_COMMENT}
+        return {
+            "keras_hdf5": f"csbdeep CARE network from {source} (tf_keras)",
+            "tensorflow_saved_model_bundle": TF_BUNDLE_COMMENT
+            + ("" if ctx.keras_hdf5 else f"; frozen from the csbdeep CARE network in {source}"),
+            "onnx": ONNX_COMMENT,
+        }
 
     def tags(self, folder: ModelFolder) -> list[str]:
         return ["care", "denoising", "restoration", "csbdeep", "fijiport", f"{folder.n_dim}d"]
@@ -213,8 +244,14 @@ class CareKind(ModelKind):
     def config_blocks(self, ctx: ExportContext) -> dict[str, Any]:
 
         folder, g = ctx.folder, ctx.geometry
-        block = FijiportBlock(kind=self.name, csbdeep_config=folder.config, percentiles=list(folder.percentiles),
-                              div_by=g.div_by, halo=g.halo, max_abs_diff_to_keras=ctx.diffs)
+        block = FijiportBlock(
+            kind=self.name,
+            csbdeep_config=folder.config,
+            percentiles=list(folder.percentiles),
+            div_by=g.div_by,
+            halo=g.halo,
+            max_abs_diff_to_keras=ctx.diffs,
+        )
         return {"deepimagej": deepimagej_block(), "fijiport": block.to_rdf()}
 
     def fiji_meta(self, ctx: ExportContext) -> dict[str, Any]:
@@ -238,10 +275,18 @@ class CareKind(ModelKind):
         block = max(g.div_by, 4)
         overlap = -(-g.halo // block) * block
         pct = folder.percentiles
-        values = {"model": Path(fiji_zip).resolve(), "p_low": f"{pct[0]:g}", "p_high": f"{pct[1]:g}", "ntiles": 8,
-                  "block_multiple": block, "overlap": overlap}
-        note = (f"model {ctx.name!r} ({Path(fiji_zip).name}, axes {folder.axes}): its training percentiles, block multiple "
-                f"2^depth = {block}, overlap {overlap} px (receptive field).")
+        values = {
+            "model": Path(fiji_zip).resolve(),
+            "p_low": f"{pct[0]:g}",
+            "p_high": f"{pct[1]:g}",
+            "ntiles": 8,
+            "block_multiple": block,
+            "overlap": overlap,
+        }
+        note = (
+            f"model {ctx.name!r} ({Path(fiji_zip).name}, axes {folder.axes}): its training percentiles, block multiple "
+            f"2^depth = {block}, overlap {overlap} px (receptive field)."
+        )
         return values, note
 
 

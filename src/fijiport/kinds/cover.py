@@ -30,8 +30,16 @@ def _square(img: np.ndarray, size: int) -> np.ndarray:
     return img[np.ix_(idx, idx)]
 
 
-def make_cover(left: np.ndarray, right: np.ndarray, path: Path, *, labels: tuple[str, str] = ("input", "output"),
-               spatial_ndim: int = 2, size: int = 256, rgb_right: bool = False) -> Path:
+def make_cover(
+    left: np.ndarray,
+    right: np.ndarray,
+    path: Path,
+    *,
+    labels: tuple[str, str] = ("input", "output"),
+    spatial_ndim: int = 2,
+    size: int = 256,
+    rgb_right: bool = False,
+) -> Path:
     """Write a ``2*size``×``size`` PNG with ``left`` and ``right`` side by side and small captions.
 
     With ``rgb_right``, ``right`` is an RGB image in [0, 1] (e.g. coloured objects) shown as it is.

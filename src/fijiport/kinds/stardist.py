@@ -38,10 +38,15 @@ ATTACHED = ("weights_best.h5", "config.json", "thresholds.json")
 def stardist_citations():
 
     return (
-        CiteEntry(text="Schmidt, Weigert, Broaddus, Myers, Cell Detection with Star-convex Polygons, MICCAI 2018",
-                  doi="10.1007/978-3-030-00934-2_30"),
-        CiteEntry(text="Weigert, Schmidt, Haase, Sugawara, Myers, Star-convex Polyhedra for 3D Object Detection and "
-                       "Segmentation in Microscopy, WACV 2020", doi="10.1109/WACV45572.2020.9093435"),
+        CiteEntry(
+            text="Schmidt, Weigert, Broaddus, Myers, Cell Detection with Star-convex Polygons, MICCAI 2018",
+            doi="10.1007/978-3-030-00934-2_30",
+        ),
+        CiteEntry(
+            text="Weigert, Schmidt, Haase, Sugawara, Myers, Star-convex Polyhedra for 3D Object Detection and "
+            "Segmentation in Microscopy, WACV 2020",
+            doi="10.1109/WACV45572.2020.9093435",
+        ),
     )
 
 
@@ -64,8 +69,9 @@ def full_resolution_network(model):
     if any(g > 1 for g in grid):
         transpose = layers.Conv2DTranspose if n_dim == 2 else layers.Conv3DTranspose
         upsample = layers.UpSampling2D if n_dim == 2 else layers.UpSampling3D
-        prob = transpose(1, (1,) * n_dim, strides=grid, padding="same", kernel_initializer="ones", use_bias=False,
-                         name="prob_on_grid")(prob)
+        prob = transpose(1, (1,) * n_dim, strides=grid, padding="same", kernel_initializer="ones", use_bias=False, name="prob_on_grid")(
+            prob
+        )
         dist = upsample(grid, name="dist_repeated")(dist)
     out = layers.Concatenate(name="prob_dist")([prob, dist])
     return tf.keras.Model(model.keras_model.inputs[0], out, name="stardist_full_resolution")
@@ -99,11 +105,15 @@ def labels_from_prob_dist(prob_dist: np.ndarray, config: dict, thresholds: dict)
         from stardist.rays3d import rays_from_json
 
         anisotropy = config.get("anisotropy")
-        rays = (rays_from_json(config["rays_json"]) if config.get("rays_json")
-                else Rays_GoldenSpiral(n_rays, anisotropy=tuple(anisotropy) if anisotropy else None))
+        rays = (
+            rays_from_json(config["rays_json"])
+            if config.get("rays_json")
+            else Rays_GoldenSpiral(n_rays, anisotropy=tuple(anisotropy) if anisotropy else None)
+        )
         prob, dist = prob_dist[0, ..., 0], np.maximum(prob_dist[0, ..., 1:], 1e-3)
-        points, probi, disti = non_maximum_suppression_3d(dist, prob, rays, grid=(1, 1, 1), prob_thresh=thresholds["prob"],
-                                                          nms_thresh=thresholds["nms"], b=cast(Any, b), verbose=False)
+        points, probi, disti = non_maximum_suppression_3d(
+            dist, prob, rays, grid=(1, 1, 1), prob_thresh=thresholds["prob"], nms_thresh=thresholds["nms"], b=cast(Any, b), verbose=False
+        )
         labels = polyhedron_to_label(disti, points, rays=rays, prob=probi, shape=prob.shape, verbose=False)
         labels, _, _ = relabel_sequential(labels)
         return labels.astype(np.int32)[np.newaxis, ..., np.newaxis]
@@ -115,8 +125,15 @@ def labels_from_prob_dist(prob_dist: np.ndarray, config: dict, thresholds: dict)
     dims = (AxisId("batch"), AxisId("y"), AxisId("x"), AxisId("channel"))
     member = MemberId("pd")
     sample = Sample(members={member: Tensor(prob_dist, dims=dims)}, stat={}, id="export")
-    op = StardistPostprocessing2D(prob_dist_input_id=member, instance_labels_output_id=member, grid=(1, 1),
-                                  prob_threshold=thresholds["prob"], nms_threshold=thresholds["nms"], b=b, n_rays=n_rays)
+    op = StardistPostprocessing2D(
+        prob_dist_input_id=member,
+        instance_labels_output_id=member,
+        grid=(1, 1),
+        prob_threshold=thresholds["prob"],
+        nms_threshold=thresholds["nms"],
+        b=b,
+        n_rays=n_rays,
+    )
     op(sample)
     return sample.members[member].data.to_numpy()
 
@@ -158,10 +175,12 @@ class StardistKind(ModelKind):
                 model: Any = cast(Any, cls)(None, name=folder.path.name, basedir=str(folder.path.parent))
                 model.keras_model.load_weights(str(folder.weights_path))
         except Exception as e:  # stardist raises many types for configs and weights it cannot use
-            raise DataError(f"stardist cannot load the StarDist model in {folder.path} with {folder.weights_path.name} "
-                            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}): the file is damaged or belongs "
-                            "to another network, or config.json is not the StarDist config of these weights. Copy the model "
-                            "folder again, whole, from where it was trained") from None
+            raise DataError(
+                f"stardist cannot load the StarDist model in {folder.path} with {folder.weights_path.name} "
+                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}): the file is damaged or belongs "
+                "to another network, or config.json is not the StarDist config of these weights. Copy the model "
+                "folder again, whole, from where it was trained"
+            ) from None
         return model
 
     def predict(self, folder: ModelFolder, model, img: np.ndarray, tiles: tuple[int, ...]) -> KindPrediction:
@@ -181,11 +200,15 @@ class StardistKind(ModelKind):
         if config.get("backbone", "unet") != "unet":
             raise ExportError(f"{folder.path} uses the {config.get('backbone')} backbone; export handles the U-Net backbone")
         if folder.thresholds is None:
-            raise DataError(f"{folder.path} has no thresholds.json; StarDist-Fiji and deepImageJ need the model's own "
-                            "thresholds: optimise them (model.optimize_thresholds in Python, or train with fijiport)")
+            raise DataError(
+                f"{folder.path} has no thresholds.json; StarDist-Fiji and deepImageJ need the model's own "
+                "thresholds: optimise them (model.optimize_thresholds in Python, or train with fijiport)"
+            )
         if fiji_zip and folder.n_dim != 2:
-            raise ExportError("StarDist-Fiji segments 2D images only; drop --fiji-zip for this 3D model "
-                              "(the bioimage.io package still works in Python and with `fijiport predict`)")
+            raise ExportError(
+                "StarDist-Fiji segments 2D images only; drop --fiji-zip for this 3D model "
+                "(the bioimage.io package still works in Python and with `fijiport predict`)"
+            )
 
     def geometry(self, folder: ModelFolder, model) -> Geometry:
         spatial = folder.spatial_axes
@@ -206,15 +229,18 @@ class StardistKind(ModelKind):
         assert ctx.y_ref is not None
         labels = labels_from_prob_dist(ctx.y_ref, ctx.folder.config, self._thresholds(ctx.folder))
         if labels.max() == 0:
-            raise ExportError("the model finds no object in the test input, so the package could not show that its weights "
-                              "reproduce labels; pass a typical image with objects via --test-input, or train longer")
+            raise ExportError(
+                "the model finds no object in the test input, so the package could not show that its weights "
+                "reproduce labels; pass a typical image with objects via --test-input, or train longer"
+            )
         ctx.extra["labels"] = labels
 
     def check_formats(self, ctx: ExportContext, outputs: dict[str, np.ndarray]) -> None:
         labels_ref = ctx.extra["labels"]
         thresholds = self._thresholds(ctx.folder)
-        label_diffs = {fmt: int((labels_from_prob_dist(y, ctx.folder.config, thresholds) != labels_ref).sum())
-                       for fmt, y in outputs.items()}
+        label_diffs = {
+            fmt: int((labels_from_prob_dist(y, ctx.folder.config, thresholds) != labels_ref).sum()) for fmt, y in outputs.items()
+        }
         ctx.extra["label_diffs"] = label_diffs
         allowed = MISMATCH_PPM * labels_ref.size / 1e6
         unstable = {k: v for k, v in label_diffs.items() if v > allowed}
@@ -222,7 +248,8 @@ class StardistKind(ModelKind):
             raise ExportError(
                 f"the network outputs agree (max |diff| {max(ctx.diffs.values()):.1g}) but the labels differ in {unstable} "
                 f"pixels (allowed {allowed:.0f}): candidates of nearly equal probability swap places in non-maximum "
-                "suppression. This happens with barely trained models; train longer, or pass a --test-input with clearer objects")
+                "suppression. This happens with barely trained models; train longer, or pass a --test-input with clearer objects"
+            )
 
     def test_outputs(self, ctx: ExportContext) -> tuple[np.ndarray, np.ndarray]:
         assert ctx.y_ref is not None
@@ -256,16 +283,20 @@ class StardistKind(ModelKind):
         r = getattr(qc, "at_iou_05", None)
         if r is None:
             return NO_QC
-        return (f"On {qc.n_images} held-out image(s) at IoU 0.5 (fijiport qc): precision {r['precision']:.3f}, "
-                f"recall {r['recall']:.3f}, F1 {r['f1']:.3f}, accuracy {r['accuracy']:.3f}, panoptic quality "
-                f"{r['panoptic_quality']:.3f}.")
+        return (
+            f"On {qc.n_images} held-out image(s) at IoU 0.5 (fijiport qc): precision {r['precision']:.3f}, "
+            f"recall {r['recall']:.3f}, F1 {r['f1']:.3f}, accuracy {r['accuracy']:.3f}, panoptic quality "
+            f"{r['panoptic_quality']:.3f}."
+        )
 
     def training_markdown(self, folder: ModelFolder) -> str:
         rec = folder.training_record
         if rec is None:
             return NOT_DESCRIBED
-        return (f"Trained with fijiport on {len(rec.train_images)} image(s), thresholds optimised on "
-                f"{len(rec.validation_images or [])}; {len(rec.test_images)} held out for QC.")
+        return (
+            f"Trained with fijiport on {len(rec.train_images)} image(s), thresholds optimised on "
+            f"{len(rec.validation_images or [])}; {len(rec.test_images)} held out for QC."
+        )
 
     def card_values(self, ctx: ExportContext) -> dict[str, Any]:
         folder, g, meta, config = ctx.folder, ctx.geometry, ctx.meta, ctx.folder.config
@@ -275,16 +306,31 @@ class StardistKind(ModelKind):
         rows += [f"| {k} | {v:.2g} | {ctx.extra['label_diffs'][k]} |" for k, v in ctx.diffs.items()]
         cites = [*self.citations, *meta.cite]
         return {
-            "name": ctx.name, "description": meta.description or "A StarDist model for star-convex object segmentation, exported with fijiport.",
-            "depth": config.get("unet_n_depth"), "n_rays": config["n_rays"], "grid": tuple(config["grid"]),
-            "input_axes": "b" + spatial + "c", "output_axes": "b" + spatial + "c", "div_by": g.div_by,
-            "spatial_axes": spatial.upper(), "min_size": g.min_size, "halo": g.halo, "p_low": f"{pct[0]:g}",
-            "p_high": f"{pct[1]:g}", "prob_thresh": f"{thresholds['prob']:.4f}", "nms_thresh": f"{thresholds['nms']:.2f}",
-            "weights_list": ", ".join(f"`{k}`" for k in ctx.diffs), "training_data": meta.training_data or self.training_markdown(folder),
-            "qc_section": self.qc_markdown(ctx.qc), "n_dim": n_dim, "agreement_table": "\n".join(rows),
+            "name": ctx.name,
+            "description": meta.description or "A StarDist model for star-convex object segmentation, exported with fijiport.",
+            "depth": config.get("unet_n_depth"),
+            "n_rays": config["n_rays"],
+            "grid": tuple(config["grid"]),
+            "input_axes": "b" + spatial + "c",
+            "output_axes": "b" + spatial + "c",
+            "div_by": g.div_by,
+            "spatial_axes": spatial.upper(),
+            "min_size": g.min_size,
+            "halo": g.halo,
+            "p_low": f"{pct[0]:g}",
+            "p_high": f"{pct[1]:g}",
+            "prob_thresh": f"{thresholds['prob']:.4f}",
+            "nms_thresh": f"{thresholds['nms']:.2f}",
+            "weights_list": ", ".join(f"`{k}`" for k in ctx.diffs),
+            "training_data": meta.training_data or self.training_markdown(folder),
+            "qc_section": self.qc_markdown(ctx.qc),
+            "n_dim": n_dim,
+            "agreement_table": "\n".join(rows),
             **_card_variant(n_dim, ctx.name, thresholds, pct),
             "citations": citation_lines(cites),
-            "extra": meta.documentation_extra or "", "fijiport_version": __version__, "model_folder_name": folder.name,
+            "extra": meta.documentation_extra or "",
+            "fijiport_version": __version__,
+            "model_folder_name": folder.name,
             "weights_file": folder.weights_path.name,
         }
 
@@ -295,28 +341,45 @@ class StardistKind(ModelKind):
         n_dim, thresholds = folder.n_dim, self._thresholds(folder)
         spatial = [a.lower() for a in folder.spatial_axes]
         kw_cls = bio.StardistPostprocessingKwargs2D if n_dim == 2 else bio.StardistPostprocessingKwargs3D
-        kwargs: dict[str, Any] = dict(grid=(1,) * n_dim, b=border(config["grid"]), prob_threshold=thresholds["prob"],
-                                      nms_threshold=thresholds["nms"], n_rays=int(config["n_rays"]))
+        kwargs: dict[str, Any] = dict(
+            grid=(1,) * n_dim,
+            b=border(config["grid"]),
+            prob_threshold=thresholds["prob"],
+            nms_threshold=thresholds["nms"],
+            n_rays=int(config["n_rays"]),
+        )
         if n_dim == 3:
             kwargs["anisotropy"] = tuple(float(a) for a in (config.get("anisotropy") or (1.0,) * n_dim))
         with_labels = labels_in_package(n_dim)
         channels = ["labels"] if with_labels else ["prob", *(f"dist{i}" for i in range(int(config["n_rays"])))]
-        return [bio.OutputTensorDescr(
-            id=bio.TensorId("labels" if with_labels else "prob_dist"),
-            axes=[bio.BatchAxis(), *(bio.SpaceOutputAxisWithHalo(id=bio.AxisId(a), halo=g.halo,
-                                                                  size=bio.SizeReference(tensor_id=bio.TensorId(ctx.input_id), axis_id=bio.AxisId(a)))
-                                     for a in spatial),
-                  bio.ChannelAxis(channel_names=channels)],
-            test_tensor=bio.FileDescr(source=ctx.tmp / "test_output.npy"),
-            sample_tensor=bio.FileDescr(source=ctx.tmp / "sample_output.tif"),
-            data=bio.IntervalOrRatioDataDescr(type="int32" if with_labels else "float32"),
-            **_postprocessing([bio.StardistPostprocessingDescr(kwargs=kw_cls(**kwargs))] if with_labels else None),
-        )]
+        return [
+            bio.OutputTensorDescr(
+                id=bio.TensorId("labels" if with_labels else "prob_dist"),
+                axes=[
+                    bio.BatchAxis(),
+                    *(
+                        bio.SpaceOutputAxisWithHalo(
+                            id=bio.AxisId(a),
+                            halo=g.halo,
+                            size=bio.SizeReference(tensor_id=bio.TensorId(ctx.input_id), axis_id=bio.AxisId(a)),
+                        )
+                        for a in spatial
+                    ),
+                    bio.ChannelAxis(channel_names=channels),
+                ],
+                test_tensor=bio.FileDescr(source=ctx.tmp / "test_output.npy"),
+                sample_tensor=bio.FileDescr(source=ctx.tmp / "sample_output.tif"),
+                data=bio.IntervalOrRatioDataDescr(type="int32" if with_labels else "float32"),
+                **_postprocessing([bio.StardistPostprocessingDescr(kwargs=kw_cls(**kwargs))] if with_labels else None),
+            )
+        ]
 
     def weight_comments(self, ctx: ExportContext) -> dict[str, str]:
-        return {"tensorflow_saved_model_bundle": "frozen full-resolution stardist network (prob on the grid, dist repeated) "
-                                                 "for TensorFlow 1.13-2.10",
-                "onnx": "converted with tf2onnx from the frozen graph; IR version 8 for onnxruntime >= 1.13"}
+        return {
+            "tensorflow_saved_model_bundle": "frozen full-resolution stardist network (prob on the grid, dist repeated) "
+            "for TensorFlow 1.13-2.10",
+            "onnx": "converted with tf2onnx from the frozen graph; IR version 8 for onnxruntime >= 1.13",
+        }
 
     def tags(self, folder: ModelFolder) -> list[str]:
         return ["stardist", "segmentation", "instance-segmentation", "fijiport", f"{folder.n_dim}d"]
@@ -333,24 +396,41 @@ class StardistKind(ModelKind):
         import stardist
 
         folder, g = ctx.folder, ctx.geometry
-        sd = StardistBlock(stardist_version=stardist.__version__, weights="weights_best.h5", config=folder.config,
-                           thresholds=self._thresholds(folder),
-                           postprocessing={"grid_in_network": True, "border_in_grid_cells": BORDER})
-        block = FijiportBlock(kind=self.name, percentiles=list(folder.percentiles), div_by=g.div_by, halo=g.halo,
-                              max_abs_diff_to_keras=ctx.diffs)
+        sd = StardistBlock(
+            stardist_version=stardist.__version__,
+            weights="weights_best.h5",
+            config=folder.config,
+            thresholds=self._thresholds(folder),
+            postprocessing={"grid_in_network": True, "border_in_grid_cells": BORDER},
+        )
+        block = FijiportBlock(
+            kind=self.name, percentiles=list(folder.percentiles), div_by=g.div_by, halo=g.halo, max_abs_diff_to_keras=ctx.diffs
+        )
         return {"stardist": sd.model_dump(mode="json"), "deepimagej": deepimagej_block(), "fijiport": block.to_rdf()}
 
     def fiji_meta(self, ctx: ExportContext) -> dict[str, Any]:
         config, g = ctx.folder.config, ctx.geometry
         axes = str(config["axes"]).upper()
-        return {"type": "StarDist", "n_rays": int(config["n_rays"]), "grid": list(config["grid"]), "axes": axes,
-                "axes_div_by": [g.axes_div_by.get(a, 1) for a in axes], "tile_overlap": [g.axes_overlap.get(a, 0) for a in axes],
-                "thresholds": self._thresholds(ctx.folder), "exported_by": f"fijiport {__version__}"}
+        return {
+            "type": "StarDist",
+            "n_rays": int(config["n_rays"]),
+            "grid": list(config["grid"]),
+            "axes": axes,
+            "axes_div_by": [g.axes_div_by.get(a, 1) for a in axes],
+            "tile_overlap": [g.axes_overlap.get(a, 0) for a in axes],
+            "thresholds": self._thresholds(ctx.folder),
+            "exported_by": f"fijiport {__version__}",
+        }
 
     def fiji_macro_values(self, ctx: ExportContext, fiji_zip: Path) -> tuple[dict[str, Any], str]:
         thresholds, pct = self._thresholds(ctx.folder), ctx.folder.percentiles
-        values = {"model": Path(fiji_zip).resolve(), "prob_thresh": f"{thresholds['prob']:.4f}",
-                  "nms_thresh": f"{thresholds['nms']:.2f}", "p_low": f"{pct[0]:g}", "p_high": f"{pct[1]:g}"}
+        values = {
+            "model": Path(fiji_zip).resolve(),
+            "prob_thresh": f"{thresholds['prob']:.4f}",
+            "nms_thresh": f"{thresholds['nms']:.2f}",
+            "p_low": f"{pct[0]:g}",
+            "p_high": f"{pct[1]:g}",
+        }
         return values, f"model {ctx.name!r} ({Path(fiji_zip).name}): its optimised thresholds and training percentiles."
 
 
@@ -365,27 +445,29 @@ def _card_variant(n_dim: int, name: str, thresholds: dict, percentiles) -> dict:
         return {
             "output_desc": "label image, one integer per object",
             "postprocessing_paragraph": "The network weights output object probability and ray distances at full resolution (the grid "
-                                        "is upsampled inside the network, as StarDist-Fiji requires); the package's "
-                                        "`stardist_postprocessing` turns them into labels.",
+            "is upsampled inside the network, as StarDist-Fiji requires); the package's "
+            "`stardist_postprocessing` turns them into labels.",
             "fiji_section": "**Fiji, deepImageJ 3.1** (runs stardist's Python postprocessing; pass the thresholds, the defaults "
-                            "are wrong):\n\n```\nrun(\"DeepImageJ StarDist\", \"model=[" + name + "] prob_thresh="
-                            + f"{thresholds['prob']:.4f} min_percentile={percentiles[0]:g} max_percentile={percentiles[1]:g}"
-                            + "\");\n```\n\n**Fiji, StarDist-Fiji**: export with `fijiport export MODEL -o model.zip --fiji-zip "
-                            "stardist_fiji.zip` and use the macro written next to it (StarDist-Fiji does not read a custom "
-                            "model's thresholds; the macro passes them).",
+            'are wrong):\n\n```\nrun("DeepImageJ StarDist", "model=['
+            + name
+            + "] prob_thresh="
+            + f"{thresholds['prob']:.4f} min_percentile={percentiles[0]:g} max_percentile={percentiles[1]:g}"
+            + '");\n```\n\n**Fiji, StarDist-Fiji**: export with `fijiport export MODEL -o model.zip --fiji-zip '
+            "stardist_fiji.zip` and use the macro written next to it (StarDist-Fiji does not read a custom "
+            "model's thresholds; the macro passes them).",
             "validation_sentence": "Every weight format in this package reproduces the test output (labels) from the test input:",
         }
     return {
         "output_desc": "object probability and one distance per ray, per voxel",
         "postprocessing_paragraph": "The package outputs the network's object probability and ray distances at full resolution "
-                                    "(the grid is upsampled inside the network). It does not declare `stardist_postprocessing`: "
-                                    "bioimageio.core 0.11's 3D version rejects the uint16 labels stardist 0.9 makes, so such a "
-                                    "package fails `bioimageio test`. Labels come from stardist's 3D non-maximum suppression with "
-                                    "the thresholds in `config.stardist`: `fijiport predict THIS.zip images/ -o out/` does it.",
+        "(the grid is upsampled inside the network). It does not declare `stardist_postprocessing`: "
+        "bioimageio.core 0.11's 3D version rejects the uint16 labels stardist 0.9 makes, so such a "
+        "package fails `bioimageio test`. Labels come from stardist's 3D non-maximum suppression with "
+        "the thresholds in `config.stardist`: `fijiport predict THIS.zip images/ -o out/` does it.",
         "fiji_section": "**Fiji**: StarDist-Fiji and deepImageJ's StarDist command segment 2D images only; use "
-                        "`fijiport predict` or stardist in Python for 3D stacks.",
+        "`fijiport predict` or stardist in Python for 3D stacks.",
         "validation_sentence": "Every weight format in this package reproduces the test output (probability and distances) "
-                                "from the test input, and the labels made from them:",
+        "from the test input, and the labels made from them:",
     }
 
 

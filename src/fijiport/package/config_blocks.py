@@ -31,9 +31,20 @@ class FijiportBlock(BaseModel):
 
     def to_rdf(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", exclude_none=True)
-        return {k: data[k] for k in ("version", "kind", "csbdeep_config", "percentiles", "div_by", "halo",
-                                     "max_abs_diff_to_keras", *sorted(set(data) - set(FijiportBlock.model_fields)))
-                if k in data}
+        return {
+            k: data[k]
+            for k in (
+                "version",
+                "kind",
+                "csbdeep_config",
+                "percentiles",
+                "div_by",
+                "halo",
+                "max_abs_diff_to_keras",
+                *sorted(set(data) - set(FijiportBlock.model_fields)),
+            )
+            if k in data
+        }
 
 
 class StardistBlock(BaseModel):
@@ -49,8 +60,12 @@ class StardistBlock(BaseModel):
 
 def deepimagej_block() -> dict[str, Any]:
     """``config.deepimagej``: tiling allowed (deepImageJ defaults it to false once the block exists)."""
-    return {"pyramidal_model": False, "allow_tiling": True, "model_keys": None,
-            "prediction": {"preprocess": [{"spec": None}], "postprocess": [{"spec": None}]}}
+    return {
+        "pyramidal_model": False,
+        "allow_tiling": True,
+        "model_keys": None,
+        "prediction": {"preprocess": [{"spec": None}], "postprocess": [{"spec": None}]},
+    }
 
 
 def fijiport_block(config: dict[str, Any]) -> Optional[FijiportBlock]:

@@ -70,8 +70,9 @@ def read_model_package(source, *, purpose: str = "this command", trust_code: boo
         for d in getattr(summary, "details", []) or []:
             reasons += [f"{'.'.join(map(str, e.loc))}: {e.msg}" if e.loc else e.msg for e in d.errors]
         why = "; ".join(reasons[:3]) or type(descr).__name__
-        raise DataError(f"{source} is not a valid bioimage.io model description for {purpose} ({why}); "
-                        f"`fijiport validate {source}` lists every problem")
+        raise DataError(
+            f"{source} is not a valid bioimage.io model description for {purpose} ({why}); `fijiport validate {source}` lists every problem"
+        )
     return descr
 
 

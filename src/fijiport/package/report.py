@@ -101,8 +101,13 @@ class Report:
         return Status.PASSED if self.passed else Status.FAILED
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"subject": self.subject, "title": self.title, "status": self.status.value,
-                                "context": self.context, "checks": [c.to_dict() for c in self.checks]}
+        data: dict[str, Any] = {
+            "subject": self.subject,
+            "title": self.title,
+            "status": self.status.value,
+            "context": self.context,
+            "checks": [c.to_dict() for c in self.checks],
+        }
         if self.measurements:
             data["measurements"] = [c.to_dict() for c in self.measurements]
         for name, part in self.parts.items():
@@ -113,8 +118,14 @@ class Report:
     def from_dict(cls, data: dict[str, Any]) -> Report:
         known = {"subject", "title", "status", "context", "checks", "measurements"}
         parts = {k: cls.from_dict(v) for k, v in data.items() if k not in known and isinstance(v, dict) and "checks" in v}
-        return cls(data["subject"], data.get("title", ""), [Check.from_dict(c) for c in data.get("checks", [])],
-                   [Check.from_dict(c) for c in data.get("measurements", [])], dict(data.get("context", {})), parts)
+        return cls(
+            data["subject"],
+            data.get("title", ""),
+            [Check.from_dict(c) for c in data.get("checks", [])],
+            [Check.from_dict(c) for c in data.get("measurements", [])],
+            dict(data.get("context", {})),
+            parts,
+        )
 
     def to_markdown(self) -> str:
         lines = [f"# {self.title} of `{Path(self.subject).name}`", "", f"**{self.status.value.upper()}**", ""]
@@ -136,8 +147,9 @@ class Report:
 def _markdown_table(checks: list[Check]) -> list[str]:
     with_diff = any(c.max_abs_diff is not None for c in checks)
     with_fix = any(c.fix for c in checks)
-    header = ["check", "weights", "runtime", "status"] + (["max \\|diff\\|"] if with_diff else []) + ["details"] + (
-        ["fix"] if with_fix else [])
+    header = (
+        ["check", "weights", "runtime", "status"] + (["max \\|diff\\|"] if with_diff else []) + ["details"] + (["fix"] if with_fix else [])
+    )
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for c in checks:
         cells = [c.name, c.weight_format or "", c.runtime or "", c.status.value]

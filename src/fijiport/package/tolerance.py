@@ -37,8 +37,11 @@ class Tolerance:
 
     @classmethod
     def from_dict(cls, data: dict) -> Tolerance:
-        return cls(float(data.get("absolute", SPEC_DEFAULT_ATOL)), float(data.get("relative", SPEC_DEFAULT_RTOL)),
-                   float(data.get("mismatched_elements_per_million", SPEC_DEFAULT_PPM)))
+        return cls(
+            float(data.get("absolute", SPEC_DEFAULT_ATOL)),
+            float(data.get("relative", SPEC_DEFAULT_RTOL)),
+            float(data.get("mismatched_elements_per_million", SPEC_DEFAULT_PPM)),
+        )
 
 
 def strict(absolute: float) -> Tolerance:
@@ -59,15 +62,19 @@ def tolerance_for(descr, weight_format: Optional[str] = None, output_id: Optiona
     extra = getattr(bioimageio, "model_extra", None) or {}
     for fmt, kwargs in (extra.get("test_kwargs") or {}).items():
         if weight_format is not None and fmt == weight_format:
-            chosen = Tolerance(float(kwargs.get("absolute_tolerance", SPEC_DEFAULT_ATOL)),
-                               float(kwargs.get("relative_tolerance", SPEC_DEFAULT_RTOL)), SPEC_DEFAULT_PPM)
+            chosen = Tolerance(
+                float(kwargs.get("absolute_tolerance", SPEC_DEFAULT_ATOL)),
+                float(kwargs.get("relative_tolerance", SPEC_DEFAULT_RTOL)),
+                SPEC_DEFAULT_PPM,
+            )
             break
     for entry in getattr(bioimageio, "reproducibility_tolerance", ()) or ():
         formats = [str(f) for f in entry.weights_formats or ()]
         outputs = [str(o) for o in entry.output_ids or ()]
         if (not formats or weight_format is None or weight_format in formats) and (not outputs or output_id in outputs):
-            chosen = Tolerance(float(entry.absolute_tolerance), float(entry.relative_tolerance),
-                               float(entry.mismatched_elements_per_million))
+            chosen = Tolerance(
+                float(entry.absolute_tolerance), float(entry.relative_tolerance), float(entry.mismatched_elements_per_million)
+            )
             break
     return chosen
 

@@ -131,11 +131,15 @@ def _check_zip_entries(path: Path, zf: zipfile.ZipFile) -> None:
             raise DataError(f"{path}: entry {name!r} is a symbolic link; refusing the zip (packages hold plain files)")
         total += info.file_size
         if info.file_size >= RATIO_MIN_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            raise DataError(f"{path}: entry {name!r} unpacks {info.compress_size} bytes to {info.file_size} "
-                            f"(ratio > {MAX_RATIO}); refusing a likely zip bomb")
+            raise DataError(
+                f"{path}: entry {name!r} unpacks {info.compress_size} bytes to {info.file_size} "
+                f"(ratio > {MAX_RATIO}); refusing a likely zip bomb"
+            )
     if total > MAX_UNPACKED_BYTES:
-        raise DataError(f"{path} would unpack to {total / 1024**3:.1f} GiB (limit {MAX_UNPACKED_BYTES / 1024**3:.1f} GiB, "
-                        "FIJIPORT_MAX_PACKAGE_BYTES); refusing a likely zip bomb")
+        raise DataError(
+            f"{path} would unpack to {total / 1024**3:.1f} GiB (limit {MAX_UNPACKED_BYTES / 1024**3:.1f} GiB, "
+            "FIJIPORT_MAX_PACKAGE_BYTES); refusing a likely zip bomb"
+        )
 
 
 def _rdf_name(path: Path, pkg: PackageFiles) -> str:
@@ -161,9 +165,11 @@ def _safe_yaml(path: Path, rdf_name: str, pkg: PackageFiles) -> dict:
         rdf = yaml.safe_load(data)  # plain YAML only: tags that construct Python objects are errors here
     except yaml.constructor.ConstructorError as e:
         tag = (str(e.problem).split("tag ", 1)[-1].strip("'") if e.problem else "")[:60]
-        raise DataError(f"{path}: {rdf_name} holds a YAML tag that would build Python objects{f' ({tag})' if tag else ''}; "
-                        "a model description is plain data, so this package was refused unopened: do not use it, "
-                        "get the model from the Model Zoo or its authors") from None
+        raise DataError(
+            f"{path}: {rdf_name} holds a YAML tag that would build Python objects{f' ({tag})' if tag else ''}; "
+            "a model description is plain data, so this package was refused unopened: do not use it, "
+            "get the model from the Model Zoo or its authors"
+        ) from None
     except yaml.YAMLError as e:
         raise DataError(f"{path}: {rdf_name} is not valid YAML ({str(e).splitlines()[0][:120]})") from None
     if not isinstance(rdf, dict):
@@ -201,8 +207,10 @@ def _check_shapes(path: Path, rdf: dict) -> None:
             for s in sizes:
                 n *= max(int(s), 1) if s < 2**62 else 2**62
             if any(s > 2**31 for s in sizes) or n > MAX_TENSOR_ELEMENTS:
-                raise DataError(f"{path}: {group[:-1]} {t.get('id', t.get('name', '?'))!r} declares a size of {n:.3g} "
-                                "elements; refusing a description no machine can run")
+                raise DataError(
+                    f"{path}: {group[:-1]} {t.get('id', t.get('name', '?'))!r} declares a size of {n:.3g} "
+                    "elements; refusing a description no machine can run"
+                )
 
 
 def _check_npy_files(path: Path, pkg: PackageFiles) -> None:
@@ -243,8 +251,10 @@ def _check_sha256(path: Path, rdf: dict, pkg: PackageFiles) -> None:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
         if digest.hexdigest() != node["sha256"].lower():
-            raise DataError(f"{path}: {name} does not match the sha256 the rdf declares (corrupt or altered download); "
-                            "download the package again from its source")
+            raise DataError(
+                f"{path}: {name} does not match the sha256 the rdf declares (corrupt or altered download); "
+                "download the package again from its source"
+            )
 
 
 def _refuse_code(path: Path, rdf: dict, pkg: PackageFiles) -> None:
@@ -265,5 +275,7 @@ def _refuse_code(path: Path, rdf: dict, pkg: PackageFiles) -> None:
     if py_files:
         reasons.append(f"it contains Python files ({', '.join(py_files[:3])})")
     if reasons:
-        raise DataError(f"{path} asks to run its own Python code ({'; '.join(reasons)}); fijiport runs no code from "
-                        "packages unless you pass --trust-code (only for packages from people you trust)")
+        raise DataError(
+            f"{path} asks to run its own Python code ({'; '.join(reasons)}); fijiport runs no code from "
+            "packages unless you pass --trust-code (only for packages from people you trust)"
+        )

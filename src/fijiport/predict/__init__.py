@@ -37,8 +37,7 @@ def expand_images(paths: list[Path]) -> list[Path]:
         if p.is_dir():
             found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in TIFF_SUFFIXES)
             if not found:
-                raise DataError(f"{p} holds no .tif/.tiff files; pass TIFF images or a folder of them "
-                                "(Fiji: File > Save As > Tiff...)")
+                raise DataError(f"{p} holds no .tif/.tiff files; pass TIFF images or a folder of them (Fiji: File > Save As > Tiff...)")
             out += found
         elif p.is_file():
             out.append(p)
@@ -52,13 +51,23 @@ def is_package(model: Path) -> bool:
     model = Path(model)
     if model.is_file():
         return zipfile.is_zipfile(model) or model.name.endswith(("rdf.yaml", "bioimageio.yaml"))
-    return model.is_dir() and not (model / "config.json").is_file() and (
-        (model / "rdf.yaml").is_file() or (model / "bioimageio.yaml").is_file())
+    return (
+        model.is_dir()
+        and not (model / "config.json").is_file()
+        and ((model / "rdf.yaml").is_file() or (model / "bioimageio.yaml").is_file())
+    )
 
 
-def predict_images(model: Path, images: list[Path], out_dir: Path, *, n_tiles: Optional[tuple[int, ...]] = None,
-                   weights: str = "auto", overwrite: bool = False,
-                   progress: Optional[Callable[[int, int, str], None]] = None) -> list[Prediction]:
+def predict_images(
+    model: Path,
+    images: list[Path],
+    out_dir: Path,
+    *,
+    n_tiles: Optional[tuple[int, ...]] = None,
+    weights: str = "auto",
+    overwrite: bool = False,
+    progress: Optional[Callable[[int, int, str], None]] = None,
+) -> list[Prediction]:
     """Predict every image with the model (folder or bioimage.io package; CARE or StarDist detected)."""
     model, out_dir = Path(model), Path(out_dir)
     if weights not in WEIGHT_CHOICES:
@@ -70,7 +79,6 @@ def predict_images(model: Path, images: list[Path], out_dir: Path, *, n_tiles: O
         if f.parent.resolve() == out_dir.resolve():
             raise DataError(f"output folder {out_dir} holds the input {f.name}; choose another -o (inputs are never overwritten)")
     if is_package(model):
-
         run = package_runner(model, weights)
     else:
         run = _folder_runner(model, weights)
@@ -94,8 +102,10 @@ def _preflight(files: list[Path], run, out_dir: Path, overwrite: bool, n_tiles) 
     seen: dict[str, Path] = {}
     for f in files:
         if f.name in seen:
-            raise DataError(f"two inputs are named {f.name} ({seen[f.name]} and {f}); outputs are named after their input, "
-                            "so predict them into different -o folders")
+            raise DataError(
+                f"two inputs are named {f.name} ({seen[f.name]} and {f}); outputs are named after their input, "
+                "so predict them into different -o folders"
+            )
         seen[f.name] = f
     for f in files:
         img = read_tiff(f)
@@ -106,9 +116,13 @@ def _preflight(files: list[Path], run, out_dir: Path, overwrite: bool, n_tiles) 
 def _folder_runner(model_dir: Path, weights: str):
 
     if weights == "onnx":
-        raise DataError(f"{model_dir} is a model folder (Keras weights); export it first (`fijiport export {model_dir} -o model.zip`) "
-                        "to predict with ONNX weights")
+        raise DataError(
+            f"{model_dir} is a model folder (Keras weights); export it first (`fijiport export {model_dir} -o model.zip`) "
+            "to predict with ONNX weights"
+        )
     if not model_dir.is_dir() or not has_network_config(model_dir):
-        raise DataError(f"{model_dir} is neither a model folder with config.json nor a bioimage.io zip; pass a csbdeep CARE "
-                        "or stardist model folder, or an exported .zip")
+        raise DataError(
+            f"{model_dir} is neither a model folder with config.json nor a bioimage.io zip; pass a csbdeep CARE "
+            "or stardist model folder, or an exported .zip"
+        )
     return folder_runner(model_dir)

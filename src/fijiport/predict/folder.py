@@ -28,8 +28,7 @@ def folder_runner(model_dir: Path, *, percentiles: Optional[tuple[float, float]]
         tiles = choose_tiles(img.shape, axes, n_tiles)
         result = kind.predict(folder, model, img, tiles)
         if result.labels is not None:
-            written = write_labels(result.labels, img, axes, label_targets(out_dir, path.name), overwrite,
-                                   polygons=result.polygons)
+            written = write_labels(result.labels, img, axes, label_targets(out_dir, path.name), overwrite, polygons=result.polygons)
             return Prediction(path, written, int(len(np.unique(result.labels)) - 1), tiles)
         assert result.image is not None
         target = out_dir / path.name

@@ -39,11 +39,16 @@ def wrong_dimensions(path: Path, shape: tuple[int, ...], expect: str) -> DataErr
 
     n = len(expect) if expect.isalpha() else None  # "ZYX", not "YX plus 2 channels"
     if is_rgb_tiff(path):
-        return DataError(f"{path} is an RGB colour image; the model expects {expect} (grayscale): in Fiji use "
-                         "Image > Type > 16-bit (or Image > Color > Split Channels), save it and predict again")
-    fix = ("it has more dimensions than that (a stack, time points or channels?): split it in Fiji with Image > Stacks > "
-           "Stack to Images or Image > Color > Split Channels" if n is not None and len(shape) > n else
-           "pass images with those axes")
+        return DataError(
+            f"{path} is an RGB colour image; the model expects {expect} (grayscale): in Fiji use "
+            "Image > Type > 16-bit (or Image > Color > Split Channels), save it and predict again"
+        )
+    fix = (
+        "it has more dimensions than that (a stack, time points or channels?): split it in Fiji with Image > Stacks > "
+        "Stack to Images or Image > Color > Split Channels"
+        if n is not None and len(shape) > n
+        else "pass images with those axes"
+    )
     return DataError(f"{path} has shape {shape} but the model expects {expect}; {fix}")
 
 
@@ -53,8 +58,9 @@ def label_targets(out_dir: Path, name: str) -> tuple[Path, Path, Path]:
     return out_dir / name, out_dir / f"{stem}.zip", out_dir / f"{stem}.csv"
 
 
-def write_labels(labels: np.ndarray, img: np.ndarray, axes: str, targets: tuple[Path, Path, Path], overwrite: bool,
-                 polygons: Optional[np.ndarray] = None) -> list[Path]:
+def write_labels(
+    labels: np.ndarray, img: np.ndarray, axes: str, targets: tuple[Path, Path, Path], overwrite: bool, polygons: Optional[np.ndarray] = None
+) -> list[Path]:
     """Write the label image, (2D only) its ROI set and the per-object CSV; return what was written.
 
     ``polygons`` are stardist's own polygon vertices (``details["coord"]``); without them, each
@@ -75,7 +81,6 @@ def write_labels(labels: np.ndarray, img: np.ndarray, axes: str, targets: tuple[
 
                 export_imagej_rois(str(scratch_zip), polygons)  # stardist's own ROI writer
             else:
-
                 write_rois(labels_to_rois(labels), scratch_zip)
             os.replace(scratch_zip, tmp)
         written.append(rois_path)
@@ -90,8 +95,9 @@ def write_measurements(labels: np.ndarray, img: np.ndarray, axes: str, path: Pat
     from skimage.measure import regionprops_table
 
     intensity = np.take(img, 0, axis=axes.index("C")) if "C" in axes else img
-    props = regionprops_table(labels.astype(np.int32), intensity_image=intensity.astype(np.float64),
-                              properties=("label", "area", "centroid", "intensity_mean"))
+    props = regionprops_table(
+        labels.astype(np.int32), intensity_image=intensity.astype(np.float64), properties=("label", "area", "centroid", "intensity_mean")
+    )
     spatial = [a.lower() for a in axes if a in "ZYX"]
     columns = {"label": props["label"], "area": props["area"]}
     for i, a in enumerate(spatial):

@@ -44,9 +44,11 @@ def package_runner(source: Path, weights: str):
     available = weight_formats(descr)
     fmt = weights if weights != "auto" else next((f for f in RUNNABLE_FORMATS if f in available), None)
     if fmt not in RUNNABLE_FORMATS or fmt not in available:
-        raise DataError(f"{source} has weights {', '.join(available)}; fijiport predicts packages with ONNX weights. "
-                        f"Add them with `fijiport convert {source} -o with_onnx.zip` (TensorFlow/Keras packages), "
-                        f"or use `bioimageio predict` for PyTorch weights")
+        raise DataError(
+            f"{source} has weights {', '.join(available)}; fijiport predicts packages with ONNX weights. "
+            f"Add them with `fijiport convert {source} -o with_onnx.zip` (TensorFlow/Keras packages), "
+            f"or use `bioimageio predict` for PyTorch weights"
+        )
     return _BioimageioRunner(source, descr, fmt)
 
 
@@ -63,17 +65,22 @@ class _BioimageioRunner:
         self.space = [a for a in self.input.axes if a.type == "space"]
         others = [a for a in self.input.axes if a.type not in ("space", "batch", "channel")]
         if others:
-            raise DataError(f"{source}: its input has {others[0].type} axis {others[0].id!r}; fijiport predict handles "
-                            "inputs with batch, channel and space axes")
+            raise DataError(
+                f"{source}: its input has {others[0].type} axis {others[0].id!r}; fijiport predict handles "
+                "inputs with batch, channel and space axes"
+            )
         channel = next((a for a in self.input.axes if a.type == "channel"), None)
         self.n_channel = len(channel.channel_names) if channel is not None else 1
         for out in descr.outputs:
             for a in out.axes:
                 if a.type == "space" and not isinstance(a.size, v0_5.SizeReference):
-                    raise DataError(f"{source}: output {out.id!r} axis {a.id!r} has a size not tied to the input's; "
-                                    "fijiport predict handles outputs the size of their input")
-        self.same_size = all(getattr(a, "scale", 1) == 1 and not getattr(a.size, "offset", 0)
-                             for out in descr.outputs for a in out.axes if a.type == "space")
+                    raise DataError(
+                        f"{source}: output {out.id!r} axis {a.id!r} has a size not tied to the input's; "
+                        "fijiport predict handles outputs the size of their input"
+                    )
+        self.same_size = all(
+            getattr(a, "scale", 1) == 1 and not getattr(a.size, "offset", 0) for out in descr.outputs for a in out.axes if a.type == "space"
+        )
         self.halo = {a: h.left for a, h in get_input_halo(descr).get(self.input.id, {}).items()}
         self.pp = create_prediction_pipeline(descr, weight_format=cast(Any, weight_format))
         self.axes = "".join(str(a.id).upper() for a in self.space) + ("C" if self.n_channel > 1 else "")
@@ -83,8 +90,7 @@ class _BioimageioRunner:
     def _is_prob_dist(self, out) -> bool:
         """A StarDist prob/dist output whose labels fijiport makes (3D packages, see kinds.stardist)."""
         channel = next((a for a in out.axes if a.type == "channel"), None)
-        return (self.stardist is not None and channel is not None
-                and len(channel.channel_names) == 1 + int(self.stardist[0]["n_rays"]))
+        return self.stardist is not None and channel is not None and len(channel.channel_names) == 1 + int(self.stardist[0]["n_rays"])
 
     def check(self, path: Path, img: np.ndarray, out_dir: Path, overwrite: bool, n_tiles=None) -> None:
         for p in (t for group in self._targets(path, out_dir).values() for t in group):
@@ -92,8 +98,10 @@ class _BioimageioRunner:
         data, channel = self._layout_and_channel(img, path)
         tiles = self._tiles(data, channel, n_tiles)
         if any(t > 1 for t in tiles) and not self.same_size:
-            raise DataError(f"{self.source} has outputs at another scale or offset than its input; fijiport predicts it "
-                            "untiled only: pass --tiles " + ",".join("1" for _ in tiles) + " (or use `bioimageio predict`)")
+            raise DataError(
+                f"{self.source} has outputs at another scale or offset than its input; fijiport predicts it "
+                "untiled only: pass --tiles " + ",".join("1" for _ in tiles) + " (or use `bioimageio predict`)"
+            )
         for a, n, size in zip(self.space, tiles, data.shape[:-1]):  # fixed input sizes: refused here, not mid-run
             tile_regions(size, n, self.halo.get(a.id, 0) if n > 1 else 0, a.size)
 
@@ -166,13 +174,13 @@ class _BioimageioRunner:
         tensor = sample.members[self.input.id]
         full: dict = {}
         for combo in itertools.product(*per_axis):
-            block = Sample(members={self.input.id: tensor[{a: slice(r[0], r[1]) for a, r in zip(axes, combo)}]},
-                           stat=sample.stat, id=None)
+            block = Sample(members={self.input.id: tensor[{a: slice(r[0], r[1]) for a, r in zip(axes, combo)}]}, stat=sample.stat, id=None)
             pad = {a: (0, r[2]) for a, r in zip(axes, combo) if r[2]}
             if pad:
                 block = block.pad(pad_width={self.input.id: pad}, mode="reflect")
-            predicted = self.pp.predict_sample_without_blocking(block, skip_preprocessing=True, skip_postprocessing=True,
-                                                                skip_input_padding=True, skip_output_cropping=True)
+            predicted = self.pp.predict_sample_without_blocking(
+                block, skip_preprocessing=True, skip_postprocessing=True, skip_input_padding=True, skip_output_cropping=True
+            )
             region = {str(a): r for a, r in zip(axes, combo)}
             for member, t in predicted.members.items():
                 dims = [str(d) for d in t.dims]
@@ -203,8 +211,9 @@ class _BioimageioRunner:
             # csbdeep/stardist predict an untiled image (so labels equal the model folder's)
             pad = {a.id: (0, valid_size(a.size, shape[a.id]) - shape[a.id]) for a in self.space}
             sample = sample.pad(pad_width={self.input.id: pad}, mode="reflect")
-            result = self.pp.predict_sample_without_blocking(sample, skip_preprocessing=True, skip_postprocessing=True,
-                                                             skip_input_padding=True, skip_output_cropping=True)
+            result = self.pp.predict_sample_without_blocking(
+                sample, skip_preprocessing=True, skip_postprocessing=True, skip_input_padding=True, skip_output_cropping=True
+            )
             crop = {a: slice(0, shape[a]) for a in shape}
         else:
             result = self._predict_tiled(sample, shape, tiles, halo)
@@ -219,7 +228,7 @@ class _BioimageioRunner:
             keep = [str(a.id) for a in out.axes if a.type == "space"]
             chan = [d for d in dims_out if d == "channel"]
             x = np.transpose(x, [dims_out.index(d) for d in [*[d for d in dims_out if d not in keep + chan], *keep, *chan]])
-            x = x.reshape(x.shape[-(len(keep) + len(chan)):])  # drop batch
+            x = x.reshape(x.shape[-(len(keep) + len(chan)) :])  # drop batch
             if chan and x.shape[-1] == 1:
                 x = x[..., 0]
             outputs[out.id] = x
@@ -251,11 +260,12 @@ def _keras_runner(source: Path, descr):
     if "stardist" in cfg and all(files.has(n) for n in ATTACHED):
         folder = {n: files.read(n) for n in ATTACHED}
     elif block is not None and block.kind == "care" and block.csbdeep_config is not None and keras is not None:
-        folder = {"config.json": json.dumps(block.csbdeep_config).encode(),
-                  "weights_best.h5": files.read(extract_file_name(keras.source))}
+        folder = {"config.json": json.dumps(block.csbdeep_config).encode(), "weights_best.h5": files.read(extract_file_name(keras.source))}
     else:
-        raise DataError(f"{source} carries no csbdeep/stardist model folder to run with --weights keras; "
-                        "use --weights onnx (or the model folder it was exported from)")
+        raise DataError(
+            f"{source} carries no csbdeep/stardist model folder to run with --weights keras; "
+            "use --weights onnx (or the model folder it was exported from)"
+        )
     pct = _input_percentiles(descr)
     with tempfile.TemporaryDirectory(prefix="fijiport_pkg_") as tmp:  # the runner loads the model right away
         for name, data in folder.items():

@@ -14,17 +14,32 @@ from .restoration import QcResult, qc_care
 from .segmentation import qc_stardist
 
 
-def qc_model(model_dir: Path, test_dir: Path, report_dir: Path, *, percentiles: Optional[tuple[float, float]] = None,
-             n_tiles: Optional[tuple[int, ...]] = None, save_predictions: bool = False, overwrite: bool = False,
-             progress: Optional[Callable[[int, int, str], None]] = None) -> QcReport:
+def qc_model(
+    model_dir: Path,
+    test_dir: Path,
+    report_dir: Path,
+    *,
+    percentiles: Optional[tuple[float, float]] = None,
+    n_tiles: Optional[tuple[int, ...]] = None,
+    save_predictions: bool = False,
+    overwrite: bool = False,
+    progress: Optional[Callable[[int, int, str], None]] = None,
+) -> QcReport:
     """Measure any model folder on held-out data with its kind's QC; writes ``report_dir`` and returns ``qc.json``."""
 
     folder = ModelFolder.open(model_dir, percentiles=percentiles)
     if folder.kind.qc_task == "segmentation":
-        return qc_stardist(folder, test_dir, report_dir, save_predictions=save_predictions, overwrite=overwrite,
-                           progress=progress)
-    qc_care(folder, test_dir, report_dir, percentiles=percentiles, n_tiles=n_tiles, save_predictions=save_predictions,
-            overwrite=overwrite, progress=progress)
+        return qc_stardist(folder, test_dir, report_dir, save_predictions=save_predictions, overwrite=overwrite, progress=progress)
+    qc_care(
+        folder,
+        test_dir,
+        report_dir,
+        percentiles=percentiles,
+        n_tiles=n_tiles,
+        save_predictions=save_predictions,
+        overwrite=overwrite,
+        progress=progress,
+    )
     report = read_qc_report(Path(report_dir) / "qc.json")
     assert report is not None
     return report

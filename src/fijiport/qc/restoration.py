@@ -23,7 +23,6 @@ from .metrics import RestorationScores, normalize_gt, restoration_scores, scale_
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class ImageQc:
     name: str
@@ -42,8 +41,7 @@ class QcResult:
         out = {}
         for metric in METRICS:
             out[metric] = {
-                kind: float(np.mean([getattr(getattr(im, kind), metric) for im in self.images]))
-                for kind in ("input", "prediction")
+                kind: float(np.mean([getattr(getattr(im, kind), metric) for im in self.images])) for kind in ("input", "prediction")
             }
         return out
 
@@ -78,8 +76,10 @@ def qc_care(
     check_output(report_dir, overwrite)
     folder = model_dir if isinstance(model_dir, ModelFolder) else ModelFolder.open(model_dir, percentiles=percentiles)
     if folder.kind.qc_task != "restoration":
-        raise DataError(f"{model_dir} is a {folder.kind.title} model; its QC compares labels, not images: "
-                        f"`fijiport qc {model_dir} DATA/test -o REPORT` runs it")
+        raise DataError(
+            f"{model_dir} is a {folder.kind.title} model; its QC compares labels, not images: "
+            f"`fijiport qc {model_dir} DATA/test -o REPORT` runs it"
+        )
     pairs = find_test_pairs(test_dir)
     if not pairs:
         raise DataError(f"{test_dir} holds no paired test images")
@@ -125,41 +125,56 @@ def _scores(gt: np.ndarray, x: np.ndarray, axes: str) -> RestorationScores:
 
 
 def _qc_report(result: QcResult, folder: ModelFolder, test_dir: Path) -> RestorationQc:
-    return RestorationQc.model_validate({
-        "kind": folder.kind.name,
-        "fijiport_version": __version__,
-        "model": str(folder.path.resolve()),
-        "weights": folder.weights_path.name,
-        "test_dir": str(test_dir.resolve()),
-        "normalization": {"percentiles": list(folder.percentiles), "gt_percentiles": [0.1, 99.9],
-                          "scaling": "affine, least squares to normalised GT (CARE paper)"},
-        "n_images": len(result.images),
-        "summary": result.summary(),
-        "images": [
-            {"name": im.name, "shape": im.shape, "n_tiles": im.n_tiles,
-             "input": im.input.to_dict(), "prediction": im.prediction.to_dict()}
-            for im in result.images
-        ],
-    })
+    return RestorationQc.model_validate(
+        {
+            "kind": folder.kind.name,
+            "fijiport_version": __version__,
+            "model": str(folder.path.resolve()),
+            "weights": folder.weights_path.name,
+            "test_dir": str(test_dir.resolve()),
+            "normalization": {
+                "percentiles": list(folder.percentiles),
+                "gt_percentiles": [0.1, 99.9],
+                "scaling": "affine, least squares to normalised GT (CARE paper)",
+            },
+            "n_images": len(result.images),
+            "summary": result.summary(),
+            "images": [
+                {
+                    "name": im.name,
+                    "shape": im.shape,
+                    "n_tiles": im.n_tiles,
+                    "input": im.input.to_dict(),
+                    "prediction": im.prediction.to_dict(),
+                }
+                for im in result.images
+            ],
+        }
+    )
 
 
 def _qc_markdown(report: RestorationQc) -> str:
     data: dict[str, Any] = report.model_dump(mode="json")
     s = data["summary"]
     lines = [
-        "# CARE quality control", "",
+        "# CARE quality control",
+        "",
         f"Model `{data['model']}` ({data['weights']}) on {data['n_images']} test image(s) from `{data['test_dir']}`.",
         "GT normalised with its 0.1/99.9 percentiles; input and prediction scaled affinely to it (least squares).",
-        "Higher PSNR/SSIM and lower NRMSE are better; the gain is prediction minus input.", "",
-        "| metric | input vs GT | prediction vs GT | gain |", "|---|---|---|---|",
+        "Higher PSNR/SSIM and lower NRMSE are better; the gain is prediction minus input.",
+        "",
+        "| metric | input vs GT | prediction vs GT | gain |",
+        "|---|---|---|---|",
     ]
     for m in METRICS:
         lines.append(f"| {m.upper()} | {s[m]['input']:.4f} | {s[m]['prediction']:.4f} | {s[m]['prediction'] - s[m]['input']:+.4f} |")
     lines += ["", "## Per image", "", "| image | PSNR in → pred | SSIM in → pred | NRMSE in → pred | panel |", "|---|---|---|---|---|"]
     for im in data["images"]:
         i, p = im["input"], im["prediction"]
-        lines.append(f"| {im['name']} | {i['psnr']:.2f} → {p['psnr']:.2f} | {i['ssim']:.3f} → {p['ssim']:.3f} | "
-                     f"{i['nrmse']:.4f} → {p['nrmse']:.4f} | ![](panels/{Path(im['name']).stem}.png) |")
+        lines.append(
+            f"| {im['name']} | {i['psnr']:.2f} → {p['psnr']:.2f} | {i['ssim']:.3f} → {p['ssim']:.3f} | "
+            f"{i['nrmse']:.4f} → {p['nrmse']:.4f} | ![](panels/{Path(im['name']).stem}.png) |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -185,8 +200,9 @@ def _panel(low, pred, gt, axes, path: Path, name: str, s_in: RestorationScores, 
     err = np.abs(pred2 - gt2)
     fig, axs = plt.subplots(1, 4, figsize=(16, 4.4))
     vmin, vmax = np.percentile(gt2, 1), np.percentile(gt2, 99.8)
-    for ax, img, title in zip(axs, (low2, pred2, gt2),
-                              (f"input  PSNR {s_in.psnr:.1f}", f"prediction  PSNR {s_pred.psnr:.1f}", "ground truth")):
+    for ax, img, title in zip(
+        axs, (low2, pred2, gt2), (f"input  PSNR {s_in.psnr:.1f}", f"prediction  PSNR {s_pred.psnr:.1f}", "ground truth")
+    ):
         ax.imshow(img, cmap="magma", vmin=vmin, vmax=vmax)
         ax.set_title(title)
         ax.axis("off")

@@ -34,11 +34,20 @@ def find_segmentation_pairs(test_dir: Path) -> list[tuple[str, Path, Path]]:
         if (base / IMAGES_DIR).is_dir() and (base / MASKS_DIR).is_dir():
             pairing = pair_images(base / IMAGES_DIR, base / MASKS_DIR, source_label="images", target_label="masks")
             return [(p.name, p.source, p.target) for p in pairing.pairs]
-    raise DataError(f"{test_dir} has no images/ and masks/ folders; pass the test folder written by `fijiport prepare stardist` (DATA_DIR/test)")
+    raise DataError(
+        f"{test_dir} has no images/ and masks/ folders; pass the test folder written by `fijiport prepare stardist` (DATA_DIR/test)"
+    )
 
 
-def qc_stardist(model_dir: Path | ModelFolder, test_dir: Path, report_dir: Path, *, save_predictions: bool = False,
-                overwrite: bool = False, progress: Optional[Callable[[int, int, str], None]] = None) -> SegmentationQc:
+def qc_stardist(
+    model_dir: Path | ModelFolder,
+    test_dir: Path,
+    report_dir: Path,
+    *,
+    save_predictions: bool = False,
+    overwrite: bool = False,
+    progress: Optional[Callable[[int, int, str], None]] = None,
+) -> SegmentationQc:
     """Segment every test image and write ``qc.json``, ``qc.md``, ``metrics.png`` and overlay panels."""
     report_dir = Path(report_dir)
     check_output(report_dir, overwrite)
@@ -71,21 +80,32 @@ def qc_stardist(model_dir: Path | ModelFolder, test_dir: Path, report_dir: Path,
     per_threshold = []
     for t in IOU_THRESHOLDS:
         s: Any = matching_dataset(truths, preds, thresh=t, show_progress=False)
-        per_threshold.append({"iou": t, **{m: float(getattr(s, m)) for m in METRICS},
-                              "tp": int(s.tp), "fp": int(s.fp), "fn": int(s.fn)})
+        per_threshold.append({"iou": t, **{m: float(getattr(s, m)) for m in METRICS}, "tp": int(s.tp), "fp": int(s.fp), "fn": int(s.fn)})
     per_image = []
     for name, truth, pred in zip(names, truths, preds):
         s = matching_dataset([truth], [pred], thresh=0.5, show_progress=False)
-        per_image.append({"name": name, "objects_true": int(truth.max() and len(np.unique(truth)) - 1),
-                          "objects_predicted": int(len(np.unique(pred)) - 1), **{m: float(getattr(s, m)) for m in METRICS}})
-    report = SegmentationQc.model_validate({
-        "kind": folder.kind.name, "fijiport_version": __version__, "model": str(folder.path.resolve()),
-        "test_dir": str(Path(test_dir).resolve()), "n_images": len(names),
-        "thresholds": {"prob": float(model.thresholds.prob), "nms": float(model.thresholds.nms)},
-        "normalization": {"percentiles": list(folder.percentiles)},
-        "at_iou_0.5": next(r for r in per_threshold if r["iou"] == 0.5),
-        "per_threshold": per_threshold, "images": per_image,
-    })
+        per_image.append(
+            {
+                "name": name,
+                "objects_true": int(truth.max() and len(np.unique(truth)) - 1),
+                "objects_predicted": int(len(np.unique(pred)) - 1),
+                **{m: float(getattr(s, m)) for m in METRICS},
+            }
+        )
+    report = SegmentationQc.model_validate(
+        {
+            "kind": folder.kind.name,
+            "fijiport_version": __version__,
+            "model": str(folder.path.resolve()),
+            "test_dir": str(Path(test_dir).resolve()),
+            "n_images": len(names),
+            "thresholds": {"prob": float(model.thresholds.prob), "nms": float(model.thresholds.nms)},
+            "normalization": {"percentiles": list(folder.percentiles)},
+            "at_iou_0.5": next(r for r in per_threshold if r["iou"] == 0.5),
+            "per_threshold": per_threshold,
+            "images": per_image,
+        }
+    )
     with atomic_dir(report_dir, overwrite=overwrite) as tmp:
         (tmp / "panels").mkdir()
         write_qc_report(tmp, report)
@@ -103,18 +123,29 @@ def qc_stardist(model_dir: Path | ModelFolder, test_dir: Path, report_dir: Path,
 
 
 def _markdown(data: dict[str, Any]) -> str:
-    lines = ["# StarDist quality control", "",
-             f"Model `{data['model']}` (thresholds prob {data['thresholds']['prob']:.3f}, nms {data['thresholds']['nms']:.2f}) "
-             f"on {data['n_images']} test image(s) from `{data['test_dir']}`. Matching by IoU (stardist.matching); "
-             "accuracy = TP/(TP+FP+FN).", "", "![metrics against IoU threshold](metrics.png)", "",
-             "| IoU | precision | recall | F1 | accuracy | panoptic quality | TP | FP | FN |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# StarDist quality control",
+        "",
+        f"Model `{data['model']}` (thresholds prob {data['thresholds']['prob']:.3f}, nms {data['thresholds']['nms']:.2f}) "
+        f"on {data['n_images']} test image(s) from `{data['test_dir']}`. Matching by IoU (stardist.matching); "
+        "accuracy = TP/(TP+FP+FN).",
+        "",
+        "![metrics against IoU threshold](metrics.png)",
+        "",
+        "| IoU | precision | recall | F1 | accuracy | panoptic quality | TP | FP | FN |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in data["per_threshold"]:
-        lines.append(f"| {r['iou']:.1f} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['accuracy']:.3f} | "
-                     f"{r['panoptic_quality']:.3f} | {r['tp']} | {r['fp']} | {r['fn']} |")
+        lines.append(
+            f"| {r['iou']:.1f} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['accuracy']:.3f} | "
+            f"{r['panoptic_quality']:.3f} | {r['tp']} | {r['fp']} | {r['fn']} |"
+        )
     lines += ["", "## Per image (IoU 0.5)", "", "| image | objects (true / predicted) | F1 | accuracy | panel |", "|---|---|---|---|---|"]
     for im in data["images"]:
-        lines.append(f"| {im['name']} | {im['objects_true']} / {im['objects_predicted']} | {im['f1']:.3f} | {im['accuracy']:.3f} | "
-                     f"![](panels/{Path(im['name']).stem}.png) |")
+        lines.append(
+            f"| {im['name']} | {im['objects_true']} / {im['objects_predicted']} | {im['f1']:.3f} | {im['accuracy']:.3f} | "
+            f"![](panels/{Path(im['name']).stem}.png) |"
+        )
     return "\n".join(lines) + "\n"
 
 

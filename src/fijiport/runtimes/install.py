@@ -23,8 +23,13 @@ log = logging.getLogger(__name__)
 SHIM_SOURCE = "int _Py_CheckRecursionLimit = 1000;\n"
 
 
-def install_runtimes(cache_dir: Optional[Path] = None, names: Optional[list[str]] = None, *, force: bool = False,
-                     progress: Optional[Callable[[str], None]] = None) -> list[RuntimeStatus]:
+def install_runtimes(
+    cache_dir: Optional[Path] = None,
+    names: Optional[list[str]] = None,
+    *,
+    force: bool = False,
+    progress: Optional[Callable[[str], None]] = None,
+) -> list[RuntimeStatus]:
     """Install (or keep) each runtime; never raises for one runtime's failure, reports it instead."""
     cache_dir = Path(cache_dir or default_cache_dir())
     step = progress or (lambda _m: None)
@@ -66,8 +71,22 @@ def _replace_dir(staging: Path, target: Path) -> None:
 def _install_tensorflow(rt: Runtime, cache_dir: Path) -> str:
     with tempfile.TemporaryDirectory(prefix=f".{rt.name}-", dir=cache_dir) as tmp_str:
         tmp = Path(tmp_str)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
-               "--python-version", rt.python_version, "--platform", rt.platform, "-d", str(tmp / "wheel"), rt.package]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "--python-version",
+            rt.python_version,
+            "--platform",
+            rt.platform,
+            "-d",
+            str(tmp / "wheel"),
+            rt.package,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         wheels = list((tmp / "wheel").glob("*.whl"))
         if proc.returncode != 0 or not wheels:
@@ -81,8 +100,11 @@ def _install_tensorflow(rt: Runtime, cache_dir: Path) -> str:
         staging = tmp / "staging"
         lib_dir = staging / "lib"
         with zipfile.ZipFile(wheel) as zf:
-            members = [m for m in zf.namelist() if fnmatch.fnmatch(m, "*_pywrap_tensorflow_internal.so")
-                       or fnmatch.fnmatch(m, "*libtensorflow_framework.so*")]
+            members = [
+                m
+                for m in zf.namelist()
+                if fnmatch.fnmatch(m, "*_pywrap_tensorflow_internal.so") or fnmatch.fnmatch(m, "*libtensorflow_framework.so*")
+            ]
             for m in members:
                 zf.extract(m, lib_dir)
         libraries = [p for p in lib_dir.rglob("_pywrap_tensorflow_internal.so")]
@@ -96,8 +118,16 @@ def _install_tensorflow(rt: Runtime, cache_dir: Path) -> str:
         final = runtime_dir(cache_dir, rt)
         library = final / libraries[0].relative_to(staging)
         preload_final = [str(final / Path(p).relative_to(staging)) for p in preload]
-        manifest = {"name": rt.name, "kind": rt.kind, "version": rt.version, "package": rt.package,
-                    "wheel": wheel.name, "wheel_sha256": sha256_file(wheel), "library": str(library), "preload": preload_final}
+        manifest = {
+            "name": rt.name,
+            "kind": rt.kind,
+            "version": rt.version,
+            "package": rt.package,
+            "wheel": wheel.name,
+            "wheel_sha256": sha256_file(wheel),
+            "library": str(library),
+            "preload": preload_final,
+        }
         _replace_dir(staging, final)
         reported = _verify_tensorflow(manifest)
         if reported != rt.version:
@@ -125,7 +155,9 @@ def _verify_tensorflow(manifest: dict) -> str:
     with tempfile.TemporaryDirectory(prefix="fijiport-verify-") as tmp:
         req = Path(tmp) / "req.json"
         req.write_text(json.dumps({"library": manifest["library"], "preload": manifest["preload"]}))
-        proc = subprocess.run([sys.executable, "-m", "fijiport.runtimes._tf_c_runner", str(req)], capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-m", "fijiport.runtimes._tf_c_runner", str(req)], capture_output=True, text=True, timeout=300
+        )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if not lines:
         raise DependencyError(f"{manifest['name']} does not load: {(proc.stderr or '').strip()[-300:]}")
@@ -146,19 +178,27 @@ def _install_onnxruntime(rt: Runtime, cache_dir: Path) -> str:
     with tempfile.TemporaryDirectory(prefix=f".{rt.name}-", dir=cache_dir) as tmp_str:
         staging = Path(tmp_str) / "staging"
         staging.mkdir()
-        proc = subprocess.run([npm, "install", "--prefix", str(staging), "--no-audit", "--no-fund", "--no-save", rt.package],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [npm, "install", "--prefix", str(staging), "--no-audit", "--no-fund", "--no-save", rt.package], capture_output=True, text=True
+        )
         if proc.returncode != 0:
             last = [line for line in (proc.stderr or proc.stdout).strip().splitlines() if line.strip()][-1:] or ["no output"]
             raise DependencyError(f"could not install {rt.package} with npm: {last[0]}. It needs access to the npm registry")
         final = runtime_dir(cache_dir, rt)
-        manifest = {"name": rt.name, "kind": rt.kind, "version": rt.version, "package": rt.package,
-                    "module_dir": str(final / "node_modules")}
+        manifest = {
+            "name": rt.name,
+            "kind": rt.kind,
+            "version": rt.version,
+            "package": rt.package,
+            "module_dir": str(final / "node_modules"),
+        }
         _replace_dir(staging, final)
-        check = ("const o = require(process.argv[1] + '/onnxruntime-node');"
-                 "const v = require(process.argv[1] + '/onnxruntime-node/package.json').version;"
-                 "if (typeof o.InferenceSession.create !== 'function') throw new Error('no InferenceSession');"
-                 "console.log(v);")
+        check = (
+            "const o = require(process.argv[1] + '/onnxruntime-node');"
+            "const v = require(process.argv[1] + '/onnxruntime-node/package.json').version;"
+            "if (typeof o.InferenceSession.create !== 'function') throw new Error('no InferenceSession');"
+            "console.log(v);"
+        )
         proc = subprocess.run([node, "-e", check, manifest["module_dir"]], capture_output=True, text=True, timeout=120)
         reported = proc.stdout.strip()
         if proc.returncode != 0 or reported != rt.version:

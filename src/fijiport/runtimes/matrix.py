@@ -50,16 +50,14 @@ TITLE = "Runtime matrix"
 
 
 def _matrix(package: Path, package_kind: str, reference: str, tolerance: Tolerance) -> Report:
-    return Report(str(package), TITLE, context={"package_kind": package_kind, "reference": reference,
-                                                "tolerance": tolerance.to_dict()})
+    return Report(str(package), TITLE, context={"package_kind": package_kind, "reference": reference, "tolerance": tolerance.to_dict()})
 
 
 def matrix_tolerance(matrix: Report) -> Tolerance:
     return Tolerance.from_dict(matrix.context.get("tolerance", {}))
 
 
-def check_runtimes(package: Path, cache_dir: Optional[Path] = None, *,
-                   progress: Optional[Callable[[str], None]] = None) -> Report:
+def check_runtimes(package: Path, cache_dir: Optional[Path] = None, *, progress: Optional[Callable[[str], None]] = None) -> Report:
     """Run ``package`` (bioimage.io zip or SavedModel zip) on every consumer runtime."""
     package = Path(package)
     cache_dir = Path(cache_dir or default_cache_dir())
@@ -99,19 +97,37 @@ def _signature_io(saved_model_dir: Path, input_key: Optional[str], output_key: O
     return (*split(t_in.name), *split(t_out.name))
 
 
-def _record(matrix: Report, runtime: str, weights: str, outcome: RunOutcome, ref: np.ndarray,
-            post: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> Check:
+def _record(
+    matrix: Report,
+    runtime: str,
+    weights: str,
+    outcome: RunOutcome,
+    ref: np.ndarray,
+    post: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+) -> Check:
     if not outcome.ok:
         status = Status.MISSING if outcome.stage == "runtime" else Status.FAILED
-        run = Check(f"{runtime}: {weights}", status, f"{outcome.stage}: {outcome.error}".strip(": "), runtime=runtime,
-                    weight_format=weights, reported_version=outcome.reported_version)
+        run = Check(
+            f"{runtime}: {weights}",
+            status,
+            f"{outcome.stage}: {outcome.error}".strip(": "),
+            runtime=runtime,
+            weight_format=weights,
+            reported_version=outcome.reported_version,
+        )
     else:
         assert outcome.output is not None
         y = post(outcome.output) if post else outcome.output
         agreement = agree(y, ref, matrix_tolerance(matrix))
-        run = Check(f"{runtime}: {weights}", Status.PASSED if agreement.ok else Status.FAILED, agreement.reason,
-                    runtime=runtime, weight_format=weights, reported_version=outcome.reported_version,
-                    max_abs_diff=agreement.max_abs_diff)
+        run = Check(
+            f"{runtime}: {weights}",
+            Status.PASSED if agreement.ok else Status.FAILED,
+            agreement.reason,
+            runtime=runtime,
+            weight_format=weights,
+            reported_version=outcome.reported_version,
+            max_abs_diff=agreement.max_abs_diff,
+        )
     matrix.measurements.append(run)
     return run
 
@@ -127,8 +143,7 @@ def _fill_rows(matrix: Report, runs: dict[tuple[str, str], Check], applicable: C
         if run is None:
             matrix.add(consumer, Status.FAILED, f"the package has no {weights} weights", **row)
         else:
-            matrix.add(consumer, run.status, run.details, max_abs_diff=run.max_abs_diff, reported_version=run.reported_version,
-                       **row)
+            matrix.add(consumer, run.status, run.details, max_abs_diff=run.max_abs_diff, reported_version=run.reported_version, **row)
 
 
 def _check_bioimageio(package: Path, cache_dir: Path, tmp: Path, step) -> Report:
@@ -164,8 +179,16 @@ def _check_bioimageio(package: Path, cache_dir: Path, tmp: Path, step) -> Report
             if io_names is None:
                 outcome = RunOutcome(False, stage="signature", error=sig_error)
             else:
-                outcome = run_saved_model(BY_NAME[rt], cache_dir, root, x, input_op=io_names[0], input_index=io_names[1],
-                                          output_op=io_names[2], output_index=io_names[3])
+                outcome = run_saved_model(
+                    BY_NAME[rt],
+                    cache_dir,
+                    root,
+                    x,
+                    input_op=io_names[0],
+                    input_index=io_names[1],
+                    output_op=io_names[2],
+                    output_index=io_names[3],
+                )
             runs[(rt, "tensorflow_saved_model_bundle")] = _record(matrix, rt, "tensorflow_saved_model_bundle", outcome, ref, postprocess)
     if "onnx" in weights:
         entry = weights["onnx"]
@@ -225,12 +248,15 @@ def _check_saved_model_zip(package: Path, cache_dir: Path, tmp: Path, step) -> R
         x = probe_input(shape, meta)
         feed: Any = dict([(t_in, x)])  # tf.Tensor keys: hashable at run time, not so typed
         ref = np.asarray(sess.run(graph.get_tensor_by_name(f"{out_op}:{out_idx}"), feed))
-    matrix = _matrix(package, "SavedModel zip", f"TensorFlow {tf.__version__} on a seeded input {list(x.shape)}",
-                     Tolerance(1e-3, 1e-3, 0.0))
+    matrix = _matrix(
+        package, "SavedModel zip", f"TensorFlow {tf.__version__} on a seeded input {list(x.shape)}", Tolerance(1e-3, 1e-3, 0.0)
+    )
     runs: dict[tuple[str, str], Check] = {}
     for rt in (TF113, TF115, TF210):
         step(f"running the SavedModel on {rt}")
-        outcome = run_saved_model(BY_NAME[rt], cache_dir, root, x, input_op=in_op, input_index=in_idx, output_op=out_op, output_index=out_idx)
+        outcome = run_saved_model(
+            BY_NAME[rt], cache_dir, root, x, input_op=in_op, input_index=in_idx, output_op=out_op, output_index=out_idx
+        )
         runs[(rt, "tensorflow_saved_model_bundle")] = _record(matrix, rt, "tensorflow_saved_model_bundle", outcome, ref)
     is_stardist = "stardist" in str(meta.get("type", "")).lower() or "n_rays" in meta
     n_space = sum(1 for a in str(meta.get("axes", "YX")).upper() if a in "ZYX")

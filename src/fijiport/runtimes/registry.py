@@ -28,13 +28,38 @@ class Runtime:
 
 
 RUNTIMES: tuple[Runtime, ...] = (
-    Runtime("tensorflow-1.13.1", "tensorflow", "1.13.1", "tensorflow==1.13.1", "3.7", "manylinux1_x86_64",
-            "*/tensorflow/python/_pywrap_tensorflow_internal.so", needs_shim=True, used_by=("KNIME",)),
-    Runtime("tensorflow-1.15.0", "tensorflow", "1.15.0", "tensorflow-cpu==1.15.0", "3.7", "manylinux2010_x86_64",
-            "tensorflow_core/python/_pywrap_tensorflow_internal.so", needs_shim=True,
-            used_by=("CSBDeep-Fiji", "StarDist-Fiji", "deepImageJ (TF1)")),
-    Runtime("tensorflow-2.10.1", "tensorflow", "2.10.1", "tensorflow-cpu==2.10.1", "3.10", "manylinux2014_x86_64",
-            "tensorflow/python/_pywrap_tensorflow_internal.so", used_by=("deepImageJ (TF2)",)),
+    Runtime(
+        "tensorflow-1.13.1",
+        "tensorflow",
+        "1.13.1",
+        "tensorflow==1.13.1",
+        "3.7",
+        "manylinux1_x86_64",
+        "*/tensorflow/python/_pywrap_tensorflow_internal.so",
+        needs_shim=True,
+        used_by=("KNIME",),
+    ),
+    Runtime(
+        "tensorflow-1.15.0",
+        "tensorflow",
+        "1.15.0",
+        "tensorflow-cpu==1.15.0",
+        "3.7",
+        "manylinux2010_x86_64",
+        "tensorflow_core/python/_pywrap_tensorflow_internal.so",
+        needs_shim=True,
+        used_by=("CSBDeep-Fiji", "StarDist-Fiji", "deepImageJ (TF1)"),
+    ),
+    Runtime(
+        "tensorflow-2.10.1",
+        "tensorflow",
+        "2.10.1",
+        "tensorflow-cpu==2.10.1",
+        "3.10",
+        "manylinux2014_x86_64",
+        "tensorflow/python/_pywrap_tensorflow_internal.so",
+        used_by=("deepImageJ (TF2)",),
+    ),
     Runtime("onnxruntime-1.13.1", "onnxruntime", "1.13.1", "onnxruntime-node@1.13.1", used_by=("deepImageJ (ONNX)",)),
 )
 BY_NAME = {r.name: r for r in RUNTIMES}

@@ -37,9 +37,19 @@ def _child(cmd: list[str], timeout: float) -> dict:
     return json.loads(lines[-1])
 
 
-def run_saved_model(runtime: Runtime, cache_dir: Path, saved_model_dir: Path, x: np.ndarray, *,
-                    input_op: str, output_op: str, input_index: int = 0, output_index: int = 0,
-                    tag: str = "serve", timeout: float = 600) -> RunOutcome:
+def run_saved_model(
+    runtime: Runtime,
+    cache_dir: Path,
+    saved_model_dir: Path,
+    x: np.ndarray,
+    *,
+    input_op: str,
+    output_op: str,
+    input_index: int = 0,
+    output_index: int = 0,
+    tag: str = "serve",
+    timeout: float = 600,
+) -> RunOutcome:
     """Load a SavedModel folder into one TensorFlow C runtime and run it on ``x`` (float32)."""
     manifest = read_manifest(cache_dir, runtime)
     if manifest is None:
@@ -48,10 +58,16 @@ def run_saved_model(runtime: Runtime, cache_dir: Path, saved_model_dir: Path, x:
         tmp = Path(tmp_str)
         np.save(tmp / "x.npy", np.ascontiguousarray(x, dtype=np.float32))
         request = {
-            "library": manifest["library"], "preload": manifest.get("preload", []),
-            "saved_model_dir": str(saved_model_dir), "tag": tag,
-            "input_op": input_op, "input_index": input_index, "output_op": output_op, "output_index": output_index,
-            "input_npy": str(tmp / "x.npy"), "output_npy": str(tmp / "y.npy"),
+            "library": manifest["library"],
+            "preload": manifest.get("preload", []),
+            "saved_model_dir": str(saved_model_dir),
+            "tag": tag,
+            "input_op": input_op,
+            "input_index": input_index,
+            "output_op": output_op,
+            "output_index": output_index,
+            "input_npy": str(tmp / "x.npy"),
+            "output_npy": str(tmp / "y.npy"),
         }
         (tmp / "request.json").write_text(json.dumps(request))
         answer = _child([sys.executable, "-m", "fijiport.runtimes._tf_c_runner", str(tmp / "request.json")], timeout)
@@ -60,8 +76,9 @@ def run_saved_model(runtime: Runtime, cache_dir: Path, saved_model_dir: Path, x:
         return RunOutcome(True, answer.get("tf_version", ""), np.load(tmp / "y.npy"))
 
 
-def run_onnx_model(runtime: Runtime, cache_dir: Path, model_path: Path, x: np.ndarray, *, input_name: Optional[str] = None,
-                   timeout: float = 600) -> RunOutcome:
+def run_onnx_model(
+    runtime: Runtime, cache_dir: Path, model_path: Path, x: np.ndarray, *, input_name: Optional[str] = None, timeout: float = 600
+) -> RunOutcome:
     """Run an ONNX model on the cached onnxruntime-node (through Node.js)."""
     manifest = read_manifest(cache_dir, runtime)
     if manifest is None:
@@ -73,8 +90,14 @@ def run_onnx_model(runtime: Runtime, cache_dir: Path, model_path: Path, x: np.nd
     with tempfile.TemporaryDirectory(prefix="fijiport-ort-") as tmp_str:
         tmp = Path(tmp_str)
         x.tofile(tmp / "x.raw")
-        request = {"module_dir": manifest["module_dir"], "model": str(model_path), "input_name": input_name,
-                   "input_raw": str(tmp / "x.raw"), "shape": list(x.shape), "output_raw": str(tmp / "y.raw")}
+        request = {
+            "module_dir": manifest["module_dir"],
+            "model": str(model_path),
+            "input_name": input_name,
+            "input_raw": str(tmp / "x.raw"),
+            "shape": list(x.shape),
+            "output_raw": str(tmp / "y.raw"),
+        }
         (tmp / "request.json").write_text(json.dumps(request))
         script = resources.files("fijiport.runtimes").joinpath("ort_runner.js")
         with resources.as_file(script) as script_path:

@@ -127,9 +127,14 @@ def train_care(
     seed_everything(tf, config.seed)
     pairs = [(manifest.input_path(data_dir, "train", n), manifest.target_path(data_dir, "train", n)) for n in sorted(train_names)]
     patch_shape = tuple(n_channels if a == "C" else patch_size[spatial_axes(axes).index(a)] for a in axes)
-    X, Y, xy_axes = sample_care_patches(pairs, axes, patch_shape, config.patches_per_image,
-                                        (config.percentile_low, config.percentile_high),
-                                        progress=progress and (lambda i, n: progress(TrainProgress("patches", step=i, steps=n))))
+    X, Y, xy_axes = sample_care_patches(
+        pairs,
+        axes,
+        patch_shape,
+        config.patches_per_image,
+        (config.percentile_low, config.percentile_high),
+        progress=progress and (lambda i, n: progress(TrainProgress("patches", step=i, steps=n))),
+    )
     net_axes = "S" + spatial_axes(axes) + "C"
     X = move_image_axes(X, xy_axes, net_axes)
     Y = move_image_axes(Y, xy_axes, net_axes)
@@ -167,8 +172,9 @@ def train_care(
         model = start_model(CARE, csb_config, model_dir, overwrite=overwrite, resume=resume, state=state)
     write_training_config(model_dir, config, "care")  # first, so an interrupted run can be resumed
     # fit starts at initial_epoch, so its epoch numbers are already the run's own (no offset)
-    callbacks = training_callbacks(tf, model.callbacks, model_dir, state, epochs=config.epochs,
-                                   steps=config.steps_per_epoch, progress=progress)
+    callbacks = training_callbacks(
+        tf, model.callbacks, model_dir, state, epochs=config.epochs, steps=config.steps_per_epoch, progress=progress
+    )
     data = csb_train.DataWrapper(X_train, Y_train, config.batch_size, length=config.epochs * config.steps_per_epoch)
     with quiet_stdout():
         try:
@@ -182,7 +188,9 @@ def train_care(
                 verbose=0,
             )
         except tf.errors.ResourceExhaustedError as e:
-            raise TrainingError(f"out of memory during training ({e.message.splitlines()[0]}); lower --batch-size or --patch-size") from None
+            raise TrainingError(
+                f"out of memory during training ({e.message.splitlines()[0]}); lower --batch-size or --patch-size"
+            ) from None
         except KeyboardInterrupt:
             warn_interrupted("care", state, config.epochs, data_dir, model_dir)
             raise
@@ -196,13 +204,24 @@ def train_care(
     write_history_csv(hist, model_dir / HISTORY_CSV)
     plot_history(hist, model_dir / LOSS_PNG, title=f"CARE {model_dir.name}")
     seconds = time.monotonic() - started
-    write_training_record(model_dir, TrainingRecord(
-        kind="care", fijiport_version=__version__, tensorflow_version=tf.__version__, data_dir=str(data_dir.resolve()),
-        train_images=train_names, test_images=manifest.names("test"), axes=axes,
-        patches=PatchCounts(train=len(X_train), validation=len(X_val), shape=list(X.shape[1:])),
-        normalization=Normalization(percentile_low=config.percentile_low, percentile_high=config.percentile_high),
-        best_val_loss=float(min(hist["val_loss"])) if hist.get("val_loss") else None, seconds=round(seconds, 1),
-        epoch_seconds=state.epoch_seconds, steps_per_second=steps_per_second(state, config.steps_per_epoch)))
+    write_training_record(
+        model_dir,
+        TrainingRecord(
+            kind="care",
+            fijiport_version=__version__,
+            tensorflow_version=tf.__version__,
+            data_dir=str(data_dir.resolve()),
+            train_images=train_names,
+            test_images=manifest.names("test"),
+            axes=axes,
+            patches=PatchCounts(train=len(X_train), validation=len(X_val), shape=list(X.shape[1:])),
+            normalization=Normalization(percentile_low=config.percentile_low, percentile_high=config.percentile_high),
+            best_val_loss=float(min(hist["val_loss"])) if hist.get("val_loss") else None,
+            seconds=round(seconds, 1),
+            epoch_seconds=state.epoch_seconds,
+            steps_per_second=steps_per_second(state, config.steps_per_epoch),
+        ),
+    )
     return TrainResult(model_dir, config, hist, len(X_train), len(X_val), seconds)
 
 

@@ -106,9 +106,14 @@ def atomic_checkpoints(tf, callbacks: list) -> list:
     out = []
     for cb in callbacks:
         if isinstance(cb, base):
-            new = AtomicCheckpoint(cb.filepath, monitor=cb.monitor, save_best_only=cb.save_best_only,
-                                   save_weights_only=cb.save_weights_only, mode="min" if cb.monitor_op == np.less else "max",
-                                   verbose=0)
+            new = AtomicCheckpoint(
+                cb.filepath,
+                monitor=cb.monitor,
+                save_best_only=cb.save_best_only,
+                save_weights_only=cb.save_weights_only,
+                mode="min" if cb.monitor_op == np.less else "max",
+                verbose=0,
+            )
             new.best = cb.best
             out.append(new)
         else:
@@ -121,21 +126,29 @@ def resume_state(model_dir: Path, given, kind: str):
     import yaml
 
     if not (model_dir / CONFIG_JSON).is_file() or not any((model_dir / n).is_file() for n in ("weights_now.h5", WEIGHTS_BEST)):
-        raise DataError(f"nothing to resume in {model_dir}: it needs config.json and weights_best.h5 from an earlier "
-                        f"`fijiport train {kind}` run; drop --resume to start a new training")
+        raise DataError(
+            f"nothing to resume in {model_dir}: it needs config.json and weights_best.h5 from an earlier "
+            f"`fijiport train {kind}` run; drop --resume to start a new training"
+        )
     progress, config_path = read_progress(model_dir), model_dir / TRAINING_CONFIG
     if progress is None or not config_path.is_file():
-        raise DataError(f"{model_dir} was not trained by fijiport (no {PROGRESS_JSON} / {TRAINING_CONFIG}), so it cannot be "
-                        "resumed; train it anew, or export it as it is")
+        raise DataError(
+            f"{model_dir} was not trained by fijiport (no {PROGRESS_JSON} / {TRAINING_CONFIG}), so it cannot be "
+            "resumed; train it anew, or export it as it is"
+        )
     try:
         recorded = type(given).model_validate(yaml.safe_load(config_path.read_text()))
     except Exception as e:
-        raise DataError(f"{config_path} does not hold `fijiport train {kind}` settings ({str(e).splitlines()[0][:100]}); "
-                        "resume a model with the command that trained it") from None
+        raise DataError(
+            f"{config_path} does not hold `fijiport train {kind}` settings ({str(e).splitlines()[0][:100]}); "
+            "resume a model with the command that trained it"
+        ) from None
     config = recorded.model_copy(update={"epochs": given.epochs})
     if progress.epochs_done >= config.epochs:
-        raise ConfigError(f"{model_dir} has trained {progress.epochs_done} epochs already; pass a larger --epochs "
-                          "(the total number of epochs) to continue")
+        raise ConfigError(
+            f"{model_dir} has trained {progress.epochs_done} epochs already; pass a larger --epochs "
+            "(the total number of epochs) to continue"
+        )
     return type(given).model_validate(config.model_dump()), progress
 
 
@@ -171,8 +184,7 @@ def start_model(cls, config, model_dir: Path, *, overwrite: bool, resume: bool, 
     if resume:
         model = cls(None, name=model_dir.name, basedir=str(model_dir.parent))
         # the last epoch's weights: weights_now.h5 while training, weights_last.h5 once a run has finished
-        start_weights = next(model_dir / n for n in ("weights_now.h5", "weights_last.h5", "weights_best.h5")
-                             if (model_dir / n).is_file())
+        start_weights = next(model_dir / n for n in ("weights_now.h5", "weights_last.h5", "weights_best.h5") if (model_dir / n).is_file())
         model.keras_model.load_weights(str(start_weights))
         log.info("resuming after epoch %d from %s", state.epochs_done, start_weights.name)
     else:
@@ -181,8 +193,17 @@ def start_model(cls, config, model_dir: Path, *, overwrite: bool, resume: bool, 
     return model
 
 
-def training_callbacks(tf, model_callbacks: list, model_dir: Path, state: TrainingProgress, *, epochs: int, steps: int,
-                       progress: Optional[Callable[[TrainProgress], None]] = None, offset: int = 0) -> list:
+def training_callbacks(
+    tf,
+    model_callbacks: list,
+    model_dir: Path,
+    state: TrainingProgress,
+    *,
+    epochs: int,
+    steps: int,
+    progress: Optional[Callable[[TrainProgress], None]] = None,
+    offset: int = 0,
+) -> list:
     """The model's own callbacks with atomic checkpoints (a resumed run replaces weights_best.h5 only with better
     weights than the earlier run's best), plus the progress record for --resume and the progress events.
     ``offset``: epochs done before this ``fit`` began, when fit counts from 0 (stardist's ``train``)."""
@@ -198,6 +219,14 @@ def training_callbacks(tf, model_callbacks: list, model_dir: Path, state: Traini
 
 def warn_interrupted(kind: str, state: TrainingProgress, epochs: int, data_dir: Path, model_dir: Path) -> None:
     """After Ctrl-C: where the best weights are and the command that goes on."""
-    log.warning("training interrupted after epoch %d of %d; %s holds the best weights so far. Continue with: "
-                "fijiport train %s %s -o %s --resume --epochs %d", state.epochs_done, epochs,
-                model_dir / "weights_best.h5", kind, data_dir, model_dir, epochs)
+    log.warning(
+        "training interrupted after epoch %d of %d; %s holds the best weights so far. Continue with: "
+        "fijiport train %s %s -o %s --resume --epochs %d",
+        state.epochs_done,
+        epochs,
+        model_dir / "weights_best.h5",
+        kind,
+        data_dir,
+        model_dir,
+        epochs,
+    )

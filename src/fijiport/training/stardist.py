@@ -100,12 +100,16 @@ def train_stardist(
 
     names = manifest.names("train")
     if len(names) < 2:
-        raise DataError(f"{data_dir} has {len(names)} training image(s); StarDist needs at least 2 "
-                        "(one is kept for validation and threshold optimisation): add images or lower --test-fraction")
+        raise DataError(
+            f"{data_dir} has {len(names)} training image(s); StarDist needs at least 2 "
+            "(one is kept for validation and threshold optimisation): add images or lower --test-fraction"
+        )
     if progress:
         progress(TrainProgress("patches"))
-    X = [normalize_image(read_tiff(manifest.input_path(data_dir, "train", n)), axes, config.percentile_low, config.percentile_high)
-         for n in names]
+    X = [
+        normalize_image(read_tiff(manifest.input_path(data_dir, "train", n)), axes, config.percentile_low, config.percentile_high)
+        for n in names
+    ]
     Y = [fill_label_holes(read_tiff(manifest.target_path(data_dir, "train", n))) for n in names]
     if "C" not in axes:
         n_channel = 1
@@ -138,30 +142,47 @@ def train_stardist(
     tensorboard = config.tensorboard
     if tensorboard is None:
         tensorboard = importlib.util.find_spec("tensorboard") is not None
-    common: dict[str, Any] = dict(n_channel_in=n_channel, grid=grid, train_patch_size=tuple(patch_size), unet_n_depth=config.unet_depth,
-                  unet_kernel_size=(config.unet_kernel_size,) * n_dim, unet_n_filter_base=config.unet_first_filters,
-                  train_epochs=config.epochs, train_steps_per_epoch=config.steps_per_epoch,
-                  train_learning_rate=config.learning_rate, train_batch_size=config.batch_size,
-                  train_tensorboard=tensorboard, use_gpu=False)
+    common: dict[str, Any] = dict(
+        n_channel_in=n_channel,
+        grid=grid,
+        train_patch_size=tuple(patch_size),
+        unet_n_depth=config.unet_depth,
+        unet_kernel_size=(config.unet_kernel_size,) * n_dim,
+        unet_n_filter_base=config.unet_first_filters,
+        train_epochs=config.epochs,
+        train_steps_per_epoch=config.steps_per_epoch,
+        train_learning_rate=config.learning_rate,
+        train_batch_size=config.batch_size,
+        train_tensorboard=tensorboard,
+        use_gpu=False,
+    )
     with quiet_stdout():
         if n_dim == 2:
             sd_config, cls = Config2D(n_rays=n_rays, **common), StarDist2D
         else:
             rays = Rays_GoldenSpiral(n_rays, anisotropy=anisotropy)
             sd_config, cls = Config3D(rays=rays, anisotropy=anisotropy, **common), StarDist3D
-        model = start_model(cls, sd_config, model_dir, overwrite=overwrite, resume=resume, state=state,
-                            outputs=(THRESHOLDS_JSON,))
+        model = start_model(cls, sd_config, model_dir, overwrite=overwrite, resume=resume, state=state, outputs=(THRESHOLDS_JSON,))
     write_training_config(model_dir, config, "stardist")  # first, so an interrupted run can be resumed
     done = state.epochs_done
-    model.callbacks = training_callbacks(tf, model.callbacks, model_dir, state, epochs=config.epochs,
-                                         steps=config.steps_per_epoch, progress=progress, offset=done)
+    model.callbacks = training_callbacks(
+        tf, model.callbacks, model_dir, state, epochs=config.epochs, steps=config.steps_per_epoch, progress=progress, offset=done
+    )
     augmenter = make_augmenter(np.random.default_rng(config.seed + 1 + done), n_dim) if config.augment else None
     with quiet_stdout():
         try:
-            model.train(X_trn, Y_trn, validation_data=(X_val, Y_val), augmenter=augmenter,
-                        epochs=config.epochs - done, steps_per_epoch=config.steps_per_epoch)
+            model.train(
+                X_trn,
+                Y_trn,
+                validation_data=(X_val, Y_val),
+                augmenter=augmenter,
+                epochs=config.epochs - done,
+                steps_per_epoch=config.steps_per_epoch,
+            )
         except tf.errors.ResourceExhaustedError as e:
-            raise TrainingError(f"out of memory during training ({e.message.splitlines()[0]}); lower --batch-size or --patch-size") from None
+            raise TrainingError(
+                f"out of memory during training ({e.message.splitlines()[0]}); lower --batch-size or --patch-size"
+            ) from None
         except KeyboardInterrupt:
             warn_interrupted("stardist", state, config.epochs, data_dir, model_dir)
             raise
@@ -178,15 +199,28 @@ def train_stardist(
     write_history_csv(hist, model_dir / HISTORY_CSV)
     plot_history(hist, model_dir / LOSS_PNG, title=f"StarDist {model_dir.name}")
     seconds = time.monotonic() - started
-    write_training_record(model_dir, TrainingRecord(
-        kind="stardist", fijiport_version=__version__, tensorflow_version=tf.__version__, data_dir=str(data_dir.resolve()),
-        train_images=[names[i] for i in trn_idx], validation_images=[names[i] for i in val_idx],
-        test_images=manifest.names("test"), axes=axes,
-        normalization=Normalization(percentile_low=config.percentile_low, percentile_high=config.percentile_high),
-        thresholds={"prob": float(thresholds["prob"]), "nms": float(thresholds["nms"])},
-        anisotropy=list(anisotropy), grid=list(grid), n_rays=n_rays,
-        best_val_loss=float(min(hist["val_loss"])) if hist.get("val_loss") else None, seconds=round(seconds, 1),
-        epoch_seconds=state.epoch_seconds, steps_per_second=steps_per_second(state, config.steps_per_epoch)))
+    write_training_record(
+        model_dir,
+        TrainingRecord(
+            kind="stardist",
+            fijiport_version=__version__,
+            tensorflow_version=tf.__version__,
+            data_dir=str(data_dir.resolve()),
+            train_images=[names[i] for i in trn_idx],
+            validation_images=[names[i] for i in val_idx],
+            test_images=manifest.names("test"),
+            axes=axes,
+            normalization=Normalization(percentile_low=config.percentile_low, percentile_high=config.percentile_high),
+            thresholds={"prob": float(thresholds["prob"]), "nms": float(thresholds["nms"])},
+            anisotropy=list(anisotropy),
+            grid=list(grid),
+            n_rays=n_rays,
+            best_val_loss=float(min(hist["val_loss"])) if hist.get("val_loss") else None,
+            seconds=round(seconds, 1),
+            epoch_seconds=state.epoch_seconds,
+            steps_per_second=steps_per_second(state, config.steps_per_epoch),
+        ),
+    )
     if progress:
         progress(TrainProgress("done"))
     return TrainResult(model_dir, config, hist, len(X_trn), len(X_val), seconds)
@@ -204,7 +238,9 @@ def _patch_size(requested, min_shape, div_by, spatial, n_dim) -> list[int]:
     for a, p, s, d in zip(spatial, default, min_shape, div_by):
         fitted = min(p, s // d * d)
         if fitted < d:
-            raise DataError(f"training images are {s} pixels along {a}, fewer than the {d} this network needs; "
-                            "use larger images, a smaller --unet-depth or a smaller --grid")
+            raise DataError(
+                f"training images are {s} pixels along {a}, fewer than the {d} this network needs; "
+                "use larger images, a smaller --unet-depth or a smaller --grid"
+            )
         size.append(fitted)
     return size

@@ -36,8 +36,15 @@ REFERENCE_FORMATS = ("keras_hdf5", "keras_v3")
 ValidationReport = Report
 
 
-def validate_package(package: Path, *, timeout: float = 1800, progress: Optional[Callable[[str], None]] = None,
-                     runtimes: bool = False, cache_dir: Optional[Path] = None, trust_code: bool = False) -> Report:
+def validate_package(
+    package: Path,
+    *,
+    timeout: float = 1800,
+    progress: Optional[Callable[[str], None]] = None,
+    runtimes: bool = False,
+    cache_dir: Optional[Path] = None,
+    trust_code: bool = False,
+) -> Report:
     """Validate a bioimage.io model package (zip or rdf.yaml), whoever wrote it.
 
     With ``runtimes``, also run its weights on the runtimes Fiji, deepImageJ and KNIME embed
@@ -46,7 +53,6 @@ def validate_package(package: Path, *, timeout: float = 1800, progress: Optional
     """
     report = _validate_core(package, timeout=timeout, progress=progress, trust_code=trust_code)
     if runtimes and Path(package).is_file():
-
         try:
             matrix = check_runtimes(Path(package), cache_dir, progress=progress)
         except FijiportError as e:
@@ -54,13 +60,19 @@ def validate_package(package: Path, *, timeout: float = 1800, progress: Optional
             return report
         report.parts["runtime_matrix"] = matrix
         for row in matrix.checks:
-            report.add(f"runtime: {row.name}", row.status, f"{row.runtime}; {row.details}".strip("; "), key=row.key,
-                       weight_format=row.weight_format, runtime=row.runtime, max_abs_diff=row.max_abs_diff)
+            report.add(
+                f"runtime: {row.name}",
+                row.status,
+                f"{row.runtime}; {row.details}".strip("; "),
+                key=row.key,
+                weight_format=row.weight_format,
+                runtime=row.runtime,
+                max_abs_diff=row.max_abs_diff,
+            )
     return report
 
 
-def _validate_core(package: Path, *, timeout: float, progress: Optional[Callable[[str], None]],
-                   trust_code: bool = False) -> Report:
+def _validate_core(package: Path, *, timeout: float, progress: Optional[Callable[[str], None]], trust_code: bool = False) -> Report:
     step = progress or (lambda _m: None)
     package = Path(package)
     report = Report(str(package), TITLE)
@@ -74,8 +86,9 @@ def _validate_core(package: Path, *, timeout: float, progress: Optional[Callable
     except FijiportError as e:
         report.add("safe to open", Status.FAILED, str(e), key="safe")
         return report
-    report.add("safe to open", Status.PASSED, "plain files inside the package, plain YAML, no pickles, sizes and sha256 as declared",
-               key="safe")
+    report.add(
+        "safe to open", Status.PASSED, "plain files inside the package, plain YAML, no pickles, sizes and sha256 as declared", key="safe"
+    )
 
     # the package is safe to open: start bioimageio.core's tests in their own process now, and check the rdf
     # against the spec here meanwhile (the two overlap; the spec check does not need the test's result)
@@ -161,8 +174,7 @@ def _format_check(report: Report, fmt: str, rec: dict) -> None:
         msgs = []
         for d in failed:
             msgs.append(f"{d['name']}: " + "; ".join(e for e in d["errors"])[:400])
-        report.add("bioimageio.core test", Status.FAILED, " | ".join(msgs) or f"status {rec['status']}", weight_format=fmt,
-                   key="core-test")
+        report.add("bioimageio.core test", Status.FAILED, " | ".join(msgs) or f"status {rec['status']}", weight_format=fmt, key="core-test")
 
 
 def _agreement_checks(report: Report, descr, outputs: dict[str, np.ndarray]) -> None:
@@ -188,5 +200,6 @@ def _agreement_checks(report: Report, descr, outputs: dict[str, np.ndarray]) -> 
             report.add("agreement", Status.FAILED, f"{a.reason} ({ref_name})", weight_format=fmt, key="agreement")
             continue
         detail = f"vs {ref_name}, tolerance {tolerance.describe()}" + (f"; {a.n_outside} element(s) outside" if a.n_outside else "")
-        report.add("agreement", Status.PASSED if a.ok else Status.FAILED, detail, weight_format=fmt, max_abs_diff=a.max_abs_diff,
-                   key="agreement")
+        report.add(
+            "agreement", Status.PASSED if a.ok else Status.FAILED, detail, weight_format=fmt, max_abs_diff=a.max_abs_diff, key="agreement"
+        )

@@ -28,8 +28,10 @@ COVER_MAX_BYTES = 500 * 1024
 COVER_RATIOS = (1.0, 2.0)
 """Width:height ratios the Zoo asks covers to have (1:1 or 2:1)."""
 TOKEN_ENV = "BIOIMAGEIO_HYPHA_UPLOAD_TOKEN"
-UPLOAD_HELP = ("get a token by logging in at https://bioimage.io and creating one at https://bioimage.io/#/api?tab=hypha-rpc, "
-               f"then `export {TOKEN_ENV}=...`; or upload the same zip with the web uploader at https://bioimage.io/#/upload")
+UPLOAD_HELP = (
+    "get a token by logging in at https://bioimage.io and creating one at https://bioimage.io/#/api?tab=hypha-rpc, "
+    f"then `export {TOKEN_ENV}=...`; or upload the same zip with the web uploader at https://bioimage.io/#/upload"
+)
 
 
 def _expectation(key: str, title: str, status: Status, detail: str, fix: str = "") -> Check:
@@ -61,8 +63,11 @@ def check_zoo(package: Path, *, run_test: bool = True, progress: Optional[Callab
     add = report.checks.append
 
     step("running the official bioimage.io test")
-    add(_official_test(package) if run_test else
-        _expectation("test", "official bioimage.io test", WARN, "not run (--no-test)", "run without --no-test"))
+    add(
+        _official_test(package)
+        if run_test
+        else _expectation("test", "official bioimage.io test", WARN, "not run (--no-test)", "run without --no-test")
+    )
     step("checking metadata")
     add(_readme(descr, files))
     add(_covers(descr, files))
@@ -82,26 +87,43 @@ def _official_test(package: Path) -> Check:
     report = validate_package(package)
     if report.passed:
         return _expectation("test", "official bioimage.io test", PASS, f"passed for {', '.join(weight_formats_of(report))}")
-    failed = [f"{c.name}{f' ({c.weight_format})' if c.weight_format else ''}: {c.details.splitlines()[0][:120] if c.details else ''}"
-              for c in report.failures()]
-    return _expectation("test", "official bioimage.io test", FAIL, "; ".join(failed[:3]) or "failed",
-                    f"`fijiport validate {package}` shows each failing check; re-export the model folder with `fijiport export`")
+    failed = [
+        f"{c.name}{f' ({c.weight_format})' if c.weight_format else ''}: {c.details.splitlines()[0][:120] if c.details else ''}"
+        for c in report.failures()
+    ]
+    return _expectation(
+        "test",
+        "official bioimage.io test",
+        FAIL,
+        "; ".join(failed[:3]) or "failed",
+        f"`fijiport validate {package}` shows each failing check; re-export the model folder with `fijiport export`",
+    )
 
 
 def _readme(descr, files: PackageFiles) -> Check:
     title = "README with a Validation section"
     name = _file_name(descr.documentation)
     if not name:
-        return _expectation("readme", title, FAIL, "the package has no documentation (README.md)",
-                        "export with fijiport (it writes a model card with '## Validation'), or add README.md as `documentation`")
+        return _expectation(
+            "readme",
+            title,
+            FAIL,
+            "the package has no documentation (README.md)",
+            "export with fijiport (it writes a model card with '## Validation'), or add README.md as `documentation`",
+        )
     data = files.read(name)
     if data is None:
         return _expectation("readme", title, FAIL, f"documentation {name} is missing from the package", "re-export the package")
     text = data.decode("utf-8", errors="replace")
     if not re.search(r"^#+\s.*[vV]alidation", text, re.M):
-        return _expectation("readme", title, FAIL, f"{name} has no '# Validation' heading",
-                        "add a '# Validation' section saying how the model was checked on unseen data "
-                        "(fijiport's card has one; pass --qc qc.json to fill it with figures)")
+        return _expectation(
+            "readme",
+            title,
+            FAIL,
+            f"{name} has no '# Validation' heading",
+            "add a '# Validation' section saying how the model was checked on unseen data "
+            "(fijiport's card has one; pass --qc qc.json to fill it with figures)",
+        )
     return _expectation("readme", title, PASS, f"{name} has a Validation section")
 
 
@@ -147,8 +169,13 @@ def _maintainers(descr) -> Check:
     users = [p.github_user for p in people if getattr(p, "github_user", None)]
     if users:
         return _expectation("maintainers", title, PASS, ", ".join(dict.fromkeys(users)))
-    return _expectation("maintainers", title, FAIL, "nobody has a github_user",
-                    "export with --maintainer GITHUB_USER (or maintainers: [{name, github_user}] in --meta)")
+    return _expectation(
+        "maintainers",
+        title,
+        FAIL,
+        "nobody has a github_user",
+        "export with --maintainer GITHUB_USER (or maintainers: [{name, github_user}] in --meta)",
+    )
 
 
 def _license(descr) -> Check:
@@ -179,8 +206,13 @@ def _citations(descr) -> Check:
         return _expectation("cite", title, FAIL, "no citation", "export with --cite 'TEXT|DOI' (fijiport adds the CARE/StarDist papers)")
     without = [c.text for c in cites if not getattr(c, "doi", None)]
     if without:
-        return _expectation("cite", title, WARN, f"{len(without)} of {len(cites)} without a DOI: {'; '.join(t[:60] for t in without)}",
-                        "give each citation a DOI (--cite 'TEXT|10.xxxx/...')")
+        return _expectation(
+            "cite",
+            title,
+            WARN,
+            f"{len(without)} of {len(cites)} without a DOI: {'; '.join(t[:60] for t in without)}",
+            "give each citation a DOI (--cite 'TEXT|10.xxxx/...')",
+        )
     return _expectation("cite", title, PASS, f"{len(cites)} citation(s), all with a DOI")
 
 
@@ -208,8 +240,13 @@ def _tensors(descr) -> Check:
     if no_test:
         return _expectation("tensors", title, FAIL, f"no test tensor for {', '.join(no_test)}", "re-export with fijiport (it writes both)")
     if no_sample:
-        return _expectation("tensors", title, WARN, f"no sample tensor for {', '.join(no_sample)}",
-                        "add sample_tensor images (fijiport export writes them as TIFF)")
+        return _expectation(
+            "tensors",
+            title,
+            WARN,
+            f"no sample tensor for {', '.join(no_sample)}",
+            "add sample_tensor images (fijiport export writes them as TIFF)",
+        )
     return _expectation("tensors", title, PASS, "every input and output has both")
 
 
@@ -223,8 +260,13 @@ def _training_data(descr, files: PackageFiles) -> Check:
     body = m.group(1).strip() if m else ""
     if body and "not described" not in body.lower():
         return _expectation("training_data", title, PASS, f"README: {body.splitlines()[0][:80]}")
-    return _expectation("training_data", title, WARN, "neither training_data in the rdf nor a described Training data section",
-                    "export with --training-data 'what the model was trained on, or a link'")
+    return _expectation(
+        "training_data",
+        title,
+        WARN,
+        "neither training_data in the rdf nor a described Training data section",
+        "export with --training-data 'what the model was trained on, or a link'",
+    )
 
 
 def _version(descr) -> Check:
@@ -236,8 +278,13 @@ def _version(descr) -> Check:
 def _new_upload(descr) -> Check:
     title = "no Zoo id (a new upload)"
     if getattr(descr, "id", None):
-        return _expectation("id", title, WARN, f"the package has the Zoo id {descr.id}: new uploads must not have one",
-                        "publish a new version of a Zoo model from its page on https://bioimage.io")
+        return _expectation(
+            "id",
+            title,
+            WARN,
+            f"the package has the Zoo id {descr.id}: new uploads must not have one",
+            "publish a new version of a Zoo model from its page on https://bioimage.io",
+        )
     return _expectation("id", title, PASS, "the Zoo assigns an id on upload")
 
 
@@ -270,8 +317,9 @@ def plan_upload(package: Path) -> UploadPlan:
     return UploadPlan(str(settings.hypha_upload), listed, manifest)
 
 
-def upload_package(package: Path, *, dry_run: bool = False,
-                   progress: Optional[Callable[[str], None]] = None) -> tuple[Report, UploadPlan, Optional[str]]:
+def upload_package(
+    package: Path, *, dry_run: bool = False, progress: Optional[Callable[[str], None]] = None
+) -> tuple[Report, UploadPlan, Optional[str]]:
     """``zoo-check --strict``, then (unless ``dry_run``) the upload; returns the check, the plan and the URL."""
     quick = check_zoo(package, run_test=False, progress=progress)  # metadata first: refuse fast, before the slow test
     if any(c.key != "test" for c in quick.failures(strict=True)):
@@ -294,6 +342,8 @@ def upload_package(package: Path, *, dry_run: bool = False,
         with offline_tolerant_github_check():
             url = upload(descr)
     except httpx.TransportError as e:
-        raise FijiportError(f"cannot reach the Zoo's upload server {plan.endpoint} ({type(e).__name__}: {e}); "
-                            "check the network, or use the web uploader at https://bioimage.io/#/upload") from None
+        raise FijiportError(
+            f"cannot reach the Zoo's upload server {plan.endpoint} ({type(e).__name__}: {e}); "
+            "check the network, or use the web uploader at https://bioimage.io/#/upload"
+        ) from None
     return report, plan, str(url)
