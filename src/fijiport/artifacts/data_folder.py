@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal, Union
+from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict
 
@@ -112,6 +112,17 @@ class StardistManifest(BaseModel):
 AnyManifest = Union[DataManifest, StardistManifest]
 INPUT_DIRS = {"care": SOURCE_DIR, "stardist": IMAGES_DIR}
 """Where each kind's data folder keeps the network inputs (export takes its test input from there)."""
+
+
+def split_of_folder(folder: Path) -> Optional[str]:
+    """Which split of a data folder ``folder`` is: ``test`` for the data folder itself (QC uses its test split) or its
+    ``test`` sub-folder, ``train`` for its ``train`` sub-folder; None for a folder outside any data folder."""
+    folder = Path(folder)
+    if (folder / MANIFEST_NAME).is_file():
+        return "test"
+    if folder.name in SPLITS and (folder.parent / MANIFEST_NAME).is_file():
+        return folder.name
+    return None
 
 
 def write_manifest(data_dir: Path, manifest: AnyManifest) -> None:

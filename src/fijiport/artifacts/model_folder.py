@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import ConfigError, DataError
-from ..files import atomic_file, check_hdf5, write_json
+from ..files import atomic_file, check_hdf5, sha256_file, write_json
 from ..kinds import kind_of_config
 
 if TYPE_CHECKING:
@@ -81,6 +81,9 @@ class TrainingRecord(BaseModel):
     anisotropy: Optional[list[float]] = None
     grid: Optional[list[int]] = None
     n_rays: Optional[int] = None
+    object_stats: Optional[dict[str, float]] = None
+    """Label kinds: the training masks' objects (count, median area, objects per megapixel), to flag predictions far
+    from them."""
     best_val_loss: Optional[float] = None
     seconds: Optional[float] = None
     epoch_seconds: list[float] = []
@@ -276,6 +279,23 @@ class ModelFolder:
     def load_keras(self):
         """The network with this folder's weights, in the kind's own library (csbdeep, stardist, n2v)."""
         return self.kind.load_keras(self)
+
+    def weights_sha256(self) -> str:
+        """sha256 of the weights file: what QC reports record, so that export can tell another model's figures."""
+        if "weights_sha256" not in self.extra:
+            self.extra["weights_sha256"] = sha256_file(self.weights_path)
+        return self.extra["weights_sha256"]
+
+    def trained_on(self, names: list[str], data_dir: Path) -> bool:
+        """Whether ``names`` of the data folder ``data_dir`` are all images this model was trained (or validated) on."""
+        record = self.training_record
+        if record is None or not record.data_dir or not names:
+            return False
+        try:
+            same = Path(record.data_dir).resolve() == Path(data_dir).resolve()
+        except OSError:
+            return False
+        return same and set(names) <= set(record.train_images) | set(record.validation_images or [])
 
 
 def read_network_config(model_dir: Path) -> dict[str, Any]:

@@ -40,32 +40,50 @@ class RestorationImage(BaseModel):
     prediction: Scores
 
 
-class RestorationQc(BaseModel):
-    """QC of a restoration model: each test image's input and prediction scored against its ground truth."""
+class QcProvenance(BaseModel):
+    """What every QC report records about what it measured: the model (folder and the weights' sha256, so
+    export can refuse another model's figures) and the images (folder, and which split of a data folder)."""
 
     model_config = ConfigDict(extra="allow")
     schema_version: int = SCHEMA_VERSION
-    kind: str = "care"
+    kind: str
     fijiport_version: str
     model: str
-    weights: str
+    weights: str = ""
+    weights_sha256: Optional[str] = None
+    """sha256 of the weights file measured (None in reports written before fijiport recorded it)."""
     test_dir: str
+    split: Optional[str] = None
+    """``test`` (held out), ``train`` (the model's own training images: flatters it) or None (not a data folder)."""
+    warnings: list[str] = []
+    """What QC found suspicious (a model that makes images worse, absurd object counts)."""
+
+    @property
+    def images_word(self) -> str:
+        return "training" if self.split == "train" else "test"
+
+
+class RestorationQc(QcProvenance):
+    """QC of a restoration model: each test image's input and prediction scored against its ground truth."""
+
+    kind: str = "care"
     normalization: dict[str, Any]
     n_images: int
     summary: dict[str, dict[str, float]]
     """Mean per metric (:data:`METRICS`) of ``input`` and ``prediction``."""
     images: list[RestorationImage]
 
+    @property
+    def psnr_gain(self) -> float:
+        """Mean PSNR of the prediction minus that of the input (dB): below 0 the model makes images worse."""
+        return float(self.summary["psnr"]["prediction"] - self.summary["psnr"]["input"])
 
-class SegmentationQc(BaseModel):
+
+class SegmentationQc(QcProvenance):
     """QC of an instance-segmentation model: matching against ground-truth labels at IoU 0.1–0.9."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
-    schema_version: int = SCHEMA_VERSION
     kind: str = "stardist"
-    fijiport_version: str
-    model: str
-    test_dir: str
     n_images: int
     thresholds: dict[str, float]
     normalization: dict[str, Any]

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..config.export import ExportMeta
+from ..config.export import ExportMeta, checked_percentiles
 from ..config.loading import load_yaml_config, validate_config
 from ..export import ExportOptions, export_model
 from ..export.update import apply_update
@@ -129,6 +129,11 @@ def export(
     changes: Optional[str] = typer.Option(
         None, "--changes", help="What changed in this version, for the card's version history (with --update or --parent)."
     ),
+    qc_from_other_model: bool = typer.Option(
+        False,
+        "--qc-from-other-model",
+        help="Accept a --qc report that measured other weights than these (export refuses it otherwise); the card says so.",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output zip if it exists."),
 ) -> None:
     """Export a CARE or StarDist model folder to a bioimage.io model package (spec 0.5).
@@ -142,15 +147,16 @@ def export(
     Example: [bold]fijiport export models/care_nuclei -o care_nuclei.zip --qc qc_report/qc.json --author "Jane Doe" --maintainer janedoe[/]
     """
 
-    pct = parse_numbers(percentiles, float, "--percentiles", count=2)
+    pct = checked_percentiles(parse_numbers(percentiles, float, "--percentiles", count=2))
     meta = _meta(
         meta_file, name, description, author, maintainer, license_, cite, tag, version, git_repo, training_data, update, parent, changes
     )
     options = ExportOptions(
         test_input=test_input,
         weights=weights,
-        percentiles=tuple(pct) if pct else None,
+        percentiles=pct,
         qc_json=qc_json,
+        qc_from_other_model=qc_from_other_model,
         opset=opset,
         fiji_zip=fiji_zip,
         overwrite=overwrite,

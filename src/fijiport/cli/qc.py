@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from ..artifacts.model_folder import ModelFolder
+from ..config.export import checked_percentiles
 from ..qc import qc_care, qc_stardist
 from ._common import out, parse_numbers, parse_tiles, progress_bar
 
@@ -44,8 +45,8 @@ def qc(
     Example: [bold]fijiport qc models/care_nuclei data/test -o qc_report[/]
     """
 
-    pct = parse_numbers(percentiles, float, "--percentiles", count=2)
-    folder = ModelFolder.open(model_dir, percentiles=tuple(pct) if pct else None)
+    pct = checked_percentiles(parse_numbers(percentiles, float, "--percentiles", count=2))
+    folder = ModelFolder.open(model_dir, percentiles=pct)
     if folder.kind.qc_task == "segmentation":
         return _qc_segmentation(folder, test_dir, output, save_predictions, overwrite)
     with progress_bar(transient=True) as bar:
@@ -60,7 +61,8 @@ def qc(
             progress=lambda i, n, name: bar.update(task, completed=i, total=n, description=f"predicting {name}"),
         )
     s = result.summary()
-    table = Table(title=f"QC on {len(result.images)} test image(s)")
+    word = result.report.images_word if result.report else "test"
+    table = Table(title=f"QC on {len(result.images)} {word} image(s)")
     for col in ("metric", "input vs GT", "prediction vs GT", "gain"):
         table.add_column(col, justify="right" if col != "metric" else "left")
     for m in ("psnr", "ssim", "nrmse"):
@@ -81,7 +83,7 @@ def _qc_segmentation(folder, test_dir: Path, output: Path, save_predictions: boo
             overwrite=overwrite,
             progress=lambda i, n, name: bar.update(task, completed=i, total=n, description=f"segmenting {name}"),
         )
-    table = Table(title=f"{folder.kind.title} QC on {report.n_images} test image(s)")
+    table = Table(title=f"{folder.kind.title} QC on {report.n_images} {report.images_word} image(s)")
     for col in ("IoU", "precision", "recall", "F1", "accuracy", "panoptic quality"):
         table.add_column(col, justify="right")
     for r in report.per_threshold:

@@ -1,10 +1,58 @@
-"""Metadata of an exported model: the bioimage.io rdf's own keys (``--meta FILE.yaml``)."""
+"""Metadata of an exported model: the bioimage.io rdf's own keys (``--meta FILE.yaml``).
+
+Every value is checked here, with the Model Zoo's rules, before an export starts its slow steps: a name of
+5–128 characters, an SPDX license id, DOIs and ORCID iDs in their own formats, a web address for the repository.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
+import re
+from pathlib import Path
 from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..errors import UsageError
+
+ORCID = re.compile(r"^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$")
+DOI = re.compile(r"^10\.\d{4,9}/\S+$")
+
+
+@functools.cache
+def spdx_licenses() -> dict[str, bool]:
+    """SPDX license ids bioimageio.spec knows, each with whether it is deprecated (read from the spec's own list
+    without importing bioimageio.spec, which takes seconds)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("bioimageio.spec")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    data = json.loads((Path(next(iter(spec.submodule_search_locations))) / "static" / "spdx_licenses.json").read_text())
+    return {d["licenseId"]: bool(d.get("isDeprecatedLicenseId")) for d in data["licenses"]}
+
+
+def suggest_license(text: str) -> Optional[str]:
+    """The SPDX id meant by ``text`` ('CC BY 4.0' → 'CC-BY-4.0'), if one matches when spaces become dashes."""
+    wanted = re.sub(r"[\s_]+", "-", text.strip()).lower()
+    return next((k for k in spdx_licenses() if k.lower() == wanted), None)
+
+
+def checked_percentiles(values, option: str = "--percentiles") -> Optional[tuple[float, float]]:
+    """``LOW,HIGH`` normalisation percentiles, in percent: 0 ≤ LOW < HIGH ≤ 100 (fractions such as 0.02,0.998 are
+    refused with the percent values they likely mean)."""
+    if values is None:
+        return None
+    low, high = (float(v) for v in values)
+    if 0 <= low < high <= 1.0 and high < 1.0:
+        raise UsageError(
+            f"{option} {low:g},{high:g}: percentiles are in percent (0-100); did you mean {option} {low * 100:g},{high * 100:g}?"
+        )
+    if not 0 <= low < high <= 100:
+        hint = f"; did you mean {option} {high:g},{low:g}?" if 0 <= high < low <= 100 else ""
+        raise UsageError(f"{option} {low:g},{high:g}: give LOW,HIGH with 0 <= LOW < HIGH <= 100, e.g. {option} 2,99.8{hint}")
+    return low, high
 
 
 class Person(BaseModel):
@@ -29,6 +77,8 @@ class Person(BaseModel):
         if v is None:
             return v
         v = v.strip().removeprefix("https://orcid.org/")
+        if not ORCID.match(v):
+            raise ValueError(f"ORCID iD {v!r} must look like 0000-0002-1825-0097")
         return v
 
 
@@ -49,7 +99,10 @@ class CiteEntry(BaseModel):
     def _doi(cls, v: Optional[str]) -> Optional[str]:
         if v is None:
             return v
-        return v.strip().removeprefix("https://doi.org/").removeprefix("doi:")
+        v = v.strip().removeprefix("https://doi.org/").removeprefix("doi:")
+        if not DOI.match(v):
+            raise ValueError(f"DOI {v!r} must look like 10.1038/s41592-018-0216-7")
+        return v
 
     @model_validator(mode="after")
     def _doi_or_url(self) -> CiteEntry:
@@ -87,3 +140,32 @@ class ExportMeta(BaseModel):
     """Description or link of the training data, shown in the model card."""
     id: Optional[str] = None
     """Zoo id of the published model this package is a new version of (kept from ``--update`` or set by ``--parent``)."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: Optional[str]) -> Optional[str]:
+        if v is None:
+            return v
+        v = v.strip()
+        if not 5 <= len(v) <= 128:
+            raise ValueError(f"name {v!r} has {len(v)} characters; the Model Zoo takes 5 to 128, e.g. 'CARE nuclei denoising'")
+        return v  # characters the Zoo does not take (other than letters, digits, spaces, _-()) become '-' at export
+
+    @field_validator("license")
+    @classmethod
+    def _license(cls, v: str) -> str:
+        known = spdx_licenses()
+        if known and v not in known:
+            better = suggest_license(v)
+            raise ValueError(
+                f"license {v!r} is not an SPDX license id; "
+                + (f"use {better!r}" if better else "use one such as 'CC-BY-4.0', 'MIT' or 'BSD-3-Clause'")
+            )
+        return v
+
+    @field_validator("git_repo")
+    @classmethod
+    def _git_repo(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not re.match(r"^https?://[^\s/]+\.[^\s]+$", v.strip()):
+            raise ValueError(f"git_repo {v!r} must be a web address, e.g. https://github.com/lab/project")
+        return None if v is None else v.strip()

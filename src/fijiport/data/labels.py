@@ -153,3 +153,40 @@ def first_problem(reports: list[LabelReport]) -> Optional[str]:
         if r.not_star_convex:
             return f"{r.name}: {len(r.not_star_convex)} object(s) far from star-convex"
     return None
+
+
+def object_stats(label_images: list[np.ndarray]) -> dict[str, float]:
+    """Objects per label image set: how many, their median area (pixels/voxels) and how many per million pixels.
+    Recorded for the training masks so that predictions far from them can be flagged."""
+    areas: list[np.ndarray] = []
+    pixels = 0
+    for lbl in label_images:
+        lbl = np.asarray(lbl)
+        pixels += lbl.size
+        counts = np.bincount(lbl.ravel().astype(np.int64))[1:] if lbl.size else np.zeros(0, np.int64)
+        areas.append(counts[counts > 0])
+    all_areas = np.concatenate(areas) if areas else np.zeros(0)
+    n = int(all_areas.size)
+    return {
+        "objects": n,
+        "median_area": float(np.median(all_areas)) if n else 0.0,
+        "objects_per_megapixel": round(n / max(pixels, 1) * 1e6, 3),
+    }
+
+
+def implausible_objects(found: dict[str, float], reference: dict[str, float], what: str = "the training masks") -> Optional[str]:
+    """Why the objects ``found`` in an image are implausible against ``reference`` (both from :func:`object_stats`),
+    or None: a median object area below a fifth or above five times the reference's, or ten times as many objects
+    per pixel. A barely trained StarDist model, say, finds tens of thousands of one-pixel objects."""
+    if not found.get("objects") or not reference.get("objects") or not reference.get("median_area"):
+        return None
+    ratio = found["median_area"] / reference["median_area"]
+    density = found["objects_per_megapixel"] / max(reference["objects_per_megapixel"], 1e-9)
+    if ratio < 0.2 or ratio > 5 or density > 10:
+        return (
+            f"{int(found['objects'])} objects of median area {found['median_area']:g} px, where {what} have a median area of "
+            f"{reference['median_area']:g} px and {reference['objects_per_megapixel']:g} objects per megapixel "
+            f"(here {found['objects_per_megapixel']:g}): the model looks barely trained, or these images are not like its "
+            "training data"
+        )
+    return None

@@ -19,8 +19,8 @@ from typing import Any, Optional, cast
 import numpy as np
 
 from ..artifacts.model_folder import ModelFolder
-from ..artifacts.qc_report import read_qc_report
-from ..config.export import ExportMeta
+from ..artifacts.qc_report import QcReport, RestorationQc, SegmentationQc, read_qc_report
+from ..config.export import ExportMeta, checked_percentiles
 from ..errors import DataError, ExportError
 from ..files import all_or_nothing, read_tiff
 from ..kinds.base import ExportContext, test_image_layout
@@ -57,6 +57,8 @@ class ExportOptions:
     fiji_zip: Optional[Path] = None
     """Also write the CSBDeep-Fiji/KNIME SavedModel zip here, and a Fiji macro next to it (same name, .ijm)."""
     overwrite: bool = False
+    qc_from_other_model: bool = False
+    """Accept a ``qc_json`` that measured other weights than the exported ones; the card then says so."""
 
 
 @dataclass
@@ -102,17 +104,21 @@ def export_model(
     options = options or ExportOptions()
     meta = meta or ExportMeta()
     output_zip = Path(output_zip)
+    # every option and input is checked before the first slow step (loading the network, converting)
     outputs = export_outputs(output_zip, options.fiji_zip, options.overwrite)
+    if options.fiji_zip is not None:
+        check_macro_path(Path(options.fiji_zip))
     step = progress or (lambda _msg: None)
 
     step("reading model folder")
-    folder = ModelFolder.open(model_dir, weights=options.weights, percentiles=options.percentiles, kind=kind)
+    folder = ModelFolder.open(model_dir, weights=options.weights, percentiles=checked_percentiles(options.percentiles), kind=kind)
     k = folder.kind
     k.check_export(folder, fiji_zip=options.fiji_zip is not None)
     warnings = metadata_warnings(meta)
     for w in warnings:
         log.info("zoo: %s", w)
     qc = read_qc_report(options.qc_json)
+    qc_note = check_qc(qc, folder, options.qc_json, other_model=options.qc_from_other_model)
     test_raw = _test_image(folder, options.test_input)
 
     step(f"loading the {k.title} network")
@@ -124,7 +130,8 @@ def export_model(
     x_batch = x_raw[np.newaxis].astype(np.float32)
     x_norm = scale_range(x_batch, tuple(range(1, x_batch.ndim - 1)), *folder.percentiles)
     name = k.package_name(meta.name, folder)
-    ctx = ExportContext(folder, model, geometry, meta, name, output_zip.name, Path(), INPUT_ID, x_norm=x_norm, qc=qc)
+    ctx = ExportContext(folder, model, geometry, meta, name, output_zip.name, Path(), INPUT_ID, x_norm=x_norm, qc=qc, qc_note=qc_note)
+    ctx.extra["qc_from_other_model"] = bool(qc_note) and options.qc_from_other_model
 
     step("computing the reference output")
     net, keep_h5, net_warnings = k.export_network(ctx)
@@ -221,6 +228,57 @@ def export_stardist(
 ) -> ExportResult:
     """:func:`export_model` for a stardist model folder: the package outputs the label image (2D) or prob/dist (3D)."""
     return export_model(model_dir, output_zip, meta, options, kind="stardist", progress=progress)
+
+
+def check_macro_path(fiji_zip: Path) -> None:
+    """The filled-in Fiji macro passes the zip's path inside ``[...]``: ImageJ reads such a value only up to the first
+    ``]``, and reads non-ASCII characters of a macro garbled (both measured in ImageJ 1.53t). Refuse such paths."""
+    path = str(Path(fiji_zip).resolve())
+    bad = "]" if "]" in path else next((c for c in path if not c.isascii()), "")
+    if bad:
+        raise ExportError(
+            f"--fiji-zip {fiji_zip}: its full path {path!r} holds {bad!r}, which the Fiji macro cannot pass to "
+            "the plugin (ImageJ cuts a path at ']' and garbles non-ASCII characters); write the Fiji zip to a "
+            "folder whose path has only ASCII letters, digits and _-./ (e.g. --fiji-zip ~/models/model_fiji.zip)"
+        )
+
+
+def check_qc(qc: Optional[QcReport], folder: ModelFolder, path: Optional[Path], *, other_model: bool = False) -> str:
+    """Refuse a qc.json that measured another model (its weights' sha256, or for older reports the model folder and
+    weights file, differ from the exported ones) unless ``other_model``; refuse QC of another task (a StarDist QC
+    for a CARE model) always. Returns the note the model card puts before the figures ('' when there is none)."""
+    if qc is None:
+        return ""
+    task = "segmentation" if isinstance(qc, SegmentationQc) else "restoration"
+    if task != folder.kind.qc_task:
+        raise ExportError(
+            f"--qc {path} is the {task} QC of a {qc.kind} model; {folder.path} is a {folder.kind.title} model, "
+            f"measured by {folder.kind.qc_task} QC: run `fijiport qc {folder.path} DATA/test -o qc` and pass its qc.json"
+        )
+    if qc.weights_sha256:
+        same = qc.weights_sha256 == folder.weights_sha256()
+    else:  # written before fijiport recorded the weights' hash: the folder and weights file must be these
+        same = Path(qc.model).resolve() == folder.path.resolve() and qc.weights in ("", folder.weights_path.name)
+    notes = []
+    if not same:
+        measured = f"{qc.model} ({qc.weights or 'weights'}" + (f", sha256 {qc.weights_sha256[:12]}…)" if qc.weights_sha256 else ")")
+        if not other_model:
+            raise ExportError(
+                f"--qc {path} measured another model, {measured}, not {folder.path} ({folder.weights_path.name}, "
+                f"sha256 {folder.weights_sha256()[:12]}…): run `fijiport qc {folder.path} DATA/test -o qc` for this "
+                "model, or pass --qc-from-other-model to put those figures in the card marked as another model's"
+            )
+        log.warning("the QC figures in the card are another model's (%s), as --qc-from-other-model asked", measured)
+        notes.append(f"**These figures were measured on another model**, `{measured}`, not on the weights of this package.")
+    if qc.split == "train":
+        notes.append("**Measured on the model's own training images**: these figures flatter the model.")
+    notes += [f"**Warning**: {w}." for w in qc.warnings]
+    if isinstance(qc, RestorationQc) and qc.psnr_gain < 0 and not qc.warnings:  # reports written before QC warned
+        notes.append(
+            f"**Warning**: the model makes the test images worse (mean PSNR {qc.summary['psnr']['input']:.2f} → "
+            f"{qc.summary['psnr']['prediction']:.2f} dB)."
+        )
+    return "".join(f"{n}\n\n" for n in notes)
 
 
 def _installed_tf_version() -> str:

@@ -102,7 +102,10 @@ def model_descr(
             id=bio.TensorId(ctx.input_id),
             axes=[
                 bio.BatchAxis(),
-                *(bio.SpaceInputAxis(id=bio.AxisId(a), size=bio.ParameterizedSize(min=g.min_size, step=g.div_by)) for a in spatial),
+                *(
+                    bio.SpaceInputAxis(id=bio.AxisId(a.lower()), size=bio.ParameterizedSize(min=g.axis_min(a), step=g.axes_div_by[a]))
+                    for a in folder.spatial_axes
+                ),
                 bio.ChannelAxis(channel_names=[f"channel{i}" for i in range(folder.n_channel_in)]),
             ],
             test_tensor=bio.FileDescr(source=tmp / "test_input.npy"),

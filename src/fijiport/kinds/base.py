@@ -40,6 +40,19 @@ class Geometry:
     axes_overlap: dict[str, int]
     """Tile overlap per spatial axis the Fiji plugins use."""
 
+    def axis_min(self, axis: str) -> int:
+        """The smallest input size along ``axis`` above twice the halo, in that axis' own steps (StarDist 3D with
+        grid (1, 2, 2): steps of 4 along Z and 8 along Y and X, as stardist itself pads)."""
+        step = self.axes_div_by.get(axis, self.div_by)
+        return int(step * -(-(2 * self.halo + 1) // step))
+
+    def sizes_text(self) -> tuple[str, str]:
+        """(step, minimum) as the model card says them: one number, or one per axis where they differ."""
+        axes = list(self.axes_div_by)
+        if len({self.axes_div_by[a] for a in axes}) <= 1:
+            return str(self.div_by), str(self.min_size)
+        return (", ".join(f"{self.axes_div_by[a]} ({a})" for a in axes), ", ".join(f"{self.axis_min(a)} ({a})" for a in axes))
+
 
 @dataclass
 class KindPrediction:
@@ -74,6 +87,8 @@ class ExportContext:
     """What the kind computed along the way (StarDist: the reference labels, label pixels differing per format)."""
     qc: Any = None
     """The QC report given with ``--qc``, if any."""
+    qc_note: str = ""
+    """What the card says before the QC figures (another model's figures, training images, warnings)."""
 
 
 class ModelKind:
@@ -120,8 +135,10 @@ class ModelKind:
         """The library's model with the folder's weights (Keras 2, csbdeep/stardist)."""
         raise NotImplementedError
 
-    def predict(self, folder: ModelFolder, model, img: np.ndarray, tiles: tuple[int, ...]) -> KindPrediction:
-        """Predict one image (axes :attr:`ModelFolder.image_axes`) with the library's own tiling."""
+    def predict(self, folder: ModelFolder, model, img: np.ndarray, tiles: tuple[int, ...], *, normalised: bool = False) -> KindPrediction:
+        """Predict one image (axes :attr:`ModelFolder.image_axes`) with the library's own tiling. Image outputs are on the
+        input's intensity scale (the library's de-normalisation), or with ``normalised`` as the network gives them
+        (what deepImageJ and CSBDeep-Fiji write)."""
         raise NotImplementedError
 
     # --- export -----------------------------------------------------------------------------------------
@@ -189,8 +206,29 @@ class ModelKind:
         raise NotImplementedError
 
     def qc_markdown(self, qc) -> str:
-        """The model card's QC section from a QC report (or the hint to make one)."""
+        """The QC figures of the model card from a QC report (or the hint to make one)."""
         raise NotImplementedError
+
+    def qc_section(self, ctx: ExportContext) -> str:
+        """The model card's QC section: the export's notes on where the figures come from, then the figures."""
+        return ctx.qc_note + self.qc_markdown(ctx.qc)
+
+    def qc_figures(self, qc) -> dict[str, Any]:
+        """This kind's QC figures for ``config.fijiport.qc`` (what ``zoo-check`` judges)."""
+        raise NotImplementedError
+
+    def qc_record(self, ctx: ExportContext) -> Optional[dict[str, Any]]:
+        """``config.fijiport.qc``: the QC figures and where they come from (None without ``--qc``)."""
+        qc = ctx.qc
+        if qc is None:
+            return None
+        return {
+            "task": self.qc_task,
+            "n_images": qc.n_images,
+            "split": qc.split,
+            "from_other_model": bool(ctx.extra.get("qc_from_other_model")),
+            **self.qc_figures(qc),
+        }
 
     def training_markdown(self, folder: ModelFolder) -> str:
         """The model card's training-data sentence from the folder's training record."""

@@ -87,13 +87,14 @@ class CareKind(ModelKind):
             ) from None
         return model
 
-    def predict(self, folder: ModelFolder, model, img: np.ndarray, tiles: tuple[int, ...]) -> KindPrediction:
+    def predict(self, folder: ModelFolder, model, img: np.ndarray, tiles: tuple[int, ...], *, normalised: bool = False) -> KindPrediction:
         from csbdeep.data import PercentileNormalizer
 
         from .._tf import quiet_stdout
 
         with quiet_stdout():
-            normalizer = PercentileNormalizer(*folder.percentiles)  # pyright: ignore[reportArgumentType] (csbdeep's int defaults)
+            low, high = folder.percentiles
+            normalizer = PercentileNormalizer(low, high, do_after=not normalised)  # pyright: ignore[reportArgumentType] (int defaults)
             restored = model.predict(img, folder.image_axes, normalizer=normalizer, n_tiles=tiles)
         return KindPrediction(image=restored)
 
@@ -150,6 +151,9 @@ class CareKind(ModelKind):
                 rows.append(f"| {metric.upper()} | {s['input']:.4g} | {s['prediction']:.4g} |")
         return f"Mean over {qc.n_images} held-out test image(s) (fijiport qc):\n\n" + "\n".join(rows)
 
+    def qc_figures(self, qc) -> dict[str, Any]:
+        return {m: dict(qc.summary[m]) for m in ("psnr", "ssim", "nrmse") if m in qc.summary}
+
     def training_markdown(self, folder: ModelFolder) -> str:
         record = folder.training_record
         if record is None:
@@ -193,7 +197,7 @@ class CareKind(ModelKind):
             "percentiles_source": origin[folder.percentiles_source],
             "weights_list": ", ".join(f"`{k}`" for k in ctx.diffs),
             "training_data": meta.training_data or self.training_markdown(folder),
-            "qc_section": self.qc_markdown(ctx.qc),
+            "qc_section": self.qc_section(ctx),
             "zip_name": ctx.zip_name,
             "model_folder_name": folder.name,
             "agreement_table": "\n".join(rows),
@@ -245,6 +249,7 @@ class CareKind(ModelKind):
 
         folder, g = ctx.folder, ctx.geometry
         block = FijiportBlock(
+            qc=self.qc_record(ctx),
             kind=self.name,
             csbdeep_config=folder.config,
             percentiles=list(folder.percentiles),

@@ -183,7 +183,7 @@ class StardistKind(ModelKind):
             ) from None
         return model
 
-    def predict(self, folder: ModelFolder, model, img: np.ndarray, tiles: tuple[int, ...]) -> KindPrediction:
+    def predict(self, folder: ModelFolder, model, img: np.ndarray, tiles: tuple[int, ...], *, normalised: bool = False) -> KindPrediction:
         from .._tf import quiet_stdout
 
         axes = folder.image_axes
@@ -289,6 +289,9 @@ class StardistKind(ModelKind):
             f"{r['panoptic_quality']:.3f}."
         )
 
+    def qc_figures(self, qc) -> dict[str, Any]:
+        return {"at_iou_0.5": {k: qc.at_iou_05[k] for k in ("precision", "recall", "f1", "accuracy", "panoptic_quality")}}
+
     def training_markdown(self, folder: ModelFolder) -> str:
         rec = folder.training_record
         if rec is None:
@@ -313,9 +316,9 @@ class StardistKind(ModelKind):
             "grid": tuple(config["grid"]),
             "input_axes": "b" + spatial + "c",
             "output_axes": "b" + spatial + "c",
-            "div_by": g.div_by,
+            "div_by": g.sizes_text()[0],
             "spatial_axes": spatial.upper(),
-            "min_size": g.min_size,
+            "min_size": g.sizes_text()[1],
             "halo": g.halo,
             "p_low": f"{pct[0]:g}",
             "p_high": f"{pct[1]:g}",
@@ -323,7 +326,7 @@ class StardistKind(ModelKind):
             "nms_thresh": f"{thresholds['nms']:.2f}",
             "weights_list": ", ".join(f"`{k}`" for k in ctx.diffs),
             "training_data": meta.training_data or self.training_markdown(folder),
-            "qc_section": self.qc_markdown(ctx.qc),
+            "qc_section": self.qc_section(ctx),
             "n_dim": n_dim,
             "agreement_table": "\n".join(rows),
             **_card_variant(n_dim, ctx.name, thresholds, pct),
@@ -404,7 +407,13 @@ class StardistKind(ModelKind):
             postprocessing={"grid_in_network": True, "border_in_grid_cells": BORDER},
         )
         block = FijiportBlock(
-            kind=self.name, percentiles=list(folder.percentiles), div_by=g.div_by, halo=g.halo, max_abs_diff_to_keras=ctx.diffs
+            kind=self.name,
+            percentiles=list(folder.percentiles),
+            div_by=g.div_by,
+            halo=g.halo,
+            max_abs_diff_to_keras=ctx.diffs,
+            object_stats=folder.training_record.object_stats if folder.training_record else None,
+            qc=self.qc_record(ctx),
         )
         return {"stardist": sd.model_dump(mode="json"), "deepimagej": deepimagej_block(), "fijiport": block.to_rdf()}
 

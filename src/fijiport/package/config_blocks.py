@@ -28,6 +28,12 @@ class FijiportBlock(BaseModel):
     div_by: int
     halo: int
     max_abs_diff_to_keras: dict[str, float]
+    object_stats: Optional[dict[str, float]] = None
+    """Label kinds: the training masks' objects (count, median area, objects per megapixel) from the training record;
+    ``predict`` flags images whose objects are far from them."""
+    qc: Optional[dict[str, Any]] = None
+    """The QC figures export put in the card (``task``, ``n_images``, ``split``, ``from_other_model`` and the kind's
+    metrics); ``zoo-check`` fails a package whose figures show a model that makes images worse."""
 
     def to_rdf(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", exclude_none=True)
@@ -41,6 +47,8 @@ class FijiportBlock(BaseModel):
                 "div_by",
                 "halo",
                 "max_abs_diff_to_keras",
+                "object_stats",
+                "qc",
                 *sorted(set(data) - set(FijiportBlock.model_fields)),
             )
             if k in data

@@ -10,7 +10,6 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .. import __version__
 from ..artifacts.data_folder import SOURCE_DIR, TARGET_DIR
 from ..artifacts.model_folder import ModelFolder
 from ..artifacts.qc_report import METRICS, QC_MD, RestorationQc, write_qc_report
@@ -19,6 +18,7 @@ from ..errors import DataError
 from ..files import atomic_dir, check_output, read_tiff
 from ..tiling import auto_tiles
 from .metrics import RestorationScores, normalize_gt, restoration_scores, scale_to
+from .provenance import qc_provenance
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,8 @@ class ImageQc:
 class QcResult:
     report_dir: Path
     images: list[ImageQc] = field(default_factory=list)
+    report: Optional[RestorationQc] = None
+    """What was written as ``qc.json`` (with the provenance and warnings)."""
 
     def summary(self) -> dict[str, dict[str, float]]:
         out = {}
@@ -110,7 +112,7 @@ def qc_care(
                 tifffile.imwrite(tmp / "predictions" / name, pred.astype(np.float32))
         if progress:
             progress(len(pairs), len(pairs), "")
-        report = _qc_report(result, folder, Path(test_dir))
+        result.report = report = _qc_report(result, folder, Path(test_dir), [name for name, _, _ in pairs])
         write_qc_report(tmp, report)
         (tmp / QC_MD).write_text(_qc_markdown(report))
     return result
@@ -124,21 +126,29 @@ def _scores(gt: np.ndarray, x: np.ndarray, axes: str) -> RestorationScores:
     return RestorationScores(*(float(np.mean([getattr(s, m) for s in per])) for m in METRICS))
 
 
-def _qc_report(result: QcResult, folder: ModelFolder, test_dir: Path) -> RestorationQc:
+def _qc_report(result: QcResult, folder: ModelFolder, test_dir: Path, names: list[str]) -> RestorationQc:
+    summary = result.summary()
+    warnings = []
+    if summary["psnr"]["prediction"] < summary["psnr"]["input"]:
+        worse = sum(im.prediction.psnr < im.input.psnr for im in result.images)
+        warnings.append(
+            f"the model makes the images worse: mean PSNR {summary['psnr']['input']:.2f} → {summary['psnr']['prediction']:.2f} dB "
+            f"({worse} of {len(result.images)} image(s) further from the ground truth than their input); train longer, check "
+            "the pairs, or do not use this model"
+        )
+    for w in warnings:
+        log.warning("%s", w)
     return RestorationQc.model_validate(
         {
-            "kind": folder.kind.name,
-            "fijiport_version": __version__,
-            "model": str(folder.path.resolve()),
-            "weights": folder.weights_path.name,
-            "test_dir": str(test_dir.resolve()),
+            **qc_provenance(folder, test_dir, names),
+            "warnings": warnings,
             "normalization": {
                 "percentiles": list(folder.percentiles),
                 "gt_percentiles": [0.1, 99.9],
                 "scaling": "affine, least squares to normalised GT (CARE paper)",
             },
             "n_images": len(result.images),
-            "summary": result.summary(),
+            "summary": summary,
             "images": [
                 {
                     "name": im.name,
@@ -159,7 +169,8 @@ def _qc_markdown(report: RestorationQc) -> str:
     lines = [
         "# CARE quality control",
         "",
-        f"Model `{data['model']}` ({data['weights']}) on {data['n_images']} test image(s) from `{data['test_dir']}`.",
+        f"Model `{data['model']}` ({data['weights']}, sha256 {str(data.get('weights_sha256'))[:12]}…) on {data['n_images']} "
+        f"{report.images_word} image(s) from `{data['test_dir']}`.",
         "GT normalised with its 0.1/99.9 percentiles; input and prediction scaled affinely to it (least squares).",
         "Higher PSNR/SSIM and lower NRMSE are better; the gain is prediction minus input.",
         "",
@@ -168,6 +179,10 @@ def _qc_markdown(report: RestorationQc) -> str:
     ]
     for m in METRICS:
         lines.append(f"| {m.upper()} | {s[m]['input']:.4f} | {s[m]['prediction']:.4f} | {s[m]['prediction'] - s[m]['input']:+.4f} |")
+    for w in report.warnings:
+        lines += ["", f"**Warning**: {w}."]
+    if report.split == "train":
+        lines += ["", "**These are the model's training images**: QC on them flatters the model; measure it on held-out data."]
     lines += ["", "## Per image", "", "| image | PSNR in → pred | SSIM in → pred | NRMSE in → pred | panel |", "|---|---|---|---|---|"]
     for im in data["images"]:
         i, p = im["input"], im["prediction"]

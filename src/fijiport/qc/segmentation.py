@@ -13,13 +13,14 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .. import __version__
 from ..artifacts.data_folder import IMAGES_DIR, MASKS_DIR
 from ..artifacts.model_folder import ModelFolder
 from ..artifacts.qc_report import QC_MD, SEGMENTATION_METRICS, SegmentationQc, write_qc_report
+from ..data.labels import implausible_objects, object_stats
 from ..data.pairing import pair_images
 from ..errors import DataError
 from ..files import atomic_dir, check_output, read_tiff
+from .provenance import qc_provenance
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,13 @@ def qc_stardist(
     for t in IOU_THRESHOLDS:
         s: Any = matching_dataset(truths, preds, thresh=t, show_progress=False)
         per_threshold.append({"iou": t, **{m: float(getattr(s, m)) for m in METRICS}, "tp": int(s.tp), "fp": int(s.fp), "fn": int(s.fn)})
+    warnings = []
+    for name, truth, pred in zip(names, truths, preds):
+        why = implausible_objects(object_stats([pred]), object_stats([truth]), what="its ground-truth objects")
+        if why:
+            warnings.append(f"{name}: {why}")
+    for w in warnings:
+        log.warning("%s", w)
     per_image = []
     for name, truth, pred in zip(names, truths, preds):
         s = matching_dataset([truth], [pred], thresh=0.5, show_progress=False)
@@ -94,10 +102,8 @@ def qc_stardist(
         )
     report = SegmentationQc.model_validate(
         {
-            "kind": folder.kind.name,
-            "fijiport_version": __version__,
-            "model": str(folder.path.resolve()),
-            "test_dir": str(Path(test_dir).resolve()),
+            **qc_provenance(folder, Path(test_dir), names),
+            "warnings": warnings,
             "n_images": len(names),
             "thresholds": {"prob": float(model.thresholds.prob), "nms": float(model.thresholds.nms)},
             "normalization": {"percentiles": list(folder.percentiles)},
@@ -127,8 +133,10 @@ def _markdown(data: dict[str, Any]) -> str:
         "# StarDist quality control",
         "",
         f"Model `{data['model']}` (thresholds prob {data['thresholds']['prob']:.3f}, nms {data['thresholds']['nms']:.2f}) "
-        f"on {data['n_images']} test image(s) from `{data['test_dir']}`. Matching by IoU (stardist.matching); "
-        "accuracy = TP/(TP+FP+FN).",
+        f"on {data['n_images']} {'training' if data.get('split') == 'train' else 'test'} image(s) from `{data['test_dir']}`. "
+        "Matching by IoU (stardist.matching); accuracy = TP/(TP+FP+FN).",
+        *[line for w in data.get("warnings", []) for line in ("", f"**Warning**: {w}.")],
+        *(["", "**These are the model's training images**: QC on them flatters the model."] if data.get("split") == "train" else []),
         "",
         "![metrics against IoU threshold](metrics.png)",
         "",

@@ -26,6 +26,7 @@ from ..artifacts.model_folder import (
 )
 from ..axes import spatial_axes
 from ..config.stardist import StardistTrainConfig
+from ..data.labels import object_stats
 from ..errors import ConfigError, DataError, TrainingError
 from ..files import check_output, read_tiff
 from ..kinds.stardist import normalize_image
@@ -213,6 +214,7 @@ def train_stardist(
             normalization=Normalization(percentile_low=config.percentile_low, percentile_high=config.percentile_high),
             thresholds={"prob": float(thresholds["prob"]), "nms": float(thresholds["nms"])},
             anisotropy=list(anisotropy),
+            object_stats=object_stats(Y),
             grid=list(grid),
             n_rays=n_rays,
             best_val_loss=float(min(hist["val_loss"])) if hist.get("val_loss") else None,

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import DataError, FijiportError
-from ..package.read import offline_tolerant_github_check, read_model_package
+from ..package.config_blocks import fijiport_block
+from ..package.read import config_dict, offline_tolerant_github_check, read_model_package
 from ..package.report import Check, Report, Status
 from ..package.untrusted import PackageFiles
 from .validate import validate_package, weight_formats_of
@@ -70,6 +71,9 @@ def check_zoo(package: Path, *, run_test: bool = True, progress: Optional[Callab
     )
     step("checking metadata")
     add(_readme(descr, files))
+    qc = _qc(descr)
+    if qc is not None:  # only packages whose export recorded QC figures (config.fijiport.qc) have this expectation
+        add(qc)
     add(_covers(descr, files))
     add(_maintainers(descr))
     add(_license(descr))
@@ -125,6 +129,33 @@ def _readme(descr, files: PackageFiles) -> Check:
             "(fijiport's card has one; pass --qc qc.json to fill it with figures)",
         )
     return _expectation("readme", title, PASS, f"{name} has a Validation section")
+
+
+def _qc(descr) -> Optional[Check]:
+    """The QC figures export recorded: a model that makes images worse (or finds nothing) must not be shared."""
+    block = fijiport_block(config_dict(descr))
+    if block is None or not block.qc:
+        return None
+    qc, title = block.qc, "QC figures show the model helps"
+    where = f"on {qc.get('n_images', '?')} {'training' if qc.get('split') == 'train' else 'held-out'} image(s)"
+    fix = "train longer or check the training pairs (`fijiport qc` shows per-image figures), then export again"
+    if qc.get("task") == "restoration" and "psnr" in qc:
+        before, after = qc["psnr"]["input"], qc["psnr"]["prediction"]
+        figures = f"PSNR {before:.2f} → {after:.2f} dB {where}"
+        if after < before:
+            return _expectation("qc", title, FAIL, f"the model makes images worse: {figures}", fix)
+    elif qc.get("task") == "segmentation" and "at_iou_0.5" in qc:
+        f1 = float(qc["at_iou_0.5"].get("f1", 0.0))
+        figures = f"F1 {f1:.3f} at IoU 0.5 {where}"
+        if f1 <= 0:
+            return _expectation("qc", title, FAIL, f"the model finds no object correctly: {figures}", fix)
+    else:
+        return None
+    if qc.get("from_other_model"):
+        return _expectation("qc", title, WARN, f"{figures}, but measured on another model", "export with the qc.json of these weights")
+    if qc.get("split") == "train":
+        return _expectation("qc", title, WARN, f"{figures}: training images flatter the model", "run `fijiport qc` on DATA/test")
+    return _expectation("qc", title, PASS, figures)
 
 
 def _covers(descr, files: PackageFiles) -> Check:
