@@ -189,3 +189,23 @@ def test_root_help_names_what_fijiport_does():
     commands = "prepare train qc export validate predict runtimes convert macros zoo-check upload demo"
     for command in commands.split():
         assert f" {command} " in text
+
+
+def test_errors_start_on_the_first_line_of_stderr(tmp_path):
+    """A transient progress bar used to leave an empty line before the error of every failed prepare and qc."""
+    import h5py
+
+    result = invoke("prepare", "care", "--low", tmp_path, "--gt", tmp_path, "-o", tmp_path / "data")
+    assert result.exit_code == 1 and result.stderr.startswith("error: ")
+    _pairs(tmp_path, ["a.tif"], ["b.tif"])
+    result = invoke("prepare", "care", "--low", tmp_path / "low", "--gt", tmp_path / "GT", "-o", tmp_path / "data")
+    assert result.exit_code == 1 and result.stderr.startswith("error: ") and "a.tif" in result.stderr
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"axes": "YXC", "n_dim": 2, "unet_n_depth": 2, "n_channel_in": 1, "n_channel_out": 1}')
+    h5py.File(model / "weights_best.h5", "w").close()
+    (tmp_path / "empty_test").mkdir()
+    result = invoke("qc", model, tmp_path / "empty_test", "-o", tmp_path / "report", "--percentiles", "2,99.8")
+    assert result.exit_code == 1 and "has no low/ and GT/ folders" in result.stderr
+    assert result.stderr.startswith("error: ")

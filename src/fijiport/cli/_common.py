@@ -185,6 +185,9 @@ def setup_logging(verbose: int, quiet: bool) -> None:
 
 
 def progress_bar(transient: bool = False) -> Progress:
+    """Progress on stderr. A transient bar is off where stderr is not a terminal (a pipe, a log file, a
+    test): it would draw nothing there, yet rich ends it with an empty line, which then came before the
+    error message of every failed ``prepare`` and ``qc``."""
     return Progress(
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
@@ -194,6 +197,7 @@ def progress_bar(transient: bool = False) -> Progress:
         TimeRemainingColumn(),
         console=err,
         transient=transient,
+        disable=transient and not err.is_interactive,
     )
 
 
