@@ -113,7 +113,8 @@ def care(
     """Train a CARE network (2D or 3D) with csbdeep.
 
     Writes config.json, weights_best.h5 and weights_last.h5 (loadable by csbdeep and
-    `fijiport export`), plus fijiport_config.yaml (the resolved options), history.csv and loss.png.
+    `fijiport export`), plus fijiport_config.yaml (the options used), fijiport_progress.json (what
+    --resume continues from), history.csv and loss.png.
 
     Example: [bold]fijiport train care data -o models/care_nuclei --epochs 50 --patch-size 16,64,64[/]
     """
@@ -286,7 +287,8 @@ def stardist(
     """Train StarDist (2D or 3D) and optimise its probability and NMS thresholds on validation images.
 
     Writes config.json, weights_best.h5, weights_last.h5 and thresholds.json (a standard stardist
-    model folder), plus fijiport_config.yaml, history.csv and loss.png.
+    model folder), plus fijiport_config.yaml (the options used), fijiport_progress.json (what --resume
+    continues from), history.csv and loss.png.
 
     Example: [bold]fijiport train stardist sd_data -o models/stardist_nuclei --epochs 100[/]
     """
