@@ -94,3 +94,10 @@ def test_damaged_weights_are_named_before_anything_else_is_asked(tmp_path):
     (model / "weights_best.h5").write_bytes(np.random.default_rng(0).bytes(4096))
     r = invoke("export", model, "-o", tmp_path / "m.zip")
     assert r.exit_code == 1 and "weights_best.h5 is damaged" in r.output and "--test-input" not in r.output
+
+
+def test_export_version_that_is_no_version_says_what_to_type(tmp_path):
+    r = invoke("export", tmp_path, "-o", tmp_path / "m.zip", "--version", "first")
+    assert r.exit_code == 1 and "'first' is not a version number" in r.output and "try 1.0.0" in r.output
+    assert not (tmp_path / "m.zip").exists()
+

@@ -87,3 +87,22 @@ class ExportMeta(BaseModel):
     """Description or link of the training data, shown in the model card."""
     id: Optional[str] = None
     """Zoo id of the published model this package is a new version of (kept from ``--update`` or set by ``--parent``)."""
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, v: object) -> Optional[str]:
+        """The version as bioimageio.spec reads it back (its ``Version`` is ``packaging``'s PEP 440 version):
+        ``v1`` is stored as ``1``, as zoo-check and the Zoo show it, instead of ``v1`` in the rdf and ``1``
+        everywhere else; what is no version is refused."""
+        if v is None:
+            return None
+        if isinstance(v, float):  # YAML reads version: 1.10 as 1.1
+            raise ValueError(f"version {v!r} is a number in YAML; quote it, e.g. version: '{v}'")
+        if isinstance(v, bool) or not isinstance(v, (str, int)):
+            raise ValueError(f"version {v!r} must be text such as 1.0.0")
+        from packaging.version import InvalidVersion, Version
+
+        try:
+            return str(Version(str(v).strip()))
+        except InvalidVersion:
+            raise ValueError(f"{str(v)!r} is not a version number (PEP 440, as bioimageio.spec reads it); try 1.0.0") from None
