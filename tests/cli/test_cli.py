@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import tifffile
@@ -142,3 +144,68 @@ def test_validate_not_a_model_fails(tmp_path):
 def test_debug_shows_traceback(tmp_path):
     result = invoke("--debug", "train", "care", tmp_path, "-o", tmp_path / "m")
     assert result.exit_code == 1 and "Traceback" in result.output
+
+
+def _command_paths(command=None, path=()):
+    """Every command and group of the CLI, as the words that call it."""
+    import typer.main
+
+    command = command or typer.main.get_command(app)
+    yield list(path)
+    if hasattr(command, "list_commands"):
+        import typer._click as click
+
+        ctx = click.Context(command)
+        for name in command.list_commands(ctx):
+            yield from _command_paths(command.get_command(ctx, name), (*path, name))
+
+
+COMMANDS = list(_command_paths())
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[" ".join(c) or "root" for c in COMMANDS])
+def test_help_reads_at_80_columns(command):
+    """Issue 21: in an 80-column terminal option names were cut (`--patches-per-ima…`) and flags showed `<bool>`."""
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+    cut = re.findall(r"-[\w-]*…", result.output)
+    assert not cut, f"option names cut: {cut}"
+    assert "<bool>" not in result.output, "a flag takes no value"
+
+
+def test_help_keeps_sentences_whole():
+    """A docstring's line breaks are not the terminal's: a wide terminal shows each paragraph as one line."""
+    result = runner.invoke(app, ["predict", "--help"], env={"COLUMNS": "300"})
+    assert "ImageJ ROI sets + a CSV of per-object area, centroid and mean intensity (StarDist)." in result.output
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "300"})
+    assert "+ a CSV of per-object area" in result.output  # the command list shows the same first paragraph
+
+
+def test_root_help_names_what_fijiport_does():
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "80"})
+    text = " ".join(result.output.split())
+    assert "Train CARE and StarDist models" in text
+    commands = "prepare train qc export validate predict runtimes convert macros zoo-check upload demo"
+    for command in commands.split():
+        assert f" {command} " in text
+
+
+def test_errors_start_on_the_first_line_of_stderr(tmp_path):
+    """A transient progress bar used to leave an empty line before the error of every failed prepare and qc."""
+    import h5py
+
+    result = invoke("prepare", "care", "--low", tmp_path, "--gt", tmp_path, "-o", tmp_path / "data")
+    assert result.exit_code == 1 and result.stderr.startswith("error: ")
+    _pairs(tmp_path, ["a.tif"], ["b.tif"])
+    result = invoke("prepare", "care", "--low", tmp_path / "low", "--gt", tmp_path / "GT", "-o", tmp_path / "data")
+    assert result.exit_code == 1 and result.stderr.startswith("error: ") and "a.tif" in result.stderr
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"axes": "YXC", "n_dim": 2, "unet_n_depth": 2, "n_channel_in": 1, "n_channel_out": 1}')
+    h5py.File(model / "weights_best.h5", "w").close()
+    (tmp_path / "empty_test").mkdir()
+    result = invoke("qc", model, tmp_path / "empty_test", "-o", tmp_path / "report", "--percentiles", "2,99.8")
+    assert result.exit_code == 1 and "has no low/ and GT/ folders" in result.stderr
+    assert result.stderr.startswith("error: ")

@@ -4,9 +4,11 @@ to the requested total of epochs (docs/bad_inputs.md, "Output")."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from fijiport.cli import app
@@ -15,7 +17,7 @@ from fijiport.training import train_care
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
-SMALL = dict(steps_per_epoch=3, batch_size=4, patch_size=[32, 32], patches_per_image=4, unet_first_filters=8, tensorboard=False)
+SMALL = dict(steps_per_epoch=3, batch_size=4, patch_size=[32, 32], patches_per_image=4, unet_first_filters=8)
 
 
 def test_interrupted_training_resumes(care2d_data, tmp_path):
@@ -29,6 +31,11 @@ def test_interrupted_training_resumes(care2d_data, tmp_path):
         train_care(care2d_data, model_dir, CareTrainConfig(epochs=3, **SMALL), progress=ctrl_c_in_epoch_2)
     assert not [p.name for p in model_dir.iterdir() if "partial" in p.name]
     assert json.loads((model_dir / "fijiport_progress.json").read_text())["epochs_done"] == 1
+    recorded = yaml.safe_load((model_dir / "fijiport_config.yaml").read_text())
+    assert not [k for k, v in recorded.items() if v is None], "fijiport_config.yaml holds the values used, not nulls"
+    assert recorded["unet_kernel_size"] == 5 and recorded["loss"] == "mae" and recorded["axes"] == "YX"
+    assert recorded["tensorboard"] is (importlib.util.find_spec("tensorboard") is not None)
+    csbdeep_config = json.loads((model_dir / "config.json").read_text())
 
     from csbdeep.models import CARE
 
@@ -43,6 +50,8 @@ def test_interrupted_training_resumes(care2d_data, tmp_path):
         rows = list(csv.DictReader(fh))
     assert len(rows) == 3  # epoch 1 from the first run, 2 and 3 resumed
     assert json.loads((model_dir / "fijiport_progress.json").read_text())["epochs_done"] == 3
+    assert yaml.safe_load((model_dir / "fijiport_config.yaml").read_text()) == recorded  # the same settings, read back
+    assert json.loads((model_dir / "config.json").read_text()) == csbdeep_config
 
     r = runner.invoke(app, ["train", "care", str(care2d_data), "-o", str(model_dir), "--resume", "--epochs", "2"])
     assert r.exit_code == 1 and "trained 3 epochs already" in " ".join(r.output.split())
@@ -70,6 +79,9 @@ def test_interrupted_stardist_training_resumes(stardist_model, tmp_path):
     assert not [p.name for p in model_dir.iterdir() if "partial" in p.name]
     assert json.loads((model_dir / "fijiport_progress.json").read_text())["epochs_done"] == 1
     assert not (model_dir / "thresholds.json").exists()
+    recorded = yaml.safe_load((model_dir / "fijiport_config.yaml").read_text())
+    assert not [k for k, v in recorded.items() if v is None]
+    assert recorded["n_rays"] == 32 and recorded["grid"] == [2, 2] and recorded["tensorboard"] is False
 
     r = runner.invoke(app, ["train", "stardist", str(data), "-o", str(model_dir), "--resume", "--epochs", "3"])
     assert r.exit_code == 0, r.output
@@ -78,6 +90,7 @@ def test_interrupted_stardist_training_resumes(stardist_model, tmp_path):
     assert len(rows) == 3  # epoch 1 from the first run, 2 and 3 resumed
     assert json.loads((model_dir / "fijiport_progress.json").read_text())["epochs_done"] == 3
     assert set(json.loads((model_dir / "thresholds.json").read_text())) == {"prob", "nms"}
+    assert yaml.safe_load((model_dir / "fijiport_config.yaml").read_text()) == recorded
 
     r = runner.invoke(app, ["train", "stardist", str(data), "-o", str(model_dir), "--resume", "--epochs", "3"])
     assert r.exit_code == 1 and "trained 3 epochs already" in " ".join(r.output.split())

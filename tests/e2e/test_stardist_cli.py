@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
 import pytest
 import tifffile
+import yaml
 from typer.testing import CliRunner
 
 from fijiport.cli import app
@@ -71,6 +73,10 @@ def test_prepare_train_qc_stardist_2d(nuclei_folders, tmp_path):
     assert 0 < thresholds["prob"] < 1 and 0 < thresholds["nms"] < 1
     config = json.loads((model / "config.json").read_text())
     assert config["n_rays"] == 16 and config["grid"] == [2, 2]
+    recorded = yaml.safe_load((model / "fijiport_config.yaml").read_text())  # the values used, not nulls for defaults
+    assert not [k for k, v in recorded.items() if v is None], recorded
+    assert recorded["grid"] == [2, 2] and recorded["patch_size"] == [64, 64] and recorded["axes"] == "YX"
+    assert recorded["tensorboard"] is (importlib.util.find_spec("tensorboard") is not None)
 
     r = invoke("qc", model, data / "test", "-o", qc, "--save-predictions")
     assert r.exit_code == 0, r.output

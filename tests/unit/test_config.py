@@ -89,3 +89,30 @@ def test_stardist_config_validation(values, message):
     else:
         with pytest.raises(ConfigError, match=message):
             validate_config(StardistTrainConfig, values, source="test")
+
+
+@pytest.mark.parametrize(
+    "given,stored",
+    [("1.0.0", "1.0.0"), ("v1", "1"), (" 2.1 ", "2.1"), ("1.0-beta", "1.0b0"), (3, "3")],
+    ids=["semver", "v-prefix", "spaces", "pre-release", "yaml-int"],
+)
+def test_export_version_is_stored_as_the_spec_reads_it(given, stored):
+    """Issue 21: --version v1 was written as "v1" into the rdf while zoo-check (bioimageio.spec) showed "1"."""
+    from bioimageio.spec.model.v0_5 import Version
+
+    from fijiport.config.export import ExportMeta
+
+    meta = validate_config(ExportMeta, {"version": given}, source="metadata")
+    assert meta.version == stored == str(Version(str(given).strip()))
+
+
+@pytest.mark.parametrize(
+    "given,message",
+    [("first", r"'first' is not a version number .*try 1\.0\.0"), (1.1, "quote it, e.g. version: '1.1'")],
+    ids=["not-a-version", "yaml-float"],
+)
+def test_export_version_that_is_no_version_is_refused(given, message):
+    from fijiport.config.export import ExportMeta
+
+    with pytest.raises(ConfigError, match=message):
+        validate_config(ExportMeta, {"version": given}, source="metadata")

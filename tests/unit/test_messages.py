@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -94,3 +95,23 @@ def test_damaged_weights_are_named_before_anything_else_is_asked(tmp_path):
     (model / "weights_best.h5").write_bytes(np.random.default_rng(0).bytes(4096))
     r = invoke("export", model, "-o", tmp_path / "m.zip")
     assert r.exit_code == 1 and "weights_best.h5 is damaged" in r.output and "--test-input" not in r.output
+
+
+def test_export_version_that_is_no_version_says_what_to_type(tmp_path):
+    r = invoke("export", tmp_path, "-o", tmp_path / "m.zip", "--version", "first")
+    assert r.exit_code == 1 and "'first' is not a version number" in r.output and "try 1.0.0" in r.output
+    assert not (tmp_path / "m.zip").exists()
+
+
+def test_validate_given_a_model_folder_says_to_export_it_first(tmp_path):
+    """Issue 21: `fijiport validate MODEL_FOLDER` answered "no rdf.yaml ...; is it a bioimage.io model package?"."""
+    model = tmp_path / "care_model"
+    model.mkdir()
+    (model / "config.json").write_text('{"axes": "YXC", "n_dim": 2, "unet_n_depth": 2, "n_channel_in": 1, "n_channel_out": 1}')
+    r = invoke("validate", model, "--json", tmp_path / "v.json")
+    assert r.exit_code == 1
+    text = " ".join(r.output.split())
+    assert f"{model} is a model folder" in text and f"export it first with `fijiport export {model} -o model.zip`" in text
+    assert "Traceback" not in r.output
+    report = json.loads((tmp_path / "v.json").read_text())
+    assert report["status"] == "failed"

@@ -142,9 +142,16 @@ def read_training_config(model_dir: Path) -> Optional[dict[str, Any]]:
 
 
 def write_training_config(model_dir: Path, config: BaseModel, kind: str) -> None:
-    """The resolved config, written before training starts so an interrupted run can be resumed."""
+    """The resolved config, written before training starts so an interrupted run can be resumed.
+
+    Resolved means the values the training uses: an option left to its default (``None``: kernel size,
+    loss, tensorboard, patch size, …) is written as the value it stood for, so the file says what
+    trained the model and ``--resume`` or ``--config`` repeat it even where a default would change.
+    """
     import yaml
 
+    unresolved = [k for k, v in config.model_dump().items() if v is None]
+    assert not unresolved, f"training config written with defaults left unresolved: {unresolved}"
     with atomic_file(Path(model_dir) / TRAINING_CONFIG, overwrite=True) as tmp:
         tmp.write_text(
             f"# resolved fijiport training config; reuse with `fijiport train {kind} DATA -o MODEL --config THIS_FILE`\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import sys
@@ -23,8 +24,58 @@ err = Console(stderr=True)  # logs, progress, errors
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
-class FijiportGroup(typer.core.TyperGroup):
-    """Maps fijiport's exceptions to one readable line and an exit code, in one place."""
+def readable_help(text: Optional[str]) -> Optional[str]:
+    """A docstring as flowing paragraphs.
+
+    typer's rich help keeps a docstring's single line breaks, which then break sentences in the middle
+    in any terminal narrower than the source; here each paragraph becomes one line for rich to wrap.
+    A paragraph whose first line is ``\\b`` (click's convention) keeps its lines, without the marker.
+    """
+    if not text:
+        return text
+    paragraphs = []
+    for paragraph in inspect.cleandoc(text).split("\n\n"):
+        if paragraph.startswith("\b"):
+            paragraphs.append(paragraph.removeprefix("\b").lstrip("\n"))
+        else:
+            paragraphs.append(" ".join(line.strip() for line in paragraph.splitlines()))
+    return "\n\n".join(paragraphs)
+
+
+def _flags_without_type(command: typer.core.TyperCommand | typer.core.TyperGroup, ctx: typer.Context) -> None:
+    """A flag (or a counted ``-v``) takes no value: show none. typer shows ``<bool>`` (``<int>``), and users
+    then type ``--overwrite true``."""
+    for param in command.get_params(ctx):
+        if (getattr(param, "is_flag", False) or getattr(param, "count", False)) and param.metavar is None:
+            param.metavar = ""
+
+
+class FijiportCommand(typer.core.TyperCommand):
+    """A command whose ``--help`` reads well at 80 columns: flowing paragraphs, no ``<bool>`` after flags."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["help"] = readable_help(kwargs.get("help"))
+        super().__init__(*args, **kwargs)
+
+    def format_help(self, ctx: typer.Context, formatter) -> None:
+        _flags_without_type(self, ctx)
+        super().format_help(ctx, formatter)
+
+
+class HelpGroup(typer.core.TyperGroup):
+    """A command group whose ``--help`` reads as :class:`FijiportCommand`'s does."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["help"] = readable_help(kwargs.get("help"))
+        super().__init__(*args, **kwargs)
+
+    def format_help(self, ctx: typer.Context, formatter) -> None:
+        _flags_without_type(self, ctx)
+        super().format_help(ctx, formatter)
+
+
+class FijiportGroup(HelpGroup):
+    """The root command: maps fijiport's exceptions to one readable line and an exit code, in one place."""
 
     def invoke(self, ctx: typer.Context):
         debug = bool(ctx.params.get("debug"))  # options are parsed before invoke
@@ -134,6 +185,9 @@ def setup_logging(verbose: int, quiet: bool) -> None:
 
 
 def progress_bar(transient: bool = False) -> Progress:
+    """Progress on stderr. A transient bar is off where stderr is not a terminal (a pipe, a log file, a
+    test): it would draw nothing there, yet rich ends it with an empty line, which then came before the
+    error message of every failed ``prepare`` and ``qc``."""
     return Progress(
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
@@ -143,6 +197,7 @@ def progress_bar(transient: bool = False) -> Progress:
         TimeRemainingColumn(),
         console=err,
         transient=transient,
+        disable=transient and not err.is_interactive,
     )
 
 

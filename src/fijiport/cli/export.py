@@ -90,7 +90,7 @@ def export(
     meta_file: Optional[Path] = typer.Option(
         None,
         "--meta",
-        help="YAML with rdf keys: name, description, authors (name/affiliation/orcid/github_user), maintainers, license, cite (text/doi), tags, version, git_repo, training_data.",
+        help="YAML with rdf keys: name, description, authors (name, affiliation, orcid, github_user), maintainers, license, cite (text, doi), tags, version, git_repo, training_data.",
     ),
     name: Optional[str] = typer.Option(None, "--name", help="Model name shown in the Zoo and in deepImageJ."),
     description: Optional[str] = typer.Option(

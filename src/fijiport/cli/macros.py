@@ -8,19 +8,20 @@ import typer
 from rich.table import Table
 
 from ..export.macros import install_macros, list_macros
-from ._common import out
+from ._common import FijiportCommand, HelpGroup, out
 
 app = typer.Typer(
+    cls=HelpGroup,
     no_args_is_help=True,
     help=(
-        "ImageJ macros for Fiji: StarDist masks from thresholding or ROI sets, and batch prediction with "
-        "CSBDeep-Fiji, StarDist-Fiji and deepImageJ. Each runs from the menu (a dialog asks) or headless "
+        "ImageJ macros for Fiji: StarDist masks, and batch prediction with CSBDeep-Fiji, StarDist-Fiji and deepImageJ.\n\n"
+        "Masks come from thresholding or from ROI sets. Each macro runs from the menu (a dialog asks) or headless "
         "with key=value arguments."
     ),
 )
 
 
-@app.command("list")
+@app.command("list", cls=FijiportCommand)
 def list_() -> None:
     """Show the macros, what each does and which plugins it needs."""
 
@@ -33,7 +34,7 @@ def list_() -> None:
     out.print(table)
 
 
-@app.command("install")
+@app.command("install", cls=FijiportCommand)
 def install(
     fiji: Path = typer.Option(..., "--fiji", help="Your Fiji installation (the Fiji.app folder).", show_default=False),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace macros installed earlier."),

@@ -38,8 +38,10 @@ def predict(
     non-maximum suppression included), ONNX weights, blocks with the package's halo. ROI sets of label
     outputs hold StarDist's polygons for model folders and traced outlines for packages.
 
-    Examples: [bold]fijiport predict models/stardist_nuclei raw/ -o segmented[/];
-    [bold]fijiport predict care_model.zip stack.tif -o restored --tiles 1,4,4[/]
+    \b
+    Examples:
+      [bold]fijiport predict models/stardist_nuclei raw/ -o segmented[/]
+      [bold]fijiport predict care_model.zip stack.tif -o restored --tiles 1,4,4[/]
     """
 
     with progress_bar() as bar:

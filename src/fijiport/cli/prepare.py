@@ -12,14 +12,16 @@ from ..artifacts.data_folder import MANIFEST_NAME
 from ..config.data import PrepareCareConfig, PrepareStardistConfig
 from ..config.loading import validate_config
 from ..data import prepare_care, prepare_stardist
-from ._common import out, progress_bar
+from ._common import FijiportCommand, HelpGroup, out, progress_bar
 
 app = typer.Typer(
-    no_args_is_help=True, help="Turn folders of acquisitions (CARE) or images with masks (StarDist) into a checked, split data folder."
+    cls=HelpGroup,
+    no_args_is_help=True,
+    help="Turn folders of acquisitions (CARE) or images with masks (StarDist) into a checked, split data folder.",
 )
 
 
-@app.command("care")
+@app.command("care", cls=FijiportCommand)
 def care(
     low: Path = typer.Option(..., "--low", help="Folder of low-SNR acquisitions (the network's input), TIFF files.", show_default=False),
     gt: Path = typer.Option(..., "--gt", help="Folder of high-SNR ground truth with the same file names as --low.", show_default=False),
@@ -78,7 +80,7 @@ def care(
     out.print(f"manifest: {output / MANIFEST_NAME}")
 
 
-@app.command("stardist")
+@app.command("stardist", cls=FijiportCommand)
 def stardist(
     images: Path = typer.Option(..., "--images", help="Folder of images (TIFF) to segment.", show_default=False),
     masks: Optional[Path] = typer.Option(

@@ -10,20 +10,22 @@ from rich.table import Table
 
 from ..runtimes import default_cache_dir, install_runtimes, runtime_status
 from ..runtimes.matrix import check_runtimes, matrix_tolerance
-from ._common import EXIT_FAILURE, out, spinner, styled
+from ._common import EXIT_FAILURE, FijiportCommand, HelpGroup, out, spinner, styled
 
 app = typer.Typer(
+    cls=HelpGroup,
     no_args_is_help=True,
     help=(
-        "Install the runtimes Fiji, deepImageJ and KNIME embed (TensorFlow 1.13.1, 1.15.0, 2.10.1 and onnxruntime "
-        "1.13.1) and run models on them."
+        "Install the runtimes Fiji, deepImageJ and KNIME embed, and run models on them.\n\n"
+        "The runtimes: TensorFlow 1.13.1 (KNIME), 1.15.0 (CSBDeep-Fiji, StarDist-Fiji, deepImageJ), 2.10.1 (deepImageJ) and "
+        "onnxruntime 1.13.1 (deepImageJ)."
     ),
 )
 
 CACHE_HELP = "Folder holding the runtimes (about 1.1 GB); default $FIJIPORT_RUNTIMES_DIR or ~/.cache/fijiport/runtimes."
 
 
-@app.command("install")
+@app.command("install", cls=FijiportCommand)
 def install(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
     only: Optional[list[str]] = typer.Option(
@@ -52,7 +54,7 @@ def install(
         raise typer.Exit(EXIT_FAILURE)
 
 
-@app.command("list")
+@app.command("list", cls=FijiportCommand)
 def list_(cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP)) -> None:
     """Show which runtimes are installed and which Fiji/KNIME plugin uses each."""
 
@@ -87,7 +89,7 @@ def _first_sentence(text: str, limit: int = 160) -> str:
     return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
-@app.command("check")
+@app.command("check", cls=FijiportCommand)
 def check(
     package: Path = typer.Argument(..., help="bioimage.io model zip, or a CSBDeep/StarDist/KNIME TF_SavedModel.zip.", show_default=False),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),

@@ -15,12 +15,18 @@ from ..config.loading import load_yaml_config, merge_options
 from ..config.stardist import StardistTrainConfig
 from ..errors import UsageError
 from ..training import train_care, train_stardist
-from ._common import err, out, parse_numbers, progress_bar
+from ._common import FijiportCommand, HelpGroup, err, out, parse_numbers, progress_bar
 
-app = typer.Typer(no_args_is_help=True, help="Train CARE or StarDist networks on a data folder written by `fijiport prepare`.")
+DATA, NETWORK, TRAINING, SWITCHES = "Data and patches", "Network", "Training", "Switches"
+"""Option panels: one table of 20 options is too narrow to read at 80 columns (and a panel holding
+``--x/--no-x`` switches gets a column for them)."""
+
+app = typer.Typer(
+    cls=HelpGroup, no_args_is_help=True, help="Train CARE or StarDist networks on a data folder written by `fijiport prepare`."
+)
 
 
-@app.command("care")
+@app.command("care", cls=FijiportCommand)
 def care(
     data_dir: Path = typer.Argument(..., help="Data folder written by `fijiport prepare care`.", show_default=False),
     output: Path = typer.Option(..., "--output", "-o", help="Model folder to write (a standard csbdeep model folder).", show_default=False),
@@ -29,45 +35,73 @@ def care(
         "--config",
         help="YAML file with any of the options below (snake_case keys, e.g. `epochs: 50`); options given on the command line win.",
     ),
-    axes: Optional[str] = typer.Option(None, "--axes", help="Axes of the images; taken from the data folder when not given."),
+    axes: Optional[str] = typer.Option(
+        None, "--axes", help="Axes of the images; taken from the data folder when not given.", rich_help_panel=DATA
+    ),
     patch_size: Optional[str] = typer.Option(
         None,
         "--patch-size",
         help="Patch size per spatial axis, e.g. 128,128 or 16,64,64; must be divisible by 2**unet-depth. Default: 128×128 (2D) or 16×64×64 (3D), shrunk to fit the images.",
+        rich_help_panel=DATA,
     ),
     patches_per_image: Optional[int] = typer.Option(
-        None, "--patches-per-image", help="Patches sampled from each training image (default 64)."
+        None, "--patches-per-image", help="Patches sampled from each training image (default 64).", rich_help_panel=DATA
     ),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (default 100)."),
-    steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch", help="Parameter updates per epoch (default 400)."),
-    batch_size: Optional[int] = typer.Option(
-        None, "--batch-size", help="Patches per update (default 16); lower it when the GPU runs out of memory."
-    ),
-    unet_depth: Optional[int] = typer.Option(None, "--unet-depth", help="U-Net resolution levels (default 2)."),
+    unet_depth: Optional[int] = typer.Option(None, "--unet-depth", help="U-Net resolution levels (default 2).", rich_help_panel=NETWORK),
     unet_first_filters: Optional[int] = typer.Option(
-        None, "--unet-first-filters", help="Convolution filters at the first level (default 32)."
+        None, "--unet-first-filters", help="Convolution filters at the first level (default 32).", rich_help_panel=NETWORK
     ),
     unet_kernel_size: Optional[int] = typer.Option(
-        None, "--unet-kernel-size", help="Odd convolution kernel size (default 5 in 2D, 3 in 3D)."
+        None, "--unet-kernel-size", help="Odd convolution kernel size (default 5 in 2D, 3 in 3D).", rich_help_panel=NETWORK
     ),
-    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="Initial Adam learning rate (default 0.0004)."),
-    loss: Optional[str] = typer.Option(None, "--loss", help="mae (default), mse, or laplace with --probabilistic."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (default 100).", rich_help_panel=TRAINING),
+    steps_per_epoch: Optional[int] = typer.Option(
+        None, "--steps-per-epoch", help="Parameter updates per epoch (default 400).", rich_help_panel=TRAINING
+    ),
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", help="Patches per update (default 16); lower it when the GPU runs out of memory.", rich_help_panel=TRAINING
+    ),
+    learning_rate: Optional[float] = typer.Option(
+        None, "--learning-rate", help="Initial Adam learning rate (default 0.0004).", rich_help_panel=TRAINING
+    ),
+    loss: Optional[str] = typer.Option(
+        None, "--loss", help="mae (default), mse, or laplace with --probabilistic.", rich_help_panel=TRAINING
+    ),
     probabilistic: Optional[bool] = typer.Option(
-        None, "--probabilistic/--no-probabilistic", help="Train probabilistic CARE (per-pixel Laplace distribution)."
+        None,
+        "--probabilistic/--no-probabilistic",
+        help="Train probabilistic CARE (per-pixel Laplace distribution).",
+        rich_help_panel=SWITCHES,
     ),
     validation_fraction: Optional[float] = typer.Option(
-        None, "--validation-fraction", help="Fraction of patches used to monitor training and pick weights_best.h5 (default 0.1)."
+        None,
+        "--validation-fraction",
+        help="Fraction of patches used to monitor training and pick weights_best.h5 (default 0.1).",
+        rich_help_panel=DATA,
     ),
     percentile_low: Optional[float] = typer.Option(
-        None, "--percentile-low", help="Lower normalisation percentile (default 2.0); export and Fiji macros reuse it."
+        None,
+        "--percentile-low",
+        help="Lower normalisation percentile (default 2.0); export and Fiji macros reuse it.",
+        rich_help_panel=DATA,
     ),
-    percentile_high: Optional[float] = typer.Option(None, "--percentile-high", help="Upper normalisation percentile (default 99.8)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of patch sampling, validation split and initial weights (default 0)."),
+    percentile_high: Optional[float] = typer.Option(
+        None, "--percentile-high", help="Upper normalisation percentile (default 99.8).", rich_help_panel=DATA
+    ),
+    seed: Optional[int] = typer.Option(
+        None, "--seed", help="Seed of patch sampling, validation split and initial weights (default 0).", rich_help_panel=TRAINING
+    ),
     tensorboard: Optional[bool] = typer.Option(
-        None, "--tensorboard/--no-tensorboard", help="Write TensorBoard logs (default: only when tensorboard is installed)."
+        None,
+        "--tensorboard/--no-tensorboard",
+        help="Write TensorBoard logs (default: only when tensorboard is installed).",
+        rich_help_panel=SWITCHES,
     ),
     gpu_memory_growth: Optional[bool] = typer.Option(
-        None, "--gpu-memory-growth", help="Let TensorFlow take GPU memory as needed instead of all of it (for shared GPUs)."
+        None,
+        "--gpu-memory-growth",
+        help="Let TensorFlow take GPU memory as needed instead of all of it (for shared GPUs).",
+        rich_help_panel=SWITCHES,
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the weights of an existing model folder."),
     resume: bool = typer.Option(
@@ -79,7 +113,8 @@ def care(
     """Train a CARE network (2D or 3D) with csbdeep.
 
     Writes config.json, weights_best.h5 and weights_last.h5 (loadable by csbdeep and
-    `fijiport export`), plus fijiport_config.yaml (the resolved options), history.csv and loss.png.
+    `fijiport export`), plus fijiport_config.yaml (the options used), fijiport_progress.json (what
+    --resume continues from), history.csv and loss.png.
 
     Example: [bold]fijiport train care data -o models/care_nuclei --epochs 50 --patch-size 16,64,64[/]
     """
@@ -175,7 +210,7 @@ def _progress_handler(bar):
     return on_progress
 
 
-@app.command("stardist")
+@app.command("stardist", cls=FijiportCommand)
 def stardist(
     data_dir: Path = typer.Argument(..., help="Data folder written by `fijiport prepare stardist`.", show_default=False),
     output: Path = typer.Option(
@@ -184,42 +219,63 @@ def stardist(
     config_file: Optional[Path] = typer.Option(
         None, "--config", help="YAML file with any of the options below (snake_case keys); options given on the command line win."
     ),
-    n_rays: Optional[int] = typer.Option(None, "--n-rays", help="Rays per object (default 32 in 2D, 96 in 3D)."),
+    patch_size: Optional[str] = typer.Option(
+        None,
+        "--patch-size",
+        help="Patch size per spatial axis, e.g. 256,256 or 48,96,96 (default, shrunk to fit the images).",
+        rich_help_panel=DATA,
+    ),
+    n_rays: Optional[int] = typer.Option(None, "--n-rays", help="Rays per object (default 32 in 2D, 96 in 3D).", rich_help_panel=NETWORK),
     grid: Optional[str] = typer.Option(
         None,
         "--grid",
         help="Output subsampling per spatial axis, powers of 2, e.g. 2,2 (default 2,2 in 2D; in 3D from the objects' anisotropy).",
+        rich_help_panel=NETWORK,
     ),
-    patch_size: Optional[str] = typer.Option(
-        None, "--patch-size", help="Patch size per spatial axis, e.g. 256,256 or 48,96,96 (default, shrunk to fit the images)."
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (default 400).", rich_help_panel=TRAINING),
+    steps_per_epoch: Optional[int] = typer.Option(
+        None, "--steps-per-epoch", help="Parameter updates per epoch (default 100).", rich_help_panel=TRAINING
     ),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (default 400)."),
-    steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch", help="Parameter updates per epoch (default 100)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Patches per update (default 4)."),
-    unet_depth: Optional[int] = typer.Option(None, "--unet-depth", help="U-Net resolution levels (default 3)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Patches per update (default 4).", rich_help_panel=TRAINING),
+    unet_depth: Optional[int] = typer.Option(None, "--unet-depth", help="U-Net resolution levels (default 3).", rich_help_panel=NETWORK),
     unet_first_filters: Optional[int] = typer.Option(
-        None, "--unet-first-filters", help="Convolution filters at the first level (default 32)."
+        None, "--unet-first-filters", help="Convolution filters at the first level (default 32).", rich_help_panel=NETWORK
     ),
-    unet_kernel_size: Optional[int] = typer.Option(None, "--unet-kernel-size", help="Odd convolution kernel size (default 3)."),
-    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="Initial Adam learning rate (default 0.0003)."),
+    unet_kernel_size: Optional[int] = typer.Option(
+        None, "--unet-kernel-size", help="Odd convolution kernel size (default 3).", rich_help_panel=NETWORK
+    ),
+    learning_rate: Optional[float] = typer.Option(
+        None, "--learning-rate", help="Initial Adam learning rate (default 0.0003).", rich_help_panel=TRAINING
+    ),
     validation_fraction: Optional[float] = typer.Option(
         None,
         "--validation-fraction",
         help="Fraction of training images for validation and threshold optimisation (default 0.15, at least one image).",
+        rich_help_panel=DATA,
     ),
     augment: Optional[bool] = typer.Option(
-        None, "--augment/--no-augment", help="Random flips, 90° rotations and intensity changes (default on)."
+        None, "--augment/--no-augment", help="Random flips, 90° rotations and intensity changes (default on).", rich_help_panel=SWITCHES
     ),
-    percentile_low: Optional[float] = typer.Option(None, "--percentile-low", help="Lower normalisation percentile (default 1.0)."),
-    percentile_high: Optional[float] = typer.Option(None, "--percentile-high", help="Upper normalisation percentile (default 99.8)."),
+    percentile_low: Optional[float] = typer.Option(
+        None, "--percentile-low", help="Lower normalisation percentile (default 1.0).", rich_help_panel=DATA
+    ),
+    percentile_high: Optional[float] = typer.Option(
+        None, "--percentile-high", help="Upper normalisation percentile (default 99.8).", rich_help_panel=DATA
+    ),
     seed: Optional[int] = typer.Option(
-        None, "--seed", help="Seed of the validation split, sampling, augmentation and initial weights (default 0)."
+        None,
+        "--seed",
+        help="Seed of the validation split, sampling, augmentation and initial weights (default 0).",
+        rich_help_panel=TRAINING,
     ),
     tensorboard: Optional[bool] = typer.Option(
-        None, "--tensorboard/--no-tensorboard", help="Write TensorBoard logs (default: only when tensorboard is installed)."
+        None,
+        "--tensorboard/--no-tensorboard",
+        help="Write TensorBoard logs (default: only when tensorboard is installed).",
+        rich_help_panel=SWITCHES,
     ),
     gpu_memory_growth: Optional[bool] = typer.Option(
-        None, "--gpu-memory-growth", help="Let TensorFlow take GPU memory as needed (for shared GPUs)."
+        None, "--gpu-memory-growth", help="Let TensorFlow take GPU memory as needed (for shared GPUs).", rich_help_panel=SWITCHES
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the weights of an existing model folder."),
     resume: bool = typer.Option(
@@ -231,7 +287,8 @@ def stardist(
     """Train StarDist (2D or 3D) and optimise its probability and NMS thresholds on validation images.
 
     Writes config.json, weights_best.h5, weights_last.h5 and thresholds.json (a standard stardist
-    model folder), plus fijiport_config.yaml, history.csv and loss.png.
+    model folder), plus fijiport_config.yaml (the options used), fijiport_progress.json (what --resume
+    continues from), history.csv and loss.png.
 
     Example: [bold]fijiport train stardist sd_data -o models/stardist_nuclei --epochs 100[/]
     """

@@ -48,11 +48,11 @@ def validate(
         raise DataError(f"{package} does not exist; pass a bioimage.io model zip (e.g. one written by `fijiport export`)")
     with spinner("validating") as update:
         report = validate_package(package, progress=update, runtimes=runtimes, cache_dir=cache_dir, trust_code=trust_code)
-    unsafe = next((c for c in report.checks if c.name == "safe to open" and c.status == "failed"), None)
-    if unsafe is not None:  # nothing else ran: one line saying why
+    refused = next((c for c in report.checks if c.key in ("package", "safe") and c.status == "failed"), None)
+    if refused is not None:  # not a package, or not safe to open: nothing else ran, one line says why
         if json_path:
             report.save_json(json_path)
-        raise DataError(unsafe.details)
+        raise DataError(refused.details)
     table = Table(title=f"{package}: {report.status.value.upper()}")
     for col in ("check", "weights", "status", "max |diff|", "details"):
         table.add_column(col, overflow="fold")

@@ -32,10 +32,11 @@ def zoo_check(
     run_test: bool = typer.Option(True, "--test/--no-test", help="Run the official bioimage.io test (the slow part)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the checks to this JSON file."),
 ) -> None:
-    """Check what the BioImage Model Zoo expects beyond a valid rdf, each as pass / warn / fail with
-    the option or file that fixes it: official test, README with a Validation section, covers, a
-    maintainer with a GitHub user, SPDX license, citations with DOI, tags from the Zoo's categories,
-    test and sample tensors, training data, version.
+    """Check what the BioImage Model Zoo expects beyond a valid rdf: pass / warn / fail, and the fix.
+
+    Checks the official test, a README with a Validation section, covers, a maintainer with a GitHub
+    user, an SPDX license, citations with DOI, tags from the Zoo's categories, test and sample
+    tensors, training data and a version; each line names the option or file that fixes it.
 
     Exit code 1 when something fails (with --strict also when something warns).
 

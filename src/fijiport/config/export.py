@@ -169,3 +169,22 @@ class ExportMeta(BaseModel):
         if v is not None and not re.match(r"^https?://[^\s/]+\.[^\s]+$", v.strip()):
             raise ValueError(f"git_repo {v!r} must be a web address, e.g. https://github.com/lab/project")
         return None if v is None else v.strip()
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, v: object) -> Optional[str]:
+        """The version as bioimageio.spec reads it back (its ``Version`` is ``packaging``'s PEP 440 version):
+        ``v1`` is stored as ``1``, as zoo-check and the Zoo show it, instead of ``v1`` in the rdf and ``1``
+        everywhere else; what is no version is refused."""
+        if v is None:
+            return None
+        if isinstance(v, float):  # YAML reads version: 1.10 as 1.1
+            raise ValueError(f"version {v!r} is a number in YAML; quote it, e.g. version: '{v}'")
+        if isinstance(v, bool) or not isinstance(v, (str, int)):
+            raise ValueError(f"version {v!r} must be text such as 1.0.0")
+        from packaging.version import InvalidVersion, Version
+
+        try:
+            return str(Version(str(v).strip()))
+        except InvalidVersion:
+            raise ValueError(f"{str(v)!r} is not a version number (PEP 440, as bioimageio.spec reads it); try 1.0.0") from None

@@ -5,7 +5,9 @@ bioimageio.spec 0.5.12 breaks offline use: with I/O checks on, bioimageio.spec v
 a time-out into a warning but lets any other network failure (no route, no DNS: the normal case
 on an offline workstation or a cluster node) escape as an ``httpx.ConnectError`` that aborts
 loading the whole model. :func:`offline_tolerant_github_check` makes every network failure a
-logged warning, as a time-out already is; an unknown user reported by GitHub still fails.
+logged warning, as a time-out already is; an unknown user reported by GitHub still fails. The
+warning comes once per user and process: export and validate read the rdf several times, and a
+user that could not be reached is not asked for again.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from .untrusted import inspect_package
 
 log = logging.getLogger(__name__)
 
+_unverified_github_users: set[str] = set()
+"""GitHub users this process could not verify (no network): warned about once, not asked for again."""
+
 
 @contextlib.contextmanager
 def offline_tolerant_github_check() -> Iterator[None]:
@@ -33,9 +38,12 @@ def offline_tolerant_github_check() -> Iterator[None]:
 
     @functools.wraps(original)
     def tolerant(username: str, *args, **kwargs) -> str:
+        if username in _unverified_github_users:
+            return username
         try:
             return original(username, *args, **kwargs)
         except httpx.TransportError as e:
+            _unverified_github_users.add(username)
             log.warning("could not verify GitHub user %r (no network: %s); not checked", username, e)
             return username
 

@@ -151,7 +151,11 @@ def train_care(
     if tensorboard is None:
         tensorboard = importlib.util.find_spec("tensorboard") is not None
     elif tensorboard and importlib.util.find_spec("tensorboard") is None:
-        raise ConfigError("--tensorboard needs the tensorboard package: pip install tensorboard")
+        raise ConfigError("--tensorboard (tensorboard: true in the config) needs the tensorboard package: pip install tensorboard")
+    # the values used, not the Nones that stood for defaults: fijiport_config.yaml says what trained the model
+    config = config.model_copy(
+        update={"unet_kernel_size": config.kernel_size_for(n_dim), "loss": config.resolved_loss, "tensorboard": tensorboard}
+    )
 
     csb_config = Config(
         axes,

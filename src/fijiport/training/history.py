@@ -16,16 +16,26 @@ def write_history_csv(history: dict[str, list[float]], path: Path) -> None:
             writer.writerow([i + 1, *(history[k][i] if i < len(history[k]) else "" for k in keys)])
 
 
+MAX_COLUMNS = 3
+"""Panels per row of ``loss.png``: StarDist records 7 metrics, which in one row made a 3150×350 px strip."""
+
+
 def plot_history(history: dict[str, list[float]], path: Path, title: str) -> None:
-    """Loss (and other metrics) against epoch, training and validation side by side."""
+    """Loss (and other metrics) against epoch, training and validation in one panel each, at most
+    :data:`MAX_COLUMNS` panels per row."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     metrics = [k for k in history if not k.startswith("val_") and k not in ("lr", "learning_rate")]
-    fig, axs = plt.subplots(1, max(1, len(metrics)), figsize=(4.5 * max(1, len(metrics)), 3.5), squeeze=False)
-    for ax, key in zip(axs[0], metrics):
+    n = max(1, len(metrics))
+    n_cols = min(n, MAX_COLUMNS)
+    n_rows = -(-n // n_cols)
+    fig, axs = plt.subplots(n_rows, n_cols, figsize=(4.5 * n_cols, 3.5 * n_rows + 0.4), squeeze=False)
+    for ax in axs.flat[len(metrics) :]:
+        ax.set_axis_off()
+    for ax, key in zip(axs.flat, metrics):
         epochs = range(1, len(history[key]) + 1)
         ax.plot(epochs, history[key], "o-", label="training")
         if f"val_{key}" in history:

@@ -143,6 +143,7 @@ def train_stardist(
     tensorboard = config.tensorboard
     if tensorboard is None:
         tensorboard = importlib.util.find_spec("tensorboard") is not None
+    config = config.model_copy(update={"tensorboard": tensorboard})  # the value used, for fijiport_config.yaml
     common: dict[str, Any] = dict(
         n_channel_in=n_channel,
         grid=grid,

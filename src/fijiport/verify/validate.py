@@ -21,11 +21,12 @@ from typing import Optional
 import numpy as np
 
 from .._tf import keras3_env
+from ..artifacts.model_folder import CONFIG_JSON
 from ..errors import FijiportError
 from ..package.read import load_description, weight_formats
 from ..package.report import Report, Status
 from ..package.tolerance import agree, tolerance_for
-from ..package.untrusted import inspect_package
+from ..package.untrusted import RDF_NAMES, inspect_package
 from ..runtimes.matrix import check_runtimes
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,10 @@ def _validate_core(package: Path, *, timeout: float, progress: Optional[Callable
     report = Report(str(package), TITLE)
     if not package.exists():
         report.add("package exists", Status.FAILED, f"{package} does not exist")
+        return report
+    if package.is_dir() and (package / CONFIG_JSON).is_file() and not any((package / n).is_file() for n in RDF_NAMES):
+        details = f"{package} is a model folder, not a package; export it first with `fijiport export {package} -o model.zip`"
+        report.add("a bioimage.io package", Status.FAILED, details, key="package")
         return report
 
     step("checking the package is safe to open")
