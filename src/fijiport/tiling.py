@@ -48,6 +48,30 @@ def choose_tiles(shape: tuple[int, ...], axes: str, n_tiles: Optional[tuple[int,
     return tuple(n_tiles)
 
 
+MAX_TILE_OVERHEAD = 20
+"""Most pixels the tiles may read, in multiples of the image: beyond it each tile is mostly halo."""
+
+
+def check_tile_sizes(shape: tuple[int, ...], axes: str, tiles: tuple[int, ...], context: dict[str, int]) -> None:
+    """Refuse tiles so small against the network's context (``context``: pixels per side per spatial axis) that the
+    tiles together read more than :data:`MAX_TILE_OVERHEAD` times the image: ``--tiles 100,100`` on a 257×301 image
+    (2×3-pixel tiles, 22 px of context) read 360 times its pixels and ran 8 minutes instead of 2 seconds."""
+    overhead, advice = 1.0, []
+    for size, axis, n in zip(shape, axes, tiles):
+        halo = context.get(axis, 0)
+        if n <= 1 or not halo:
+            continue
+        inner = max(1, size // n)
+        overhead *= min(size, inner + 2 * halo) / inner
+        advice.append(f"{max(1, size // (2 * halo))} along {axis}")
+    if overhead > MAX_TILE_OVERHEAD:
+        raise DataError(
+            f"--tiles {','.join(map(str, tiles))}: tiles this small read {overhead:.0f} times the image's pixels, as each is "
+            f"mostly halo (the network needs {max(context.values())} px of context per side), and prediction would be that "
+            f"much slower; use at most {' and '.join(advice)} (tiles at least twice the context), or leave --tiles out"
+        )
+
+
 class TileRegion(NamedTuple):
     """One tile along one axis, as csbdeep tiles::
 

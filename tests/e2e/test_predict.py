@@ -116,6 +116,28 @@ def test_predict_stardist_package_equals_model_folder(stardist_model, stardist_z
     assert (tree_hashes(images), tree_hashes(stardist_zip.path.parent)) == before
 
 
+def test_predict_stardist_package_equals_model_folder_at_sizes_off_the_step(stardist_model, stardist_zip, tmp_path):
+    """Images whose size is not a multiple of the network's step: stardist drops candidates in its border at the
+    end of the padded image (then those past the image), so the package's postprocessing must see the output
+    past the image end too; tiled and untiled alike."""
+    from stardist.data import test_image_nuclei_2d
+
+    full = test_image_nuclei_2d()
+    (tmp_path / "in").mkdir()
+    for h, w in [(300, 300), (250, 333), (257, 301), (200, 203)]:
+        tifffile.imwrite(tmp_path / "in" / f"s{h}x{w}.tif", full[:h, :w])
+    assert invoke("predict", stardist_model, tmp_path / "in", "-o", tmp_path / "folder").exit_code == 0
+    for out, extra in (("package", ()), ("tiled", ("--tiles", "2,2"))):
+        r = invoke("predict", stardist_zip.path, tmp_path / "in", "-o", tmp_path / out, *extra)
+        assert r.exit_code == 0, r.output
+    for img in sorted((tmp_path / "in").glob("*.tif")):
+        want = tifffile.imread(tmp_path / "folder" / img.name)
+        assert want.max() > 0
+        for out in ("package", "tiled"):
+            got = tifffile.imread(tmp_path / out / img.name)
+            assert np.array_equal(got, want), f"{img.name} ({out}): {(got != want).sum()} label pixels differ"
+
+
 def test_predict_care_package_onnx_keras_and_tiles(care2d_model, care2d_zip, care2d_raw, tmp_path):
     """ONNX through bioimageio.core is csbdeep's network up to csbdeep's de-normalisation; tiles change
     nothing; --weights keras runs the csbdeep model the package carries."""

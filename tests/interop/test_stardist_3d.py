@@ -115,6 +115,27 @@ def test_3d_package_predicts_the_model_folders_labels(stardist3d, tmp_path):
     assert len(rows) == got.max() and {"centroid_z", "centroid_y", "centroid_x"} <= set(rows[0])
 
 
+def test_3d_package_predicts_the_model_folders_labels_at_sizes_off_the_step(stardist3d, tmp_path):
+    """Stacks whose sizes are not multiples of the network's steps (4 along Z, 8 along Y and X for grid 1,2,2): the
+    package declares each axis' own step, so it pads as stardist does, and its labels equal the model folder's
+    (issue 21, item 2: 3D packages padded Z to a multiple of 8, and cropped before the border rule)."""
+    img = tifffile.imread(stardist3d / "images" / "n0.tif")
+    big = np.concatenate([img, img[::-1]], axis=0)  # 62 x 61 x 57
+    (tmp_path / "in").mkdir()
+    for z, y, x in [(45, 61, 57), (47, 59, 53), (62, 61, 57)]:
+        tifffile.imwrite(tmp_path / "in" / f"s{z}x{y}x{x}.tif", np.ascontiguousarray(big[:z, :y, :x]))
+    assert invoke("predict", stardist3d / "model", tmp_path / "in", "-o", tmp_path / "folder").exit_code == 0
+    r = invoke("predict", stardist3d / "sd3d.zip", tmp_path / "in", "-o", tmp_path / "package")
+    assert r.exit_code == 0, r.output
+    steps = [a["size"]["step"] for a in read_rdf(stardist3d / "sd3d.zip")["inputs"][0]["axes"] if a["type"] == "space"]
+    assert steps == [4, 8, 8]
+    for path in sorted((tmp_path / "in").glob("*.tif")):
+        want = tifffile.imread(tmp_path / "folder" / path.name)
+        got = tifffile.imread(tmp_path / "package" / path.name)
+        assert want.max() >= 5, "the model should find nuclei"
+        assert np.array_equal(got, want), f"{path.name}: {(got != want).sum()} voxels differ"
+
+
 def test_3d_fiji_zip_is_refused_before_any_work(stardist3d, tmp_path):
     r = invoke("export", stardist3d / "model", "-o", tmp_path / "x.zip", "--fiji-zip", tmp_path / "x_fiji.zip")
     assert r.exit_code == 1 and "2D images only" in r.output

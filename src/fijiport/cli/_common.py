@@ -214,8 +214,10 @@ def spinner(description: str) -> Iterator[Callable[[str], None]]:
 
 
 def parse_tiles(text: Optional[str]) -> Optional[tuple[int, ...]]:
-    """``--tiles 1,4,4`` as a tuple (None when not given)."""
+    """``--tiles 1,4,4`` as a tuple (None when not given); a value below 1 is a usage error, before any model loads."""
     values = parse_numbers(text, int, "--tiles")
+    if values and any(v < 1 for v in values):
+        raise typer.BadParameter(f"{text!r}: every value must be 1 or more (1 = that axis untiled)", param_hint="--tiles")
     return tuple(values) if values else None
 
 

@@ -104,7 +104,9 @@ def export(
     cite: Optional[list[str]] = typer.Option(
         None, "--cite", help="A reference as 'TEXT|DOI' (or 'TEXT|URL'); the CARE paper is always cited."
     ),
-    tag: Optional[list[str]] = typer.Option(None, "--tag", help="Keyword, e.g. fluorescence-light-microscopy; repeat for several."),
+    tag: Optional[list[str]] = typer.Option(
+        None, "--tag", help="Keyword (modality, content, task), e.g. nuclei, denoising; repeat for several."
+    ),
     version: Optional[str] = typer.Option(None, "--version", help="Version of this model, e.g. 1.0.0."),
     git_repo: Optional[str] = typer.Option(None, "--git-repo", help="Repository with the training code or data description."),
     training_data: Optional[str] = typer.Option(

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ..predict import predict_images
-from ._common import out, parse_tiles, progress_bar
+from ._common import err, out, parse_tiles, progress_bar
 
 
 def predict(
@@ -29,7 +29,17 @@ def predict(
         help="Which weights run: keras (model folders, and packages that carry "
         "one), onnx (packages, through onnxruntime), or auto: keras for folders, onnx for packages.",
     ),
+    intensity: str = typer.Option(
+        "auto",
+        "--intensity",
+        help="What restored images hold: input (the input's intensity scale, as csbdeep gives it), normalised (0-1 "
+        "between the input's normalisation percentiles, as deepImageJ and CSBDeep-Fiji give it), or auto: input for "
+        "model folders and --weights keras, normalised for packages.",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results that exist already."),
+    skip_existing: bool = typer.Option(
+        False, "--skip-existing", help="Leave images whose results all exist: an interrupted batch goes on where it stopped."
+    ),
 ) -> None:
     """Apply a model to images: restored TIFFs (CARE), or label TIFFs + ImageJ ROI sets + a CSV of
     per-object area, centroid and mean intensity (StarDist).
@@ -44,17 +54,23 @@ def predict(
       [bold]fijiport predict care_model.zip stack.tif -o restored --tiles 1,4,4[/]
     """
 
-    with progress_bar() as bar:
-        task = bar.add_task("predicting", total=None)
-        results = predict_images(
-            model,
-            images,
-            output,
-            n_tiles=parse_tiles(tiles),
-            weights=weights,
-            overwrite=overwrite,
-            progress=lambda i, n, name: bar.update(task, completed=i, total=n, description=f"predicting {name}"),
-        )
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("predicting", total=None)
+            results = predict_images(
+                model,
+                images,
+                output,
+                n_tiles=parse_tiles(tiles),
+                weights=weights,
+                intensity=intensity,
+                overwrite=overwrite,
+                skip_existing=skip_existing,
+                progress=lambda i, n, name: bar.update(task, completed=i, total=n, description=f"predicting {name}"),
+            )
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]: the results written so far are whole; go on with the same command and --skip-existing")
+        raise typer.Exit(130) from None
     table = Table(title=f"{len(results)} image(s) → {output}")
     for col in ("image", "tiles", "objects", "written"):
         table.add_column(col, overflow="fold")
@@ -63,6 +79,14 @@ def predict(
             r.source.name,
             "×".join(map(str, r.n_tiles)),
             "" if r.n_objects is None else str(r.n_objects),
-            ", ".join(p.name for p in r.outputs),
+            ("skipped (exists): " if r.skipped else "") + ", ".join(p.name for p in r.outputs),
         )
     out.print(table)
+    written = {r.intensity for r in results if r.intensity and not r.skipped}
+    if written:
+        what = {"input": "the input's intensity scale (csbdeep's de-normalisation)",
+                "normalised": "normalised, 0-1 between the input's percentiles (as deepImageJ and CSBDeep-Fiji)"}  # fmt: skip
+        out.print(f"restored images hold {', '.join(what[w] for w in sorted(written))}; --intensity chooses")
+    warned = [w for r in results for w in r.warnings]
+    if warned:
+        err.print(f"[yellow]{len(warned)} image(s) look implausible[/] (see the warnings above)")

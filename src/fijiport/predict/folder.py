@@ -9,16 +9,20 @@ import numpy as np
 
 from ..artifacts.model_folder import ModelFolder
 from ..files import check_output, read_tiff
-from ..tiling import choose_tiles
-from .outputs import Prediction, label_targets, write_image, write_labels, wrong_dimensions
+from ..tiling import check_tile_sizes, choose_tiles
+from .outputs import Prediction, label_targets, plausibility, write_image, write_labels, wrong_dimensions
 
 
-def folder_runner(model_dir: Path, *, percentiles: Optional[tuple[float, float]] = None, percentiles_source: str = "given"):
-    """A runner (``run(path, out_dir, n_tiles, overwrite)`` with a pre-flight ``run.check``) for a model folder of
-    any kind: restored images for image kinds, label images + ROI sets + measurements for label kinds."""
+def folder_runner(
+    model_dir: Path, *, percentiles: Optional[tuple[float, float]] = None, percentiles_source: str = "given", intensity: str = "input"
+):
+    """A runner (``run(path, out_dir, n_tiles, overwrite)`` with a pre-flight ``run.check`` and the outputs it writes,
+    ``run.targets``) for a model folder of any kind: restored images for image kinds (on the input's intensity scale,
+    or with ``intensity="normalised"`` as the network gives them), label images + ROI sets + measurements for label kinds."""
     folder = ModelFolder.open(model_dir, percentiles=percentiles, percentiles_source=percentiles_source)
     model = folder.load_keras()
     kind, axes = folder.kind, folder.image_axes
+    context = kind.geometry(folder, model).axes_overlap
 
     def targets(out_dir: Path, name: str) -> tuple[Path, ...]:
         return label_targets(out_dir, name) if kind.output == "labels" else (out_dir / name,)
@@ -26,22 +30,25 @@ def folder_runner(model_dir: Path, *, percentiles: Optional[tuple[float, float]]
     def run(path: Path, out_dir: Path, n_tiles, overwrite: bool):
         img = read_tiff(path)  # checked by predict_images' pre-flight with ``check``
         tiles = choose_tiles(img.shape, axes, n_tiles)
-        result = kind.predict(folder, model, img, tiles)
+        result = kind.predict(folder, model, img, tiles, normalised=intensity == "normalised")
         if result.labels is not None:
             written = write_labels(result.labels, img, axes, label_targets(out_dir, path.name), overwrite, polygons=result.polygons)
-            return Prediction(path, written, int(len(np.unique(result.labels)) - 1), tiles)
+            record = folder.training_record
+            warnings = plausibility(path, result.labels, record.object_stats if record else None)
+            return Prediction(path, written, int(len(np.unique(result.labels)) - 1), tiles, warnings)
         assert result.image is not None
         target = out_dir / path.name
         write_image(target, result.image, overwrite)
-        return Prediction(path, [target], None, tiles)
+        return Prediction(path, [target], None, tiles, intensity=intensity)
 
     def check(path: Path, img: np.ndarray, out_dir: Path, overwrite: bool, n_tiles=None) -> None:
-        """The pre-flight: outputs free, the model's dimensions, valid tiles."""
+        """The pre-flight: outputs free, the model's dimensions, valid tiles of a useful size."""
         for p in targets(out_dir, path.name):
             check_output(p, overwrite)
         if img.ndim != len(axes):
             raise wrong_dimensions(path, img.shape, axes)
-        choose_tiles(img.shape, axes, n_tiles)
+        check_tile_sizes(img.shape, axes, choose_tiles(img.shape, axes, n_tiles), context)
 
     run.check = check  # type: ignore[attr-defined]
+    run.targets = lambda path, out_dir: targets(out_dir, path.name)  # type: ignore[attr-defined]
     return run

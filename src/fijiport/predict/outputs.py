@@ -25,6 +25,24 @@ class Prediction:
     outputs: list[Path] = field(default_factory=list)
     n_objects: Optional[int] = None
     n_tiles: tuple[int, ...] = ()
+    warnings: list[str] = field(default_factory=list)
+    intensity: Optional[str] = None
+    """Image outputs: ``input`` (the input's intensity scale) or ``normalised`` (as the network gives them)."""
+    skipped: bool = False
+    """Not predicted again: its outputs existed (``--skip-existing``)."""
+
+
+def plausibility(path: Path, labels: np.ndarray, reference: Optional[dict]) -> list[str]:
+    """A warning (logged, and returned for the result) when the objects found are far from the training data's."""
+    import logging
+
+    from ..data.labels import implausible_objects, object_stats
+
+    why = implausible_objects(object_stats([labels]), reference) if reference else None
+    if why is None:
+        return []
+    logging.getLogger(__name__).warning("%s: %s", path.name, why)
+    return [f"{path.name}: {why}"]
 
 
 def write_image(path: Path, data: np.ndarray, overwrite: bool) -> None:

@@ -23,13 +23,13 @@ import numpy as np
 
 from ..errors import DataError
 from ..files import check_output, read_tiff
-from ..kinds.stardist import ATTACHED, labels_from_prob_dist
+from ..kinds.stardist import ATTACHED, border, labels_from_prob_dist
 from ..package.config_blocks import fijiport_block, stardist_block
 from ..package.read import config_dict, read_model_package, weight_formats
 from ..package.untrusted import PackageFiles
-from ..tiling import choose_tiles, tile_regions, valid_size
+from ..tiling import check_tile_sizes, choose_tiles, tile_regions, valid_size
 from .folder import folder_runner
-from .outputs import Prediction, label_targets, write_image, write_labels, wrong_dimensions
+from .outputs import Prediction, label_targets, plausibility, write_image, write_labels, wrong_dimensions
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,10 @@ RUNNABLE_FORMATS = ("onnx",)
 """Weight formats this process runs from a package (TensorFlow bundles need Keras 3, see `_tf.py`)."""
 
 
-def package_runner(source: Path, weights: str):
+def package_runner(source: Path, weights: str, intensity: str = "normalised"):
     descr = read_model_package(source, purpose="prediction")
     if weights == "keras":
-        return _keras_runner(source, descr)
+        return _keras_runner(source, descr, intensity)
     available = weight_formats(descr)
     fmt = weights if weights != "auto" else next((f for f in RUNNABLE_FORMATS if f in available), None)
     if fmt not in RUNNABLE_FORMATS or fmt not in available:
@@ -49,11 +49,11 @@ def package_runner(source: Path, weights: str):
             f"Add them with `fijiport convert {source} -o with_onnx.zip` (TensorFlow/Keras packages), "
             f"or use `bioimageio predict` for PyTorch weights"
         )
-    return _BioimageioRunner(source, descr, fmt)
+    return _BioimageioRunner(source, descr, fmt, intensity)
 
 
 class _BioimageioRunner:
-    def __init__(self, source: Path, descr, weight_format: str):
+    def __init__(self, source: Path, descr, weight_format: str, intensity: str = "normalised"):
         from bioimageio.core import create_prediction_pipeline
         from bioimageio.core.digest_spec import get_input_halo
         from bioimageio.spec.model import v0_5
@@ -86,6 +86,28 @@ class _BioimageioRunner:
         self.axes = "".join(str(a.id).upper() for a in self.space) + ("C" if self.n_channel > 1 else "")
         self.stardist = _stardist_postprocessing(descr)
         self.labels = {out.id for out in descr.outputs if _is_labels(out, descr) or self._is_prob_dist(out)}
+        self.intensity = intensity
+        self.percentiles = _input_percentiles(descr)
+        if intensity == "input" and any(out.id not in self.labels for out in descr.outputs):
+            wrong = [out.id for out in descr.outputs if out.id not in self.labels and self._n_channels(out) != self.n_channel]
+            if self.percentiles is None or wrong:
+                raise DataError(
+                    f"{source}: --intensity input maps an output back with the input's normalisation percentiles, which "
+                    + (
+                        "this package's input does not declare (no scale_range)"
+                        if self.percentiles is None
+                        else f"needs as many output channels as input channels (outputs {', '.join(map(str, wrong))} differ)"
+                    )
+                    + "; use --intensity normalised"
+                )
+
+    @staticmethod
+    def _n_channels(out) -> int:
+        channel = next((a for a in out.axes if a.type == "channel"), None)
+        return len(channel.channel_names) if channel is not None else 1
+
+    def targets(self, path: Path, out_dir: Path) -> list[Path]:
+        return [t for group in self._targets(path, out_dir).values() for t in group]
 
     def _is_prob_dist(self, out) -> bool:
         """A StarDist prob/dist output whose labels fijiport makes (3D packages, see kinds.stardist)."""
@@ -104,6 +126,8 @@ class _BioimageioRunner:
             )
         for a, n, size in zip(self.space, tiles, data.shape[:-1]):  # fixed input sizes: refused here, not mid-run
             tile_regions(size, n, self.halo.get(a.id, 0) if n > 1 else 0, a.size)
+        context = {str(a.id).upper(): self.halo.get(a.id, 0) for a in self.space}
+        check_tile_sizes(data.shape[:-1], "".join(context), tiles, context)
 
     def __call__(self, path: Path, out_dir: Path, n_tiles, overwrite: bool):
         targets = self._targets(path, out_dir)
@@ -112,18 +136,32 @@ class _BioimageioRunner:
         outputs = self._predict(data, tiles)
         written: list[Path] = []
         n_objects = None
+        warnings: list[str] = []
         for out in self.descr.outputs:
             arr = outputs[out.id]
             if out.id in self.labels:
-                if self._is_prob_dist(out):
-                    assert self.stardist is not None  # _is_prob_dist needs config.stardist
-                    arr = labels_from_prob_dist(arr[np.newaxis], *self.stardist)[0, ..., 0]
                 written += write_labels(arr, img, self.axes, targets[out.id], overwrite)
                 n_objects = int(len(np.unique(arr)) - 1)
+                block = fijiport_block(config_dict(self.descr))
+                warnings += plausibility(path, arr, block.object_stats if block else None)
             else:
+                if self.intensity == "input":
+                    arr = self._to_input_scale(arr, data)
                 write_image(targets[out.id][0], arr, overwrite)
                 written.append(targets[out.id][0])
-        return Prediction(path, written, n_objects, tiles)
+        images = any(out.id not in self.labels for out in self.descr.outputs)
+        return Prediction(path, written, n_objects, tiles, warnings, intensity=self.intensity if images else None)
+
+    def _to_input_scale(self, y: np.ndarray, data: np.ndarray) -> np.ndarray:
+        """A normalised output mapped back to the input's intensities as csbdeep does (``y·(hi − lo) + lo`` with the
+        input's own ``scale_range`` percentiles, per channel): comparable with a model folder's output."""
+        assert self.percentiles is not None
+        spatial = tuple(range(data.ndim - 1))
+        lo = np.percentile(data, self.percentiles[0], axis=spatial)
+        hi = np.percentile(data, self.percentiles[1], axis=spatial)
+        if y.ndim == data.ndim - 1:  # one channel, squeezed
+            return (y * (hi[0] - lo[0]) + lo[0]).astype(np.float32)
+        return (y * (hi - lo) + lo).astype(np.float32)
 
     def _targets(self, path: Path, out_dir: Path) -> dict:
         single = len(self.descr.outputs) == 1
@@ -161,16 +199,21 @@ class _BioimageioRunner:
             n_tiles = tuple(n_tiles[1:] if channel == 0 else n_tiles[:-1])
         return choose_tiles(data.shape[:-1], space_axes, n_tiles)
 
-    def _predict_tiled(self, sample, shape: dict, tiles: tuple[int, ...], halo: dict):
+    def _predict_tiled(self, sample, shape: dict, tiles: tuple[int, ...], halo: dict, extent: dict):
         """The network on one tile at a time (csbdeep's scheme, :func:`_tile_regions`): memory follows the tile,
-        and an untiled axis carries no halo. Pre- and postprocessing stay on the whole image."""
+        and an untiled axis carries no halo. Pre- and postprocessing stay on the whole image. The output reaches
+        ``extent`` (≥ the image) per axis, the last tile's mirrored end supplying what lies past the image."""
         import itertools
 
         from bioimageio.core import Sample, Tensor
 
         axes = [a.id for a in self.space]
-        sizes = {str(a): n for a, n in shape.items()}
         per_axis = [tile_regions(shape[a.id], n, halo[a.id] if n > 1 else 0, a.size) for a, n in zip(self.space, tiles)]
+        per_axis = [
+            [(*r[:4], min(extent[a.id], r[1] + r[2])) if r[4] == shape[a.id] else r for r in regions]
+            for a, regions in zip(self.space, per_axis)
+        ]
+        sizes = {str(a): max(r[4] for r in regions) for a, regions in zip(axes, per_axis)}
         tensor = sample.members[self.input.id]
         full: dict = {}
         for combo in itertools.product(*per_axis):
@@ -206,6 +249,11 @@ class _BioimageioRunner:
 
         shape = {a.id: n for a, n in zip(self.space, data.shape[:-1])}
         halo = {a.id: self.halo.get(a.id, 0) for a in self.space}
+        # stardist drops candidates in its border b at the end of the *padded* image, then those past the image
+        # (StarDistPadAndCropResizer.filter_points): the postprocessing sees the output up to b pixels past the
+        # image end (as far as the padding reaches), so its border b falls where stardist's does; cropped after
+        border = self._end_border()
+        extent = {a.id: min(valid_size(a.size, shape[a.id]), shape[a.id] + border.get(str(a.id), 0)) for a in self.space}
         if all(t == 1 for t in tiles):
             # one block: the whole image, mirrored at its end up to a size the network accepts, as
             # csbdeep/stardist predict an untiled image (so labels equal the model folder's)
@@ -214,9 +262,9 @@ class _BioimageioRunner:
             result = self.pp.predict_sample_without_blocking(
                 sample, skip_preprocessing=True, skip_postprocessing=True, skip_input_padding=True, skip_output_cropping=True
             )
-            crop = {a: slice(0, shape[a]) for a in shape}
+            crop = {a: slice(0, extent[a]) for a in shape}
         else:
-            result = self._predict_tiled(sample, shape, tiles, halo)
+            result = self._predict_tiled(sample, shape, tiles, halo, extent)
             crop = {}
         result.members = {k: (t[crop] if crop else t) for k, t in result.members.items()}
         self.pp.apply_postprocessing(result)
@@ -231,8 +279,37 @@ class _BioimageioRunner:
             x = x.reshape(x.shape[-(len(keep) + len(chan)) :])  # drop batch
             if chan and x.shape[-1] == 1:
                 x = x[..., 0]
+            if self._is_prob_dist(out):
+                assert self.stardist is not None  # _is_prob_dist needs config.stardist
+                x = labels_from_prob_dist(x[np.newaxis], *self.stardist)[0, ..., 0]
+            if border:
+                x = x[tuple(slice(0, {str(k): n for k, n in shape.items()}[a]) for a in keep)]
+                if self._is_prob_dist(out):  # ids 1..n within the image, as stardist relabels its own
+                    from stardist.matching import relabel_sequential
+
+                    x = relabel_sequential(x)[0]
             outputs[out.id] = x
         return outputs
+
+    def _end_border(self) -> dict:
+        """Per space axis (name), the border in output pixels at the image end in which the package's StarDist
+        postprocessing (or fijiport's, for prob/dist outputs) drops candidates; empty for other packages."""
+        if not self.same_size:
+            return {}
+        n_dim = len(self.space)
+        names = ("y", "x") if n_dim == 2 else ("z", "y", "x")
+        for out in self.descr.outputs:
+            kwargs = _stardist_kwargs(out)
+            if kwargs is not None and all(int(g) == 1 for g in kwargs.grid):
+                b = kwargs.b
+            elif self._is_prob_dist(out):
+                assert self.stardist is not None
+                b = border(self.stardist[0].get("grid") or (1,) * n_dim)
+            else:
+                continue
+            b = ((b, b),) * n_dim if isinstance(b, int) else b
+            return {a: int(e) for a, (_, e) in zip(names, b)}
+        return {}
 
 
 def _is_labels(out, descr) -> bool:
@@ -242,13 +319,18 @@ def _is_labels(out, descr) -> bool:
     return any(getattr(p, "id", "") == "stardist_postprocessing" for p in (out.postprocessing or []))
 
 
+def _stardist_kwargs(out):
+    """The kwargs of an output's ``stardist_postprocessing``, or None."""
+    return next((p.kwargs for p in (out.postprocessing or []) if getattr(p, "id", "") == "stardist_postprocessing"), None)
+
+
 def _stardist_postprocessing(descr) -> Optional[tuple[dict, dict]]:
     """(stardist config, thresholds) from the package's ``config.stardist``, when it has both."""
     block = stardist_block(config_dict(descr))
     return None if block is None else (block.config, block.thresholds)
 
 
-def _keras_runner(source: Path, descr):
+def _keras_runner(source: Path, descr, intensity: str = "normalised"):
     """Predict with the model folder the package carries (fijiport's packages and deepImageJ-style StarDist
     packages carry one), unpacked to a temporary folder, with the package's own normalisation percentiles."""
     from bioimageio.spec.utils import extract_file_name
@@ -270,7 +352,7 @@ def _keras_runner(source: Path, descr):
     with tempfile.TemporaryDirectory(prefix="fijiport_pkg_") as tmp:  # the runner loads the model right away
         for name, data in folder.items():
             (Path(tmp) / name).write_bytes(data or b"")
-        return folder_runner(Path(tmp), percentiles=pct, percentiles_source="package")
+        return folder_runner(Path(tmp), percentiles=pct, percentiles_source="package", intensity=intensity)
 
 
 def _input_percentiles(descr) -> Optional[tuple[float, float]]:
