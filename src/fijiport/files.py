@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -14,6 +15,8 @@ from typing import Optional
 import numpy as np
 
 from .errors import DataError, OutputExistsError
+
+log = logging.getLogger(__name__)
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 
@@ -28,11 +31,30 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
 
 
 def list_tiffs(folder: Path, *, what: str = "folder") -> list[Path]:
-    """The TIFF files directly inside ``folder``, sorted by name."""
+    """The TIFF files directly inside ``folder``, sorted by name, hidden ones skipped (see :func:`list_files`)."""
+    return list_files(folder, TIFF_SUFFIXES, what=what)
+
+
+def list_files(folder: Path, suffixes: tuple[str, ...], *, what: str = "folder") -> list[Path]:
+    """The files directly inside ``folder`` whose names end in one of ``suffixes`` (any case), sorted by name.
+
+    Hidden files (names starting with ``.``) are skipped with one warning saying how many: macOS writes a
+    ``._name.tif`` of resource-fork data next to every file it copies to a non-Mac disk, and they are not images.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{what} {folder} does not exist or is not a folder")
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TIFF_SUFFIXES)
+    found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+    hidden = [p for p in found if p.name.startswith(".")]
+    if hidden:
+        log.warning(
+            "%s: skipped %d hidden file(s) whose names start with '.' (e.g. %s; macOS leaves ._NAME files of "
+            "resource-fork data next to copied files): they are not images",
+            folder,
+            len(hidden),
+            hidden[0].name,
+        )
+    return [p for p in found if not p.name.startswith(".")]
 
 
 def _unreadable(path: Path, e: Exception) -> str:

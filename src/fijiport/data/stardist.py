@@ -16,7 +16,7 @@ from ..artifacts.data_folder import IMAGES_DIR, MASKS_DIR, SPLITS, FileRecord, S
 from ..axes import guess_axes_for_ndim, normalize_axes
 from ..config.data import PrepareStardistConfig
 from ..errors import ConfigError, DataError, UsageError
-from ..files import atomic_dir, list_tiffs, read_tiff, sha256_file
+from ..files import atomic_dir, list_files, list_tiffs, read_tiff, sha256_file
 from .checks import ImageChecks
 from .labels import LabelReport, check_label_image
 from .rois import rois_to_labels
@@ -46,7 +46,7 @@ def _pair(images_dir: Path, masks_dir: Optional[Path], rois_dir: Optional[Path])
     assert rois_dir is not None
     if not Path(rois_dir).is_dir():
         raise DataError(f"--rois folder {rois_dir} does not exist")
-    zips = {p.stem: p for p in sorted(Path(rois_dir).iterdir()) if p.suffix.lower() == ".zip"}
+    zips = {p.stem: p for p in list_files(rois_dir, (".zip",), what="--rois folder")}
     if not zips:
         raise DataError(f"--rois folder {rois_dir} holds no .zip ROI sets (save them from the ROI Manager as <image name>.zip)")
     pairs, only_images = {}, []
