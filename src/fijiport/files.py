@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 
@@ -55,6 +55,53 @@ def list_files(folder: Path, suffixes: tuple[str, ...], *, what: str = "folder")
             hidden[0].name,
         )
     return [p for p in found if not p.name.startswith(".")]
+
+
+Placement = Literal["copy", "hardlink"]
+
+
+class Placer:
+    """Puts files into a data folder as copies, or as hard links (``link="hardlink"``) where the file system allows.
+
+    A hard link cannot cross file systems (nor reach some network and FAT disks): the file is copied instead and
+    :meth:`warn` says once how many were, and why. :meth:`place` returns how each file was placed, for the manifest.
+    """
+
+    def __init__(self, link: Placement):
+        self.link = link
+        self.placed = 0
+        self.fallbacks: list[tuple[Path, OSError]] = []
+
+    def place(self, src: Path, dest: Path) -> Placement:
+        self.placed += 1
+        if self.link == "hardlink":
+            try:
+                os.link(src, dest)
+                return "hardlink"
+            except OSError as e:
+                self.fallbacks.append((Path(src), e))
+        shutil.copyfile(src, dest)
+        return "copy"
+
+    def warn(self) -> None:
+        """One warning if hard links fell back to copies: how many, and why."""
+        if not self.fallbacks:
+            return
+        import errno
+
+        src, e = self.fallbacks[0]
+        if e.errno == errno.EXDEV:
+            why = "the data folder is on another file system than the originals, and hard links cannot cross file systems"
+        else:
+            why = f"the file system refused ({e.strerror or e})"
+        log.warning(
+            "--link hardlink: %d of %d file(s) were copied, not linked (e.g. %s): %s; they take space of their own "
+            "(the manifest records each file's placement); write the data folder on the originals' disk to link them",
+            len(self.fallbacks),
+            self.placed,
+            src.name,
+            why,
+        )
 
 
 def _unreadable(path: Path, e: Exception) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal, Union
+from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict
 
@@ -37,6 +37,10 @@ class FileRecord(BaseModel):
     sha256: str
     shape: list[int]
     dtype: str
+    placed: Optional[Literal["copy", "hardlink"]] = None
+    """How the file reached the data folder: a copy, or a hard link to the original (``--link hardlink`` falls back
+    to a copy across file systems). None for files written anew (StarDist masks) and in manifests before fijiport
+    recorded it."""
 
 
 class PairRecord(BaseModel):

@@ -43,7 +43,7 @@ def care(
     link: str = typer.Option(
         "copy",
         "--link",
-        help="How files reach the data folder: copy (safe default) or hardlink (no extra space; edits in the data folder would change the originals).",
+        help="How files reach the data folder: copy (safe default) or hardlink (no extra space; edits in the data folder would change the originals; copied, with a warning, where the data folder is on another file system).",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the data folder if it exists."),
 ) -> None:

@@ -28,7 +28,8 @@ class PrepareCareConfig(BaseModel):
 
     link: Literal["copy", "hardlink"] = "copy"
     """How files reach the data folder: copies (default: editing them can never touch the originals) or
-    hard links (no extra space, same filesystem only, else copied; an in-place edit would change the original)."""
+    hard links (no extra space; an in-place edit would change the original). Hard links need the originals' file
+    system: elsewhere files are copied, with a warning, and the manifest records each file's placement."""
 
     @field_validator("axes")
     @classmethod

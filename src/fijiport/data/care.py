@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Optional
@@ -14,7 +12,7 @@ from ..artifacts.data_folder import SOURCE_DIR, SPLITS, TARGET_DIR, DataManifest
 from ..axes import guess_axes_for_ndim, normalize_axes
 from ..config.data import PrepareCareConfig
 from ..errors import ConfigError, DataError
-from ..files import atomic_dir, read_tiff, sha256_file, tiff_shape
+from ..files import Placer, atomic_dir, read_tiff, sha256_file, tiff_shape
 from .checks import ImageChecks
 from .pairing import pair_images
 from .split import split_names
@@ -96,26 +94,18 @@ def prepare_care(
         pairs=[PairRecord(name=n, split=split_of[n], low=records[n][0], gt=records[n][1]) for n in sorted(records)],
         skipped_unpaired=pairing.only_source + pairing.only_target,
     )
+    placer = Placer(config.link)
     with atomic_dir(data_dir, overwrite=overwrite) as tmp:
         for i, rec in enumerate(manifest.pairs):
             for sub, frec in ((SOURCE_DIR, rec.low), (TARGET_DIR, rec.gt)):
                 dest = tmp / rec.split / sub / rec.name
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                _place(Path(frec.source), dest, config.link)
+                frec.placed = placer.place(Path(frec.source), dest)
             if progress:
                 progress(len(pairing.pairs) + i + 1, 2 * len(pairing.pairs))
         for split in SPLITS:
             for sub in (SOURCE_DIR, TARGET_DIR):
                 (tmp / split / sub).mkdir(parents=True, exist_ok=True)
         write_manifest(tmp, manifest)
+    placer.warn()
     return manifest
-
-
-def _place(src: Path, dest: Path, link: str) -> None:
-    if link == "hardlink":
-        try:
-            os.link(src, dest)
-            return
-        except OSError as e:
-            log.info("hard link %s -> %s failed (%s); copying", src, dest, e)
-    shutil.copyfile(src, dest)

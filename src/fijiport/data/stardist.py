@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Optional
@@ -16,7 +14,7 @@ from ..artifacts.data_folder import IMAGES_DIR, MASKS_DIR, SPLITS, FileRecord, S
 from ..axes import guess_axes_for_ndim, normalize_axes
 from ..config.data import PrepareStardistConfig
 from ..errors import ConfigError, DataError, UsageError
-from ..files import atomic_dir, list_files, list_tiffs, read_tiff, sha256_file
+from ..files import Placer, atomic_dir, list_files, list_tiffs, read_tiff, sha256_file
 from .checks import ImageChecks
 from .labels import LabelReport, check_label_image
 from .rois import rois_to_labels
@@ -142,20 +140,14 @@ def prepare_stardist(
     )
     import tifffile
 
+    placer = Placer(config.link)
     with atomic_dir(data_dir, overwrite=overwrite) as tmp:
         for split in SPLITS:
             for sub in (IMAGES_DIR, MASKS_DIR):
                 (tmp / split / sub).mkdir(parents=True, exist_ok=True)
         for rec in manifest.items:
-            src = Path(rec.image.source)
-            dest = tmp / rec.split / IMAGES_DIR / rec.name
-            if config.link == "hardlink":
-                try:
-                    os.link(src, dest)
-                except OSError:
-                    shutil.copyfile(src, dest)
-            else:
-                shutil.copyfile(src, dest)
+            rec.image.placed = placer.place(Path(rec.image.source), tmp / rec.split / IMAGES_DIR / rec.name)
             tifffile.imwrite(tmp / rec.split / MASKS_DIR / rec.name, masks[rec.name], compression="zlib")
         write_manifest(tmp, manifest)
+    placer.warn()
     return manifest
