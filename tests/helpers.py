@@ -62,3 +62,24 @@ def run_imagej_macro(macro: Path, argument: str, timeout: int = 120) -> subproce
         stdout, stderr = proc.communicate()
         pytest.fail(f"{Path(macro).name} did not finish in {timeout} s (a macro error dialog?); printed: {stdout[-2000:]}")
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+def two_channel_pairs(root: Path, n: int = 4, **imwrite) -> tuple[Path, Path]:
+    """Pairs of 2-channel ``CYX`` ImageJ hyperstacks (as Fiji saves them) from the demo's simulated acquisitions:
+    channel 0 and 1 are two fields of the same sample."""
+    import numpy as np
+    import tifffile
+
+    from fijiport.data.synthetic import write_care_pairs
+
+    raw_low, raw_gt = write_care_pairs(root / "raw", dims=2, seed=0)
+    names = sorted(p.name for p in raw_low.iterdir())
+    low, gt = root / "low", root / "GT"
+    low.mkdir()
+    gt.mkdir()
+    kw = imwrite or {"imagej": True, "metadata": {"axes": "CYX"}}
+    for i in range(n):
+        for src, dest in ((raw_low, low), (raw_gt, gt)):
+            stack = np.stack([tifffile.imread(src / names[i]), tifffile.imread(src / names[i + 1])])
+            tifffile.imwrite(dest / f"f{i}.tif", stack, **kw)
+    return low, gt

@@ -151,6 +151,26 @@ def tiff_shape(path: Path) -> tuple[tuple[int, ...], str]:
         raise DataError(_unreadable(path, e)) from None
 
 
+def tiff_declared_axes(path: Path) -> Optional[tuple[str, str]]:
+    """The axes a TIFF's own metadata declares for its first series, in tifffile's letters, and which metadata
+    declares them (``"ImageJ"``, ``"OME"`` or ``"tifffile"``); None when the file declares none (tifffile then
+    names the dimensions ``Q``/``I`` or guesses, as for a shaped file written without axes)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            if series.kind == "ome":
+                return series.axes, "OME"
+            if series.kind == "imagej":
+                return series.axes, "ImageJ"
+            if series.kind == "shaped" and any("axes" in m for m in (tif.shaped_metadata or ())):
+                return series.axes, "tifffile"
+            return None
+    except Exception as e:
+        raise DataError(_unreadable(path, e)) from None
+
+
 def is_rgb_tiff(path: Path) -> bool:
     """Whether a TIFF stores RGB(A) colour pixels (photometric RGB), as Fiji saves colour images."""
     import tifffile

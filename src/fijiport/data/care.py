@@ -9,11 +9,12 @@ from typing import Literal, Optional
 
 from .. import __version__
 from ..artifacts.data_folder import SOURCE_DIR, SPLITS, TARGET_DIR, DataManifest, FileRecord, PairRecord, write_manifest
-from ..axes import guess_axes_for_ndim, normalize_axes
+from ..axes import normalize_axes
 from ..config.data import PrepareCareConfig
 from ..errors import ConfigError, DataError
 from ..files import Placer, atomic_dir, read_tiff, sha256_file, tiff_shape
 from .checks import ImageChecks
+from .file_axes import resolve_axes
 from .pairing import pair_images
 from .split import split_names
 
@@ -58,9 +59,9 @@ def prepare_care(
     if not pairing.pairs:
         raise DataError(f"no file name occurs in both {low_dir} and {gt_dir}; low and GT are paired by identical file name")
 
-    axes = config.axes
+    axes = resolve_axes([p for pair in pairing.pairs for p in (pair.source, pair.target)], config.axes)
     records: dict[str, tuple[FileRecord, FileRecord]] = {}
-    checks = ImageChecks(low_dir, axes, "CARE")
+    checks = ImageChecks(low_dir, config.axes, "CARE")
     for i, pair in enumerate(pairing.pairs):
         (s_shape, s_dtype), (t_shape, t_dtype) = tiff_shape(pair.source), tiff_shape(pair.target)
         if s_shape != t_shape:
@@ -70,9 +71,6 @@ def prepare_care(
             )
         for path in (pair.source, pair.target):
             checks.check(path, s_shape, read_tiff(path))
-        if axes is None:
-            axes = guess_axes_for_ndim(len(s_shape))
-            log.info("axes not given; guessed %s from %s (%d dimensions)", axes, pair.name, len(s_shape))
         try:
             normalize_axes(axes, len(s_shape), what=f"axes for {pair.source}")
         except ConfigError as e:
@@ -83,7 +81,6 @@ def prepare_care(
         )
         if progress:
             progress(i + 1, 2 * len(pairing.pairs))
-    assert axes is not None
 
     train, test = split_names(list(records), config.test_fraction, config.seed)
     split_of: dict[str, Literal["train", "test"]] = {**{n: "train" for n in train}, **{n: "test" for n in test}}

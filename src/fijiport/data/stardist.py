@@ -11,11 +11,12 @@ import numpy as np
 
 from .. import __version__
 from ..artifacts.data_folder import IMAGES_DIR, MASKS_DIR, SPLITS, FileRecord, StardistManifest, StardistRecord, write_manifest
-from ..axes import guess_axes_for_ndim, normalize_axes
+from ..axes import normalize_axes
 from ..config.data import PrepareStardistConfig
 from ..errors import ConfigError, DataError, UsageError
 from ..files import Placer, atomic_dir, list_files, list_tiffs, read_tiff, sha256_file
 from .checks import ImageChecks
+from .file_axes import resolve_axes
 from .labels import LabelReport, check_label_image
 from .rois import rois_to_labels
 from .split import split_names
@@ -95,16 +96,14 @@ def prepare_stardist(
     if not pairs:
         raise DataError(f"no image in {images_dir} has a {'mask' if mask_kind == 'mask' else 'ROI set'}")
 
-    axes = config.axes
+    axes = resolve_axes([img_path for _, (img_path, _) in sorted(pairs.items())], config.axes)
     masks: dict[str, np.ndarray] = {}
     reports: dict[str, LabelReport] = {}
     records: dict[str, tuple[FileRecord, FileRecord]] = {}
-    checks = ImageChecks(images_dir, axes, "StarDist")
+    checks = ImageChecks(images_dir, config.axes, "StarDist")
     for i, (name, (img_path, mask_path)) in enumerate(sorted(pairs.items())):
         image = read_tiff(img_path)
         checks.check(img_path, image.shape, image)
-        if axes is None:
-            axes = guess_axes_for_ndim(image.ndim)
         try:
             normalize_axes(axes, image.ndim, what=f"axes for {img_path}")
         except ConfigError as e:
@@ -123,7 +122,6 @@ def prepare_stardist(
         )
         if progress:
             progress(i + 1, len(pairs))
-    assert axes is not None
     train, test = split_names(list(records), config.test_fraction, config.seed)
     split_of: dict[str, Literal["train", "test"]] = {**{n: "train" for n in train}, **{n: "test" for n in test}}
     manifest = StardistManifest(

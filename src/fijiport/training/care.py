@@ -154,7 +154,7 @@ def train_care(
         raise ConfigError("--tensorboard needs the tensorboard package: pip install tensorboard")
 
     csb_config = Config(
-        axes,
+        net_axes[1:],  # the network's axes (channels last, as csbdeep needs), whatever the files' order (CYX)
         n_channel_in=n_channels,
         n_channel_out=n_channels,
         probabilistic=config.probabilistic,
