@@ -136,7 +136,7 @@ def _disconnected_labels(mask: np.ndarray) -> dict[int, int]:
     corners), with their number of regions."""
     from skimage.measure import label
 
-    regions = label(mask, background=0, connectivity=mask.ndim)
+    regions = cast(np.ndarray, label(mask, background=0, connectivity=mask.ndim))  # an array unless return_num
     value_of = np.zeros(int(regions.max()) + 1, dtype=np.int64)
     value_of[regions.ravel()] = mask.ravel()  # every pixel of a region holds the same value
     values, parts = np.unique(value_of[1:], return_counts=True)
