@@ -83,3 +83,18 @@ def two_channel_pairs(root: Path, n: int = 4, **imwrite) -> tuple[Path, Path]:
             stack = np.stack([tifffile.imread(src / names[i]), tifffile.imread(src / names[i + 1])])
             tifffile.imwrite(dest / f"f{i}.tif", stack, **kw)
     return low, gt
+
+
+def related_pair(rng, shape, dtype="uint16"):
+    """A (low, GT) pair that is one: GT a smooth random field, low the same field with noise added (``prepare care``
+    checks pairs; two independent noise images are refused as unrelated)."""
+    import numpy as np
+    from scipy import ndimage
+
+    field = ndimage.gaussian_filter(rng.random(shape), 2.0)
+    field = (field - field.min()) / (np.ptp(field) or 1.0)
+    gt = 100 + 900 * field
+    low = gt + rng.normal(0, 150, shape)
+    if np.dtype(dtype).kind == "f":
+        return (low / 1000).astype(dtype), (gt / 1000).astype(dtype)
+    return np.clip(low, 0, None).astype(dtype), gt.astype(dtype)

@@ -15,7 +15,7 @@ from fijiport.config import PrepareCareConfig, PrepareStardistConfig
 from fijiport.data import MANIFEST_NAME, load_manifest, prepare_care
 from fijiport.errors import DataError, OutputExistsError
 from fijiport.files import sha256_file
-from helpers import tree_hashes
+from helpers import related_pair, tree_hashes
 
 
 def _pairs(root, n=5, shape=(16, 16), gt_shape=None):
@@ -23,8 +23,9 @@ def _pairs(root, n=5, shape=(16, 16), gt_shape=None):
     for sub in ("low", "GT"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        tifffile.imwrite(root / "low" / f"im{i}.tif", rng.integers(0, 1000, shape, dtype=np.uint16))
-        tifffile.imwrite(root / "GT" / f"im{i}.tif", rng.integers(0, 1000, gt_shape or shape, dtype=np.uint16))
+        low, gt = related_pair(rng, shape)
+        tifffile.imwrite(root / "low" / f"im{i}.tif", low)
+        tifffile.imwrite(root / "GT" / f"im{i}.tif", gt if gt_shape is None else related_pair(rng, gt_shape)[1])
     return root / "low", root / "GT"
 
 

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from .. import __version__
-from ..artifacts.data_folder import SOURCE_DIR, SPLITS, TARGET_DIR, DataManifest, FileRecord, PairRecord, write_manifest
+from ..artifacts.data_folder import SOURCE_DIR, SPLITS, TARGET_DIR, DataManifest, FileRecord, PairChecks, PairRecord, write_manifest
 from ..axes import normalize_axes
 from ..config.data import PrepareCareConfig
 from ..errors import ConfigError, DataError
 from ..files import Placer, atomic_dir, read_tiff, sha256_file, tiff_shape
 from .checks import ImageChecks
 from .file_axes import resolve_axes
+from .pair_checks import check_pair
 from .pairing import pair_images
 from .split import split_names
 
@@ -32,6 +33,8 @@ def prepare_care(
 ) -> DataManifest:
     """Pair, check, split and copy low/GT acquisitions into ``data_dir/{train,test}/{low,GT}``.
 
+    Each image is checked (readable, finite, grayscale unless the axes have channels), and each pair too unless
+    ``config.check_pairs`` is off (:mod:`fijiport.data.pair_checks`: the same field, GT the less noisy, not clipped).
     The originals are only read. The data folder appears whole or not at all.
     """
     config = config or PrepareCareConfig()
@@ -61,6 +64,7 @@ def prepare_care(
 
     axes = resolve_axes([p for pair in pairing.pairs for p in (pair.source, pair.target)], config.axes)
     records: dict[str, tuple[FileRecord, FileRecord]] = {}
+    pair_checks: dict[str, PairChecks] = {}
     checks = ImageChecks(low_dir, config.axes, "CARE")
     for i, pair in enumerate(pairing.pairs):
         (s_shape, s_dtype), (t_shape, t_dtype) = tiff_shape(pair.source), tiff_shape(pair.target)
@@ -69,12 +73,16 @@ def prepare_care(
                 f"shape mismatch for {pair.name}: {pair.source} is {s_shape} but {pair.target} is {t_shape}; "
                 "low and GT must be registered acquisitions of the same size"
             )
-        for path in (pair.source, pair.target):
-            checks.check(path, s_shape, read_tiff(path))
+        low, gt = read_tiff(pair.source), read_tiff(pair.target)
+        checks.check(pair.source, s_shape, low)
+        checks.check(pair.target, t_shape, gt)
         try:
             normalize_axes(axes, len(s_shape), what=f"axes for {pair.source}")
         except ConfigError as e:
             raise DataError(str(e)) from None
+        if config.check_pairs:
+            pair_checks[pair.name] = check_pair(pair.source, pair.target, low, gt, axes)
+        del low, gt
         records[pair.name] = (
             FileRecord(source=str(pair.source.resolve()), sha256=sha256_file(pair.source), shape=list(s_shape), dtype=s_dtype),
             FileRecord(source=str(pair.target.resolve()), sha256=sha256_file(pair.target), shape=list(t_shape), dtype=t_dtype),
@@ -88,7 +96,9 @@ def prepare_care(
         fijiport_version=__version__,
         axes=axes,
         config=config.model_copy(update={"axes": axes}),
-        pairs=[PairRecord(name=n, split=split_of[n], low=records[n][0], gt=records[n][1]) for n in sorted(records)],
+        pairs=[
+            PairRecord(name=n, split=split_of[n], low=records[n][0], gt=records[n][1], checks=pair_checks.get(n)) for n in sorted(records)
+        ],
         skipped_unpaired=pairing.only_source + pairing.only_target,
     )
     placer = Placer(config.link)
