@@ -62,3 +62,39 @@ def run_imagej_macro(macro: Path, argument: str, timeout: int = 120) -> subproce
         stdout, stderr = proc.communicate()
         pytest.fail(f"{Path(macro).name} did not finish in {timeout} s (a macro error dialog?); printed: {stdout[-2000:]}")
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+def two_channel_pairs(root: Path, n: int = 4, **imwrite) -> tuple[Path, Path]:
+    """Pairs of 2-channel ``CYX`` ImageJ hyperstacks (as Fiji saves them) from the demo's simulated acquisitions:
+    channel 0 and 1 are two fields of the same sample."""
+    import numpy as np
+    import tifffile
+
+    from fijiport.data.synthetic import write_care_pairs
+
+    raw_low, raw_gt = write_care_pairs(root / "raw", dims=2, seed=0)
+    names = sorted(p.name for p in raw_low.iterdir())
+    low, gt = root / "low", root / "GT"
+    low.mkdir()
+    gt.mkdir()
+    kw = imwrite or {"imagej": True, "metadata": {"axes": "CYX"}}
+    for i in range(n):
+        for src, dest in ((raw_low, low), (raw_gt, gt)):
+            stack = np.stack([tifffile.imread(src / names[i]), tifffile.imread(src / names[i + 1])])
+            tifffile.imwrite(dest / f"f{i}.tif", stack, **kw)
+    return low, gt
+
+
+def related_pair(rng, shape, dtype="uint16"):
+    """A (low, GT) pair that is one: GT a smooth random field, low the same field with noise added (``prepare care``
+    checks pairs; two independent noise images are refused as unrelated)."""
+    import numpy as np
+    from scipy import ndimage
+
+    field = ndimage.gaussian_filter(rng.random(shape), 2.0)
+    field = (field - field.min()) / (np.ptp(field) or 1.0)
+    gt = 100 + 900 * field
+    low = gt + rng.normal(0, 150, shape)
+    if np.dtype(dtype).kind == "f":
+        return (low / 1000).astype(dtype), (gt / 1000).astype(dtype)
+    return np.clip(low, 0, None).astype(dtype), gt.astype(dtype)

@@ -13,6 +13,25 @@ from .errors import ConfigError
 ALLOWED = "STCZYX"
 SPATIAL = "ZYX"
 
+TIFFFILE_AXES = {"X": "X", "Y": "Y", "Z": "Z", "T": "T", "C": "C", "S": "C"}
+"""tifffile's axis letters (what it reads from ImageJ and OME metadata) that fijiport has: ``S`` is tifffile's colour
+*samples* (the R, G, B of an RGB image), read as channels; fijiport's ``S`` (csbdeep's sample axis) never comes
+from a file."""
+TIFFFILE_UNKNOWN = {"I": "a sequence of images of no declared kind", "Q": "a dimension of unknown meaning"}
+"""tifffile's letters for "the metadata does not say": the axes are then guessed from the number of dimensions."""
+TIFFFILE_OTHER = {
+    "A": "angle",
+    "P": "phase",
+    "R": "tile",
+    "H": "lifetime histogram",
+    "E": "lambda (spectral)",
+    "L": "exposure",
+    "V": "event",
+    "M": "mosaic",
+    "O": "other",
+}
+"""tifffile's letters for dimensions fijiport has no axis for."""
+
 
 def normalize_axes(axes: str, ndim: int | None = None, *, what: str = "axes") -> str:
     """Return ``axes`` upper-cased and checked against csbdeep's vocabulary and ``ndim``."""
@@ -49,3 +68,22 @@ def n_spatial_dims(axes: str) -> int:
 def shape_of(axes: str, shape: Sequence[int]) -> dict[str, int]:
     """Map each axis letter to its length."""
     return dict(zip(axes, (int(s) for s in shape)))
+
+
+def axes_from_tifffile(letters: str) -> str | None:
+    """fijiport's axes for the axes a file's metadata declares, as tifffile names them (``series.axes``).
+
+    ``S`` (colour samples) becomes ``C``; ``None`` when a letter says the metadata does not know (``I``, ``Q``:
+    the caller guesses from the number of dimensions). Raises :class:`ConfigError` for dimensions fijiport has no
+    axis for (angle, lambda, ...) and for a file with both channels and colour samples.
+    """
+    letters = str(letters).upper()
+    if any(a in TIFFFILE_UNKNOWN for a in letters):
+        return None
+    other = [a for a in letters if a not in TIFFFILE_AXES]
+    if other:
+        names = ", ".join(f"{a!r} ({TIFFFILE_OTHER.get(a, 'not an axis fijiport knows')})" for a in other)
+        raise ConfigError(f"axes {letters!r} hold {names}, which fijiport's axes {ALLOWED!r} cannot express")
+    if "C" in letters and "S" in letters:
+        raise ConfigError(f"axes {letters!r} hold both channels (C) and colour samples (S); fijiport takes one channel axis")
+    return normalize_axes("".join(TIFFFILE_AXES[a] for a in letters), what="axes")

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 
 from .errors import DataError, OutputExistsError
+
+log = logging.getLogger(__name__)
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 
@@ -28,11 +31,77 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
 
 
 def list_tiffs(folder: Path, *, what: str = "folder") -> list[Path]:
-    """The TIFF files directly inside ``folder``, sorted by name."""
+    """The TIFF files directly inside ``folder``, sorted by name, hidden ones skipped (see :func:`list_files`)."""
+    return list_files(folder, TIFF_SUFFIXES, what=what)
+
+
+def list_files(folder: Path, suffixes: tuple[str, ...], *, what: str = "folder") -> list[Path]:
+    """The files directly inside ``folder`` whose names end in one of ``suffixes`` (any case), sorted by name.
+
+    Hidden files (names starting with ``.``) are skipped with one warning saying how many: macOS writes a
+    ``._name.tif`` of resource-fork data next to every file it copies to a non-Mac disk, and they are not images.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{what} {folder} does not exist or is not a folder")
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TIFF_SUFFIXES)
+    found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+    hidden = [p for p in found if p.name.startswith(".")]
+    if hidden:
+        log.warning(
+            "%s: skipped %d hidden file(s) whose names start with '.' (e.g. %s; macOS leaves ._NAME files of "
+            "resource-fork data next to copied files): they are not images",
+            folder,
+            len(hidden),
+            hidden[0].name,
+        )
+    return [p for p in found if not p.name.startswith(".")]
+
+
+Placement = Literal["copy", "hardlink"]
+
+
+class Placer:
+    """Puts files into a data folder as copies, or as hard links (``link="hardlink"``) where the file system allows.
+
+    A hard link cannot cross file systems (nor reach some network and FAT disks): the file is copied instead and
+    :meth:`warn` says once how many were, and why. :meth:`place` returns how each file was placed, for the manifest.
+    """
+
+    def __init__(self, link: Placement):
+        self.link = link
+        self.placed = 0
+        self.fallbacks: list[tuple[Path, OSError]] = []
+
+    def place(self, src: Path, dest: Path) -> Placement:
+        self.placed += 1
+        if self.link == "hardlink":
+            try:
+                os.link(src, dest)
+                return "hardlink"
+            except OSError as e:
+                self.fallbacks.append((Path(src), e))
+        shutil.copyfile(src, dest)
+        return "copy"
+
+    def warn(self) -> None:
+        """One warning if hard links fell back to copies: how many, and why."""
+        if not self.fallbacks:
+            return
+        import errno
+
+        src, e = self.fallbacks[0]
+        if e.errno == errno.EXDEV:
+            why = "the data folder is on another file system than the originals, and hard links cannot cross file systems"
+        else:
+            why = f"the file system refused ({e.strerror or e})"
+        log.warning(
+            "--link hardlink: %d of %d file(s) were copied, not linked (e.g. %s): %s; they take space of their own "
+            "(the manifest records each file's placement); write the data folder on the originals' disk to link them",
+            len(self.fallbacks),
+            self.placed,
+            src.name,
+            why,
+        )
 
 
 def _unreadable(path: Path, e: Exception) -> str:
@@ -78,6 +147,26 @@ def tiff_shape(path: Path) -> tuple[tuple[int, ...], str]:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             return tuple(int(s) for s in series.shape), str(series.dtype)
+    except Exception as e:
+        raise DataError(_unreadable(path, e)) from None
+
+
+def tiff_declared_axes(path: Path) -> Optional[tuple[str, str]]:
+    """The axes a TIFF's own metadata declares for its first series, in tifffile's letters, and which metadata
+    declares them (``"ImageJ"``, ``"OME"`` or ``"tifffile"``); None when the file declares none (tifffile then
+    names the dimensions ``Q``/``I`` or guesses, as for a shaped file written without axes)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            if series.kind == "ome":
+                return series.axes, "OME"
+            if series.kind == "imagej":
+                return series.axes, "ImageJ"
+            if series.kind == "shaped" and any("axes" in m for m in (tif.shaped_metadata or ())):
+                return series.axes, "tifffile"
+            return None
     except Exception as e:
         raise DataError(_unreadable(path, e)) from None
 

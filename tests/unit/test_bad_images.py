@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from fijiport.cli import app
 from fijiport.normalize import scale_range
-from helpers import tree_hashes
+from helpers import related_pair, tree_hashes
 
 runner = CliRunner()
 
@@ -22,7 +22,7 @@ def _folders(root: Path, first_low, first_gt=None) -> Path:
     (root / "low").mkdir(parents=True)
     (root / "GT").mkdir()
     for i in range(3):
-        low, gt = rng.random((64, 64)).astype(np.float32), rng.random((64, 64)).astype(np.float32)
+        low, gt = related_pair(rng, (64, 64), np.float32)
         if i == 0:
             low = first_low
             gt = first_gt if first_gt is not None else (low if isinstance(low, np.ndarray) else gt)

@@ -104,3 +104,76 @@ def test_care_training_refuses_a_stardist_folder(tmp_path):
     prepare_stardist(images, tmp_path / "data", masks_dir=masks)
     with pytest.raises(DataError, match="StarDist data folder"):
         load_manifest(tmp_path / "data")
+
+
+def _many_nuclei(tiles: int = 4, sequential: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """stardist's nuclei image and its labels tiled 2×2 (or 2×1): 500 (250) real objects, ids 1..N when ``sequential``."""
+    from skimage.segmentation import relabel_sequential
+    from stardist.data import test_image_nuclei_2d
+
+    img, lbl = test_image_nuclei_2d(return_mask=True)
+    lbl = relabel_sequential(lbl.astype(np.int64))[0] if sequential else lbl.astype(np.int64)
+    parts = [np.where(lbl > 0, lbl + k * int(lbl.max()), 0) for k in range(tiles)]
+    if tiles == 4:
+        return np.block([[img, img], [img, img]]), np.block([[parts[0], parts[1]], [parts[2], parts[3]]])
+    return np.concatenate([img, img], axis=1), np.concatenate(parts, axis=1)
+
+
+EIGHT_BIT = {
+    "ids wrapped modulo 256": (lambda: _many_nuclei(), lambda lbl: lbl.astype(np.uint8), "uses all 255 label values"),
+    "ids clipped at 255": (lambda: _many_nuclei(), lambda lbl: np.minimum(lbl, 255).astype(np.uint8), "uses all 255 label values"),
+    "sparse ids wrapped": (lambda: _many_nuclei(2, sequential=False), lambda lbl: lbl.astype(np.uint8), "cover separate parts"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EIGHT_BIT))
+def test_8bit_mask_of_more_than_255_objects_is_refused_naming_the_fix(case, tmp_path):
+    from typer.testing import CliRunner
+
+    from fijiport.cli import app
+
+    make, to_8bit, message = EIGHT_BIT[case]
+    img, lbl = make()
+    assert lbl.max() > 255
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    tifffile.imwrite(tmp_path / "images" / "many.tif", img)
+    tifffile.imwrite(tmp_path / "masks" / "many.tif", to_8bit(lbl))
+    before = tree_hashes(tmp_path)
+    r = CliRunner().invoke(
+        app, ["prepare", "stardist", "--images", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"), "-o", str(tmp_path / "d")]
+    )
+    assert r.exit_code == 1, r.output
+    text = " ".join(r.output.split())
+    assert "many.tif is 8-bit" in text and message in text and "Image > Type > 16-bit" in text and "--rois" in text
+    assert "Traceback" not in text and not (tmp_path / "d").exists() and tree_hashes(tmp_path) == before
+
+
+def test_the_same_objects_pass_in_16_bit_and_fewer_objects_in_8_bit():
+    _, lbl = _many_nuclei()
+    _, report = check_label_image(lbl.astype(np.uint16), lbl.shape, "many16.tif")
+    assert report.n_objects == 500 and report.disconnected == []
+    _, one = _many_nuclei(1)  # 125 objects
+    _, report = check_label_image(one.astype(np.uint8), one.shape, "few8.tif")
+    assert report.n_objects == 125 and report.disconnected == []
+
+
+def test_labels_made_of_disconnected_parts_are_counted_and_warned(caplog):
+    import logging
+
+    from stardist.data import test_image_nuclei_2d
+
+    _, lbl = test_image_nuclei_2d(return_mask=True)
+    lbl = lbl[:256, :256].copy()
+    _, clean = check_label_image(lbl, lbl.shape, "clean.tif")
+    assert clean.disconnected == [] and clean.to_dict()["disconnected_labels"] == 0
+    ids = [v for v in np.unique(lbl) if v]
+    merged = lbl.copy()
+    merged[lbl == ids[-1]] = ids[0]  # two far-apart nuclei under one id
+    merged[lbl == ids[-2]] = ids[1]
+    with caplog.at_level(logging.WARNING):
+        _, report = check_label_image(merged, merged.shape, "merged.tif")
+    assert report.disconnected == [int(ids[0]), int(ids[1])] and report.to_dict()["disconnected_labels"] == 2
+    assert any("2 label(s) made of disconnected parts (4 parts" in n for n in report.notes), report.notes
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("merged.tif: 2 label(s) are made of disconnected parts" in w for w in warned), warned

@@ -1,14 +1,21 @@
+import contextlib
 import json
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
 
-from fijiport.config import PrepareCareConfig
+from fijiport.config import PrepareCareConfig, PrepareStardistConfig
 from fijiport.data import MANIFEST_NAME, load_manifest, prepare_care
 from fijiport.errors import DataError, OutputExistsError
 from fijiport.files import sha256_file
-from helpers import tree_hashes
+from helpers import related_pair, tree_hashes
 
 
 def _pairs(root, n=5, shape=(16, 16), gt_shape=None):
@@ -16,8 +23,9 @@ def _pairs(root, n=5, shape=(16, 16), gt_shape=None):
     for sub in ("low", "GT"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        tifffile.imwrite(root / "low" / f"im{i}.tif", rng.integers(0, 1000, shape, dtype=np.uint16))
-        tifffile.imwrite(root / "GT" / f"im{i}.tif", rng.integers(0, 1000, gt_shape or shape, dtype=np.uint16))
+        low, gt = related_pair(rng, shape)
+        tifffile.imwrite(root / "low" / f"im{i}.tif", low)
+        tifffile.imwrite(root / "GT" / f"im{i}.tif", gt if gt_shape is None else related_pair(rng, gt_shape)[1])
     return root / "low", root / "GT"
 
 
@@ -92,3 +100,82 @@ def test_corrupt_tiff_is_named(tmp_path):
     (low / "im1.tif").write_bytes(b"this is not a TIFF")
     with pytest.raises(DataError, match=r"im1\.tif.*TIFF"):
         prepare_care(low, gt, tmp_path / "data")
+
+
+@contextlib.contextmanager
+def _folder_on_another_file_system(tmp_path: Path):
+    """A folder on another file system than ``tmp_path``: /dev/shm (tmpfs) where it is one, else a tmpfs mounted as root."""
+    here = tmp_path.stat().st_dev
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK) and shm.stat().st_dev != here:
+        other = Path(tempfile.mkdtemp(prefix="fijiport-test-", dir=shm))
+        try:
+            yield other
+        finally:
+            shutil.rmtree(other, ignore_errors=True)
+    elif os.geteuid() == 0:
+        other = tmp_path / "tmpfs"
+        other.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(other)], check=True)
+        try:
+            yield other
+        finally:
+            subprocess.run(["umount", "-l", str(other)], check=False)
+    else:
+        pytest.skip("needs a second file system: /dev/shm on tmpfs, or root to mount one")
+
+
+def test_hardlink_across_file_systems_copies_records_it_and_warns_once(tmp_path, caplog):
+    from fijiport.data import prepare_stardist
+    from fijiport.data.synthetic import write_care_pairs
+
+    with _folder_on_another_file_system(tmp_path) as other:
+        low, gt = write_care_pairs(other / "raw", dims=2, seed=0)
+        assert low.stat().st_dev != tmp_path.stat().st_dev
+        with caplog.at_level(logging.WARNING):
+            manifest = prepare_care(low, gt, tmp_path / "data", PrepareCareConfig(link="hardlink"))
+        on_disk = load_manifest(tmp_path / "data")
+        for rec in on_disk.pairs:
+            for sub, frec in (("low", rec.low), ("GT", rec.gt)):
+                assert frec.placed == "copy"
+                placed = tmp_path / "data" / rec.split / sub / rec.name
+                assert placed.stat().st_ino != Path(frec.source).stat().st_ino and sha256_file(placed) == frec.sha256
+        assert [r.model_dump() for r in manifest.pairs] == [r.model_dump() for r in on_disk.pairs]
+        warnings = [r.getMessage() for r in caplog.records if "--link hardlink" in r.getMessage()]
+        assert len(warnings) == 1 and "18 of 18 file(s) were copied" in warnings[0] and "another file system" in warnings[0]
+
+        # prepare stardist: images the same way; masks are written anew (no placement)
+        images, masks = other / "sd" / "images", other / "sd" / "masks"
+        images.mkdir(parents=True)
+        masks.mkdir()
+        lbl = np.zeros((64, 64), np.uint16)
+        lbl[10:30, 10:30], lbl[40:60, 35:55] = 1, 2
+        tifffile.imwrite(images / "a.tif", np.random.default_rng(0).random((64, 64)).astype(np.float32))
+        tifffile.imwrite(masks / "a.tif", lbl)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            sd = prepare_stardist(images, tmp_path / "sd_data", masks_dir=masks, config=PrepareStardistConfig(link="hardlink"))
+        assert sd.items[0].image.placed == "copy" and sd.items[0].mask.placed is None
+        assert any("1 of 1 file(s) were copied" in r.getMessage() for r in caplog.records)
+
+
+def test_placement_is_recorded_on_one_file_system(tmp_path, caplog):
+    low, gt = _pairs(tmp_path / "raw", n=2)
+    with caplog.at_level(logging.WARNING):
+        linked = prepare_care(low, gt, tmp_path / "linked", PrepareCareConfig(link="hardlink"))
+        copied = prepare_care(low, gt, tmp_path / "copied")
+    assert {f.placed for r in linked.pairs for f in (r.low, r.gt)} == {"hardlink"}
+    assert {f.placed for r in copied.pairs for f in (r.low, r.gt)} == {"copy"}
+    assert not [r for r in caplog.records if "--link hardlink" in r.getMessage()]
+
+
+def test_manifests_written_before_placement_was_recorded_still_read(tmp_path):
+    low, gt = _pairs(tmp_path / "raw", n=2)
+    prepare_care(low, gt, tmp_path / "data")
+    path = tmp_path / "data" / MANIFEST_NAME
+    old = json.loads(path.read_text())
+    for rec in old["pairs"]:
+        for side in ("low", "gt"):
+            del rec[side]["placed"]
+    path.write_text(json.dumps(old))
+    assert load_manifest(tmp_path / "data").pairs[0].low.placed is None

@@ -37,6 +37,30 @@ class FileRecord(BaseModel):
     sha256: str
     shape: list[int]
     dtype: str
+    placed: Optional[Literal["copy", "hardlink"]] = None
+    """How the file reached the data folder: a copy, or a hard link to the original (``--link hardlink`` falls back
+    to a copy across file systems). None for files written anew (StarDist masks) and in manifests before fijiport
+    recorded it."""
+
+
+class PairChecks(BaseModel):
+    """The figures ``prepare care`` measured on a pair to tell it is one (``data.pair_checks`` says how and which
+    values it refuses or warns about). None where a figure cannot be measured (a constant image)."""
+
+    model_config = ConfigDict(extra="forbid")
+    correlation: Optional[float] = None
+    """Pearson correlation of low and GT, both smoothed (Gaussian, 2 px in Y/X, 1 in Z)."""
+    shift: Optional[list[float]] = None
+    """Where GT's content sits relative to low's, in pixels along the spatial axes (Z, Y, X order)."""
+    aligned_correlation: Optional[float] = None
+    """The correlation once GT is moved back by ``shift`` (rounded), on the overlap."""
+    noise_ratio: Optional[float] = None
+    """Noise of low over noise of GT, each relative to its own signal range: above 1 when low is the noisier."""
+    saturated_low: Optional[float] = None
+    """Fraction of low's pixels at its maximum value (clipped or over-exposed when large)."""
+    saturated_gt: Optional[float] = None
+    warnings: list[str] = []
+    """The warnings logged for this pair."""
 
 
 class PairRecord(BaseModel):
@@ -45,6 +69,8 @@ class PairRecord(BaseModel):
     split: Literal["train", "test"]
     low: FileRecord
     gt: FileRecord
+    checks: Optional[PairChecks] = None
+    """What the pair checks measured; None with ``--skip-pair-checks`` and in manifests written before them."""
 
 
 class DataManifest(BaseModel):

@@ -45,11 +45,20 @@ def care(
     link: str = typer.Option(
         "copy",
         "--link",
-        help="How files reach the data folder: copy (safe default) or hardlink (no extra space; edits in the data folder would change the originals).",
+        help="How files reach the data folder: copy (safe default) or hardlink (no extra space; edits in the data folder would change the originals; copied, with a warning, where the data folder is on another file system).",
+    ),
+    skip_pair_checks: bool = typer.Option(
+        False,
+        "--skip-pair-checks",
+        help="Do not check that each low/GT pair shows the same field, unshifted, with GT the less noisy and neither "
+        "clipped; for pairs meant to differ in ways these checks refuse.",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the data folder if it exists."),
 ) -> None:
-    """Pair low/GT TIFFs by file name, check their shapes, and split them reproducibly.
+    """Pair low/GT TIFFs by file name, check them and each pair, and split them reproducibly.
+
+    Refuses pairs that are not pairs (folders swapped, GT names shuffled, GT shifted against its input, inputs
+    clipped), naming the file and the figure; warns on borderline figures.
 
     The originals are only read: the data folder gets copies (or hard links) and a manifest with
     each source's sha256.
@@ -59,7 +68,14 @@ def care(
 
     config = validate_config(
         PrepareCareConfig,
-        {"axes": axes, "test_fraction": test_fraction, "seed": seed, "allow_unpaired": allow_unpaired, "link": link},
+        {
+            "axes": axes,
+            "test_fraction": test_fraction,
+            "seed": seed,
+            "allow_unpaired": allow_unpaired,
+            "link": link,
+            "check_pairs": not skip_pair_checks,
+        },
         source="options",
     )
     with progress_bar(transient=True) as bar:

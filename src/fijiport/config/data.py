@@ -28,7 +28,13 @@ class PrepareCareConfig(BaseModel):
 
     link: Literal["copy", "hardlink"] = "copy"
     """How files reach the data folder: copies (default: editing them can never touch the originals) or
-    hard links (no extra space, same filesystem only, else copied; an in-place edit would change the original)."""
+    hard links (no extra space; an in-place edit would change the original). Hard links need the originals' file
+    system: elsewhere files are copied, with a warning, and the manifest records each file's placement."""
+
+    check_pairs: bool = True
+    """Check that each low/GT pair shows the same field (correlation, shift), that GT is the less noisy of the two
+    and that neither is clipped; refuse clear failures, warn on borderline ones. ``--skip-pair-checks`` turns them off,
+    for pairs that are meant to differ in ways these checks take for mistakes."""
 
     @field_validator("axes")
     @classmethod

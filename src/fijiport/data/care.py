@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Optional
 
 from .. import __version__
-from ..artifacts.data_folder import SOURCE_DIR, SPLITS, TARGET_DIR, DataManifest, FileRecord, PairRecord, write_manifest
-from ..axes import guess_axes_for_ndim, normalize_axes
+from ..artifacts.data_folder import SOURCE_DIR, SPLITS, TARGET_DIR, DataManifest, FileRecord, PairChecks, PairRecord, write_manifest
+from ..axes import normalize_axes
 from ..config.data import PrepareCareConfig
 from ..errors import ConfigError, DataError
-from ..files import atomic_dir, read_tiff, sha256_file, tiff_shape
+from ..files import Placer, atomic_dir, read_tiff, sha256_file, tiff_shape
 from .checks import ImageChecks
+from .file_axes import resolve_axes
+from .pair_checks import check_pair
 from .pairing import pair_images
 from .split import split_names
 
@@ -33,6 +33,8 @@ def prepare_care(
 ) -> DataManifest:
     """Pair, check, split and copy low/GT acquisitions into ``data_dir/{train,test}/{low,GT}``.
 
+    Each image is checked (readable, finite, grayscale unless the axes have channels), and each pair too unless
+    ``config.check_pairs`` is off (:mod:`fijiport.data.pair_checks`: the same field, GT the less noisy, not clipped).
     The originals are only read. The data folder appears whole or not at all.
     """
     config = config or PrepareCareConfig()
@@ -60,9 +62,10 @@ def prepare_care(
     if not pairing.pairs:
         raise DataError(f"no file name occurs in both {low_dir} and {gt_dir}; low and GT are paired by identical file name")
 
-    axes = config.axes
+    axes = resolve_axes([p for pair in pairing.pairs for p in (pair.source, pair.target)], config.axes)
     records: dict[str, tuple[FileRecord, FileRecord]] = {}
-    checks = ImageChecks(low_dir, axes, "CARE")
+    pair_checks: dict[str, PairChecks] = {}
+    checks = ImageChecks(low_dir, config.axes, "CARE")
     for i, pair in enumerate(pairing.pairs):
         (s_shape, s_dtype), (t_shape, t_dtype) = tiff_shape(pair.source), tiff_shape(pair.target)
         if s_shape != t_shape:
@@ -70,22 +73,22 @@ def prepare_care(
                 f"shape mismatch for {pair.name}: {pair.source} is {s_shape} but {pair.target} is {t_shape}; "
                 "low and GT must be registered acquisitions of the same size"
             )
-        for path in (pair.source, pair.target):
-            checks.check(path, s_shape, read_tiff(path))
-        if axes is None:
-            axes = guess_axes_for_ndim(len(s_shape))
-            log.info("axes not given; guessed %s from %s (%d dimensions)", axes, pair.name, len(s_shape))
+        low, gt = read_tiff(pair.source), read_tiff(pair.target)
+        checks.check(pair.source, s_shape, low)
+        checks.check(pair.target, t_shape, gt)
         try:
             normalize_axes(axes, len(s_shape), what=f"axes for {pair.source}")
         except ConfigError as e:
             raise DataError(str(e)) from None
+        if config.check_pairs:
+            pair_checks[pair.name] = check_pair(pair.source, pair.target, low, gt, axes)
+        del low, gt
         records[pair.name] = (
             FileRecord(source=str(pair.source.resolve()), sha256=sha256_file(pair.source), shape=list(s_shape), dtype=s_dtype),
             FileRecord(source=str(pair.target.resolve()), sha256=sha256_file(pair.target), shape=list(t_shape), dtype=t_dtype),
         )
         if progress:
             progress(i + 1, 2 * len(pairing.pairs))
-    assert axes is not None
 
     train, test = split_names(list(records), config.test_fraction, config.seed)
     split_of: dict[str, Literal["train", "test"]] = {**{n: "train" for n in train}, **{n: "test" for n in test}}
@@ -93,29 +96,23 @@ def prepare_care(
         fijiport_version=__version__,
         axes=axes,
         config=config.model_copy(update={"axes": axes}),
-        pairs=[PairRecord(name=n, split=split_of[n], low=records[n][0], gt=records[n][1]) for n in sorted(records)],
+        pairs=[
+            PairRecord(name=n, split=split_of[n], low=records[n][0], gt=records[n][1], checks=pair_checks.get(n)) for n in sorted(records)
+        ],
         skipped_unpaired=pairing.only_source + pairing.only_target,
     )
+    placer = Placer(config.link)
     with atomic_dir(data_dir, overwrite=overwrite) as tmp:
         for i, rec in enumerate(manifest.pairs):
             for sub, frec in ((SOURCE_DIR, rec.low), (TARGET_DIR, rec.gt)):
                 dest = tmp / rec.split / sub / rec.name
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                _place(Path(frec.source), dest, config.link)
+                frec.placed = placer.place(Path(frec.source), dest)
             if progress:
                 progress(len(pairing.pairs) + i + 1, 2 * len(pairing.pairs))
         for split in SPLITS:
             for sub in (SOURCE_DIR, TARGET_DIR):
                 (tmp / split / sub).mkdir(parents=True, exist_ok=True)
         write_manifest(tmp, manifest)
+    placer.warn()
     return manifest
-
-
-def _place(src: Path, dest: Path, link: str) -> None:
-    if link == "hardlink":
-        try:
-            os.link(src, dest)
-            return
-        except OSError as e:
-            log.info("hard link %s -> %s failed (%s); copying", src, dest, e)
-    shutil.copyfile(src, dest)

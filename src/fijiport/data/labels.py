@@ -2,12 +2,15 @@
 
 A label image holds one integer value per object (background 0). Float images, negative values,
 and binary masks whose foreground holds touching objects are refused with the fix; a binary mask of
-separate objects is labelled by connected components. Objects that star-convex polygons describe
-poorly (what StarDist predicts) and tiny objects are reported, not changed.
+separate objects is labelled by connected components. An 8-bit label image of more than 255 objects
+wraps its ids (256 becomes background, 257 takes id 1): one that uses all 255 values, or whose labels
+are often made of separate parts, is refused. Labels made of disconnected parts, objects that
+star-convex polygons describe poorly (what StarDist predicts) and tiny objects are reported, not changed.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, cast
@@ -16,8 +19,14 @@ import numpy as np
 
 from ..errors import DataError
 
+log = logging.getLogger(__name__)
+
 STAR_CONVEX_IOU = 0.7
 """Objects whose best star-convex polygon (32 rays) overlaps them by less than this are reported."""
+WRAPPED_PARTS = (5, 0.1)
+"""An 8-bit mask with at least this many labels (and this fraction of them) made of separate parts is refused as
+wrapped: ids past 255 reused, each covering two objects."""
+FIJI_16BIT_FIX = "in Fiji use Image > Type > 16-bit on the label image before saving, or save ROI sets and use --rois"
 
 
 @dataclass
@@ -26,6 +35,8 @@ class LabelReport:
     n_objects: int
     tiny: list[int] = field(default_factory=list)
     not_star_convex: list[int] = field(default_factory=list)
+    disconnected: list[int] = field(default_factory=list)
+    """Labels (the mask's own values) whose pixels form more than one connected region."""
     relabelled: bool = False
     from_binary: bool = False
     notes: list[str] = field(default_factory=list)
@@ -36,6 +47,7 @@ class LabelReport:
             "n_objects": self.n_objects,
             "tiny_objects": len(self.tiny),
             "not_star_convex": len(self.not_star_convex),
+            "disconnected_labels": len(self.disconnected),
             "relabelled": self.relabelled,
             "from_binary_mask": self.from_binary,
             "notes": self.notes,
@@ -96,11 +108,56 @@ def check_label_image(
     report.relabelled = not np.array_equal(np.unique(out)[1:], np.unique(mask)[np.unique(mask) > 0]) or report.from_binary
     report.n_objects = int(out.max())
     _refuse_intensity_image(out, path)
+    if not report.from_binary:
+        parts = _disconnected_labels(mask)
+        report.disconnected = sorted(parts)
+        _refuse_wrapped_8bit(mask, fg, report.disconnected, path)
+        if report.disconnected:
+            n_parts = sum(parts.values())
+            shown = ", ".join(map(str, report.disconnected[:5])) + (", ..." if len(report.disconnected) > 5 else "")
+            report.notes.append(f"{len(report.disconnected)} label(s) made of disconnected parts ({n_parts} parts; ids {shown})")
+            log.warning(
+                "mask %s: %d label(s) are made of disconnected parts (%d parts in all; e.g. id %d); StarDist takes each label "
+                "for one object: give each object its own id, or join the parts if they are one object",
+                path,
+                len(report.disconnected),
+                n_parts,
+                report.disconnected[0],
+            )
     areas = np.bincount(out.ravel())[1:]
     report.tiny = [int(i + 1) for i in np.flatnonzero(areas < min_area)]
     report.not_star_convex = _not_star_convex(out, n_rays)
     dtype = np.uint16 if report.n_objects < 2**16 else np.uint32
     return out.astype(dtype), report
+
+
+def _disconnected_labels(mask: np.ndarray) -> dict[int, int]:
+    """The label values whose pixels form more than one connected region (touching along faces, edges or
+    corners), with their number of regions."""
+    from skimage.measure import label
+
+    regions = cast(np.ndarray, label(mask, background=0, connectivity=mask.ndim))  # an array unless return_num
+    value_of = np.zeros(int(regions.max()) + 1, dtype=np.int64)
+    value_of[regions.ravel()] = mask.ravel()  # every pixel of a region holds the same value
+    values, parts = np.unique(value_of[1:], return_counts=True)
+    return {int(v): int(n) for v, n in zip(values, parts) if n > 1}
+
+
+def _refuse_wrapped_8bit(mask: np.ndarray, fg: np.ndarray, disconnected: list[int], path: Path) -> None:
+    """Refuse an 8-bit mask whose ids wrapped past 255: all 255 values in use, or many labels in separate parts."""
+    if mask.dtype.itemsize != 1:
+        return
+    if len(fg) >= 255:
+        raise DataError(
+            f"mask {path} is 8-bit and uses all 255 label values, so it cannot tell more objects apart: ids past 255 "
+            f"wrapped around or were clipped ({len(disconnected)} values now cover separate parts): {FIJI_16BIT_FIX}"
+        )
+    n_min, fraction = WRAPPED_PARTS
+    if len(disconnected) >= max(n_min, fraction * len(fg)):
+        raise DataError(
+            f"mask {path} is 8-bit and {len(disconnected)} of its {len(fg)} label values cover separate parts, as when ids "
+            f"past 255 wrap around or are scaled down and one value labels several objects: {FIJI_16BIT_FIX}"
+        )
 
 
 def _refuse_intensity_image(lbl: np.ndarray, path: Path, min_labels: int = 20) -> None:
@@ -145,6 +202,7 @@ def masks_summary(reports: list[LabelReport]) -> dict[str, int]:
         "objects": sum(r.n_objects for r in reports),
         "tiny": sum(len(r.tiny) for r in reports),
         "not_star_convex": sum(len(r.not_star_convex) for r in reports),
+        "disconnected_labels": sum(len(r.disconnected) for r in reports),
     }
 
 

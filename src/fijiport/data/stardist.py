@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Optional
@@ -13,11 +11,12 @@ import numpy as np
 
 from .. import __version__
 from ..artifacts.data_folder import IMAGES_DIR, MASKS_DIR, SPLITS, FileRecord, StardistManifest, StardistRecord, write_manifest
-from ..axes import guess_axes_for_ndim, normalize_axes
+from ..axes import normalize_axes
 from ..config.data import PrepareStardistConfig
 from ..errors import ConfigError, DataError, UsageError
-from ..files import atomic_dir, list_tiffs, read_tiff, sha256_file
+from ..files import Placer, atomic_dir, list_files, list_tiffs, read_tiff, sha256_file
 from .checks import ImageChecks
+from .file_axes import resolve_axes
 from .labels import LabelReport, check_label_image
 from .rois import rois_to_labels
 from .split import split_names
@@ -46,7 +45,7 @@ def _pair(images_dir: Path, masks_dir: Optional[Path], rois_dir: Optional[Path])
     assert rois_dir is not None
     if not Path(rois_dir).is_dir():
         raise DataError(f"--rois folder {rois_dir} does not exist")
-    zips = {p.stem: p for p in sorted(Path(rois_dir).iterdir()) if p.suffix.lower() == ".zip"}
+    zips = {p.stem: p for p in list_files(rois_dir, (".zip",), what="--rois folder")}
     if not zips:
         raise DataError(f"--rois folder {rois_dir} holds no .zip ROI sets (save them from the ROI Manager as <image name>.zip)")
     pairs, only_images = {}, []
@@ -97,16 +96,14 @@ def prepare_stardist(
     if not pairs:
         raise DataError(f"no image in {images_dir} has a {'mask' if mask_kind == 'mask' else 'ROI set'}")
 
-    axes = config.axes
+    axes = resolve_axes([img_path for _, (img_path, _) in sorted(pairs.items())], config.axes)
     masks: dict[str, np.ndarray] = {}
     reports: dict[str, LabelReport] = {}
     records: dict[str, tuple[FileRecord, FileRecord]] = {}
-    checks = ImageChecks(images_dir, axes, "StarDist")
+    checks = ImageChecks(images_dir, config.axes, "StarDist")
     for i, (name, (img_path, mask_path)) in enumerate(sorted(pairs.items())):
         image = read_tiff(img_path)
         checks.check(img_path, image.shape, image)
-        if axes is None:
-            axes = guess_axes_for_ndim(image.ndim)
         try:
             normalize_axes(axes, image.ndim, what=f"axes for {img_path}")
         except ConfigError as e:
@@ -125,7 +122,6 @@ def prepare_stardist(
         )
         if progress:
             progress(i + 1, len(pairs))
-    assert axes is not None
     train, test = split_names(list(records), config.test_fraction, config.seed)
     split_of: dict[str, Literal["train", "test"]] = {**{n: "train" for n in train}, **{n: "test" for n in test}}
     manifest = StardistManifest(
@@ -142,20 +138,14 @@ def prepare_stardist(
     )
     import tifffile
 
+    placer = Placer(config.link)
     with atomic_dir(data_dir, overwrite=overwrite) as tmp:
         for split in SPLITS:
             for sub in (IMAGES_DIR, MASKS_DIR):
                 (tmp / split / sub).mkdir(parents=True, exist_ok=True)
         for rec in manifest.items:
-            src = Path(rec.image.source)
-            dest = tmp / rec.split / IMAGES_DIR / rec.name
-            if config.link == "hardlink":
-                try:
-                    os.link(src, dest)
-                except OSError:
-                    shutil.copyfile(src, dest)
-            else:
-                shutil.copyfile(src, dest)
+            rec.image.placed = placer.place(Path(rec.image.source), tmp / rec.split / IMAGES_DIR / rec.name)
             tifffile.imwrite(tmp / rec.split / MASKS_DIR / rec.name, masks[rec.name], compression="zlib")
         write_manifest(tmp, manifest)
+    placer.warn()
     return manifest

@@ -20,7 +20,7 @@ from typing import Optional
 
 from ..artifacts.model_folder import has_network_config
 from ..errors import DataError
-from ..files import TIFF_SUFFIXES, check_pixels, read_tiff, tiff_shape
+from ..files import check_pixels, list_tiffs, read_tiff, tiff_shape
 from .folder import folder_runner
 from .outputs import Prediction
 from .package import package_runner
@@ -36,7 +36,7 @@ def expand_images(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in TIFF_SUFFIXES)
+            found = list_tiffs(p)  # sorted; hidden files (macOS's ._name.tif) skipped with a warning
             if not found:
                 raise DataError(f"{p} holds no .tif/.tiff files; pass TIFF images or a folder of them (Fiji: File > Save As > Tiff...)")
             out += found

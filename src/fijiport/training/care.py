@@ -158,7 +158,7 @@ def train_care(
     )
 
     csb_config = Config(
-        axes,
+        net_axes[1:],  # the network's axes (channels last, as csbdeep needs), whatever the files' order (CYX)
         n_channel_in=n_channels,
         n_channel_out=n_channels,
         probabilistic=config.probabilistic,
