@@ -87,3 +87,29 @@ def axes_from_tifffile(letters: str) -> str | None:
     if "C" in letters and "S" in letters:
         raise ConfigError(f"axes {letters!r} hold both channels (C) and colour samples (S); fijiport takes one channel axis")
     return normalize_axes("".join(TIFFFILE_AXES[a] for a in letters), what="axes")
+
+
+def stored_axes(declared: str | None, shape: Sequence[int], want: str, n_channels: int) -> str:
+    """The axes an image holds its pixels in, for a network that wants ``want``: the axes its file's metadata
+    declares (``declared``, tifffile's letters; ImageJ hyperstacks hold channels first, ``CYX``), else channels first
+    when the first axis has the network's channel count and the last has not (how ImageJ writes them without
+    metadata), else ``want`` itself."""
+    if "C" not in want or len(shape) != len(want):
+        return want
+    if declared is not None:
+        try:
+            axes = axes_from_tifffile(declared)
+        except ConfigError:
+            axes = None
+        if axes is not None and sorted(axes) == sorted(want):
+            return axes
+    if shape[0] == n_channels and shape[-1] != n_channels:
+        return "C" + want.replace("C", "")
+    return want
+
+
+def transpose_axes(x, src: str, dst: str):
+    """``x`` with its axes ``src`` reordered to ``dst`` (the same letters)."""
+    import numpy as np
+
+    return x if src == dst else np.transpose(x, [src.index(a) for a in dst])

@@ -171,6 +171,12 @@ def tiff_declared_axes(path: Path) -> Optional[tuple[str, str]]:
         raise DataError(_unreadable(path, e)) from None
 
 
+def declared_axes(path: Path) -> Optional[str]:
+    """The axes (tifffile's letters) a TIFF's metadata declares, or None."""
+    declared = tiff_declared_axes(path)
+    return None if declared is None else declared[0]
+
+
 def is_rgb_tiff(path: Path) -> bool:
     """Whether a TIFF stores RGB(A) colour pixels (photometric RGB), as Fiji saves colour images."""
     import tifffile

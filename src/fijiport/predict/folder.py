@@ -8,7 +8,8 @@ from typing import Optional
 import numpy as np
 
 from ..artifacts.model_folder import ModelFolder
-from ..files import check_output, read_tiff
+from ..axes import stored_axes, transpose_axes
+from ..files import check_output, declared_axes, read_tiff
 from ..tiling import check_tile_sizes, choose_tiles
 from .outputs import Prediction, label_targets, plausibility, write_image, write_labels, wrong_dimensions
 
@@ -29,8 +30,10 @@ def folder_runner(
 
     def run(path: Path, out_dir: Path, n_tiles, overwrite: bool):
         img = read_tiff(path)  # checked by predict_images' pre-flight with ``check``
-        tiles = choose_tiles(img.shape, axes, n_tiles)
-        result = kind.predict(folder, model, img, tiles, normalised=intensity == "normalised")
+        src = stored_axes(declared_axes(path), img.shape, axes, folder.n_channel_in)  # ImageJ writes channels first
+        tiles = choose_tiles(img.shape, src, n_tiles)
+        x, tiles = transpose_axes(img, src, axes), tuple(tiles[src.index(a)] for a in axes)
+        result = kind.predict(folder, model, x, tiles, normalised=intensity == "normalised")
         if result.labels is not None:
             written = write_labels(result.labels, img, axes, label_targets(out_dir, path.name), overwrite, polygons=result.polygons)
             record = folder.training_record
@@ -38,7 +41,8 @@ def folder_runner(
             return Prediction(path, written, int(len(np.unique(result.labels)) - 1), tiles, warnings)
         assert result.image is not None
         target = out_dir / path.name
-        write_image(target, result.image, overwrite)
+        restored = transpose_axes(result.image, axes, src) if result.image.ndim == len(axes) else result.image
+        write_image(target, restored, overwrite)
         return Prediction(path, [target], None, tiles, intensity=intensity)
 
     def check(path: Path, img: np.ndarray, out_dir: Path, overwrite: bool, n_tiles=None) -> None:
@@ -47,7 +51,8 @@ def folder_runner(
             check_output(p, overwrite)
         if img.ndim != len(axes):
             raise wrong_dimensions(path, img.shape, axes)
-        check_tile_sizes(img.shape, axes, choose_tiles(img.shape, axes, n_tiles), context)
+        src = stored_axes(declared_axes(path), img.shape, axes, folder.n_channel_in)
+        check_tile_sizes(img.shape, src, choose_tiles(img.shape, src, n_tiles), context)
 
     run.check = check  # type: ignore[attr-defined]
     run.targets = lambda path, out_dir: targets(out_dir, path.name)  # type: ignore[attr-defined]

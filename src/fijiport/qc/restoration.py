@@ -13,9 +13,10 @@ import numpy as np
 from ..artifacts.data_folder import SOURCE_DIR, TARGET_DIR
 from ..artifacts.model_folder import ModelFolder
 from ..artifacts.qc_report import METRICS, QC_MD, RestorationQc, write_qc_report
+from ..axes import stored_axes, transpose_axes
 from ..data.pairing import pair_images
 from ..errors import DataError
-from ..files import atomic_dir, check_output, read_tiff
+from ..files import atomic_dir, check_output, declared_axes, read_tiff
 from ..tiling import auto_tiles
 from .metrics import RestorationScores, normalize_gt, restoration_scores, scale_to
 from .provenance import qc_provenance
@@ -96,6 +97,9 @@ def qc_care(
             if progress:
                 progress(i, len(pairs), name)
             low, gt = read_tiff(low_path), read_tiff(gt_path)
+            if low.ndim == len(img_axes):  # ImageJ hyperstacks hold channels first (CYX): the network wants them last
+                src = stored_axes(declared_axes(low_path), low.shape, img_axes, folder.n_channel_in)
+                low, gt = transpose_axes(low, src, img_axes), transpose_axes(gt, src, img_axes)
             if low.shape != gt.shape:
                 raise DataError(f"{low_path} is {low.shape} but {gt_path} is {gt.shape}")
             if low.ndim != len(img_axes):
