@@ -22,9 +22,11 @@ help:
 	@echo "make bench  - speed and memory ratios against csbdeep and bioimageio test (bench/results/)"
 	@echo "make clean  - remove .venv, caches and demo output"
 
-$(STAMP): pyproject.toml packaging/constraints.txt
+$(STAMP): pyproject.toml packaging/constraints.txt packaging/no-deps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --disable-pip-version-check -c packaging/constraints.txt -e '.[test]'
+	# n2v declares csbdeep<0.8 only out of caution; it runs on csbdeep 0.8.2 (tested), so it comes without its pins
+	$(PIP) install --quiet --disable-pip-version-check --no-deps -r packaging/no-deps.txt
 	$(PY) -c "import fijiport, csbdeep, stardist, bioimageio.core, tf2onnx; print('fijiport', fijiport.__version__, 'installed')"
 	touch $(STAMP)
 

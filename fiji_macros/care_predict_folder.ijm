@@ -13,7 +13,8 @@
 //   a dialog asks for the parameters. `fijiport export --fiji-zip` writes a copy with this model's values filled in.
 // Batch / headless (ImageJ's option syntax, key=[a value with spaces]):
 //   ImageJ-linux64 --headless --console -macro care_predict_folder.ijm "input=[DIR] output=[DIR] model=[care_fiji.zip]"
-//   optional: ntiles=8 p_low=3 p_high=99.8 block_multiple=32 overlap=32 dry_run=false
+//   optional: ntiles=8 p_low=3 p_high=99.8 block_multiple=32 overlap=32 normalize_input=true dry_run=false
+//   normalize_input=false for Noise2Void zips from fijiport: their graph holds n2v's mean/std normalisation.
 //   dry_run=true prints each plugin call instead of running it.
 // Cite: Weigert et al., Content-aware image restoration, Nature Methods 15, 1090-1097 (2018),
 //   https://doi.org/10.1038/s41592-018-0216-7
@@ -25,12 +26,14 @@ var pHigh = "99.8";  // fijiport:p_high
 var nTiles = "8";  // fijiport:ntiles
 var blockMultiple = "32";  // fijiport:block_multiple
 var overlap = "32";  // fijiport:overlap
+var normalizeInput = "true";  // fijiport:normalize_input
 var input = "";
 var output = "";
 var dryRun = false;
 
 usage = "usage: input=[FOLDER] output=[FOLDER] model=[MODEL.zip] (optional: ntiles=" + nTiles + " p_low=" + pLow
-	+ " p_high=" + pHigh + " block_multiple=" + blockMultiple + " overlap=" + overlap + " dry_run=false)";
+	+ " p_high=" + pHigh + " block_multiple=" + blockMultiple + " overlap=" + overlap
+	+ " normalize_input=" + normalizeInput + " dry_run=false)";
 args = getArgument();
 if (args != "") {
 	input = call("ij.Macro.getValue", args, "input", "");
@@ -41,6 +44,7 @@ if (args != "") {
 	pHigh = call("ij.Macro.getValue", args, "p_high", pHigh);
 	blockMultiple = call("ij.Macro.getValue", args, "block_multiple", blockMultiple);
 	overlap = call("ij.Macro.getValue", args, "overlap", overlap);
+	normalizeInput = call("ij.Macro.getValue", args, "normalize_input", normalizeInput);
 	if (call("ij.Macro.getValue", args, "dry_run", "false") == "true") dryRun = true;
 } else {
 	Dialog.create("CARE: restore a folder with CSBDeep-Fiji");
@@ -52,6 +56,7 @@ if (args != "") {
 	Dialog.addString("Normalisation: high percentile", pHigh);
 	Dialog.addString("Block multiple (2^depth)", blockMultiple);
 	Dialog.addString("Tile overlap (px)", overlap);
+	Dialog.addCheckbox("Normalise input by percentiles (off for N2V zips: their graph normalises)", normalizeInput == "true");
 	Dialog.show();
 	input = Dialog.getString();
 	output = Dialog.getString();
@@ -61,6 +66,7 @@ if (args != "") {
 	pHigh = Dialog.getString();
 	blockMultiple = Dialog.getString();
 	overlap = Dialog.getString();
+	if (Dialog.getCheckbox()) normalizeInput = "true"; else normalizeInput = "false";
 }
 if (input == "" || output == "" || model == "")
 	exit(usage);
@@ -88,7 +94,7 @@ print("care_predict_folder: " + names.length + " image(s) -> " + output);
 function restore(name) {
 	open(input + File.separator + name);
 	source = getImageID();
-	options = "input=[" + getTitle() + "] normalizeinput=true percentilebottom=" + pLow + " percentiletop=" + pHigh
+	options = "input=[" + getTitle() + "] normalizeinput=" + normalizeInput + " percentilebottom=" + pLow + " percentiletop=" + pHigh
 		+ " clip=false ntiles=" + nTiles + " blockmultiple=" + blockMultiple + " overlap=" + overlap
 		+ " batchsize=1 modelfile=[" + model + "] showprogressdialog=false";
 	if (dryRun) {

@@ -156,3 +156,35 @@ def stardist_zip(stardist_model, tmp_path_factory):
     result = export_stardist(stardist_model, out / "stardist.zip", options=ExportOptions(fiji_zip=out / "stardist_fiji.zip"))
     assert tree_hashes(stardist_model) == before, "export must not touch the model folder"
     return result
+
+
+TINY_N2V = dict(epochs=2, steps_per_epoch=3, batch_size=8, patch_size=[32, 32], unet_first_filters=8, tensorboard=False)
+
+
+@pytest.fixture(scope="session")
+def n2v2d_raw(tmp_path_factory) -> Path:
+    from fijiport.data.synthetic import write_noisy_images
+
+    root = tmp_path_factory.mktemp("n2v2d_raw")
+    write_noisy_images(root, dims=2, seed=0, n=6)
+    return root
+
+
+@pytest.fixture(scope="session")
+def n2v2d_data(n2v2d_raw, tmp_path_factory) -> Path:
+    from fijiport.data import prepare_n2v
+
+    out = tmp_path_factory.mktemp("n2v2d") / "data"
+    prepare_n2v([n2v2d_raw / "noisy"], out, gt_dir=n2v2d_raw / "clean")
+    return out
+
+
+@pytest.fixture(scope="session")
+def n2v2d_model(n2v2d_data, tmp_path_factory) -> Path:
+    """An N2V 2D model folder trained by fijiport (2 epochs × 3 steps)."""
+    from fijiport.config.n2v import N2vTrainConfig
+    from fijiport.training import train_n2v
+
+    model_dir = tmp_path_factory.mktemp("n2v2d_model") / "n2v2d"
+    train_n2v(n2v2d_data, model_dir, N2vTrainConfig(**TINY_N2V))
+    return model_dir

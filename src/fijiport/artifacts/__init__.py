@@ -11,10 +11,11 @@ The blocks fijiport writes into a bioimage.io rdf's ``config`` live with the pac
 
 from .data_folder import DataManifest, StardistManifest, load_manifest, load_stardist_manifest
 from .model_folder import ModelFolder, TrainingProgress, TrainingRecord
-from .qc_report import QcReport, RestorationQc, SegmentationQc, read_qc_report
+from .qc_report import DenoisingQc, QcReport, RestorationQc, SegmentationQc, read_qc_report
 
 __all__ = [
     "DataManifest",
+    "DenoisingQc",
     "ModelFolder",
     "QcReport",
     "RestorationQc",

@@ -18,6 +18,7 @@ from typing import Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict
 
 from ..config.data import PrepareCareConfig, PrepareStardistConfig
+from ..config.n2v import PrepareN2vConfig
 from ..errors import DataError
 from ..files import write_json
 
@@ -135,8 +136,48 @@ class StardistManifest(BaseModel):
         return Path(data_dir) / split / MASKS_DIR / name
 
 
-AnyManifest = Union[DataManifest, StardistManifest]
-INPUT_DIRS = {"care": SOURCE_DIR, "stardist": IMAGES_DIR}
+N2V_SPLITS = ("train", "validation", "test")
+GT_DIR = "GT"
+"""N2V: the optional clean images (ground truth) of ``--gt``, used only for QC."""
+
+
+class N2vRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    split: Literal["train", "validation", "test"]
+    image: FileRecord
+    gt: Optional[FileRecord] = None
+    frames: Optional[list[int]] = None
+    """For a single time-lapse split by frames: the frames (of the source file) this split's file holds."""
+
+
+class N2vManifest(BaseModel):
+    """What ``prepare n2v`` wrote: noisy images (no ground truth needed), split by file (or by frame for one
+    time-lapse) into training, validation and test; the optional ground truth for QC."""
+
+    model_config = ConfigDict(extra="forbid")
+    schema_version: int = SCHEMA_VERSION
+    kind: Literal["n2v"] = "n2v"
+    fijiport_version: str
+    axes: str
+    config: PrepareN2vConfig
+    items: list[N2vRecord]
+    skipped_unpaired: list[str] = []
+
+    def names(self, split: str) -> list[str]:
+        return [r.name for r in self.items if r.split == split]
+
+    @staticmethod
+    def input_path(data_dir: Path, split: str, name: str) -> Path:
+        return Path(data_dir) / split / IMAGES_DIR / name
+
+    @staticmethod
+    def target_path(data_dir: Path, split: str, name: str) -> Path:
+        return Path(data_dir) / split / GT_DIR / name
+
+
+AnyManifest = Union[DataManifest, StardistManifest, N2vManifest]
+INPUT_DIRS = {"care": SOURCE_DIR, "stardist": IMAGES_DIR, "n2v": IMAGES_DIR}
 """Where each kind's data folder keeps the network inputs (export takes its test input from there)."""
 
 
@@ -146,7 +187,7 @@ def split_of_folder(folder: Path) -> Optional[str]:
     folder = Path(folder)
     if (folder / MANIFEST_NAME).is_file():
         return "test"
-    if folder.name in SPLITS and (folder.parent / MANIFEST_NAME).is_file():
+    if folder.name in N2V_SPLITS and (folder.parent / MANIFEST_NAME).is_file():
         return folder.name
     return None
 
@@ -171,10 +212,11 @@ def _raw(data_dir: Path, create_hint: str) -> dict:
 def load_manifest(data_dir: Path) -> DataManifest:
     """The manifest of a CARE data folder written by ``fijiport prepare care``."""
     data = _raw(data_dir, f"fijiport prepare care --low DIR --gt DIR -o {data_dir}")
-    if data.get("kind") == "stardist":
+    if data.get("kind") in ("stardist", "n2v"):
+        what = {"stardist": "StarDist data folder (images/masks)", "n2v": "Noise2Void data folder (noisy images, no pairs)"}
         raise DataError(
-            f"{data_dir} is a StarDist data folder (images/masks): train it with `fijiport train stardist {data_dir} "
-            "-o MODEL`; CARE needs a folder from `fijiport prepare care`"
+            f"{data_dir} is a {what[data['kind']]}: train it with `fijiport train {data['kind']} {data_dir} -o MODEL`; CARE "
+            "needs a folder from `fijiport prepare care`"
         )
     try:
         return DataManifest.model_validate(data)
@@ -192,4 +234,21 @@ def load_stardist_manifest(data_dir: Path) -> StardistManifest:
     except Exception as e:
         raise DataError(
             f"{Path(data_dir) / MANIFEST_NAME} is not a fijiport StarDist manifest ({e}); run `fijiport prepare stardist` again"
+        ) from None
+
+
+def load_n2v_manifest(data_dir: Path) -> N2vManifest:
+    """The manifest of an N2V data folder written by ``fijiport prepare n2v``."""
+    data = _raw(data_dir, f"fijiport prepare n2v --images DIR -o {data_dir}")
+    if data.get("kind") != "n2v":
+        kind = data.get("kind", "care")
+        raise DataError(
+            f"{data_dir} is a {kind} data folder; `fijiport train n2v` needs one from `fijiport prepare n2v --images DIR -o DATA` "
+            f"(train this one with `fijiport train {kind}`)"
+        )
+    try:
+        return N2vManifest.model_validate(data)
+    except Exception as e:
+        raise DataError(
+            f"{Path(data_dir) / MANIFEST_NAME} is not a fijiport N2V manifest ({e}); run `fijiport prepare n2v` again"
         ) from None

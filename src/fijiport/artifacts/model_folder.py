@@ -50,9 +50,13 @@ SCHEMA_VERSION = 1
 
 
 class Normalization(BaseModel):
+    """How training normalised the inputs: percentiles (CARE, StarDist) or the dataset's mean and std (N2V)."""
+
     model_config = ConfigDict(extra="allow")
-    percentile_low: float
-    percentile_high: float
+    percentile_low: Optional[float] = None
+    percentile_high: Optional[float] = None
+    means: Optional[list[float]] = None
+    stds: Optional[list[float]] = None
 
 
 class PatchCounts(BaseModel):
@@ -343,6 +347,8 @@ def _weights(model_dir: Path, weights: Optional[str], candidates: tuple[str, ...
 
 
 def _recorded_percentiles(model_dir: Path, training_config: Optional[dict], kind: ModelKind) -> tuple[tuple[float, float], str]:
+    if not kind.uses_percentiles:  # normalised otherwise (N2V: the dataset's mean and std, in config.json)
+        return kind.default_percentiles, "n/a"
     if training_config is not None:
         try:
             return (float(training_config["percentile_low"]), float(training_config["percentile_high"])), "training"

@@ -1,8 +1,8 @@
 """``qc.json``: what ``fijiport qc`` measured, read by ``export --qc`` for the model card.
 
-One type per QC task: :class:`RestorationQc` (CARE, and any model judged against ground-truth images)
-and :class:`SegmentationQc` (StarDist, against ground-truth label images). :func:`read_qc_report` reads
-either; files written before the schema version existed read as version 1.
+One type per QC task: :class:`RestorationQc` (CARE, and any model judged against ground-truth images),
+:class:`SegmentationQc` (StarDist, against ground-truth label images) and :class:`DenoisingQc` (N2V: the
+residual, and clean images where there are some). :func:`read_qc_report` reads each; files written before the schema version existed read as version 1.
 """
 
 from __future__ import annotations
@@ -92,7 +92,23 @@ class SegmentationQc(QcProvenance):
     images: list[dict[str, Any]]
 
 
-QcReport = Union[RestorationQc, SegmentationQc]
+class DenoisingQc(QcProvenance):
+    """QC of a denoising model trained without ground truth (N2V): what its residual (input − prediction) holds, and
+    scores against clean images where the test data has them."""
+
+    kind: str = "n2v"
+    normalization: dict[str, Any]
+    n_images: int
+    n_with_gt: int = 0
+    residual: dict[str, Any]
+    """Mean over the images of ``autocorrelation`` (at ``lags``), ``correlation_with_prediction``, ``std_ratio``."""
+    thresholds: dict[str, float] = {}
+    summary: Optional[dict[str, dict[str, float]]] = None
+    """Mean per metric (:data:`METRICS`) of ``input`` and ``prediction`` over the images with clean versions."""
+    images: list[dict[str, Any]]
+
+
+QcReport = Union[RestorationQc, SegmentationQc, DenoisingQc]
 
 
 def write_qc_report(folder: Path, report: QcReport) -> None:
@@ -109,7 +125,7 @@ def read_qc_report(path: Optional[Path]) -> Optional[QcReport]:
         raise DataError(f"--qc {path} is not a readable qc.json ({e}); run `fijiport qc` to create it") from None
     if not isinstance(data, dict):
         raise DataError(f"--qc {path} is not a qc.json written by `fijiport qc`")
-    cls = SegmentationQc if "per_threshold" in data else RestorationQc
+    cls = SegmentationQc if "per_threshold" in data else DenoisingQc if "residual" in data else RestorationQc
     try:
         return cls.model_validate(data)
     except ValueError as e:

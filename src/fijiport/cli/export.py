@@ -176,3 +176,5 @@ def export(
     if result.fiji_zip:
         out.print(f"Fiji/KNIME zip: {result.fiji_zip}")
         out.print(f"Fiji macro: {result.fiji_macro}")
+        for extra in result.fiji_extras:
+            out.print(f"N2V Fiji plugin zip: {extra}" if extra.name.endswith(".n2v-plugin.zip") else f"also: {extra}")

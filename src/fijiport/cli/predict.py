@@ -84,8 +84,9 @@ def predict(
     out.print(table)
     written = {r.intensity for r in results if r.intensity and not r.skipped}
     if written:
-        what = {"input": "the input's intensity scale (csbdeep's de-normalisation)",
-                "normalised": "normalised, 0-1 between the input's percentiles (as deepImageJ and CSBDeep-Fiji)"}  # fmt: skip
+        what = {"input": "the input's intensity scale (as csbdeep's and n2v's predict give them)",
+                "normalised": "the network's normalised output (CARE: 0-1 between the input's percentiles, as deepImageJ "
+                              "and CSBDeep-Fiji write it)"}  # fmt: skip
         out.print(f"restored images hold {', '.join(what[w] for w in sorted(written))}; --intensity chooses")
     warned = [w for r in results for w in r.warnings]
     if warned:

@@ -1,4 +1,4 @@
-"""``fijiport prepare care``."""
+"""``fijiport prepare care``, ``prepare stardist`` and ``prepare n2v``."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from rich.table import Table
 from ..artifacts.data_folder import MANIFEST_NAME
 from ..config.data import PrepareCareConfig, PrepareStardistConfig
 from ..config.loading import validate_config
-from ..data import prepare_care, prepare_stardist
+from ..config.n2v import PrepareN2vConfig
+from ..data import prepare_care, prepare_n2v, prepare_stardist
 from ._common import FijiportCommand, HelpGroup, out, progress_bar
 
 app = typer.Typer(
     cls=HelpGroup,
     no_args_is_help=True,
-    help="Turn folders of acquisitions (CARE) or images with masks (StarDist) into a checked, split data folder.",
+    help="Turn folders of acquisitions (CARE), images with masks (StarDist) or noisy images (N2V) into a checked, split data folder.",
 )
 
 
@@ -164,4 +165,71 @@ def stardist(
     out.print(table)
     if manifest.skipped_unpaired:
         out.print(f"skipped unpaired: {', '.join(manifest.skipped_unpaired)}")
+    out.print(f"manifest: {output / MANIFEST_NAME}")
+
+
+@app.command("n2v", cls=FijiportCommand)
+def n2v(
+    images: list[Path] = typer.Option(
+        ..., "--images", help="Folder of noisy images (TIFF); repeat for more folders (file names must be unique).", show_default=False
+    ),
+    output: Path = typer.Option(
+        ...,
+        "--output",
+        "-o",
+        help="Data folder to create: train/, validation/ and test/ with images/ (and GT/ with --gt), and a manifest.",
+        show_default=False,
+    ),
+    gt: Optional[Path] = typer.Option(
+        None, "--gt", help="Clean images with the same file names, for `fijiport qc` only (N2V never trains on them)."
+    ),
+    axes: Optional[str] = typer.Option(
+        None,
+        "--axes",
+        help="Axes of every image, e.g. YX, ZYX, TYX, YXC; read from ImageJ/OME metadata or guessed from the dimensions.",
+    ),
+    validation_fraction: float = typer.Option(
+        0.1, "--validation-fraction", help="Fraction of the files (of the frames, for one time-lapse) that monitor training."
+    ),
+    test_fraction: float = typer.Option(
+        0.1, "--test-fraction", help="Fraction of the files (or frames) held out for `fijiport qc` and never used in training."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split; the same seed and names give the same split."),
+    allow_unpaired: bool = typer.Option(False, "--allow-unpaired", help="With --gt: keep images without a clean version."),
+    link: str = typer.Option("copy", "--link", help="How files reach the data folder: copy (default) or hardlink."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the data folder if it exists."),
+) -> None:
+    """Check noisy images (no ground truth needed) and split them for Noise2Void.
+
+    Files are split into training, validation and test; a single time-lapse is split by frames
+    instead, in contiguous blocks (neighbouring frames share structure and must not leak into the
+    test frames). Refuses constant images, RGB images and axes N2V cannot take, naming the file.
+    Originals are only read.
+
+    Example: [bold]fijiport prepare n2v --images raw/noisy -o n2v_data[/]
+    """
+
+    config = validate_config(
+        PrepareN2vConfig,
+        {"axes": axes, "validation_fraction": validation_fraction, "test_fraction": test_fraction, "seed": seed,
+         "allow_unpaired": allow_unpaired, "link": link},
+        source="options",
+    )  # fmt: skip
+    with progress_bar(transient=True) as bar:
+        task = bar.add_task("checking and copying", total=None)
+        manifest = prepare_n2v(
+            images, output, gt_dir=gt, config=config, overwrite=overwrite,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )  # fmt: skip
+    table = Table(title=f"{output} (axes {manifest.axes})")
+    for col in ("split", "files", "frames", "with GT"):
+        table.add_column(col, overflow="fold")
+    for split in ("train", "validation", "test"):
+        items = [r for r in manifest.items if r.split == split]
+        frames = ", ".join(f"{r.frames[0]}-{r.frames[-1]}" for r in items if r.frames) or "all"
+        names = ", ".join(r.name for r in items[:6]) + (" …" if len(items) > 6 else "")
+        table.add_row(split, names or "-", frames if items else "-", str(sum(r.gt is not None for r in items)))
+    out.print(table)
+    if not manifest.names("validation"):
+        out.print("[dim]no validation images: training holds back a share of its patches to validate[/]")
     out.print(f"manifest: {output / MANIFEST_NAME}")

@@ -10,13 +10,17 @@ from rich.table import Table
 
 from ..artifacts.model_folder import ModelFolder
 from ..config.export import checked_percentiles
-from ..qc import qc_care, qc_stardist
+from ..qc import qc_care, qc_n2v, qc_stardist
 from ._common import out, parse_numbers, parse_tiles, progress_bar
 
 
 def qc(
-    model_dir: Path = typer.Argument(..., help="CARE model folder (config.json + weights_best.h5).", show_default=False),
-    test_dir: Path = typer.Argument(..., help="Folder with low/ and GT/ (e.g. DATA_DIR/test from `fijiport prepare`).", show_default=False),
+    model_dir: Path = typer.Argument(..., help="CARE, StarDist or N2V model folder (config.json + weights_best.h5).", show_default=False),
+    test_dir: Path = typer.Argument(
+        ...,
+        help="Held-out data: DATA_DIR/test of `fijiport prepare` (CARE: low/ and GT/; StarDist: images/ and masks/; N2V: images/, GT/ optional, or a folder of TIFFs).",
+        show_default=False,
+    ),
     output: Path = typer.Option(
         ..., "--output", "-o", help="Report folder to create: qc.json, qc.md and panels/*.png.", show_default=False
     ),
@@ -35,12 +39,15 @@ def qc(
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the report folder if it exists."),
 ) -> None:
-    """Measure a model on held-out data: restoration metrics (CARE) or segmentation metrics (StarDist).
+    """Measure a model on held-out data: restoration (CARE), segmentation (StarDist) or denoising (N2V) QC.
 
     CARE: PSNR, SSIM and NRMSE of prediction vs GT and of input vs GT, the CARE paper's way (GT
     normalised by its 0.1/99.9 percentiles, input and prediction scaled affinely to it).
     StarDist: precision, recall, F1, accuracy TP/(TP+FP+FN) and panoptic quality at IoU 0.1–0.9,
-    a plot against the threshold, and outline overlays. Pass qc.json to `fijiport export --qc`.
+    a plot against the threshold, and outline overlays.
+    N2V (no ground truth needed): the residual's autocorrelation and correlation with the prediction
+    (near 0 when only noise was removed), and PSNR/SSIM/NRMSE where clean images sit in GT/.
+    Pass qc.json to `fijiport export --qc`.
 
     Example: [bold]fijiport qc models/care_nuclei data/test -o qc_report[/]
     """
@@ -49,6 +56,8 @@ def qc(
     folder = ModelFolder.open(model_dir, percentiles=pct)
     if folder.kind.qc_task == "segmentation":
         return _qc_segmentation(folder, test_dir, output, save_predictions, overwrite)
+    if folder.kind.qc_task == "denoising":
+        return _qc_denoising(folder, test_dir, output, parse_tiles(tiles), save_predictions, overwrite)
     with progress_bar(transient=True) as bar:
         task = bar.add_task("predicting", total=None)
         result = qc_care(
@@ -68,6 +77,35 @@ def qc(
     for m in ("psnr", "ssim", "nrmse"):
         table.add_row(m.upper(), f"{s[m]['input']:.4f}", f"{s[m]['prediction']:.4f}", f"{s[m]['prediction'] - s[m]['input']:+.4f}")
     out.print(table)
+    out.print(f"report: {output / 'qc.md'}")
+
+
+def _qc_denoising(folder, test_dir: Path, output: Path, tiles, save_predictions: bool, overwrite: bool) -> None:
+    with progress_bar(transient=True) as bar:
+        task = bar.add_task("denoising", total=None)
+        report = qc_n2v(
+            folder,
+            test_dir,
+            output,
+            n_tiles=tiles,
+            save_predictions=save_predictions,
+            overwrite=overwrite,
+            progress=lambda i, n, name: bar.update(task, completed=i, total=n, description=f"denoising {name}"),
+        )
+    r = report.residual
+    table = Table(title=f"N2V QC on {report.n_images} {report.images_word} image(s): the residual (input − prediction)")
+    for col in ("autocorrelation lag 1", "lag 2", "lag 3", "correlation with prediction", "residual std / input std"):
+        table.add_column(col, justify="right")
+    table.add_row(*(f"{a:.3f}" for a in r["autocorrelation"]), f"{r['correlation_with_prediction']:.3f}", f"{r['std_ratio']:.3f}")
+    out.print(table)
+    out.print("[dim]near 0 when only pixel-independent noise was removed; higher: the network removed structure[/]")
+    if report.summary:
+        gt = Table(title=f"against clean images ({report.n_with_gt})")
+        for col in ("metric", "input vs GT", "prediction vs GT", "gain"):
+            gt.add_column(col, justify="right" if col != "metric" else "left")
+        for m, s in report.summary.items():
+            gt.add_row(m.upper(), f"{s['input']:.4f}", f"{s['prediction']:.4f}", f"{s['prediction'] - s['input']:+.4f}")
+        out.print(gt)
     out.print(f"report: {output / 'qc.md'}")
 
 

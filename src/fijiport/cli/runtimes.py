@@ -17,7 +17,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help=(
         "Install the runtimes Fiji, deepImageJ and KNIME embed, and run models on them.\n\n"
-        "The runtimes: TensorFlow 1.13.1 (KNIME), 1.15.0 (CSBDeep-Fiji, StarDist-Fiji, deepImageJ), 2.10.1 (deepImageJ) and "
+        "The runtimes: TensorFlow 1.13.1 (KNIME), 1.15.0 (CSBDeep-Fiji, StarDist-Fiji, N2V-Fiji, deepImageJ), 2.10.1 (deepImageJ) and "
         "onnxruntime 1.13.1 (deepImageJ)."
     ),
 )
@@ -91,7 +91,11 @@ def _first_sentence(text: str, limit: int = 160) -> str:
 
 @app.command("check", cls=FijiportCommand)
 def check(
-    package: Path = typer.Argument(..., help="bioimage.io model zip, or a CSBDeep/StarDist/KNIME TF_SavedModel.zip.", show_default=False),
+    package: Path = typer.Argument(
+        ...,
+        help="bioimage.io model zip, a CSBDeep/StarDist/KNIME TF_SavedModel.zip, or an N2V plugin zip (.n2v-plugin.zip).",
+        show_default=False,
+    ),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the matrix as JSON to this file."),
 ) -> None:

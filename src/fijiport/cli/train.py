@@ -1,4 +1,4 @@
-"""``fijiport train care``."""
+"""``fijiport train care``, ``train stardist`` and ``train n2v``."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import typer
 from ..artifacts.model_folder import LOSS_PNG
 from ..config.care import CareTrainConfig
 from ..config.loading import load_yaml_config, merge_options
+from ..config.n2v import N2vTrainConfig
 from ..config.stardist import StardistTrainConfig
 from ..errors import UsageError
-from ..training import train_care, train_stardist
+from ..training import train_care, train_n2v, train_stardist
 from ._common import FijiportCommand, HelpGroup, err, out, parse_numbers, progress_bar
 
 DATA, NETWORK, TRAINING, SWITCHES = "Data and patches", "Network", "Training", "Switches"
@@ -22,7 +23,7 @@ DATA, NETWORK, TRAINING, SWITCHES = "Data and patches", "Network", "Training", "
 ``--x/--no-x`` switches gets a column for them)."""
 
 app = typer.Typer(
-    cls=HelpGroup, no_args_is_help=True, help="Train CARE or StarDist networks on a data folder written by `fijiport prepare`."
+    cls=HelpGroup, no_args_is_help=True, help="Train CARE, StarDist or Noise2Void networks on a data folder written by `fijiport prepare`."
 )
 
 
@@ -324,3 +325,108 @@ def stardist(
     )
     out.print(f"model: {output}")
     out.print(f"loss curve: {output / 'loss.png'}")
+
+
+@app.command("n2v", cls=FijiportCommand)
+def n2v(
+    data_dir: Path = typer.Argument(..., help="Data folder written by `fijiport prepare n2v`.", show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="Model folder to write (a standard n2v model folder).", show_default=False),
+    config_file: Optional[Path] = typer.Option(
+        None, "--config", help="YAML file with any of the options below (snake_case keys); options given on the command line win."
+    ),
+    patch_size: Optional[str] = typer.Option(
+        None,
+        "--patch-size",
+        help="Patch size per spatial axis, e.g. 64,64 or 16,64,64 (default, shrunk to fit the images); divisible by 2**unet-depth.",
+        rich_help_panel=DATA,
+    ),
+    masked_pixel_percent: Optional[float] = typer.Option(
+        None, "--masked-pixel-percent", help="Blind spot: % of each patch's pixels masked (default 0.198).", rich_help_panel=DATA
+    ),
+    neighborhood_radius: Optional[int] = typer.Option(
+        None, "--neighborhood-radius", help="Blind spot: radius replacement values come from (default 5).", rich_help_panel=DATA
+    ),
+    validation_fraction: Optional[float] = typer.Option(
+        None,
+        "--validation-fraction",
+        help="Share of training patches that validate when the data folder has no validation images (default 0.1).",
+        rich_help_panel=DATA,
+    ),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (default 100).", rich_help_panel=TRAINING),
+    steps_per_epoch: Optional[int] = typer.Option(
+        None, "--steps-per-epoch", help="Parameter updates per epoch (default 100).", rich_help_panel=TRAINING
+    ),
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", help="Patches per update (default 128); lower it when the GPU runs out of memory.", rich_help_panel=TRAINING
+    ),
+    learning_rate: Optional[float] = typer.Option(
+        None, "--learning-rate", help="Initial Adam learning rate (default 0.0004).", rich_help_panel=TRAINING
+    ),
+    seed: Optional[int] = typer.Option(
+        None, "--seed", help="Seed of patches, masking and initial weights (default 0).", rich_help_panel=TRAINING
+    ),
+    unet_depth: Optional[int] = typer.Option(None, "--unet-depth", help="U-Net resolution levels (default 2).", rich_help_panel=NETWORK),
+    unet_first_filters: Optional[int] = typer.Option(
+        None, "--unet-first-filters", help="Convolution filters at the first level (default 32).", rich_help_panel=NETWORK
+    ),
+    unet_kernel_size: Optional[int] = typer.Option(
+        None, "--unet-kernel-size", help="Odd convolution kernel size (default 3).", rich_help_panel=NETWORK
+    ),
+    augment: Optional[bool] = typer.Option(
+        None, "--augment/--no-augment", help="90° rotations and flips of the patches (default on).", rich_help_panel=SWITCHES
+    ),
+    tensorboard: Optional[bool] = typer.Option(
+        None,
+        "--tensorboard/--no-tensorboard",
+        help="Write TensorBoard logs (default: only when tensorboard is installed).",
+        rich_help_panel=SWITCHES,
+    ),
+    gpu_memory_growth: Optional[bool] = typer.Option(
+        None, "--gpu-memory-growth", help="Let TensorFlow take GPU memory as needed (for shared GPUs).", rich_help_panel=SWITCHES
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the weights of an existing model folder."),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue an interrupted training in OUTPUT from its last saved epoch up to --epochs (the total), with the settings recorded there.",
+    ),
+) -> None:
+    """Train Noise2Void (2D or 3D) on noisy images alone, with the n2v package.
+
+    Writes n2v's model folder (config.json with the data's mean and std, weights_best.h5,
+    weights_last.h5; loadable with n2v.models.N2V and `fijiport export`), plus
+    fijiport_config.yaml, fijiport_progress.json (what --resume continues from), history.csv and
+    loss.png. N2V's loss is computed on the masked pixels only and stays high: it measures the
+    noise, so judge the model by `fijiport qc`, not by the loss's level.
+
+    Example: [bold]fijiport train n2v n2v_data -o models/n2v_nuclei --epochs 50[/]
+    """
+
+    cli_values = dict(
+        patch_size=parse_numbers(patch_size, int, "--patch-size"),
+        masked_pixel_percent=masked_pixel_percent,
+        neighborhood_radius=neighborhood_radius,
+        validation_fraction=validation_fraction,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        unet_depth=unet_depth,
+        unet_first_filters=unet_first_filters,
+        unet_kernel_size=unet_kernel_size,
+        augment=augment,
+        tensorboard=tensorboard,
+        gpu_memory_growth=gpu_memory_growth,
+    )
+    _check_resume(resume, cli_values, config_file)
+    source = f"options{' and ' + str(config_file) if config_file else ''}"
+    config = merge_options(N2vTrainConfig, load_yaml_config(config_file), cli_values, source=source)
+    with progress_bar() as bar:
+        result = train_n2v(data_dir, output, config, overwrite=overwrite, resume=resume, progress=_progress_handler(bar))
+    err.print(
+        f"trained on {result.n_patches_train} patches ({result.n_patches_val} for validation) in {result.seconds:.0f} s; "
+        f"best validation loss {result.best_val_loss:.4f}"
+    )
+    out.print(f"model: {output}")
+    out.print(f"loss curve: {output / LOSS_PNG}")

@@ -67,3 +67,23 @@ def write_care_pairs(out_dir: Path, *, dims: int = 2, seed: int = 0) -> tuple[Pa
         tifffile.imwrite(gt_dir / name, gt.astype(np.uint16))
         tifffile.imwrite(low_dir / name, simulate_low_snr(gt, rng))
     return low_dir, gt_dir
+
+
+def write_noisy_images(out_dir: Path, *, dims: int = 2, seed: int = 0, n: int = 6) -> tuple[Path, Path]:
+    """Write ``out_dir/noisy`` (simulated low-light acquisitions, what Noise2Void trains on) and ``out_dir/clean`` (the
+    scenes they image, for QC only) as TIFFs with the same names, at most 9 (2D) or 8 (3D); returns both folders."""
+    import tifffile
+
+    rng = np.random.default_rng(seed)
+    if dims == 2:
+        clean = crops(nuclei_2d(), (128, 128), (3, 3))[:n]
+    else:
+        clean = crops(nuclei_3d(), (16, 48, 48), (2, 2, 2))[:n]
+    noisy_dir, clean_dir = Path(out_dir) / "noisy", Path(out_dir) / "clean"
+    noisy_dir.mkdir(parents=True, exist_ok=True)
+    clean_dir.mkdir(parents=True, exist_ok=True)
+    for i, scene in enumerate(clean):
+        name = f"nuclei_{i:02d}.tif"
+        tifffile.imwrite(clean_dir / name, scene.astype(np.uint16))
+        tifffile.imwrite(noisy_dir / name, simulate_low_snr(scene, rng, photons=30.0))
+    return noisy_dir, clean_dir

@@ -19,12 +19,11 @@ from typing import Any, Optional, cast
 import numpy as np
 
 from ..artifacts.model_folder import ModelFolder
-from ..artifacts.qc_report import QcReport, RestorationQc, SegmentationQc, read_qc_report
+from ..artifacts.qc_report import DenoisingQc, QcReport, RestorationQc, SegmentationQc, read_qc_report
 from ..config.export import ExportMeta, checked_percentiles
 from ..errors import DataError, ExportError
-from ..files import all_or_nothing, read_tiff
+from ..files import all_or_nothing, check_output, read_tiff
 from ..kinds.base import ExportContext, test_image_layout
-from ..normalize import scale_range
 from ..package.read import offline_tolerant_github_check
 from ..package.tolerance import agree, strict
 from .card import render_card
@@ -74,6 +73,8 @@ class ExportResult:
     rewrites: list[str] = field(default_factory=list)
     fiji_zip: Optional[Path] = None
     fiji_macro: Optional[Path] = None
+    fiji_extras: list[Path] = field(default_factory=list)
+    """More files beside the Fiji zip (N2V: the zip for the N2V Fiji plugin)."""
 
 
 def export_model(
@@ -114,6 +115,11 @@ def export_model(
     folder = ModelFolder.open(model_dir, weights=options.weights, percentiles=checked_percentiles(options.percentiles), kind=kind)
     k = folder.kind
     k.check_export(folder, fiji_zip=options.fiji_zip is not None)
+    if options.fiji_zip is not None:
+        extras = k.fiji_extra_outputs(folder, Path(options.fiji_zip))
+        for extra in extras:
+            check_output(extra, options.overwrite)
+        outputs += extras
     warnings = metadata_warnings(meta)
     for w in warnings:
         log.info("zoo: %s", w)
@@ -128,7 +134,7 @@ def export_model(
         test_image_layout(test_raw, folder), folder.spatial_axes, geometry.div_by, geometry.min_size, pad_mode=k.test_pad_mode
     )
     x_batch = x_raw[np.newaxis].astype(np.float32)
-    x_norm = scale_range(x_batch, tuple(range(1, x_batch.ndim - 1)), *folder.percentiles)
+    x_norm = k.normalize_input(folder, x_batch)
     name = k.package_name(meta.name, folder)
     ctx = ExportContext(folder, model, geometry, meta, name, output_zip.name, Path(), INPUT_ID, x_norm=x_norm, qc=qc, qc_note=qc_note)
     ctx.extra["qc_from_other_model"] = bool(qc_note) and options.qc_from_other_model
@@ -150,6 +156,7 @@ def export_model(
 
         step("freezing the TensorFlow graph and converting it to ONNX")
         compatible, saved_dir, tf_zip, onnx_path = write_network_weights(net, tmp, options.opset, x_norm, k.graph_output_id)
+        assert onnx_path is not None
 
         step("checking weight formats agree")
         converted = {"tensorflow_saved_model_bundle": run_graph(compatible, x_norm), "onnx": run_onnx(onnx_path, x_norm, INPUT_ID)}
@@ -186,9 +193,18 @@ def export_model(
         with all_or_nothing(*outputs):
             write_package(descr, output_zip, overwrite=options.overwrite)
             fiji_zip = fiji_macro = None
+            fiji_extras: list[Path] = []
             if options.fiji_zip is not None:
-                step(f"writing the {k.fiji_plugin} / KNIME zip and macro")
-                fiji_zip = write_fiji_zip(saved_dir, k.fiji_meta(ctx), Path(options.fiji_zip), overwrite=options.overwrite)
+                step("writing the Fiji / KNIME zip and macro")
+                fiji_net = k.fiji_network(ctx, net)
+                fiji_dir = saved_dir
+                if fiji_net is not None:  # a graph of its own for the Fiji plugins (N2V: the normalisation inside)
+                    fiji_graph, fiji_dir = write_network_weights(
+                        fiji_net, tmp / "fiji", options.opset, x_batch, k.graph_output_id, onnx=False
+                    )[:2]
+                    check_fiji_graph(fiji_graph, x_batch, test_output)
+                fiji_zip = write_fiji_zip(fiji_dir, k.fiji_meta(ctx), Path(options.fiji_zip), overwrite=options.overwrite)
+                fiji_extras = k.write_fiji_extras(ctx, tf_zip, fiji_zip, overwrite=options.overwrite)
                 values, note = k.fiji_macro_values(ctx, fiji_zip)
                 fiji_macro = write_filled_macro(k.fiji_macro, fiji_zip.with_suffix(".ijm"), values, note, overwrite=options.overwrite)
     return ExportResult(
@@ -203,6 +219,7 @@ def export_model(
         compatible.rewrites,
         fiji_zip,
         fiji_macro,
+        fiji_extras,
     )
 
 
@@ -249,7 +266,7 @@ def check_qc(qc: Optional[QcReport], folder: ModelFolder, path: Optional[Path], 
     for a CARE model) always. Returns the note the model card puts before the figures ('' when there is none)."""
     if qc is None:
         return ""
-    task = "segmentation" if isinstance(qc, SegmentationQc) else "restoration"
+    task = "segmentation" if isinstance(qc, SegmentationQc) else "denoising" if isinstance(qc, DenoisingQc) else "restoration"
     if task != folder.kind.qc_task:
         raise ExportError(
             f"--qc {path} is the {task} QC of a {qc.kind} model; {folder.path} is a {folder.kind.title} model, "
@@ -326,16 +343,31 @@ def crop_to_valid_size(x: np.ndarray, spatial: str, div_by: int, min_size: int, 
     return x
 
 
-def write_network_weights(keras_model, tmp: Path, opset: int, x_norm: np.ndarray, output_id: str = "output"):
+def check_fiji_graph(graph, x_raw: np.ndarray, expected: np.ndarray) -> float:
+    """Prove a Fiji zip's own graph (one with the package's pre- and postprocessing built in) gives the package's test
+    output from its raw test input; the limit is the weight formats' agreement limit, relative to the output's range."""
+    y = run_graph(graph, x_raw)
+    scale = max(float(np.abs(expected).max()), 1.0)
+    agreement = agree(y, expected, strict(AGREEMENT_ATOL * scale))
+    if not agreement.ok:
+        raise ExportError(f"the Fiji zip's graph (normalisation built in) does not reproduce the package's test output "
+                          f"({agreement.reason}); please report this model")  # fmt: skip
+    log.info("Fiji graph reproduces the package's test output: max |diff| %.3g", agreement.max_abs_diff)
+    return float(agreement.max_abs_diff or 0.0)
+
+
+def write_network_weights(keras_model, tmp: Path, opset: int, x_norm: np.ndarray, output_id: str = "output", *, onnx: bool = True):
     """Freeze a Keras network into the TF-1.x-compatible graph (each rewrite proven on ``x_norm``), save it
-    as ``tmp/tf_saved_model_bundle.zip`` and convert it to ``tmp/weights.onnx``.
+    as ``tmp/tf_saved_model_bundle.zip`` and (with ``onnx``) convert it to ``tmp/weights.onnx``.
 
-    Returns (compatible graph, SavedModel folder, bundle zip, ONNX path)."""
-
+    Returns (compatible graph, SavedModel folder, bundle zip, ONNX path or None)."""
+    tmp.mkdir(parents=True, exist_ok=True)
     frozen = freeze_keras_model(keras_model, INPUT_ID, output_id)
     compatible = make_tf1_compatible(frozen)
     check_equivalent(frozen, compatible, x_norm)
     saved_dir = write_saved_model(compatible, tmp / "saved_model", INPUT_ID, output_id)
     tf_zip = zip_folder(saved_dir, tmp / "tf_saved_model_bundle.zip")
+    if not onnx:
+        return compatible, saved_dir, tf_zip, None
     onnx_path = frozen_graph_to_onnx(compatible, tmp / "weights.onnx", input_key=INPUT_ID, output_key=output_id, opset=opset, probe=x_norm)
     return compatible, saved_dir, tf_zip, onnx_path

@@ -96,7 +96,6 @@ def model_descr(
 
     folder, kind, meta, g, tmp = ctx.folder, ctx.folder.kind, ctx.meta, ctx.geometry, ctx.tmp
     authors, maintainers, cites = rdf_people_and_citations(meta, list(kind.citations))
-    spatial = [a.lower() for a in folder.spatial_axes]
     inputs = [
         bio.InputTensorDescr(
             id=bio.TensorId(ctx.input_id),
@@ -111,13 +110,7 @@ def model_descr(
             test_tensor=bio.FileDescr(source=tmp / "test_input.npy"),
             sample_tensor=bio.FileDescr(source=tmp / "sample_input.tif"),
             data=bio.IntervalOrRatioDataDescr(type="float32"),
-            preprocessing=[
-                bio.ScaleRangeDescr(
-                    kwargs=bio.ScaleRangeKwargs(
-                        axes=[bio.AxisId(a) for a in spatial], min_percentile=folder.percentiles[0], max_percentile=folder.percentiles[1]
-                    )
-                )
-            ],
+            preprocessing=kind.preprocessing_descrs(ctx),
         )
     ]
     comments = kind.weight_comments(ctx)

@@ -81,6 +81,9 @@ def make_tf1_compatible(frozen: FrozenGraph) -> FrozenGraph:
     - ``ResizeNearestNeighbor`` with ``half_pixel_centers=True`` (attribute added in TF 1.14; Keras'
       ``UpSampling`` writes it) → the legacy op, which for integer up-scaling factors picks the
       same source pixel (floor((i + 0.5) / f) == floor(i / f) for integer f);
+    - ``FusedBatchNorm(V3)`` in inference mode after a convolution (n2v's U-Net) → folded into the convolution's
+      kernel and bias (TF 1.13 does not know ``FusedBatchNormV3``; TF 1.15 refuses its 3D form): ``w·γ/√(σ²+ε)`` and
+      ``(b − μ)·γ/√(σ²+ε) + β`` per output channel, the batch norm becoming an ``Identity``;
     - drops ``NoOp`` control-dependency leftovers.
     Default-valued attributes are stripped when saving (see :func:`write_saved_model`).
     """
@@ -105,8 +108,64 @@ def make_tf1_compatible(frozen: FrozenGraph) -> FrozenGraph:
     kept = [n for n in gd.node if n.op != "NoOp"]
     del gd.node[:]
     gd.node.extend(kept)
+    folded = _fold_batch_norms(gd)
+    if folded:
+        counts["FusedBatchNorm folded into the convolution before it"] = folded
+        gd = tf.compat.v1.graph_util.extract_sub_graph(gd, [frozen.output_name])  # the batch norms' constants are dead now
     rewrites += [f"{k} ({v}×)" for k, v in counts.items()]
     return FrozenGraph(gd, frozen.input_name, frozen.output_name, rewrites)
+
+
+def _fold_batch_norms(gd) -> int:
+    """Fold inference-mode batch norms that follow a convolution with a bias (through Identity nodes) into that
+    convolution's constants, in place; returns how many. A batch norm whose constants are shared is left alone."""
+    from tensorflow.python.framework import tensor_util
+
+    nodes = {n.name: n for n in gd.node}
+    consumers: dict[str, int] = {}
+    for n in gd.node:
+        for i in n.input:
+            consumers[i.split(":")[0].lstrip("^")] = consumers.get(i.split(":")[0].lstrip("^"), 0) + 1
+
+    def source(name: str):
+        n = nodes[name.split(":")[0].lstrip("^")]
+        while n.op == "Identity" and n.input:
+            n = nodes[n.input[0].split(":")[0]]
+        return n
+
+    def own_const(name: str):
+        n = source(name)
+        if n.op != "Const" or consumers.get(n.name, 0) > 1:
+            return None
+        return n
+
+    folded = 0
+    for bn in [n for n in gd.node if n.op in ("FusedBatchNorm", "FusedBatchNormV3")]:
+        if bn.attr["is_training"].b or len(bn.input) < 5:
+            continue
+        bias_add = source(bn.input[0])
+        conv = source(bias_add.input[0]) if bias_add.op == "BiasAdd" else None
+        if conv is None or conv.op not in ("Conv2D", "Conv3D") or consumers.get(bias_add.name, 0) > 1:
+            continue
+        kernel, bias = own_const(conv.input[1]), own_const(bias_add.input[1])
+        params = [own_const(i) for i in bn.input[1:5]]
+        if kernel is None or bias is None or any(c is None for c in params):
+            continue
+        scale, offset, mean, var = (tensor_util.MakeNdarray(c.attr["value"].tensor).astype(np.float64) for c in params if c is not None)
+        factor = scale / np.sqrt(var + bn.attr["epsilon"].f)
+        w = tensor_util.MakeNdarray(kernel.attr["value"].tensor).astype(np.float64)  # ...HWIO: output channels last
+        b = tensor_util.MakeNdarray(bias.attr["value"].tensor).astype(np.float64)
+        kernel.attr["value"].tensor.CopyFrom(tensor_util.make_tensor_proto((w * factor).astype(np.float32)))
+        bias.attr["value"].tensor.CopyFrom(tensor_util.make_tensor_proto(((b - mean) * factor + offset).astype(np.float32)))
+        x, dtype = bn.input[0], bn.attr["T"].type
+        bn.op = "Identity"
+        del bn.input[:]
+        bn.input.append(x)
+        for key in list(bn.attr.keys()):
+            del bn.attr[key]
+        bn.attr["T"].type = dtype
+        folded += 1
+    return folded
 
 
 def run_graph(frozen: FrozenGraph, x: np.ndarray) -> np.ndarray:
@@ -121,10 +180,11 @@ def run_graph(frozen: FrozenGraph, x: np.ndarray) -> np.ndarray:
 
 
 def check_equivalent(before: FrozenGraph, after: FrozenGraph, x: np.ndarray, atol: float = 1e-5) -> float:
-    """Run both graphs on ``x``; raise :class:`ExportError` if they differ by more than ``atol``."""
+    """Run both graphs on ``x``; raise :class:`ExportError` if they differ by more than ``atol`` times the output's
+    largest magnitude (at least 1: float32 rounding grows with the values, e.g. N2V's outputs on the input's scale)."""
 
     a, b = run_graph(before, x), run_graph(after, x)
-    agreement = agree(b, a, strict(atol))
+    agreement = agree(b, a, strict(atol * max(1.0, float(np.abs(a).max()) if a.size else 1.0)))
     if not agreement.ok:
         raise ExportError(f"graph rewrite changed the output ({agreement.reason}); please report this model")
     log.info("rewritten graph reproduces the original: max |diff| %.3g", agreement.max_abs_diff)

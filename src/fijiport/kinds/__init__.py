@@ -15,9 +15,10 @@ from typing import Any, Optional
 from ..errors import ConfigError
 from .base import ExportContext, Geometry, KindPrediction, ModelKind
 from .care import CARE
+from .n2v import N2V
 from .stardist import STARDIST
 
-KINDS: dict[str, ModelKind] = {k.name: k for k in (STARDIST, CARE)}
+KINDS: dict[str, ModelKind] = {k.name: k for k in (STARDIST, N2V, CARE)}
 """Every kind, most specific first: the first whose ``detect`` accepts a config.json is the folder's kind."""
 
 

@@ -100,10 +100,13 @@ class ModelKind:
     """As users write it (``CARE``, ``StarDist``)."""
     output: ClassVar[Literal["image", "labels"]]
     """What prediction writes: a restored image, or a label image with ROI set and measurements."""
-    qc_task: ClassVar[Literal["restoration", "segmentation"]]
-    """Which QC the ``qc`` step runs: restoration metrics against ground truth, or instance matching."""
+    qc_task: ClassVar[Literal["restoration", "segmentation", "denoising"]]
+    """Which QC the ``qc`` step runs: restoration metrics against ground truth, instance matching, or denoising (the
+    residual's structure, plus restoration metrics where ground truth exists)."""
     default_percentiles: ClassVar[tuple[float, float]]
     default_percentiles_origin: ClassVar[str]
+    uses_percentiles: ClassVar[bool] = True
+    """Whether inputs are normalised by percentiles (CARE, StarDist); N2V uses the training data's mean and std."""
     weight_candidates: ClassVar[tuple[str, ...]] = ("weights_best.h5", "weights_last.h5", "weights_now.h5")
     test_image_splits: ClassVar[tuple[str, ...]] = ("test", "train")
     """Where a fijiport-trained model's data folder is searched for a test input, in order (training record splits)."""
@@ -113,6 +116,8 @@ class ModelKind:
     fiji_plugin: ClassVar[str]
     """The Fiji plugin that runs a Fiji zip of this kind (``CSBDeep-Fiji``, ``StarDist-Fiji``)."""
     fiji_plugin_dims: ClassVar[tuple[int, ...]] = (2, 3)
+    also_runs_in: ClassVar[tuple[str, ...]] = ()
+    """Other Fiji plugins that run this kind's Fiji zip (N2V: CSBDeep-Fiji, with the normalisation inside the graph)."""
     card_template: ClassVar[str]
     fiji_macro: ClassVar[str]
     input_id: ClassVar[str] = "input"
@@ -147,6 +152,22 @@ class ModelKind:
 
     def geometry(self, folder: ModelFolder, model) -> Geometry:
         raise NotImplementedError
+
+    def normalize_input(self, folder: ModelFolder, x_batch: np.ndarray) -> np.ndarray:
+        """The network's input for a raw (batch, spatial..., channel) image, as the package's preprocessing makes it:
+        by default the training percentiles mapped to 0–1, as bioimage.io's ``scale_range`` computes it."""
+        from ..normalize import scale_range
+
+        return scale_range(x_batch, tuple(range(1, x_batch.ndim - 1)), *folder.percentiles)
+
+    def preprocessing_descrs(self, ctx: ExportContext) -> list:
+        """The input's preprocessing in the rdf, matching :meth:`normalize_input` (by default ``scale_range``)."""
+        from bioimageio.spec.model import v0_5 as bio
+
+        folder = ctx.folder
+        return [bio.ScaleRangeDescr(kwargs=bio.ScaleRangeKwargs(axes=[bio.AxisId(a.lower()) for a in folder.spatial_axes],
+                                                              min_percentile=folder.percentiles[0],
+                                                              max_percentile=folder.percentiles[1]))]  # fmt: skip
 
     test_pad_mode: ClassVar[Optional[str]] = None
     """How a test input shorter than the minimum size is padded (None: reflect, symmetric where it cannot)."""
@@ -200,6 +221,18 @@ class ModelKind:
     def fiji_meta(self, ctx: ExportContext) -> dict[str, Any]:
         """The Fiji zip's ``meta.json``."""
         raise NotImplementedError
+
+    def fiji_network(self, ctx: ExportContext, net) -> Any:
+        """A network of its own for the Fiji zip (a Keras model), or None for the package's (the default)."""
+        return None
+
+    def fiji_extra_outputs(self, folder: ModelFolder, fiji_zip: Path) -> list[Path]:
+        """More files written beside the Fiji zip (checked before any work; e.g. the N2V plugin's own zip)."""
+        return []
+
+    def write_fiji_extras(self, ctx: ExportContext, tf_zip: Path, fiji_zip: Path, *, overwrite: bool) -> list[Path]:
+        """Write :meth:`fiji_extra_outputs` (``tf_zip``: the package's TensorFlow bundle)."""
+        return []
 
     def fiji_macro_values(self, ctx: ExportContext, fiji_zip: Path) -> tuple[dict[str, Any], str]:
         """The values filled into :attr:`fiji_macro` and the note stamped on it."""

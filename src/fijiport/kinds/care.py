@@ -50,7 +50,7 @@ class CareKind(ModelKind):
         return (care_citation(),)
 
     def detect(self, config: dict[str, Any]) -> bool:
-        return "n_rays" not in config
+        return "n_rays" not in config  # the registry asks the more specific kinds (StarDist, N2V) first
 
     def check_config(self, config: dict[str, Any], path: Path) -> None:
         missing = [k for k in ("n_dim", "unet_n_depth", "n_channel_in", "n_channel_out") if k not in config]

@@ -60,9 +60,10 @@ def is_package(model: Path) -> bool:
 
 
 INTENSITY_CHOICES = ("auto", "input", "normalised")
-"""What image outputs hold: ``input`` the input's intensity scale (csbdeep's de-normalisation), ``normalised`` the
-network's output (0–1 between the input's normalisation percentiles: what deepImageJ and CSBDeep-Fiji write);
-``auto``: ``input`` for model folders (and ``--weights keras``), ``normalised`` for packages."""
+"""What image outputs hold: ``input`` the input's intensity scale (csbdeep's and n2v's de-normalisation), ``normalised``
+the network's output (CARE: 0–1 between the input's normalisation percentiles, what deepImageJ and CSBDeep-Fiji write;
+N2V: in units of the training data's std); ``auto``: ``input`` for model folders (and ``--weights keras``), for packages
+what the package's own postprocessing gives (N2V packages map back to the input's scale, CARE packages do not)."""
 MEMORY_FACTOR = 12
 """Memory a whole-image prediction takes, in multiples of the image as float32 (the normalised copy, the output,
 padding and library copies; measured: a 6000×6000 uint16 image peaked at 1.8 GB). Tiles bound the network's share only."""
@@ -116,8 +117,8 @@ def predict_images(
     _check_names(files)
     check_memory(files)
     package = is_package(model)
-    if intensity == "auto":
-        intensity = "normalised" if package and weights != "keras" else "input"
+    if intensity == "auto" and not package:
+        intensity = "input"
     run = package_runner(model, weights, intensity) if package else _folder_runner(model, weights, intensity)
     todo = _preflight(files, run, out_dir, overwrite, n_tiles, skip_existing)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -37,10 +37,10 @@ RUNNABLE_FORMATS = ("onnx",)
 """Weight formats this process runs from a package (TensorFlow bundles need Keras 3, see `_tf.py`)."""
 
 
-def package_runner(source: Path, weights: str, intensity: str = "normalised"):
+def package_runner(source: Path, weights: str, intensity: str = "auto"):
     descr = read_model_package(source, purpose="prediction")
     if weights == "keras":
-        return _keras_runner(source, descr, intensity)
+        return _keras_runner(source, descr, "input" if intensity == "auto" else intensity)
     available = weight_formats(descr)
     fmt = weights if weights != "auto" else next((f for f in RUNNABLE_FORMATS if f in available), None)
     if fmt not in RUNNABLE_FORMATS or fmt not in available:
@@ -53,7 +53,7 @@ def package_runner(source: Path, weights: str, intensity: str = "normalised"):
 
 
 class _BioimageioRunner:
-    def __init__(self, source: Path, descr, weight_format: str, intensity: str = "normalised"):
+    def __init__(self, source: Path, descr, weight_format: str, intensity: str = "auto"):
         from bioimageio.core import create_prediction_pipeline
         from bioimageio.core.digest_spec import get_input_halo
         from bioimageio.spec.model import v0_5
@@ -86,9 +86,13 @@ class _BioimageioRunner:
         self.axes = "".join(str(a.id).upper() for a in self.space) + ("C" if self.n_channel > 1 else "")
         self.stardist = _stardist_postprocessing(descr)
         self.labels = {out.id for out in descr.outputs if _is_labels(out, descr) or self._is_prob_dist(out)}
+        self.undo = _output_denormalisation(descr)
+        """(gain, offset) of a postprocessing that maps the output back to the input's scale (N2V), else None."""
+        if intensity == "auto":
+            intensity = "input" if self.undo is not None else "normalised"
         self.intensity = intensity
         self.percentiles = _input_percentiles(descr)
-        if intensity == "input" and any(out.id not in self.labels for out in descr.outputs):
+        if intensity == "input" and self.undo is None and any(out.id not in self.labels for out in descr.outputs):
             wrong = [out.id for out in descr.outputs if out.id not in self.labels and self._n_channels(out) != self.n_channel]
             if self.percentiles is None or wrong:
                 raise DataError(
@@ -145,8 +149,13 @@ class _BioimageioRunner:
                 block = fijiport_block(config_dict(self.descr))
                 warnings += plausibility(path, arr, block.object_stats if block else None)
             else:
-                if self.intensity == "input":
+                if self.intensity == "input" and self.undo is None:
                     arr = self._to_input_scale(arr, data)
+                elif self.intensity == "normalised" and self.undo is not None:
+                    gain, offset = self.undo
+                    arr = ((arr - (offset if arr.ndim == data.ndim else offset[0])) / (gain if arr.ndim == data.ndim else gain[0])).astype(
+                        np.float32
+                    )
                 write_image(targets[out.id][0], arr, overwrite)
                 written.append(targets[out.id][0])
         images = any(out.id not in self.labels for out in self.descr.outputs)
@@ -343,6 +352,9 @@ def _keras_runner(source: Path, descr, intensity: str = "normalised"):
         folder = {n: files.read(n) for n in ATTACHED}
     elif block is not None and block.kind == "care" and block.csbdeep_config is not None and keras is not None:
         folder = {"config.json": json.dumps(block.csbdeep_config).encode(), "weights_best.h5": files.read(extract_file_name(keras.source))}
+    elif block is not None and block.kind == "n2v" and isinstance((block.model_extra or {}).get("n2v_config"), dict) and keras is not None:
+        n2v_config = (block.model_extra or {})["n2v_config"]
+        folder = {"config.json": json.dumps(n2v_config).encode(), "weights_best.h5": files.read(extract_file_name(keras.source))}
     else:
         raise DataError(
             f"{source} carries no csbdeep/stardist model folder to run with --weights keras; "
@@ -353,6 +365,25 @@ def _keras_runner(source: Path, descr, intensity: str = "normalised"):
         for name, data in folder.items():
             (Path(tmp) / name).write_bytes(data or b"")
         return folder_runner(Path(tmp), percentiles=pct, percentiles_source="package", intensity=intensity)
+
+
+def _output_denormalisation(descr) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """(gain, offset) per channel when the first output's last postprocessing is a ``scale_linear`` that undoes the
+    input's ``fixed_zero_mean_unit_variance`` (gain = std, offset = mean, as n2v's packages declare): the package then
+    gives images on the input's intensity scale. None otherwise."""
+
+    def values(kwargs, *names):
+        return [np.atleast_1d(np.asarray(getattr(kwargs, n), dtype=np.float64)) for n in names]
+
+    pre = [p for p in descr.inputs[0].preprocessing or [] if getattr(p, "id", "") == "fixed_zero_mean_unit_variance"]
+    post = [p for p in descr.outputs[0].postprocessing or [] if getattr(p, "id", "") != "ensure_dtype"]
+    if len(pre) != 1 or not post or getattr(post[-1], "id", "") != "scale_linear":
+        return None
+    mean, std = values(pre[0].kwargs, "mean", "std")
+    gain, offset = values(post[-1].kwargs, "gain", "offset")
+    if gain.shape != std.shape or not (np.allclose(gain, std, rtol=1e-5) and np.allclose(offset, mean, rtol=1e-5, atol=1e-6)):
+        return None
+    return gain.astype(np.float32), offset.astype(np.float32)
 
 
 def _input_percentiles(descr) -> Optional[tuple[float, float]]:

@@ -1,5 +1,6 @@
 """Quality control on held-out data: restoration metrics against ground-truth images (CARE), instance
-matching against ground-truth labels (StarDist); reports, plots and panels. The model's kind decides which."""
+matching against ground-truth labels (StarDist), the residual and optional clean images (N2V); reports,
+plots and panels. The model's kind decides which."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Optional
 
 from ..artifacts.model_folder import ModelFolder
 from ..artifacts.qc_report import QcReport, read_qc_report
+from .denoising import qc_n2v, residual_stats
 from .metrics import RestorationScores, nrmse, psnr, restoration_scores, ssim
 from .restoration import QcResult, qc_care
 from .segmentation import qc_stardist
@@ -30,6 +32,9 @@ def qc_model(
     folder = ModelFolder.open(model_dir, percentiles=percentiles)
     if folder.kind.qc_task == "segmentation":
         return qc_stardist(folder, test_dir, report_dir, save_predictions=save_predictions, overwrite=overwrite, progress=progress)
+    if folder.kind.qc_task == "denoising":
+        return qc_n2v(folder, test_dir, report_dir, n_tiles=n_tiles, save_predictions=save_predictions, overwrite=overwrite,
+                      progress=progress)  # fmt: skip
     qc_care(
         folder,
         test_dir,
@@ -45,4 +50,5 @@ def qc_model(
     return report
 
 
-__all__ = ["QcResult", "RestorationScores", "nrmse", "psnr", "qc_care", "qc_model", "qc_stardist", "restoration_scores", "ssim"]
+__all__ = ["QcResult", "RestorationScores", "nrmse", "psnr", "qc_care", "qc_model", "qc_n2v", "qc_stardist", "residual_stats",
+           "restoration_scores", "ssim"]  # fmt: skip

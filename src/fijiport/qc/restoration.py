@@ -107,7 +107,7 @@ def qc_care(
             tiles = tuple(n_tiles) if n_tiles else auto_tiles(low.shape, img_axes)
             pred = folder.kind.predict(folder, model, low, tiles).image
             assert pred is not None
-            scores_in, scores_pred = _scores(gt, low, img_axes), _scores(gt, pred, img_axes)
+            scores_in, scores_pred = channel_scores(gt, low, img_axes), channel_scores(gt, pred, img_axes)
             result.images.append(ImageQc(name, list(low.shape), scores_in, scores_pred, list(tiles)))
             _panel(low, pred, gt, img_axes, tmp / "panels" / f"{Path(name).stem}.png", name, scores_in, scores_pred)
             if save_predictions:
@@ -122,7 +122,7 @@ def qc_care(
     return result
 
 
-def _scores(gt: np.ndarray, x: np.ndarray, axes: str) -> RestorationScores:
+def channel_scores(gt: np.ndarray, x: np.ndarray, axes: str) -> RestorationScores:
     if "C" not in axes:
         return restoration_scores(gt, x)
     c = axes.index("C")
@@ -197,7 +197,7 @@ def _qc_markdown(report: RestorationQc) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _display_slice(x: np.ndarray, axes: str) -> np.ndarray:
+def display_slice(x: np.ndarray, axes: str) -> np.ndarray:
     """The 2D image shown in panels: first channel, middle Z slice."""
     x = np.asarray(x, dtype=np.float64)
     if "C" in axes:
@@ -213,9 +213,9 @@ def _panel(low, pred, gt, axes, path: Path, name: str, s_in: RestorationScores, 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    gt2 = normalize_gt(_display_slice(gt, axes))
-    low2 = scale_to(_display_slice(low, axes), gt2)
-    pred2 = scale_to(_display_slice(pred, axes), gt2)
+    gt2 = normalize_gt(display_slice(gt, axes))
+    low2 = scale_to(display_slice(low, axes), gt2)
+    pred2 = scale_to(display_slice(pred, axes), gt2)
     err = np.abs(pred2 - gt2)
     fig, axs = plt.subplots(1, 4, figsize=(16, 4.4))
     vmin, vmax = np.percentile(gt2, 1), np.percentile(gt2, 99.8)

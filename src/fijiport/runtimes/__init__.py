@@ -1,6 +1,6 @@
 """The runtimes that Fiji's, deepImageJ's and KNIME's plugins embed, run offline from a cache.
 
-TensorFlow 1.13.1 (KNIME), 1.15.0 (CSBDeep-Fiji, StarDist-Fiji, deepImageJ TF1) and 2.10.1
+TensorFlow 1.13.1 (KNIME), 1.15.0 (CSBDeep-Fiji, StarDist-Fiji, N2V-Fiji, deepImageJ TF1) and 2.10.1
 (deepImageJ TF2) are the C libraries inside the official wheels, driven through the TF C API in
 child processes; onnxruntime 1.13.1 (deepImageJ ONNX) is the npm package ``onnxruntime-node``.
 """

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..export.convert import probe_input
-from ..kinds import CARE, STARDIST, ModelKind, kind_of_package
+from ..kinds import CARE, N2V, STARDIST, ModelKind, kind_of_package
 from ..package.read import config_dict, load_description, network_test_io
 from ..package.report import Check, Report, Status
 from ..package.tolerance import Tolerance, agree, tolerance_for
@@ -35,6 +35,7 @@ CONSUMERS: tuple[tuple[str, str, str], ...] = (
     # consumer, runtime, weights it loads
     ("CSBDeep-Fiji", TF115, "tensorflow_saved_model_bundle"),
     ("StarDist-Fiji", TF115, "tensorflow_saved_model_bundle"),
+    ("N2V-Fiji", TF115, "tensorflow_saved_model_bundle"),
     ("deepImageJ (TF1)", TF115, "tensorflow_saved_model_bundle"),
     ("deepImageJ (TF2)", TF210, "tensorflow_saved_model_bundle"),
     ("deepImageJ (ONNX)", ORT113, "onnx"),
@@ -71,6 +72,8 @@ def check_runtimes(package: Path, cache_dir: Optional[Path] = None, *, progress:
     inspect_package(package, trust_code=True, require_rdf=False)  # only TF/ONNX weights run here, never package code
     with tempfile.TemporaryDirectory(prefix="fijiport-matrix-") as tmp_str:
         tmp = Path(tmp_str)
+        if "rdf.yaml" in names and _n2v_plugin_rdf(package) is not None:
+            return _check_n2v_plugin_zip(package, cache_dir, tmp, step)
         if any(n == "rdf.yaml" or n.endswith("bioimageio.yaml") for n in names):
             return _check_bioimageio(package, cache_dir, tmp, step)
         if "saved_model.pb" in names:
@@ -203,7 +206,7 @@ def _check_bioimageio(package: Path, cache_dir: Path, tmp: Path, step) -> Report
     return matrix
 
 
-FIJI_PLUGINS = ("CSBDeep-Fiji", "StarDist-Fiji")
+FIJI_PLUGINS = ("CSBDeep-Fiji", "StarDist-Fiji", "N2V-Fiji")
 
 
 def _applicability(kind: Optional[ModelKind], n_space: int, *, bare_zip: bool) -> Callable[[str], Optional[str]]:
@@ -214,9 +217,14 @@ def _applicability(kind: Optional[ModelKind], n_space: int, *, bare_zip: bool) -
     def why_not(consumer: str) -> Optional[str]:
         if bare_zip and consumer.startswith("deepImageJ"):
             return "deepImageJ loads bioimage.io packages, not bare SavedModel zips"
-        if consumer in FIJI_PLUGINS and consumer != kind.fiji_plugin:
+        if consumer in FIJI_PLUGINS and consumer != kind.fiji_plugin and consumer not in kind.also_runs_in:
             if consumer == STARDIST.fiji_plugin:
                 return "StarDist-Fiji runs StarDist models only"
+            if consumer == N2V.fiji_plugin:
+                return "the N2V plugin runs Noise2Void models only"
+        if consumer == N2V.fiji_plugin:  # an N2V model: the plugin opens neither a 0.5 package nor a bare SavedModel zip
+            return ("the N2V plugin opens its own zip (rdf 0.3): `fijiport export --fiji-zip` writes it as "
+                    "NAME.n2v-plugin.zip; `fijiport runtimes check` that zip")  # fmt: skip
             if n_space in kind.fiji_plugin_dims:
                 return f"{kind.title} models run in {kind.fiji_plugin}"
             return f"{consumer} does not run {kind.title} models"
@@ -225,6 +233,64 @@ def _applicability(kind: Optional[ModelKind], n_space: int, *, bare_zip: bool) -
         return None
 
     return why_not
+
+
+def _n2v_plugin_rdf(package: Path) -> Optional[dict[str, Any]]:
+    """The rdf of a zip for the N2V Fiji plugin (format 0.3, ``execution_model: n2v``), None for any other zip."""
+    import yaml
+
+    with zipfile.ZipFile(package) as zf:
+        info = zf.getinfo("rdf.yaml")
+        if info.file_size > 1_000_000:
+            return None
+        try:
+            rdf = yaml.safe_load(zf.read(info))
+        except yaml.YAMLError:
+            return None
+    if isinstance(rdf, dict) and str(rdf.get("format_version", "")).startswith("0.3.") and rdf.get("execution_model") == "n2v":
+        return rdf
+    return None
+
+
+def _check_n2v_plugin_zip(package: Path, cache_dir: Path, tmp: Path, step) -> Report:
+    """A zip for the N2V Fiji plugin: its rdf against what the plugin's reader needs, then its inner SavedModel on
+    the plugin's TensorFlow (1.15) with the rdf's own normalisation, against the zip's test output."""
+    from ..kinds.n2v import n2v_plugin_rdf_problems
+
+    rdf = _n2v_plugin_rdf(package)
+    assert rdf is not None
+    safe_extract(package, tmp / "pkg")
+    matrix = _matrix(package, "N2V Fiji plugin zip", "the zip's test output, through its rdf's normalisation", Tolerance(1e-3, 1e-3, 0.0))
+    problems = n2v_plugin_rdf_problems(rdf)
+    matrix.add("N2V plugin's rdf reader", Status.FAILED if problems else Status.PASSED,
+               "; ".join(problems) or "rdf 0.3 keys as imagej-modelzoo 0.9.10 reads them (checked from its sources; the plugin "
+               "itself does not run here)", key="n2v-plugin:rdf")  # fmt: skip
+    runs: dict[tuple[str, str], Check] = {}
+    try:
+        x = np.load(tmp / "pkg" / str(rdf["test_inputs"][0]), allow_pickle=False).astype(np.float32)
+        ref = np.load(tmp / "pkg" / str(rdf["test_outputs"][0]), allow_pickle=False).astype(np.float32)
+        pre = rdf["inputs"][0]["preprocessing"][0]["kwargs"]
+        post = rdf["outputs"][0]["postprocessing"][0]["kwargs"]
+        mean, std = float(np.ravel(pre["mean"])[0]), float(np.ravel(pre["std"])[0])
+        gain, offset = float(np.ravel(post["gain"])[0]), float(np.ravel(post["offset"])[0])
+        bundle = tmp / "pkg" / str(rdf["weights"]["tensorflow_saved_model_bundle"]["source"])
+    except (KeyError, IndexError, TypeError, ValueError, OSError) as e:
+        raise DataError(f"{package}: its rdf.yaml does not name readable test tensors, normalisation and weights ({e})") from None
+    safe_extract(bundle, tmp / "saved_model")
+    io_names = _signature_io(tmp / "saved_model", "input", None)
+    step(f"running the SavedModel on {TF115}")
+    outcome = run_saved_model(BY_NAME[TF115], cache_dir, tmp / "saved_model", (x - mean) / std, input_op=io_names[0],
+                              input_index=io_names[1], output_op=io_names[2], output_index=io_names[3])  # fmt: skip
+    runs[(TF115, "tensorflow_saved_model_bundle")] = _record(matrix, TF115, "tensorflow_saved_model_bundle", outcome, ref,
+                                                             lambda y: y * gain + offset)  # fmt: skip
+
+    def why_not(consumer: str) -> Optional[str]:
+        if consumer == N2V.fiji_plugin:
+            return None
+        return "this zip is for the N2V plugin only (CSBDeep-Fiji and KNIME load the Fiji zip, deepImageJ the bioimage.io package)"
+
+    _fill_rows(matrix, runs, why_not)
+    return matrix
 
 
 def _check_saved_model_zip(package: Path, cache_dir: Path, tmp: Path, step) -> Report:
@@ -258,7 +324,8 @@ def _check_saved_model_zip(package: Path, cache_dir: Path, tmp: Path, step) -> R
             BY_NAME[rt], cache_dir, root, x, input_op=in_op, input_index=in_idx, output_op=out_op, output_index=out_idx
         )
         runs[(rt, "tensorflow_saved_model_bundle")] = _record(matrix, rt, "tensorflow_saved_model_bundle", outcome, ref)
-    is_stardist = "stardist" in str(meta.get("type", "")).lower() or "n_rays" in meta
+    model_type = str(meta.get("type", "")).lower()
+    kind = STARDIST if "stardist" in model_type or "n_rays" in meta else N2V if model_type == "n2v" else CARE
     n_space = sum(1 for a in str(meta.get("axes", "YX")).upper() if a in "ZYX")
-    _fill_rows(matrix, runs, _applicability(STARDIST if is_stardist else CARE, n_space, bare_zip=True))
+    _fill_rows(matrix, runs, _applicability(kind, n_space, bare_zip=True))
     return matrix

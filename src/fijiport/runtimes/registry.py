@@ -48,7 +48,7 @@ RUNTIMES: tuple[Runtime, ...] = (
         "manylinux2010_x86_64",
         "tensorflow_core/python/_pywrap_tensorflow_internal.so",
         needs_shim=True,
-        used_by=("CSBDeep-Fiji", "StarDist-Fiji", "deepImageJ (TF1)"),
+        used_by=("CSBDeep-Fiji", "StarDist-Fiji", "N2V-Fiji", "deepImageJ (TF1)"),
     ),
     Runtime(
         "tensorflow-2.10.1",

@@ -144,6 +144,18 @@ def _qc(descr) -> Optional[Check]:
         figures = f"PSNR {before:.2f} → {after:.2f} dB {where}"
         if after < before:
             return _expectation("qc", title, FAIL, f"the model makes images worse: {figures}", fix)
+    elif qc.get("task") == "denoising" and "residual" in qc:
+        r, limits = qc["residual"], qc.get("thresholds", {})
+        lag1, corr = float(r["autocorrelation"][0]), float(r["correlation_with_prediction"])
+        figures = f"residual autocorrelation {lag1:.3f} at lag 1, correlation with the prediction {corr:.3f} {where}"
+        if "psnr" in qc:
+            before, after = qc["psnr"]["input"], qc["psnr"]["prediction"]
+            figures += f"; PSNR {before:.2f} → {after:.2f} dB against clean images"
+            if after < before:
+                return _expectation("qc", title, FAIL, f"the model makes images worse: {figures}", fix)
+        if lag1 > limits.get("autocorrelation_lag1", 0.3) or corr > limits.get("correlation_with_prediction", 0.3):
+            return _expectation("qc", title, WARN, f"the residual holds structure (the network removes more than noise): {figures}",
+                                "check the QC panels (`fijiport qc`); train longer or on images like the ones it is used on")  # fmt: skip
     elif qc.get("task") == "segmentation" and "at_iou_0.5" in qc:
         f1 = float(qc["at_iou_0.5"].get("f1", 0.0))
         figures = f"F1 {f1:.3f} at IoU 0.5 {where}"
