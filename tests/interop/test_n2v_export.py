@@ -153,3 +153,83 @@ def test_a_model_folder_from_plain_n2v_exports(n2v2d_data, tmp_path, runtimes_di
     assert all(d < 1e-4 for d in result.max_diffs.values())
     rows = _rows(check_runtimes(result.path, runtimes_dir))
     assert {n for n, r in rows.items() if r.status == "passed"} == PACKAGE_ROWS
+
+
+@pytest.fixture(scope="module")
+def n2v_export_tf_zip(n2v2d_model, tmp_path_factory):
+    """What n2v 0.3.3's ``export_TF`` writes before its broken bioimage.io step: ``save_model_tf``'s tf_model.zip
+    (a Keras TF-format SavedModel, function calls and FusedBatchNormV3 inside), made by n2v's own function."""
+    from pathlib import Path
+
+    from fijiport.kinds.n2v import import_n2v
+
+    n2v = import_n2v()
+    from n2v.utils.export_utils import save_model_tf
+
+    out = Path(tmp_path_factory.mktemp("n2v_export_tf"))
+    model = n2v.N2V(None, n2v2d_model.name, basedir=str(n2v2d_model.parent))
+    save_model_tf(model=model.keras_model, config=model.config, model_path=out / "tf_model.zip", config_path=out / "config.json")
+    return out / "tf_model.zip", model
+
+
+def test_n2vs_export_tf_zip_is_repaired_for_the_old_runtimes(n2v_export_tf_zip, runtimes_dir, tmp_path):
+    from fijiport.export.convert import convert_package
+
+    source, _ = n2v_export_tf_zip
+    before = _rows(check_runtimes(source, runtimes_dir))
+    assert before["KNIME"].status == "failed" and before["CSBDeep-Fiji"].status == "failed"  # TF 2 resource variables
+    result = convert_package(source, tmp_path / "fixed.zip")
+    assert "function calls inlined" in result.rewrites and any("FusedBatchNorm folded" in r for r in result.rewrites)
+    assert any("n2v's export_TF" in n for n in result.notes)
+    after = _rows(check_runtimes(result.path, runtimes_dir))
+    assert after["KNIME"].status == after["CSBDeep-Fiji"].status == "passed"
+
+
+def test_an_n2v_spec_04_package_is_repaired_into_one_every_consumer_runs(n2v_export_tf_zip, n2v2d_data, runtimes_dir, tmp_path):
+    """The package n2v 0.3.x's export_TF wrote while bioimageio.core still had ``build_model``: rdf 0.4 with n2v's
+    keys (zero_mean_unit_variance fixed with per-channel lists, scale_linear, float64 test tensors, the tf_model.zip),
+    rebuilt here from n2v's export_utils.build_modelzoo arguments since that step no longer runs."""
+    import hashlib
+
+    import tifffile
+
+    from fijiport.export.convert import convert_package
+    from helpers import read_rdf, run_official_bioimageio_test
+
+    tf_zip, model = n2v_export_tf_zip
+    img = tifffile.imread(sorted((n2v2d_data / "test" / "images").glob("*.tif"))[0]).astype(np.float32)[:64, :64]
+    means, stds = [float(m) for m in model.config.means], [float(s) for s in model.config.stds]
+    y = np.asarray(model.predict_bioimageio(img, "YX"))
+    pkg = tmp_path / "n2v_04"
+    pkg.mkdir()
+    np.save(pkg / "test_input.npy", img[None, ..., None].astype(np.float64))
+    np.save(pkg / "test_output.npy", y.reshape(1, *img.shape, 1).astype(np.float64))
+    (pkg / "README.md").write_text("# N2V\n\nSelf-supervised denoising.\n")
+    rdf = {
+        "format_version": "0.4.9", "type": "model", "name": "n2v 2D", "description": "Self-supervised denoising.",
+        "authors": [{"name": "A. Person"}], "cite": [{"text": "Krull et al., CVPR 2019", "doi": "10.1109/CVPR.2019.00223"}],
+        "license": "BSD-3-Clause", "documentation": "README.md", "tags": ["2d", "unet", "denoising", "n2v", "tensorflow", "napari"],
+        "timestamp": "2023-05-01T10:00:00", "test_inputs": ["test_input.npy"], "test_outputs": ["test_output.npy"],
+        "inputs": [{"name": "input", "axes": "byxc", "data_type": "float32", "data_range": ["-inf", "inf"], "shape": [1, 64, 64, 1],
+                    "preprocessing": [{"name": "zero_mean_unit_variance",
+                                       "kwargs": {"mode": "fixed", "axes": "yx", "mean": means, "std": stds}}]}],
+        "outputs": [{"name": "output", "axes": "byxc", "data_type": "float32", "data_range": ["-inf", "inf"],
+                     "shape": {"reference_tensor": "input", "scale": [1, 1, 1, 1], "offset": [0, 0, 0, 0]},
+                     "postprocessing": [{"name": "scale_linear", "kwargs": {"axes": "yx", "gain": stds, "offset": means}}]}],
+        "weights": {"tensorflow_saved_model_bundle": {"source": "tf_model.zip", "sha256": hashlib.sha256(tf_zip.read_bytes()).hexdigest(),
+                                                      "tensorflow_version": "2.11"}},
+    }  # fmt: skip
+    (pkg / "rdf.yaml").write_text(yaml.safe_dump(rdf, sort_keys=False))
+    source = tmp_path / "n2v_04.zip"
+    with zipfile.ZipFile(source, "w") as zf:
+        for f in [*pkg.iterdir(), tf_zip]:
+            zf.write(f, f.name)
+    result = convert_package(source, tmp_path / "n2v_05.zip")
+    new = read_rdf(result.path)
+    pre = [p for p in new["inputs"][0]["preprocessing"] if p["id"] != "ensure_dtype"]
+    assert pre == [{"id": "fixed_zero_mean_unit_variance", "kwargs": {"mean": pytest.approx(means[0]), "std": pytest.approx(stds[0])}}]
+    rows = _rows(check_runtimes(result.path, runtimes_dir))
+    assert {n for n, r in rows.items() if r.status == "passed"} == PACKAGE_ROWS, {n: r.details for n, r in rows.items()}
+    assert ".n2v-plugin.zip" in rows["N2V-Fiji"].details  # known as N2V from n2v's tags
+    proc = run_official_bioimageio_test(result.path, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

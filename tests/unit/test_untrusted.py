@@ -208,3 +208,19 @@ def test_malformed_packages_only_ever_raise_fijiport_errors(rdf, entries, raw, t
     for read in (inspect_package, read_model_package):
         with contextlib.suppress(FijiportError):
             read(path)
+
+
+def test_a_package_without_a_stardist_block_is_not_taken_for_stardist():
+    """bioimage.io.spec 0.5 models every known config block; an unset one must not count as present."""
+    from fijiport.kinds import N2V, kind_of_package
+    from fijiport.package.read import config_dict
+
+    class Descr:
+        class config:
+            @staticmethod
+            def model_dump(mode="json"):
+                return {"bioimageio": {}, "stardist": None}
+
+    assert config_dict(Descr()) == {"bioimageio": {}}
+    assert kind_of_package(config_dict(Descr()), "care nuclei") is None
+    assert kind_of_package({}, "denoiser", ["2d", "n2v"]) is N2V

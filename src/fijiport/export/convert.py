@@ -61,7 +61,8 @@ def freeze_saved_model(
                 f"{type(e).__name__}: {str(e).splitlines()[0]}"
             ) from None
         sigs = meta.signature_def
-        sig = sigs["serving_default"] if "serving_default" in sigs else next(iter(sigs.values()), None)
+        sig_key = "serving_default" if "serving_default" in sigs else next(iter(sigs), "")
+        sig = sigs[sig_key] if sig_key else None
         if sig is None:
             raise DataError("the SavedModel has no signature; cannot tell its input and output")
         if len(sig.inputs) != 1 or len(sig.outputs) != 1:
@@ -78,7 +79,41 @@ def freeze_saved_model(
     if in_tensor.split(":")[1:] not in ([], ["0"]) or out_tensor.split(":")[1:] not in ([], ["0"]):
         raise DataError(f"signature tensors {in_tensor} -> {out_tensor} are not the first outputs of their ops")
     gd = tf.compat.v1.graph_util.extract_sub_graph(gd, [out_op])
+    if any(n.op in FUNCTION_CALLS for n in gd.node):  # Keras' TF-format SavedModels (n2v's export_TF) call functions
+        return _inlined(saved_model_dir, tag, sig_key, in_key, out_key, in_op, out_op), in_key, out_key
     return FrozenGraph(gd, in_op, out_op, rewrites=[]), in_key, out_key
+
+
+FUNCTION_CALLS = ("StatefulPartitionedCall", "PartitionedCall")
+
+
+def _inlined(saved_model_dir: Path, tag: str, sig_key: str, in_key: str, out_key: str, in_op: str, out_op: str) -> FrozenGraph:
+    """The signature's graph with its function calls inlined (TF 1.13 runs no functions, and the graph rewrites must
+    reach the ops inside them), variables folded, input and output under the signature's op names."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    loaded = tf.saved_model.load(str(saved_model_dir), tags=[tag])  # kept alive: the function reads its variables
+    fn = loaded.signatures[sig_key]
+    frozen = convert_variables_to_constants_v2(fn)
+    del loaded
+    gd = frozen.graph.as_graph_def()
+    if any(n.op in FUNCTION_CALLS for n in gd.node):
+        raise DataError(f"the SavedModel in {saved_model_dir.name} keeps function calls after inlining; Fiji's TF 1.x cannot run it")
+    placeholders = [n for n in gd.node if n.op == "Placeholder"]
+    if len(placeholders) != 1:
+        raise DataError(f"the SavedModel's signature has {len(placeholders)} inputs after freezing; fijiport convert handles one")
+    placeholders[0].name = in_op
+    for n in gd.node:  # the placeholder's consumers follow its new name
+        n.input[:] = [in_op + i[len(fn.inputs[0].name.split(":")[0]) :] if i.split(":")[0] == fn.inputs[0].name.split(":")[0] else i
+                      for i in n.input]  # fmt: skip
+    out = frozen.structured_outputs[out_key] if isinstance(frozen.structured_outputs, dict) else frozen.outputs[0]
+    node = gd.node.add()
+    node.name, node.op = out_op, "Identity"
+    node.input.append(out.name.split(":")[0] if out.name.endswith(":0") else out.name)
+    node.attr["T"].type = out.dtype.as_datatype_enum
+    gd = tf.compat.v1.graph_util.extract_sub_graph(gd, [out_op])
+    return FrozenGraph(gd, in_op, out_op, rewrites=["function calls inlined"])
 
 
 def convert_package(
@@ -150,13 +185,14 @@ def _convert_saved_model_zip(in_dir: Path, output: Path, tmp: Path, overwrite: b
     extra = {"meta.json": (in_dir / "meta.json").read_bytes()} if (in_dir / "meta.json").is_file() else {}
     with atomic_file(output, overwrite=overwrite) as partial:
         zip_folder(sm, partial, extra=extra)
-    return ConvertResult(
-        output,
-        "SavedModel zip",
-        compatible.rewrites,
-        {"tensorflow_saved_model_bundle": diff},
-        [f"frozen graph checked on a probe input of shape {list(x.shape)}"],
-    )
+    notes = [f"frozen graph checked on a probe input of shape {list(x.shape)}"]
+    if not meta and (in_dir / "keras_metadata.pb").is_file():
+        notes.append(
+            "no meta.json: a Keras SavedModel (n2v's export_TF writes such a tf_model.zip) whose network expects normalised "
+            "input; for CSBDeep-Fiji, KNIME and the N2V plugin run `fijiport export MODEL_FOLDER -o model.zip --fiji-zip "
+            "model_fiji.zip` on the model folder it came from"
+        )
+    return ConvertResult(output, "SavedModel zip", compatible.rewrites, {"tensorflow_saved_model_bundle": diff}, notes)
 
 
 def _convert_bioimageio(source: Path, output: Path, tmp: Path, overwrite: bool, opset: int, step) -> ConvertResult:
@@ -245,12 +281,44 @@ def _convert_bioimageio(source: Path, output: Path, tmp: Path, overwrite: bool, 
     for other, entry in weights:
         if entry is not None and other not in new_weights and other not in ("tensorflow_saved_model_bundle", "onnx"):
             notes.append(f"dropped {other} weights (not convertible here)")
-    update = {"weights": bio.WeightsDescr(**new_weights)}
+    update: dict[str, Any] = {"weights": bio.WeightsDescr(**new_weights)}
+    inputs, outputs, scalar = _one_channel_scalars(descr)
+    if scalar:
+        update.update(inputs=inputs, outputs=outputs)
+        notes.append(f"{', '.join(scalar)} of one channel written as plain numbers (deepImageJ 3.1's JDLL fails on one-element "
+                     "lists along the channel axis)")  # fmt: skip
     new = descr.model_copy(update=update)
     step("writing the converted package")
 
     write_package(new, output, overwrite=overwrite)
     return ConvertResult(output, "bioimage.io", compatible.rewrites, diffs, notes)
+
+
+def _one_channel_scalars(descr) -> tuple[list, list, list[str]]:
+    """The inputs and outputs with one-element per-channel ``fixed_zero_mean_unit_variance`` / ``scale_linear`` kwargs
+    (what converting n2v's spec-0.4 packages gives) as scalar kwargs, the same maths; and which steps changed."""
+    from bioimageio.spec.model import v0_5 as bio
+
+    changed: list[str] = []
+
+    def fix(steps):
+        out = []
+        for p in steps:
+            kw = p.kwargs
+            if isinstance(kw, bio.FixedZeroMeanUnitVarianceAlongAxisKwargs) and len(kw.mean) == 1:
+                p = p.model_copy(update={"kwargs": bio.FixedZeroMeanUnitVarianceKwargs(mean=kw.mean[0], std=kw.std[0])})
+                changed.append("fixed_zero_mean_unit_variance")
+            elif isinstance(kw, bio.ScaleLinearAlongAxisKwargs):
+                gain, offset = np.atleast_1d(np.asarray(kw.gain, float)), np.atleast_1d(np.asarray(kw.offset, float))
+                if gain.size == 1 and offset.size == 1:
+                    p = p.model_copy(update={"kwargs": bio.ScaleLinearKwargs(gain=float(gain[0]), offset=float(offset[0]))})
+                    changed.append("scale_linear")
+            out.append(p)
+        return out
+
+    inputs = [t.model_copy(update={"preprocessing": fix(t.preprocessing)}) for t in descr.inputs]
+    outputs = [t.model_copy(update={"postprocessing": fix(t.postprocessing)}) for t in descr.outputs]
+    return inputs, outputs, changed
 
 
 def _agreement(y: np.ndarray, ref: np.ndarray, limit):

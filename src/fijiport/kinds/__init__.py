@@ -9,6 +9,7 @@ Fiji zip and macro). The steps look a model's kind up here, once, through
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -37,21 +38,25 @@ def kind_of_config(config: dict[str, Any], path: Optional[Path] = None) -> Model
     raise ConfigError(f"{path or 'config.json'} is not the config of a model kind fijiport knows ({', '.join(KINDS)})")
 
 
-def kind_of_package(config: dict[str, Any], name: str = "") -> Optional[ModelKind]:
-    """The kind of a bioimage.io package from its rdf's ``config`` (plain data) and name: what fijiport recorded
-    in ``config.fijiport``, else a StarDist package by deepImageJ's rule (a ``config.stardist`` block or
-    "stardist" in the name); None for other packages."""
+def kind_of_package(config: dict[str, Any], name: str = "", tags: Sequence[str] = ()) -> Optional[ModelKind]:
+    """The kind of a bioimage.io package from its rdf's ``config`` (plain data), name and tags: what fijiport
+    recorded in ``config.fijiport``, else a StarDist package by deepImageJ's rule (a ``config.stardist`` block or
+    "stardist" in the name), an N2V package by the tags n2v's exporter writes (``n2v``/``noise2void``); None for
+    other packages."""
     block = config.get("fijiport")
     if isinstance(block, dict) and block.get("kind") in KINDS:
         return KINDS[block["kind"]]
-    if "stardist" in config or "stardist" in name.lower():
+    if config.get("stardist") or "stardist" in name.lower():
         return STARDIST
+    if {str(t).lower() for t in tags} & {"n2v", "noise2void"}:
+        return N2V
     return None
 
 
 __all__ = [
     "CARE",
     "KINDS",
+    "N2V",
     "STARDIST",
     "ExportContext",
     "Geometry",

@@ -100,9 +100,8 @@ def config_dict(descr) -> dict:
     config = getattr(descr, "config", None)
     if config is None:
         return {}
-    if hasattr(config, "model_dump"):
-        return config.model_dump(mode="json")
-    return dict(config)
+    data = config.model_dump(mode="json") if hasattr(config, "model_dump") else dict(config)
+    return {k: v for k, v in data.items() if v is not None}  # spec 0.5 models every known block, unset ones as None
 
 
 def weight_formats(descr) -> list[str]:

@@ -202,7 +202,9 @@ def _check_bioimageio(package: Path, cache_dir: Path, tmp: Path, step) -> Report
         runs[(ORT113, "onnx")] = _record(matrix, ORT113, "onnx", outcome, ref, postprocess)
 
     n_space = sum(1 for a in descr.inputs[0].axes if getattr(a, "type", "") == "space")
-    _fill_rows(matrix, runs, _applicability(kind_of_package(config_dict(descr), str(descr.name)), n_space, bare_zip=False))
+    _fill_rows(
+        matrix, runs, _applicability(kind_of_package(config_dict(descr), str(descr.name), list(descr.tags or [])), n_space, bare_zip=False)
+    )
     return matrix
 
 
