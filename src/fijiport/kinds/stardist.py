@@ -20,7 +20,7 @@ from ..config.export import CiteEntry
 from ..errors import DataError, ExportError
 from ..package.config_blocks import FijiportBlock, StardistBlock, deepimagej_block
 from ._unet import min_input_size, round_halo
-from .base import NO_QC, NOT_DESCRIBED, ExportContext, Geometry, KindPrediction, ModelKind, citation_lines
+from .base import NO_QC, NOT_DESCRIBED, ExportContext, Geometry, KindPrediction, ModelKind, NetworkSetting, citation_lines
 from .cover import make_cover, to_display
 
 if TYPE_CHECKING:
@@ -155,10 +155,69 @@ class StardistKind(ModelKind):
     fiji_macro = "stardist_segment_folder.ijm"
     test_pad_mode = "symmetric"
     default_description: ClassVar[str] = "StarDist model for star-convex object segmentation, exported with fijiport."
+    fine_tune_settings = (
+        NetworkSetting(
+            "n_dim",
+            "dimensions",
+            unit="D",
+            fix="fine-tune a 2D model on 2D images and a 3D model on stacks (`fijiport prepare stardist --axes`), or "
+            "start from a model of the data's dimensions",
+        ),
+        NetworkSetting(
+            "n_channel_in",
+            "input channels",
+            default=1,
+            fix="prepare the images with the parent's number of channels (Fiji: Image > Color > Split Channels, or "
+            "Image > Type > 8-bit for RGB), or start from a model trained on as many channels",
+        ),
+        NetworkSetting("n_rays", "rays", option="n_rays", head=True),
+        NetworkSetting("grid", "grid", option="grid"),
+        NetworkSetting("unet_n_depth", "U-Net depth", option="unet_depth"),
+        NetworkSetting("unet_n_filter_base", "first-level filters", default=32, option="unet_first_filters"),
+        NetworkSetting("unet_kernel_size", "kernel size", option="unet_kernel_size"),
+        NetworkSetting(
+            "n_classes",
+            "object classes",
+            head=True,
+            fix="fijiport trains single-class StarDist: start from a single-class model (or fine-tune with stardist itself)",
+        ),
+    )
+    inherited_settings = (
+        "backbone",
+        "unet_n_conv_per_depth",
+        "unet_pool",
+        "unet_activation",
+        "unet_last_activation",
+        "unet_batch_norm",
+        "unet_dropout",
+        "unet_expansion",
+        "unet_prefix",
+        "net_conv_after_unet",
+        "resnet_n_blocks",
+        "resnet_kernel_size",
+        "resnet_kernel_init",
+        "resnet_n_filter_base",
+        "resnet_n_conv_per_block",
+    )
 
     @property
     def citations(self):
         return stardist_citations()
+
+    def setting_value(self, setting: NetworkSetting, config: dict[str, Any]) -> Any:
+        n_dim = int(config.get("n_dim", 2))
+        if setting.key not in config:  # stardist's defaults, which differ between 2D and 3D
+            defaults = {"unet_n_depth": 3 if n_dim == 2 else 2, "unet_kernel_size": (3,) * n_dim, "grid": (1,) * n_dim}
+            if setting.key in defaults:
+                return defaults[setting.key]
+        value = super().setting_value(setting, config)
+        return int(value) if setting.key == "n_rays" and value is not None else value
+
+    def option_value(self, setting: NetworkSetting, value: Any) -> Any:
+        if setting.key == "unet_kernel_size":  # fijiport's option is one size for every axis
+            sizes = set(value) if isinstance(value, (tuple, list)) else {value}
+            return int(next(iter(sizes))) if len(sizes) == 1 else None
+        return super().option_value(setting, value)
 
     def detect(self, config: dict[str, Any]) -> bool:
         return "n_rays" in config
