@@ -312,6 +312,35 @@ class ModelKind:
         """The model card's training-data sentence from the folder's training record."""
         raise NotImplementedError
 
+    def parent_markdown(self, folder: ModelFolder) -> str:
+        """The model card's "fine-tuned from ..." paragraph (empty for a model trained from scratch): the parent's name,
+        its Zoo id, DOI and version when it came from a package, its weights' sha256 and what was taken from it."""
+        record = folder.training_record
+        parent = record.parent if record is not None else None
+        if parent is None:
+            return ""
+        ids = [
+            f"Zoo id `{parent.zoo_id}`" if parent.zoo_id else "",
+            f"DOI [{parent.doi}](https://doi.org/{parent.doi})" if parent.doi else "",
+        ]
+        ids += [f"version {parent.version}" if parent.version else "", f"weights `{parent.weights}` sha256 `{parent.weights_sha256[:16]}…`"]
+        taken = list(dict.fromkeys(INHERITED_WORDS.get(k, k.replace("_", " ")) for k in parent.inherited))
+        words = ", ".join(taken[:-1]) + f" and {taken[-1]}" if len(taken) > 1 else "".join(taken)
+        taken_text = f" It kept the parent's {words}." if taken else ""
+        where = "bioimage.io package" if parent.source == "package" else "model folder"
+        return (
+            f"Fine-tuned from the {self.title} {where} **{parent.name}** ({'; '.join(i for i in ids if i)}): training started "
+            f"from its weights instead of random ones.{taken_text}\n\n"
+        )
+
+    def parent_block(self, folder: ModelFolder) -> Optional[dict[str, Any]]:
+        """``config.fijiport.parent``: the model this one was fine-tuned from (no local paths), or None."""
+        record = folder.training_record
+        parent = record.parent if record is not None else None
+        if parent is None:
+            return None
+        return parent.model_dump(mode="json", exclude_none=True, exclude={"path"})
+
 
 def fine_tune_differences(kind: ModelKind, parent: dict[str, Any], child: dict[str, Any], given=()) -> list[SettingDifference]:
     """The :attr:`ModelKind.fine_tune_settings` on which the library configs ``parent`` and ``child`` differ;
@@ -342,6 +371,19 @@ def check_fine_tune(kind: ModelKind, parent: dict[str, Any], child: dict[str, An
         )
     raise ConfigError(f"{parent_name} cannot start this training, its network differs: {what}. To fine-tune from it: {fixes}")
 
+
+INHERITED_WORDS = {
+    "percentile_low": "normalisation percentiles",
+    "percentile_high": "normalisation percentiles",
+    "unet_depth": "network settings",
+    "unet_first_filters": "network settings",
+    "unet_kernel_size": "network settings",
+    "n_rays": "network settings",
+    "grid": "network settings",
+    "probabilistic": "network settings",
+    "thresholds": "probability and NMS thresholds",
+}
+"""How the model card names the training options a fine-tuning took from its parent."""
 
 NO_QC = (
     "No QC report was given at export. Run `fijiport qc` on held-out paired images and export "

@@ -231,6 +231,7 @@ class CareKind(ModelKind):
             "percentiles_source": origin[folder.percentiles_source],
             "weights_list": ", ".join(f"`{k}`" for k in ctx.diffs),
             "training_data": meta.training_data or self.training_markdown(folder),
+            "fine_tuned_from": self.parent_markdown(folder),
             "qc_section": self.qc_section(ctx),
             "zip_name": ctx.zip_name,
             "model_folder_name": folder.name,
@@ -290,6 +291,7 @@ class CareKind(ModelKind):
             div_by=g.div_by,
             halo=g.halo,
             max_abs_diff_to_keras=ctx.diffs,
+            parent=self.parent_block(folder),
         )
         return {"deepimagej": deepimagej_block(), "fijiport": block.to_rdf()}
 

@@ -385,6 +385,8 @@ class StardistKind(ModelKind):
             "nms_thresh": f"{thresholds['nms']:.2f}",
             "weights_list": ", ".join(f"`{k}`" for k in ctx.diffs),
             "training_data": meta.training_data or self.training_markdown(folder),
+            "fine_tuned_from": self.parent_markdown(folder),
+            "thresholds_origin": _thresholds_origin(folder),
             "qc_section": self.qc_section(ctx),
             "n_dim": n_dim,
             "agreement_table": "\n".join(rows),
@@ -473,6 +475,7 @@ class StardistKind(ModelKind):
             max_abs_diff_to_keras=ctx.diffs,
             object_stats=folder.training_record.object_stats if folder.training_record else None,
             qc=self.qc_record(ctx),
+            parent=self.parent_block(folder),
         )
         return {"stardist": sd.model_dump(mode="json"), "deepimagej": deepimagej_block(), "fijiport": block.to_rdf()}
 
@@ -500,6 +503,17 @@ class StardistKind(ModelKind):
             "p_high": f"{pct[1]:g}",
         }
         return values, f"model {ctx.name!r} ({Path(fiji_zip).name}): its optimised thresholds and training percentiles."
+
+
+def _thresholds_origin(folder: ModelFolder) -> str:
+    """Where the card says the thresholds come from: optimised (stardist's way, and fijiport's default from scratch),
+    kept from the model it was fine-tuned from, or set at training."""
+    record, config = folder.training_record, folder.training_config or {}
+    if record is not None and record.parent is not None and "thresholds" in record.parent.inherited:
+        return f"those of {record.parent.name}, the model it was fine-tuned from"
+    if isinstance(config.get("thresholds"), list):
+        return "set at training"
+    return "optimised on validation images"
 
 
 def _postprocessing(steps: Optional[list]) -> dict[str, Any]:

@@ -22,14 +22,15 @@ from ..artifacts.model_folder import (
     ModelFolder,
     ParentRecord,
     TrainingProgress,
+    read_network_config,
     read_progress,
     write_progress,
 )
 from ..artifacts.packaged_model import is_package, unpacked_model_folder
 from ..config.loading import validate_config
 from ..errors import ConfigError, DataError, TrainingError, UsageError
-from ..kinds import kind_named
-from ..kinds.base import check_fine_tune
+from ..kinds import kind_named, kind_of_config
+from ..kinds.base import ModelKind, check_fine_tune
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +291,7 @@ def open_parent(source: Optional[Path], kind: str) -> Iterator[Optional[Parent]]
         ):
             pct = origin.percentiles
             folder = ModelFolder.open(folder_dir, percentiles=pct, percentiles_source="package") if pct else ModelFolder.open(folder_dir)
-            _check_kind(folder, source, kind)
+            _check_kind(folder.kind, source, kind)
             yield Parent(
                 folder,
                 ParentRecord(
@@ -306,8 +307,8 @@ def open_parent(source: Optional[Path], kind: str) -> Iterator[Optional[Parent]]
                 ),
             )
         return
+    _check_kind(kind_of_config(read_network_config(source), source / CONFIG_JSON), source, kind)
     folder = ModelFolder.open(source)
-    _check_kind(folder, source, kind)
     yield Parent(
         folder,
         ParentRecord(
@@ -321,12 +322,12 @@ def open_parent(source: Optional[Path], kind: str) -> Iterator[Optional[Parent]]
     )
 
 
-def _check_kind(folder: ModelFolder, source: Path, kind: str) -> None:
-    if folder.kind.name != kind:
+def _check_kind(found: ModelKind, source: Path, kind: str) -> None:
+    if found.name != kind:
         wanted = kind_named(kind).title
         raise ConfigError(
-            f"--init-from {source} is a {folder.kind.title} model; `fijiport train {kind}` fine-tunes {wanted} models "
-            f"only: start from a {wanted} model, or fine-tune this one with `fijiport train {folder.kind.name} --init-from`"
+            f"--init-from {source} is a {found.title} model; `fijiport train {kind}` fine-tunes {wanted} models "
+            f"only: start from a {wanted} model, or fine-tune this one with `fijiport train {found.name} --init-from`"
         )
 
 

@@ -28,7 +28,7 @@ from ..axes import spatial_axes
 from ..config.loading import validate_config
 from ..config.stardist import StardistTrainConfig
 from ..data.labels import object_stats
-from ..errors import ConfigError, DataError, TrainingError
+from ..errors import ConfigError, DataError, TrainingError, UsageError
 from ..files import check_output, read_tiff
 from ..kinds.stardist import normalize_image
 from .common import (
@@ -319,7 +319,7 @@ def _thresholds_setting(config: StardistTrainConfig, parent: Optional[Parent]):
             parent.record.inherited = sorted({*parent.record.inherited, "thresholds"})
     if setting == "parent":
         if parent is None:
-            raise ConfigError("--thresholds parent keeps the thresholds of the model given with --init-from; give --init-from MODEL")
+            raise UsageError("--thresholds parent keeps the thresholds of the model given with --init-from; give --init-from MODEL")
         if parent.folder.thresholds is None:
             raise ConfigError(f"{parent.label} has no thresholds.json; use --thresholds optimize, or give them: --thresholds PROB,NMS")
         return [parent.folder.thresholds["prob"], parent.folder.thresholds["nms"]]
