@@ -9,6 +9,7 @@ from typing import Optional
 
 from ..artifacts.model_folder import ModelFolder
 from ..artifacts.qc_report import QcReport, read_qc_report
+from .compare import compare_models
 from .metrics import RestorationScores, nrmse, psnr, restoration_scores, ssim
 from .restoration import QcResult, qc_care
 from .segmentation import qc_stardist
@@ -45,4 +46,15 @@ def qc_model(
     return report
 
 
-__all__ = ["QcResult", "RestorationScores", "nrmse", "psnr", "qc_care", "qc_model", "qc_stardist", "restoration_scores", "ssim"]
+__all__ = [
+    "QcResult",
+    "RestorationScores",
+    "compare_models",
+    "nrmse",
+    "psnr",
+    "qc_care",
+    "qc_model",
+    "qc_stardist",
+    "restoration_scores",
+    "ssim",
+]

@@ -96,14 +96,7 @@ def qc_care(
         for i, (name, low_path, gt_path) in enumerate(pairs):
             if progress:
                 progress(i, len(pairs), name)
-            low, gt = read_tiff(low_path), read_tiff(gt_path)
-            if low.ndim == len(img_axes):  # ImageJ hyperstacks hold channels first (CYX): the network wants them last
-                src = stored_axes(declared_axes(low_path), low.shape, img_axes, folder.n_channel_in)
-                low, gt = transpose_axes(low, src, img_axes), transpose_axes(gt, src, img_axes)
-            if low.shape != gt.shape:
-                raise DataError(f"{low_path} is {low.shape} but {gt_path} is {gt.shape}")
-            if low.ndim != len(img_axes):
-                raise DataError(f"{low_path} has {low.ndim} dimensions but the model expects axes {img_axes}")
+            low, gt = read_test_pair(folder, low_path, gt_path)
             tiles = tuple(n_tiles) if n_tiles else auto_tiles(low.shape, img_axes)
             pred = folder.kind.predict(folder, model, low, tiles).image
             assert pred is not None
@@ -120,6 +113,21 @@ def qc_care(
         write_qc_report(tmp, report)
         (tmp / QC_MD).write_text(_qc_markdown(report))
     return result
+
+
+def read_test_pair(folder: ModelFolder, low_path: Path, gt_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A test input and its ground truth in the model's image axes (ImageJ hyperstacks hold channels first, CYX:
+    the network wants them last), checked against each other and the model."""
+    img_axes = folder.image_axes
+    low, gt = read_tiff(low_path), read_tiff(gt_path)
+    if low.ndim == len(img_axes):
+        src = stored_axes(declared_axes(low_path), low.shape, img_axes, folder.n_channel_in)
+        low, gt = transpose_axes(low, src, img_axes), transpose_axes(gt, src, img_axes)
+    if low.shape != gt.shape:
+        raise DataError(f"{low_path} is {low.shape} but {gt_path} is {gt.shape}")
+    if low.ndim != len(img_axes):
+        raise DataError(f"{low_path} has {low.ndim} dimensions but the model expects axes {img_axes}")
+    return low, gt
 
 
 def _scores(gt: np.ndarray, x: np.ndarray, axes: str) -> RestorationScores:
@@ -197,7 +205,7 @@ def _qc_markdown(report: RestorationQc) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _display_slice(x: np.ndarray, axes: str) -> np.ndarray:
+def display_slice(x: np.ndarray, axes: str) -> np.ndarray:
     """The 2D image shown in panels: first channel, middle Z slice."""
     x = np.asarray(x, dtype=np.float64)
     if "C" in axes:
@@ -213,9 +221,9 @@ def _panel(low, pred, gt, axes, path: Path, name: str, s_in: RestorationScores, 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    gt2 = normalize_gt(_display_slice(gt, axes))
-    low2 = scale_to(_display_slice(low, axes), gt2)
-    pred2 = scale_to(_display_slice(pred, axes), gt2)
+    gt2 = normalize_gt(display_slice(gt, axes))
+    low2 = scale_to(display_slice(low, axes), gt2)
+    pred2 = scale_to(display_slice(pred, axes), gt2)
     err = np.abs(pred2 - gt2)
     fig, axs = plt.subplots(1, 4, figsize=(16, 4.4))
     vmin, vmax = np.percentile(gt2, 1), np.percentile(gt2, 99.8)
