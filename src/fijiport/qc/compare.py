@@ -27,7 +27,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import __version__
-from ..artifacts.model_folder import ModelFolder
+from ..artifacts.model_folder import ModelFolder, read_network_config
 from ..artifacts.packaged_model import is_package, unpacked_model_folder
 from ..artifacts.qc_report import (
     COMPARISON_MD,
@@ -44,6 +44,8 @@ from ..artifacts.qc_report import (
 )
 from ..errors import DataError
 from ..files import atomic_dir, check_output, read_tiff
+from ..kinds import kind_of_config
+from ..kinds.base import ModelKind
 from .metrics import normalize_gt, scale_to
 from .restoration import display_slice, find_test_pairs, qc_care, read_test_pair
 from .segmentation import find_segmentation_pairs, outlines_rgb, qc_stardist
@@ -96,6 +98,7 @@ def compare_models(
     """
     report_dir = Path(report_dir)
     check_output(report_dir, overwrite)
+    _check_one_task([(m.path, m.kind) if isinstance(m, ModelFolder) else (Path(m), _kind(Path(m))) for m in models])
     with ExitStack() as stack:
         entries: list[_Entry] = []
         families: list[tuple[_Entry, _Entry]] = []
@@ -115,7 +118,6 @@ def compare_models(
                 "a comparison needs two models or more: `fijiport qc MODEL_A MODEL_B TEST -o OUT` (or one model fine-tuned "
                 "with --init-from and --with-parent)"
             )
-        _check_one_task(entries)
         _label(entries)
         for parent, child in families:
             parent.parent_of = child.label if parent.parent_of is None else f"{parent.parent_of}, {child.label}"
@@ -195,10 +197,19 @@ def _check_same_weights(folder: ModelFolder, recorded: str, child: ModelFolder, 
         )
 
 
-def _check_one_task(entries: list[_Entry]) -> None:
-    tasks = {e.folder.kind.qc_task for e in entries}
+def _kind(model_dir: Path) -> ModelKind:
+    """A model folder's kind from its config.json alone (before the folder is opened and its notes logged)."""
+    if not model_dir.is_dir():
+        return ModelFolder.open(model_dir).kind  # refused with the reason
+    return kind_of_config(read_network_config(model_dir), model_dir / "config.json")
+
+
+def _check_one_task(models: list[tuple[Path, ModelKind]]) -> None:
+    """Refuse, before any model is loaded, models of different QC tasks (a parent's task is its child's: training
+    refuses a parent of another kind)."""
+    tasks = {kind.qc_task for _, kind in models}
     if len(tasks) > 1:
-        each = ", ".join(f"{e.folder.path} ({e.folder.kind.title}: {e.folder.kind.qc_task})" for e in entries)
+        each = ", ".join(f"{path} ({kind.title}: {kind.qc_task})" for path, kind in models)
         raise DataError(
             f"the models are of different QC tasks ({each}): restoration models are compared on low/GT pairs, "
             "segmentation models on images with masks; compare models of one task at a time"

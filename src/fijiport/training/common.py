@@ -24,6 +24,7 @@ from ..artifacts.model_folder import (
     TrainingProgress,
     read_network_config,
     read_progress,
+    read_training_config,
     write_progress,
 )
 from ..artifacts.packaged_model import is_package, unpacked_model_folder
@@ -289,9 +290,10 @@ def open_parent(source: Optional[Path], kind: str) -> Iterator[Optional[Parent]]
             folder_dir,
             origin,
         ):
-            pct = origin.percentiles
-            folder = ModelFolder.open(folder_dir, percentiles=pct, percentiles_source="package") if pct else ModelFolder.open(folder_dir)
-            _check_kind(folder.kind, source, kind)
+            found = kind_of_config(read_network_config(folder_dir), source)
+            _check_kind(found, source, kind)
+            pct, pct_source = (origin.percentiles, "package") if origin.percentiles else (found.default_percentiles, "default")
+            folder = ModelFolder.open(folder_dir, percentiles=pct, percentiles_source=pct_source)
             yield Parent(
                 folder,
                 ParentRecord(
@@ -307,8 +309,13 @@ def open_parent(source: Optional[Path], kind: str) -> Iterator[Optional[Parent]]
                 ),
             )
         return
-    _check_kind(kind_of_config(read_network_config(source), source / CONFIG_JSON), source, kind)
-    folder = ModelFolder.open(source)
+    found = kind_of_config(read_network_config(source), source / CONFIG_JSON)
+    _check_kind(found, source, kind)
+    recorded = read_training_config(source) or {}
+    if all(k in recorded for k in PERCENTILES):
+        folder = ModelFolder.open(source)
+    else:  # said once the parent is known to fit (fine_tune_config), not before a refusal
+        folder = ModelFolder.open(source, percentiles=found.default_percentiles, percentiles_source="default")
     yield Parent(
         folder,
         ParentRecord(
@@ -355,7 +362,16 @@ def fine_tune_config(config: C, given: set[str], parent: Parent, data: dict[str,
 def check_parent_fits(parent: Parent, network: dict[str, Any], given: set[str]) -> None:
     """Refuse, before the slow steps, a parent whose weights cannot load into ``network`` (the library config the
     training builds, with the kind's ``inherited_settings`` taken from the parent)."""
-    check_fine_tune(parent.folder.kind, parent.folder.config, network, parent_name=parent.label, given=given)
+    kind = parent.folder.kind
+    check_fine_tune(kind, parent.folder.config, network, parent_name=parent.label, given=given)
+    if parent.folder.percentiles_source == "default" and not set(PERCENTILES) <= given:
+        log.warning(
+            "%s does not record its normalisation percentiles; fine-tuning with %s %s/%s (pass --percentile-low and "
+            "--percentile-high if it was trained with others)",
+            parent.record.path,
+            kind.default_percentiles_origin,
+            *parent.folder.percentiles,
+        )
 
 
 def inherited_network(parent: Optional[Parent]) -> dict[str, Any]:
