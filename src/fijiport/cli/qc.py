@@ -10,17 +10,20 @@ from rich.table import Table
 
 from ..artifacts.model_folder import ModelFolder
 from ..config.export import checked_percentiles
-from ..errors import UsageError
 from ..qc import compare_models, qc_care, qc_stardist
 from ._common import out, parse_numbers, parse_tiles, progress_bar
 
 
 def qc(
-    paths: list[Path] = typer.Argument(
+    model_dirs: list[Path] = typer.Argument(
         ...,
-        metavar="MODEL... TEST_DIR",
-        help="One model folder (config.json + weights_best.h5), or several to compare on the same images, then the test "
-        "folder: low/ and GT/ (CARE) or images/ and masks/ (StarDist), e.g. DATA_DIR/test from `fijiport prepare`.",
+        metavar="model_dir",
+        help="Model folder (config.json + weights_best.h5); several to compare them on the same images.",
+        show_default=False,
+    ),
+    test_dir: Path = typer.Argument(
+        ...,
+        help="Folder with low/ and GT/ (CARE) or images/ and masks/ (StarDist), e.g. DATA_DIR/test from `fijiport prepare`.",
         show_default=False,
     ),
     output: Path = typer.Option(
@@ -67,11 +70,6 @@ def qc(
     Compare: [bold]fijiport qc models/scratch models/fine_tuned data/test -o compare[/]
     """
 
-    if len(paths) < 2:
-        raise UsageError(
-            "give a model folder and the test folder: `fijiport qc MODEL TEST_DIR -o REPORT` (or several models before TEST_DIR)"
-        )
-    *model_dirs, test_dir = paths
     if len(model_dirs) > 1 or with_parent:
         pct = checked_percentiles(parse_numbers(percentiles, float, "--percentiles", count=2))
         return _compare(model_dirs, test_dir, output, pct, parse_tiles(tiles), with_parent, save_predictions, overwrite)
