@@ -188,3 +188,57 @@ def n2v2d_model(n2v2d_data, tmp_path_factory) -> Path:
     model_dir = tmp_path_factory.mktemp("n2v2d_model") / "n2v2d"
     train_n2v(n2v2d_data, model_dir, N2vTrainConfig(**TINY_N2V))
     return model_dir
+
+
+@pytest.fixture(scope="session")
+def stardist2d_data(tmp_path_factory) -> Path:
+    """A StarDist data folder from four 256² crops of stardist's bundled nuclei image (3 train, 1 test)."""
+    import tifffile
+    from stardist.data import test_image_nuclei_2d
+
+    from fijiport.config import PrepareStardistConfig
+    from fijiport.data import prepare_stardist
+
+    root = tmp_path_factory.mktemp("sd2d")
+    img, lbl = test_image_nuclei_2d(return_mask=True)
+    (root / "images").mkdir()
+    (root / "masks").mkdir()
+    for i, (y, x) in enumerate([(0, 0), (0, 256), (256, 0), (256, 256)]):
+        tifffile.imwrite(root / "images" / f"n{i}.tif", img[y : y + 256, x : x + 256])
+        tifffile.imwrite(root / "masks" / f"n{i}.tif", lbl[y : y + 256, x : x + 256])
+    prepare_stardist(root / "images", root / "data", masks_dir=root / "masks", config=PrepareStardistConfig(test_fraction=0.25))
+    return root / "data"
+
+
+@pytest.fixture(scope="session")
+def plain_stardist2d(stardist2d_data, tmp_path_factory) -> Path:
+    """A StarDist 2D model folder trained with stardist alone (no fijiport), as stardist's own notebooks and its
+    downloadable ``2D_versatile_fluo`` folder are: config.json, weights_best.h5, weights_last.h5, thresholds.json
+    and nothing fijiport writes. Tiny (16 rays, depth 2, 8 filters, 3 epochs × 10 steps; ~15 s)."""
+    import tensorflow as tf
+    import tifffile
+    from csbdeep.utils import normalize
+    from stardist.models import Config2D, StarDist2D
+
+    tf.keras.utils.set_random_seed(0)
+    names = sorted(p.name for p in (stardist2d_data / "train" / "images").iterdir())
+    X = [normalize(tifffile.imread(stardist2d_data / "train" / "images" / n).astype(np.float32), 1, 99.8) for n in names]
+    Y = [tifffile.imread(stardist2d_data / "train" / "masks" / n) for n in names]
+    config = Config2D(
+        n_rays=16,
+        grid=(2, 2),
+        n_channel_in=1,
+        unet_n_depth=2,
+        unet_n_filter_base=8,
+        train_patch_size=(64, 64),
+        train_batch_size=4,
+        train_epochs=3,
+        train_steps_per_epoch=10,
+        train_learning_rate=1e-3,
+        train_tensorboard=False,
+    )
+    basedir = tmp_path_factory.mktemp("plain_sd")
+    model = StarDist2D(config, name="plain_stardist_2d", basedir=str(basedir))
+    model.train(X[:-1], Y[:-1], validation_data=(X[-1:], Y[-1:]), epochs=3, steps_per_epoch=10)
+    model.optimize_thresholds(X[-1:], Y[-1:], optimize_kwargs=dict(verbose=0))
+    return basedir / "plain_stardist_2d"

@@ -22,7 +22,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict
 
@@ -66,6 +66,37 @@ class PatchCounts(BaseModel):
     shape: list[int]
 
 
+class ParentRecord(BaseModel):
+    """The model a fine-tuning started from (``train --init-from``): where it came from and which weights, so the
+    card, the rdf's ``parent`` and ``qc --with-parent`` can name it."""
+
+    model_config = ConfigDict(extra="allow")
+    path: str
+    """The model folder or package given, resolved."""
+    source: Literal["model folder", "package"]
+    kind: str
+    name: str
+    """The folder's name, or the package's own name."""
+    weights: str
+    """The weights file loaded (in the folder, or in the package)."""
+    weights_sha256: str
+    zoo_id: Optional[str] = None
+    """Packages: the rdf's ``id`` (the BioImage Model Zoo's id, e.g. ``affable-shark``) when it has one."""
+    version: Optional[str] = None
+    """Packages: the rdf's ``version``."""
+    doi: Optional[str] = None
+    """Packages: the Zoo's DOI (``config.bioimageio.doi``) when the rdf has one."""
+    inherited: list[str] = []
+    """The training options taken from the parent because they were not given (percentiles, network settings,
+    thresholds)."""
+
+    def describe(self) -> str:
+        """One line: the parent's name and where it came from."""
+        where = [f"Zoo id {self.zoo_id}" if self.zoo_id else "", f"DOI {self.doi}" if self.doi else ""]
+        extra = ", ".join(w for w in where if w)
+        return f"{self.source} {self.name!r}" + (f" ({extra})" if extra else "")
+
+
 class TrainingRecord(BaseModel):
     """``fijiport_training.json``: what a fijiport training used and how long it took."""
 
@@ -92,6 +123,8 @@ class TrainingRecord(BaseModel):
     seconds: Optional[float] = None
     epoch_seconds: list[float] = []
     steps_per_second: Optional[float] = None
+    parent: Optional[ParentRecord] = None
+    """The model this one was fine-tuned from (``train --init-from``); None when trained from scratch."""
 
     def images_of(self, split: str) -> list[str]:
         """The record's images of ``split``: ``test``, ``validation`` or ``train``."""
@@ -107,6 +140,8 @@ class TrainingProgress(BaseModel):
     best_val_loss: Optional[float] = None
     history: dict[str, list[float]] = {}
     epoch_seconds: list[float] = []
+    parent: Optional[ParentRecord] = None
+    """The model a fine-tuning started from, kept here so a resumed run still records it."""
 
     def record_epoch(self, epochs_done: int, logs: dict[str, float], seconds: float) -> None:
         self.epoch_seconds.append(round(seconds, 3))
@@ -356,7 +391,8 @@ def _recorded_percentiles(model_dir: Path, training_config: Optional[dict], kind
             log.warning("%s does not record the normalisation percentiles", model_dir / TRAINING_CONFIG)
     low, high = kind.default_percentiles
     log.warning(
-        "%s does not record its normalisation percentiles; using %s %s/%s (if training used others, export with --percentiles LOW,HIGH)",
+        "%s does not record its normalisation percentiles; using %s %s/%s (if training used others, pass them: "
+        "--percentiles LOW,HIGH to export, qc and predict, --percentile-low/--percentile-high to train --init-from)",
         model_dir,
         kind.default_percentiles_origin,
         low,

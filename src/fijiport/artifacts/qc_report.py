@@ -1,15 +1,18 @@
-"""``qc.json``: what ``fijiport qc`` measured, read by ``export --qc`` for the model card.
+"""``qc.json``: what ``fijiport qc`` measured, read by ``export --qc`` for the model card; and
+``comparison.json``: several models measured on the same images (``fijiport qc MODEL_A MODEL_B ... TEST``).
 
 One type per QC task: :class:`RestorationQc` (CARE, and any model judged against ground-truth images),
 :class:`SegmentationQc` (StarDist, against ground-truth label images) and :class:`DenoisingQc` (N2V: the
-residual, and clean images where there are some). :func:`read_qc_report` reads each; files written before the schema version existed read as version 1.
+residual, and clean images where there are some). :func:`read_qc_report` reads each; files written before the
+schema version existed read as version 1. :class:`QcComparison` holds the figures of every model of a
+comparison, each of which also has its own ``qc.json``.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +21,11 @@ from ..files import write_json
 
 QC_JSON = "qc.json"
 QC_MD = "qc.md"
+COMPARISON_JSON = "comparison.json"
+COMPARISON_MD = "comparison.md"
+COMPARISON_PNG = "comparison.png"
+MODELS_DIR = "models"
+"""Where a comparison keeps each model's own QC report (``models/<label>/qc.json``, usable with ``export --qc``)."""
 SCHEMA_VERSION = 1
 METRICS = ("psnr", "ssim", "nrmse")
 """Restoration metrics, in the order reports show them."""
@@ -131,4 +139,64 @@ def read_qc_report(path: Optional[Path]) -> Optional[QcReport]:
     except ValueError as e:
         raise DataError(
             f"--qc {path} is not a qc.json written by `fijiport qc` ({str(e).splitlines()[0]}); run `fijiport qc` to create it"
+        ) from None
+
+
+class ComparedModel(BaseModel):
+    """One model of a comparison: which (path, weights and their sha256), its own report, and its figures."""
+
+    model_config = ConfigDict(extra="allow")
+    label: str
+    """Its name in the comparison's tables, plot and panels (the folder's name, made unique)."""
+    kind: str
+    model: str
+    weights: str
+    weights_sha256: Optional[str] = None
+    report: str
+    """Its own QC report folder, relative to the comparison's (``models/<label>``)."""
+    parent_of: Optional[str] = None
+    """With ``--with-parent``: the label of the model fine-tuned from this one."""
+    fine_tuned_from: Optional[str] = None
+    """The parent its training record names (name, and Zoo id / DOI for packages), if it was fine-tuned."""
+    mean: dict[str, float]
+    """Restoration: mean PSNR/SSIM/NRMSE of its predictions; segmentation: the dataset's figures at IoU 0.5."""
+    per_image: dict[str, dict[str, float]]
+    """Image name → metric → value (segmentation: at IoU 0.5, with ``objects_predicted``)."""
+    per_threshold: Optional[list[dict[str, Any]]] = None
+    """Segmentation: the dataset's figures at every IoU threshold."""
+
+
+class QcComparison(BaseModel):
+    """``comparison.json``: every model's figures on the same test images, in the order they were given."""
+
+    model_config = ConfigDict(extra="allow")
+    schema_version: int = SCHEMA_VERSION
+    task: Literal["restoration", "segmentation"]
+    fijiport_version: str
+    test_dir: str
+    split: Optional[str] = None
+    images: list[str]
+    metrics: list[str]
+    input: Optional[dict[str, Any]] = None
+    """Restoration: the input's own scores against the ground truth (``mean`` and ``per_image``), the baseline."""
+    models: list[ComparedModel]
+    warnings: list[str] = []
+
+    def best(self, metric: str) -> str:
+        """The label of the model with the best mean ``metric`` (lowest NRMSE, highest of the others)."""
+        pick = min if metric == "nrmse" else max
+        return pick(self.models, key=lambda m: m.mean[metric]).label
+
+
+def write_comparison(folder: Path, comparison: QcComparison) -> None:
+    write_json(Path(folder) / COMPARISON_JSON, comparison.model_dump(mode="json"))
+
+
+def read_comparison(path: Path) -> QcComparison:
+    """A ``comparison.json`` written by ``fijiport qc MODEL_A MODEL_B ... TEST``."""
+    try:
+        return QcComparison.model_validate(json.loads(Path(path).read_text()))
+    except (OSError, ValueError) as e:
+        raise DataError(
+            f"{path} is not a comparison.json written by `fijiport qc MODEL_A MODEL_B ...` ({str(e).splitlines()[0]})"
         ) from None

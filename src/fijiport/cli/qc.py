@@ -10,19 +10,29 @@ from rich.table import Table
 
 from ..artifacts.model_folder import ModelFolder
 from ..config.export import checked_percentiles
-from ..qc import qc_care, qc_n2v, qc_stardist
+from ..qc import compare_models, qc_care, qc_n2v, qc_stardist
 from ._common import out, parse_numbers, parse_tiles, progress_bar
 
 
 def qc(
-    model_dir: Path = typer.Argument(..., help="CARE, StarDist or N2V model folder (config.json + weights_best.h5).", show_default=False),
+    model_dirs: list[Path] = typer.Argument(
+        ...,
+        metavar="model_dir",
+        help="CARE, StarDist or N2V model folder (config.json + weights_best.h5); several to compare them on the same images.",
+        show_default=False,
+    ),
     test_dir: Path = typer.Argument(
         ...,
         help="Held-out data: DATA_DIR/test of `fijiport prepare` (CARE: low/ and GT/; StarDist: images/ and masks/; N2V: images/, GT/ optional, or a folder of TIFFs).",
         show_default=False,
     ),
     output: Path = typer.Option(
-        ..., "--output", "-o", help="Report folder to create: qc.json, qc.md and panels/*.png.", show_default=False
+        ...,
+        "--output",
+        "-o",
+        help="Report folder to create: qc.json, qc.md and panels/*.png; with several models comparison.json, comparison.md, "
+        "comparison.png, panels/ side by side and each model's own report under models/.",
+        show_default=False,
     ),
     percentiles: Optional[str] = typer.Option(
         None,
@@ -33,6 +43,12 @@ def qc(
         None,
         "--tiles",
         help="Tiles per image axis, e.g. 1,4,4 for a ZYX stack; by default chosen so no tile exceeds about a million pixels (1024×1024, 64×128×128).",
+    ),
+    with_parent: bool = typer.Option(
+        False,
+        "--with-parent",
+        help="Also measure, just before each model fine-tuned with `train --init-from`, the model it started from (named in "
+        "its training record), and compare them.",
     ),
     save_predictions: bool = typer.Option(
         False, "--save-predictions", help="Also write each prediction as a float32 TIFF under predictions/."
@@ -49,9 +65,18 @@ def qc(
     (near 0 when only noise was removed), and PSNR/SSIM/NRMSE where clean images sit in GT/.
     Pass qc.json to `fijiport export --qc`.
 
+    Several models (all CARE, or all StarDist) are compared on the same images in one report: every
+    model's figures per image and mean, a plot, and the panels side by side.
+
     Example: [bold]fijiport qc models/care_nuclei data/test -o qc_report[/]
+
+    Compare: [bold]fijiport qc models/scratch models/fine_tuned data/test -o compare[/]
     """
 
+    if len(model_dirs) > 1 or with_parent:
+        pct = checked_percentiles(parse_numbers(percentiles, float, "--percentiles", count=2))
+        return _compare(model_dirs, test_dir, output, pct, parse_tiles(tiles), with_parent, save_predictions, overwrite)
+    model_dir = model_dirs[0]
     pct = checked_percentiles(parse_numbers(percentiles, float, "--percentiles", count=2))
     folder = ModelFolder.open(model_dir, percentiles=pct)
     if folder.kind.qc_task == "segmentation":
@@ -137,3 +162,33 @@ def _qc_segmentation(folder, test_dir: Path, output: Path, save_predictions: boo
         )
     out.print(table)
     out.print(f"report: {output / 'qc.md'}")
+
+
+def _compare(model_dirs, test_dir: Path, output: Path, pct, n_tiles, with_parent: bool, save_predictions: bool, overwrite: bool) -> None:
+    with progress_bar(transient=True) as bar:
+        task = bar.add_task("predicting", total=None)
+        c = compare_models(
+            model_dirs,
+            test_dir,
+            output,
+            percentiles=pct,
+            n_tiles=n_tiles,
+            with_parent=with_parent,
+            save_predictions=save_predictions,
+            overwrite=overwrite,
+            progress=lambda i, n, name: bar.update(task, completed=i, total=n, description=f"predicting {name}"),
+        )
+    words = "training" if c.split == "train" else "test"
+    where = "mean" if c.task == "restoration" else "IoU 0.5"
+    table = Table(title=f"{len(c.models)} models on {len(c.images)} {words} image(s) ({where})")
+    table.add_column("model")
+    for m in c.metrics:
+        table.add_column(m.replace("_", " ").upper() if c.task == "restoration" else m.replace("_", " "), justify="right")
+    if c.input is not None:
+        table.add_row("input", *(f"{c.input['mean'][m]:.4f}" for m in c.metrics), style="dim")
+    digits = 4 if c.task == "restoration" else 3
+    for model in c.models:
+        cells = [f"[bold]{model.mean[m]:.{digits}f}[/]" if c.best(m) == model.label else f"{model.mean[m]:.{digits}f}" for m in c.metrics]
+        table.add_row(model.label + (f" (parent of {model.parent_of})" if model.parent_of else ""), *cells)
+    out.print(table)
+    out.print(f"report: {output / 'comparison.md'}")

@@ -16,6 +16,7 @@ from ..config.n2v import N2vTrainConfig
 from ..config.stardist import StardistTrainConfig
 from ..errors import UsageError
 from ..training import train_care, train_n2v, train_stardist
+from ..training.common import check_init_from
 from ._common import FijiportCommand, HelpGroup, err, out, parse_numbers, progress_bar
 
 DATA, NETWORK, TRAINING, SWITCHES = "Data and patches", "Network", "Training", "Switches"
@@ -63,7 +64,10 @@ def care(
         None, "--batch-size", help="Patches per update (default 16); lower it when the GPU runs out of memory.", rich_help_panel=TRAINING
     ),
     learning_rate: Optional[float] = typer.Option(
-        None, "--learning-rate", help="Initial Adam learning rate (default 0.0004).", rich_help_panel=TRAINING
+        None,
+        "--learning-rate",
+        help="Initial Adam learning rate (default 0.0004; 0.0001 when fine-tuning with --init-from).",
+        rich_help_panel=TRAINING,
     ),
     loss: Optional[str] = typer.Option(
         None, "--loss", help="mae (default), mse, or laplace with --probabilistic.", rich_help_panel=TRAINING
@@ -105,6 +109,14 @@ def care(
         rich_help_panel=SWITCHES,
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the weights of an existing model folder."),
+    init_from: Optional[Path] = typer.Option(
+        None,
+        "--init-from",
+        help="Start from the weights of this trained CARE model (fine-tuning): a model folder (fijiport's or csbdeep's) "
+        "or a bioimage.io package exported by fijiport. Network settings and percentiles not given are the model's; "
+        "the learning rate defaults to 0.0001.",
+        show_default=False,
+    ),
     resume: bool = typer.Option(
         False,
         "--resume",
@@ -140,12 +152,14 @@ def care(
         tensorboard=tensorboard,
         gpu_memory_growth=gpu_memory_growth,
     )
-    _check_resume(resume, cli_values, config_file)
+    _check_resume(resume, cli_values, config_file, init_from)
     source = f"options{' and ' + str(config_file) if config_file else ''}"
     config = merge_options(CareTrainConfig, load_yaml_config(config_file), cli_values, source=source)
 
     with progress_bar() as bar:
-        result = train_care(data_dir, output, config, overwrite=overwrite, resume=resume, progress=_progress_handler(bar))
+        result = train_care(
+            data_dir, output, config, overwrite=overwrite, resume=resume, init_from=init_from, progress=_progress_handler(bar)
+        )
     err.print(
         f"trained on {result.n_patches_train} patches ({result.n_patches_val} for validation) in {result.seconds:.0f} s; "
         f"best validation loss {result.best_val_loss:.4f}"
@@ -154,8 +168,9 @@ def care(
     out.print(f"loss curve: {output / LOSS_PNG}")
 
 
-def _check_resume(resume: bool, cli_values: dict, config_file: Optional[Path]) -> None:
+def _check_resume(resume: bool, cli_values: dict, config_file: Optional[Path], init_from: Optional[Path] = None) -> None:
     """--resume continues with the recorded settings to the total --epochs: require that, say what is ignored."""
+    check_init_from(init_from, resume)
     if not resume:
         return
     if cli_values.get("epochs") is None:
@@ -227,6 +242,13 @@ def stardist(
         rich_help_panel=DATA,
     ),
     n_rays: Optional[int] = typer.Option(None, "--n-rays", help="Rays per object (default 32 in 2D, 96 in 3D).", rich_help_panel=NETWORK),
+    thresholds_option: Optional[str] = typer.Option(
+        None,
+        "--thresholds",
+        help="Probability and NMS thresholds: optimize (on the validation images after training; the default from "
+        "scratch), parent (the --init-from model's; the default when it has them) or two values PROB,NMS such as 0.5,0.4.",
+        rich_help_panel=TRAINING,
+    ),
     grid: Optional[str] = typer.Option(
         None,
         "--grid",
@@ -246,7 +268,10 @@ def stardist(
         None, "--unet-kernel-size", help="Odd convolution kernel size (default 3).", rich_help_panel=NETWORK
     ),
     learning_rate: Optional[float] = typer.Option(
-        None, "--learning-rate", help="Initial Adam learning rate (default 0.0003).", rich_help_panel=TRAINING
+        None,
+        "--learning-rate",
+        help="Initial Adam learning rate (default 0.0003; 0.0001 when fine-tuning with --init-from).",
+        rich_help_panel=TRAINING,
     ),
     validation_fraction: Optional[float] = typer.Option(
         None,
@@ -279,6 +304,14 @@ def stardist(
         None, "--gpu-memory-growth", help="Let TensorFlow take GPU memory as needed (for shared GPUs).", rich_help_panel=SWITCHES
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the weights of an existing model folder."),
+    init_from: Optional[Path] = typer.Option(
+        None,
+        "--init-from",
+        help="Start from the weights of this trained StarDist model (fine-tuning): a model folder (fijiport's, or "
+        "stardist's own such as 2D_versatile_fluo) or a StarDist bioimage.io package. Network settings, percentiles and "
+        "thresholds not given are the model's; the learning rate defaults to 0.0001.",
+        show_default=False,
+    ),
     resume: bool = typer.Option(
         False,
         "--resume",
@@ -296,6 +329,7 @@ def stardist(
 
     cli_values = dict(
         n_rays=n_rays,
+        thresholds=_thresholds_option(thresholds_option),
         grid=parse_numbers(grid, int, "--grid"),
         patch_size=parse_numbers(patch_size, int, "--patch-size"),
         epochs=epochs,
@@ -313,11 +347,13 @@ def stardist(
         tensorboard=tensorboard,
         gpu_memory_growth=gpu_memory_growth,
     )
-    _check_resume(resume, cli_values, config_file)
+    _check_resume(resume, cli_values, config_file, init_from)
     source = f"options{' and ' + str(config_file) if config_file else ''}"
     config = merge_options(StardistTrainConfig, load_yaml_config(config_file), cli_values, source=source)
     with progress_bar() as bar:
-        result = train_stardist(data_dir, output, config, overwrite=overwrite, resume=resume, progress=_progress_handler(bar))
+        result = train_stardist(
+            data_dir, output, config, overwrite=overwrite, resume=resume, init_from=init_from, progress=_progress_handler(bar)
+        )
     thresholds = json.loads((output / "thresholds.json").read_text())
     err.print(
         f"trained on {result.n_patches_train} image(s) ({result.n_patches_val} for validation) in {result.seconds:.0f} s; "
@@ -325,6 +361,13 @@ def stardist(
     )
     out.print(f"model: {output}")
     out.print(f"loss curve: {output / 'loss.png'}")
+
+
+def _thresholds_option(value: Optional[str]):
+    """``--thresholds``: optimize, parent, or PROB,NMS."""
+    if value is None or value.strip().lower() in ("optimize", "optimise", "parent"):
+        return None if value is None else value.strip().lower().replace("optimise", "optimize")
+    return parse_numbers(value, float, "--thresholds", count=2)
 
 
 @app.command("n2v", cls=FijiportCommand)

@@ -7,6 +7,10 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..axes import n_spatial_dims, normalize_axes
+from .training import FINE_TUNE_LEARNING_RATE
+
+LEARNING_RATE = 4e-4
+"""csbdeep's initial learning rate, the default from scratch."""
 
 
 class CareTrainConfig(BaseModel):
@@ -41,8 +45,9 @@ class CareTrainConfig(BaseModel):
     unet_kernel_size: Optional[int] = Field(default=None, ge=1)
     """Convolution kernel size (odd); 5 in 2D and 3 in 3D by default."""
 
-    learning_rate: float = Field(default=4e-4, gt=0)
-    """Initial learning rate of Adam (halved on validation-loss plateaus)."""
+    learning_rate: Optional[float] = Field(default=None, gt=0)
+    """Initial learning rate of Adam (halved on validation-loss plateaus): 0.0004 from scratch, 0.0001 when fine-tuning
+    a trained model (``--init-from``), so the first updates adjust the parent's weights rather than overwrite them."""
 
     loss: Optional[Literal["mae", "mse", "laplace"]] = None
     """Training loss: mean absolute error (default), mean squared error, or laplace for probabilistic CARE."""
@@ -111,6 +116,10 @@ class CareTrainConfig(BaseModel):
     @property
     def resolved_loss(self) -> str:
         return "laplace" if self.probabilistic else (self.loss or "mae")
+
+    def learning_rate_for(self, fine_tuning: bool) -> float:
+        """The learning rate to use: the one given, else the default from scratch or for fine-tuning."""
+        return self.learning_rate or (FINE_TUNE_LEARNING_RATE if fine_tuning else LEARNING_RATE)
 
     def kernel_size_for(self, n_dim: int) -> int:
         return self.unet_kernel_size or (5 if n_dim == 2 else 3)

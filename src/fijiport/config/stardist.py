@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..axes import n_spatial_dims, normalize_axes
+from .training import FINE_TUNE_LEARNING_RATE
+
+LEARNING_RATE = 3e-4
+"""stardist's initial learning rate, the default from scratch."""
 
 
 class StardistTrainConfig(BaseModel):
@@ -34,8 +38,13 @@ class StardistTrainConfig(BaseModel):
     """Convolution filters at the first level."""
     unet_kernel_size: int = Field(default=3, ge=1)
     """Odd convolution kernel size."""
-    learning_rate: float = Field(default=3e-4, gt=0)
-    """Initial Adam learning rate."""
+    learning_rate: Optional[float] = Field(default=None, gt=0)
+    """Initial Adam learning rate: 0.0003 from scratch, 0.0001 when fine-tuning a trained model (``--init-from``), so
+    the first updates adjust the parent's weights rather than overwrite them."""
+    thresholds: Optional[Union[Literal["optimize", "parent"], list[float]]] = None
+    """Probability and NMS thresholds written to ``thresholds.json``: ``optimize`` (on the validation images after
+    training; the default from scratch), ``parent`` (the ``--init-from`` model's own; the default when fine-tuning
+    from a model that has them) or the two values ``[prob, nms]``."""
     validation_fraction: float = Field(default=0.15, gt=0.0, lt=1.0)
     """Fraction of the training images (at least one) used for validation and threshold optimisation."""
     augment: bool = True
@@ -67,6 +76,17 @@ class StardistTrainConfig(BaseModel):
         if v % 2 == 0:
             raise ValueError(f"unet_kernel_size must be odd, got {v}; try {v + 1}")
         return v
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds(cls, v):
+        if isinstance(v, list) and (len(v) != 2 or not all(0 < t < 1 for t in v)):
+            raise ValueError(f"thresholds {v} must be two values between 0 and 1 (probability, NMS overlap), e.g. [0.5, 0.4]")
+        return v
+
+    def learning_rate_for(self, fine_tuning: bool) -> float:
+        """The learning rate to use: the one given, else the default from scratch or for fine-tuning."""
+        return self.learning_rate or (FINE_TUNE_LEARNING_RATE if fine_tuning else LEARNING_RATE)
 
     @model_validator(mode="after")
     def _check(self) -> StardistTrainConfig:

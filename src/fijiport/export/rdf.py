@@ -146,10 +146,36 @@ def model_descr(
         config=kind.config_blocks(ctx),
     )
     kwargs.update(optional_rdf_fields(meta))
+    kwargs.update(parent_field(ctx))
     try:
         return bio.ModelDescr(**kwargs)
     except Exception as e:
         raise ExportError(f"the model description is invalid: {e}") from None
+
+
+def parent_field(ctx: ExportContext) -> dict[str, Any]:
+    """The rdf's ``parent`` (bioimageio.spec 0.5: "the model from which this model is derived, e.g. by fine-tuning
+    the weights", a Zoo model's ``id`` and ``version``) when the model was fine-tuned from a package with a Zoo id;
+    nothing otherwise (a local folder or an unpublished package has no id to link: the card and
+    ``config.fijiport.parent`` name it)."""
+    from bioimageio.spec.model import v0_5 as bio
+
+    record = ctx.folder.training_record
+    parent = record.parent if record is not None else None
+    if parent is None or not parent.zoo_id:
+        return {}
+    if ctx.meta.id and ctx.meta.id.lower() == parent.zoo_id.lower():
+        raise ExportError(
+            f"this package's Zoo id {ctx.meta.id!r} is the id of the model it was fine-tuned from; a fine-tuned model is a "
+            "new model: drop the id (--update/--parent take it from the parent) so the Zoo gives it its own"
+        )
+    try:
+        return {"parent": bio.LinkedModel(id=bio.ModelId(parent.zoo_id), **_set({"version": parent.version}))}
+    except Exception as e:  # an id or version the spec refuses: the card still names the parent
+        raise ExportError(
+            f"the parent recorded in {ctx.folder.path / 'fijiport_training.json'} has a Zoo id or version bioimageio.spec "
+            f"refuses ({parent.zoo_id!r}, {parent.version!r}: {str(e).splitlines()[0]})"
+        ) from None
 
 
 def write_package(descr, output_zip: Path, *, overwrite: bool) -> Path:

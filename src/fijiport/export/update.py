@@ -50,7 +50,8 @@ def previous_values(previous: Path) -> dict:
     if getattr(descr, "version", None) is not None:
         values["_previous_version"] = str(descr.version)
     readme = _readme(previous, descr)
-    training = _section(readme, "## Training data")
+    # the card's "Fine-tuned from ..." paragraph is written anew from the training record, not kept as training data
+    training = "\n\n".join(b for b in _section(readme, "## Training data").split("\n\n") if not b.startswith("Fine-tuned from "))
     if training and "not described" not in training.lower():
         values["training_data"] = training
     values["_history"] = _section(readme, HISTORY)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from ..artifacts.model_folder import ModelFolder
@@ -91,6 +91,64 @@ class ExportContext:
     """What the card says before the QC figures (another model's figures, training images, warnings)."""
 
 
+@dataclass(frozen=True)
+class NetworkSetting:
+    """A network setting a model fine-tuned from a parent (``train --init-from``) must share with it, so that the
+    parent's weights load into the new network."""
+
+    key: str
+    """Its key in the library's ``config.json`` (and in the config the training builds)."""
+    label: str
+    """As messages name it (``U-Net depth``, ``rays``)."""
+    default: Any = None
+    """The library's value when a ``config.json`` lacks the key."""
+    option: str = ""
+    """The training option (config field) that sets it, e.g. ``unet_depth``. Left unset by the user, fine-tuning
+    takes the parent's value; empty when the data decides it (dimensions, channels)."""
+    fix: str = ""
+    """What to do when it differs and the data decides it."""
+    head: bool = False
+    """Only the network's output layer depends on it: the parent's body would fit the new data."""
+    unit: str = ""
+    """Written after the value in messages (``D`` for dimensions)."""
+
+    @property
+    def flag(self) -> str:
+        """The command-line option: ``--unet-depth``."""
+        return "--" + self.option.replace("_", "-")
+
+    def show(self, value: Any) -> str:
+        if isinstance(value, (tuple, list)):
+            return ",".join(str(v) for v in value)
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if value is None:
+            return "none"
+        return f"{value}{self.unit}"
+
+
+@dataclass(frozen=True)
+class SettingDifference:
+    """One :class:`NetworkSetting` on which a parent and the network fine-tuned from it differ."""
+
+    setting: NetworkSetting
+    parent: Any
+    child: Any
+    given: bool
+    """The child's value comes from an option the user gave (rather than the data)."""
+
+    def describe(self) -> str:
+        s = self.setting
+        child = f"{s.flag} {s.show(self.child)}" if self.given else f"{s.show(self.child)} here"
+        return f"{s.label} (parent {s.show(self.parent)}, {child})"
+
+    def fix(self) -> str:
+        s = self.setting
+        if self.given:
+            return f"drop {s.flag} (fine-tuning takes the parent's {s.show(self.parent)})"
+        return s.fix or f"start from a model with {s.label} {s.show(self.child)}, or train from scratch"
+
+
 class ModelKind:
     """One kind of model. Subclasses set the class attributes and implement the methods."""
 
@@ -124,9 +182,29 @@ class ModelKind:
     graph_output_id: ClassVar[str] = "output"
     """The SavedModel signature's output key (Fiji's plugins take the first output whatever its name)."""
 
+    fine_tune_settings: ClassVar[tuple[NetworkSetting, ...]] = ()
+    """The network settings a model fine-tuned from a parent must share with it (``train --init-from``); the
+    training compares them with :func:`check_fine_tune` before any slow step. Empty: the kind cannot be fine-tuned."""
+    inherited_settings: ClassVar[tuple[str, ...]] = ()
+    """``config.json`` keys a fine-tuned network takes from its parent as they are: architecture details no training
+    option sets (stardist's ``net_conv_after_unet``, csbdeep's ``unet_residual``), so a parent trained elsewhere with
+    other values than the library's defaults still fits."""
+
     @property
     def citations(self) -> tuple[CiteEntry, ...]:
         raise NotImplementedError
+
+    # --- fine-tuning ------------------------------------------------------------------------------------
+    def setting_value(self, setting: NetworkSetting, config: dict[str, Any]) -> Any:
+        """A :class:`NetworkSetting`'s value in a library config (``config.json``, or the one a training builds), in
+        one form for comparing: lists as tuples, the library's default where the key is missing."""
+        value = config.get(setting.key, setting.default)
+        return tuple(value) if isinstance(value, list) else value
+
+    def option_value(self, setting: NetworkSetting, value: Any) -> Any:
+        """A setting's library value as its training option takes it (tuples as lists); None when the option
+        cannot express it (the difference is then reported)."""
+        return list(value) if isinstance(value, tuple) else value
 
     # --- the model folder -------------------------------------------------------------------------------
     def detect(self, config: dict[str, Any]) -> bool:
@@ -267,6 +345,78 @@ class ModelKind:
         """The model card's training-data sentence from the folder's training record."""
         raise NotImplementedError
 
+    def parent_markdown(self, folder: ModelFolder) -> str:
+        """The model card's "fine-tuned from ..." paragraph (empty for a model trained from scratch): the parent's name,
+        its Zoo id, DOI and version when it came from a package, its weights' sha256 and what was taken from it."""
+        record = folder.training_record
+        parent = record.parent if record is not None else None
+        if parent is None:
+            return ""
+        ids = [
+            f"Zoo id `{parent.zoo_id}`" if parent.zoo_id else "",
+            f"DOI [{parent.doi}](https://doi.org/{parent.doi})" if parent.doi else "",
+        ]
+        ids += [f"version {parent.version}" if parent.version else "", f"weights `{parent.weights}` sha256 `{parent.weights_sha256[:16]}…`"]
+        taken = list(dict.fromkeys(INHERITED_WORDS.get(k, k.replace("_", " ")) for k in parent.inherited))
+        words = ", ".join(taken[:-1]) + f" and {taken[-1]}" if len(taken) > 1 else "".join(taken)
+        taken_text = f" It kept the parent's {words}." if taken else ""
+        where = "bioimage.io package" if parent.source == "package" else "model folder"
+        return (
+            f"Fine-tuned from the {self.title} {where} **{parent.name}** ({'; '.join(i for i in ids if i)}): training started "
+            f"from its weights instead of random ones.{taken_text}\n\n"
+        )
+
+    def parent_block(self, folder: ModelFolder) -> Optional[dict[str, Any]]:
+        """``config.fijiport.parent``: the model this one was fine-tuned from (no local paths), or None."""
+        record = folder.training_record
+        parent = record.parent if record is not None else None
+        if parent is None:
+            return None
+        return parent.model_dump(mode="json", exclude_none=True, exclude={"path"})
+
+
+def fine_tune_differences(kind: ModelKind, parent: dict[str, Any], child: dict[str, Any], given=()) -> list[SettingDifference]:
+    """The :attr:`ModelKind.fine_tune_settings` on which the library configs ``parent`` and ``child`` differ;
+    ``given``: the training options the user set."""
+    out = []
+    for s in kind.fine_tune_settings:
+        p, c = kind.setting_value(s, parent), kind.setting_value(s, child)
+        if p != c:
+            out.append(SettingDifference(s, p, c, bool(s.option) and s.option in given))
+    return out
+
+
+def check_fine_tune(kind: ModelKind, parent: dict[str, Any], child: dict[str, Any], *, parent_name: str, given=()) -> None:
+    """Refuse, before any slow step, to fine-tune a network from a parent whose weights cannot load into it: name
+    every setting that differs, the values of both, and the fix. When only the output head differs (CARE's output
+    channels, StarDist's rays), say so: the parent's body would fit the new data."""
+    if not kind.fine_tune_settings:
+        raise ConfigError(f"{kind.title} models cannot be fine-tuned with fijiport (--init-from); train from scratch")
+    diffs = fine_tune_differences(kind, parent, child, given)
+    if not diffs:
+        return
+    what = "; ".join(d.describe() for d in diffs)
+    fixes = "; ".join(dict.fromkeys(d.fix() for d in diffs))
+    if all(d.setting.head for d in diffs):
+        raise ConfigError(
+            f"only the output head differs between {parent_name} and this training: {what}. The rest of the parent's "
+            f"network would fit, but --init-from loads the whole network, head included: {fixes}"
+        )
+    raise ConfigError(f"{parent_name} cannot start this training, its network differs: {what}. To fine-tune from it: {fixes}")
+
+
+INHERITED_WORDS = {
+    "percentile_low": "normalisation percentiles",
+    "percentile_high": "normalisation percentiles",
+    "unet_depth": "network settings",
+    "unet_first_filters": "network settings",
+    "unet_kernel_size": "network settings",
+    "n_rays": "network settings",
+    "grid": "network settings",
+    "probabilistic": "network settings",
+    "thresholds": "probability and NMS thresholds",
+}
+"""How the model card names the training options a fine-tuning took from its parent."""
 
 NO_QC = (
     "No QC report was given at export. Run `fijiport qc` on held-out paired images and export "

@@ -12,7 +12,7 @@ from ..config.export import CiteEntry
 from ..errors import ConfigError, DataError
 from ..package.config_blocks import FijiportBlock, deepimagej_block
 from . import _unet
-from .base import NO_QC, NOT_DESCRIBED, ExportContext, Geometry, KindPrediction, ModelKind, citation_lines
+from .base import NO_QC, NOT_DESCRIBED, ExportContext, Geometry, KindPrediction, ModelKind, NetworkSetting, citation_lines
 from .cover import make_cover
 
 if TYPE_CHECKING:
@@ -44,10 +44,44 @@ class CareKind(ModelKind):
     test_input_hint = "a typical low-SNR input image; models trained by fijiport use their held-out test images"
     fiji_macro = "care_predict_folder.ijm"
     default_description: ClassVar[str] = "CARE image restoration network (csbdeep), exported with fijiport."
+    fine_tune_settings = (
+        NetworkSetting(
+            "n_dim",
+            "dimensions",
+            unit="D",
+            fix="fine-tune on images of the parent's dimensions (`fijiport prepare care --axes YX` or `ZYX`), or start "
+            "from a model of the data's",
+        ),
+        NetworkSetting(
+            "n_channel_in",
+            "input channels",
+            default=1,
+            fix="prepare the data with the parent's number of channels (Fiji: Image > Color > Split Channels, or "
+            "Image > Stacks > Tools > Make Substack), or start from a model trained on as many channels",
+        ),
+        NetworkSetting(
+            "n_channel_out",
+            "output channels",
+            default=1,
+            head=True,
+            fix="fijiport trains CARE with as many output channels as input channels, so this parent cannot be "
+            "fine-tuned on this data; train from scratch (without --init-from)",
+        ),
+        NetworkSetting("unet_n_depth", "U-Net depth", default=2, option="unet_depth"),
+        NetworkSetting("unet_n_first", "first-level filters", default=32, option="unet_first_filters"),
+        NetworkSetting("unet_kern_size", "kernel size", option="unet_kernel_size"),
+        NetworkSetting("probabilistic", "probabilistic output", default=False, option="probabilistic", head=True),
+    )
+    inherited_settings = ("unet_residual", "unet_last_activation")
 
     @property
     def citations(self):
         return (care_citation(),)
+
+    def setting_value(self, setting: NetworkSetting, config: dict[str, Any]) -> Any:
+        if setting.key == "unet_kern_size" and "unet_kern_size" not in config:
+            return 5 if int(config.get("n_dim", 2)) == 2 else 3  # csbdeep's default
+        return super().setting_value(setting, config)
 
     def detect(self, config: dict[str, Any]) -> bool:
         return "n_rays" not in config  # the registry asks the more specific kinds (StarDist, N2V) first
@@ -197,6 +231,7 @@ class CareKind(ModelKind):
             "percentiles_source": origin[folder.percentiles_source],
             "weights_list": ", ".join(f"`{k}`" for k in ctx.diffs),
             "training_data": meta.training_data or self.training_markdown(folder),
+            "fine_tuned_from": self.parent_markdown(folder),
             "qc_section": self.qc_section(ctx),
             "zip_name": ctx.zip_name,
             "model_folder_name": folder.name,
@@ -256,6 +291,7 @@ class CareKind(ModelKind):
             div_by=g.div_by,
             halo=g.halo,
             max_abs_diff_to_keras=ctx.diffs,
+            parent=self.parent_block(folder),
         )
         return {"deepimagej": deepimagej_block(), "fijiport": block.to_rdf()}
 

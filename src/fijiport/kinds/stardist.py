@@ -20,7 +20,7 @@ from ..config.export import CiteEntry
 from ..errors import DataError, ExportError
 from ..package.config_blocks import FijiportBlock, StardistBlock, deepimagej_block
 from ._unet import min_input_size, round_halo
-from .base import NO_QC, NOT_DESCRIBED, ExportContext, Geometry, KindPrediction, ModelKind, citation_lines
+from .base import NO_QC, NOT_DESCRIBED, ExportContext, Geometry, KindPrediction, ModelKind, NetworkSetting, citation_lines
 from .cover import make_cover, to_display
 
 if TYPE_CHECKING:
@@ -155,10 +155,69 @@ class StardistKind(ModelKind):
     fiji_macro = "stardist_segment_folder.ijm"
     test_pad_mode = "symmetric"
     default_description: ClassVar[str] = "StarDist model for star-convex object segmentation, exported with fijiport."
+    fine_tune_settings = (
+        NetworkSetting(
+            "n_dim",
+            "dimensions",
+            unit="D",
+            fix="fine-tune a 2D model on 2D images and a 3D model on stacks (`fijiport prepare stardist --axes`), or "
+            "start from a model of the data's dimensions",
+        ),
+        NetworkSetting(
+            "n_channel_in",
+            "input channels",
+            default=1,
+            fix="prepare the images with the parent's number of channels (Fiji: Image > Color > Split Channels, or "
+            "Image > Type > 8-bit for RGB), or start from a model trained on as many channels",
+        ),
+        NetworkSetting("n_rays", "rays", option="n_rays", head=True),
+        NetworkSetting("grid", "grid", option="grid"),
+        NetworkSetting("unet_n_depth", "U-Net depth", option="unet_depth"),
+        NetworkSetting("unet_n_filter_base", "first-level filters", default=32, option="unet_first_filters"),
+        NetworkSetting("unet_kernel_size", "kernel size", option="unet_kernel_size"),
+        NetworkSetting(
+            "n_classes",
+            "object classes",
+            head=True,
+            fix="fijiport trains single-class StarDist: start from a single-class model (or fine-tune with stardist itself)",
+        ),
+    )
+    inherited_settings = (
+        "backbone",
+        "unet_n_conv_per_depth",
+        "unet_pool",
+        "unet_activation",
+        "unet_last_activation",
+        "unet_batch_norm",
+        "unet_dropout",
+        "unet_expansion",
+        "unet_prefix",
+        "net_conv_after_unet",
+        "resnet_n_blocks",
+        "resnet_kernel_size",
+        "resnet_kernel_init",
+        "resnet_n_filter_base",
+        "resnet_n_conv_per_block",
+    )
 
     @property
     def citations(self):
         return stardist_citations()
+
+    def setting_value(self, setting: NetworkSetting, config: dict[str, Any]) -> Any:
+        n_dim = int(config.get("n_dim", 2))
+        if setting.key not in config:  # stardist's defaults, which differ between 2D and 3D
+            defaults = {"unet_n_depth": 3 if n_dim == 2 else 2, "unet_kernel_size": (3,) * n_dim, "grid": (1,) * n_dim}
+            if setting.key in defaults:
+                return defaults[setting.key]
+        value = super().setting_value(setting, config)
+        return int(value) if setting.key == "n_rays" and value is not None else value
+
+    def option_value(self, setting: NetworkSetting, value: Any) -> Any:
+        if setting.key == "unet_kernel_size":  # fijiport's option is one size for every axis
+            sizes = set(value) if isinstance(value, (tuple, list)) else {value}
+            return int(next(iter(sizes))) if len(sizes) == 1 else None
+        return super().option_value(setting, value)
 
     def detect(self, config: dict[str, Any]) -> bool:
         return "n_rays" in config
@@ -326,6 +385,8 @@ class StardistKind(ModelKind):
             "nms_thresh": f"{thresholds['nms']:.2f}",
             "weights_list": ", ".join(f"`{k}`" for k in ctx.diffs),
             "training_data": meta.training_data or self.training_markdown(folder),
+            "fine_tuned_from": self.parent_markdown(folder),
+            "thresholds_origin": _thresholds_origin(folder),
             "qc_section": self.qc_section(ctx),
             "n_dim": n_dim,
             "agreement_table": "\n".join(rows),
@@ -414,6 +475,7 @@ class StardistKind(ModelKind):
             max_abs_diff_to_keras=ctx.diffs,
             object_stats=folder.training_record.object_stats if folder.training_record else None,
             qc=self.qc_record(ctx),
+            parent=self.parent_block(folder),
         )
         return {"stardist": sd.model_dump(mode="json"), "deepimagej": deepimagej_block(), "fijiport": block.to_rdf()}
 
@@ -441,6 +503,17 @@ class StardistKind(ModelKind):
             "p_high": f"{pct[1]:g}",
         }
         return values, f"model {ctx.name!r} ({Path(fiji_zip).name}): its optimised thresholds and training percentiles."
+
+
+def _thresholds_origin(folder: ModelFolder) -> str:
+    """Where the card says the thresholds come from: optimised (stardist's way, and fijiport's default from scratch),
+    kept from the model it was fine-tuned from, or set at training."""
+    record, config = folder.training_record, folder.training_config or {}
+    if record is not None and record.parent is not None and "thresholds" in record.parent.inherited:
+        return f"those of {record.parent.name}, the model it was fine-tuned from"
+    if isinstance(config.get("thresholds"), list):
+        return "set at training"
+    return "optimised on validation images"
 
 
 def _postprocessing(steps: Optional[list]) -> dict[str, Any]:

@@ -34,6 +34,9 @@ class FijiportBlock(BaseModel):
     qc: Optional[dict[str, Any]] = None
     """The QC figures export put in the card (``task``, ``n_images``, ``split``, ``from_other_model`` and the kind's
     metrics); ``zoo-check`` fails a package whose figures show a model that makes images worse."""
+    parent: Optional[dict[str, Any]] = None
+    """The model this one was fine-tuned from (``train --init-from``): its name, kind, weights file and sha256, and
+    for packages its Zoo id, version and DOI. The rdf's own ``parent`` holds the Zoo id when there is one."""
 
     def to_rdf(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", exclude_none=True)
@@ -49,6 +52,7 @@ class FijiportBlock(BaseModel):
                 "max_abs_diff_to_keras",
                 "object_stats",
                 "qc",
+                "parent",
                 *sorted(set(data) - set(FijiportBlock.model_fields)),
             )
             if k in data

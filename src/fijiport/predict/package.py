@@ -13,7 +13,6 @@ packages and deepImageJ-style StarDist packages do) and predicts with it as with
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from pathlib import Path
@@ -21,12 +20,12 @@ from typing import Any, Optional, cast
 
 import numpy as np
 
+from ..artifacts.packaged_model import input_percentiles, packaged_model_files
 from ..errors import DataError
 from ..files import check_output, read_tiff
-from ..kinds.stardist import ATTACHED, border, labels_from_prob_dist
+from ..kinds.stardist import border, labels_from_prob_dist
 from ..package.config_blocks import fijiport_block, stardist_block
 from ..package.read import config_dict, read_model_package, weight_formats
-from ..package.untrusted import PackageFiles
 from ..tiling import check_tile_sizes, choose_tiles, tile_regions, valid_size
 from .folder import folder_runner
 from .outputs import Prediction, label_targets, plausibility, write_image, write_labels, wrong_dimensions
@@ -91,7 +90,7 @@ class _BioimageioRunner:
         if intensity == "auto":
             intensity = "input" if self.undo is not None else "normalised"
         self.intensity = intensity
-        self.percentiles = _input_percentiles(descr)
+        self.percentiles = input_percentiles(descr)
         if intensity == "input" and self.undo is None and any(out.id not in self.labels for out in descr.outputs):
             wrong = [out.id for out in descr.outputs if out.id not in self.labels and self._n_channels(out) != self.n_channel]
             if self.percentiles is None or wrong:
@@ -342,28 +341,11 @@ def _stardist_postprocessing(descr) -> Optional[tuple[dict, dict]]:
 def _keras_runner(source: Path, descr, intensity: str = "normalised"):
     """Predict with the model folder the package carries (fijiport's packages and deepImageJ-style StarDist
     packages carry one), unpacked to a temporary folder, with the package's own normalisation percentiles."""
-    from bioimageio.spec.utils import extract_file_name
-
-    cfg = config_dict(descr)
-    files = PackageFiles(source)
-    block = fijiport_block(cfg)
-    keras = descr.weights.keras_hdf5
-    if "stardist" in cfg and all(files.has(n) for n in ATTACHED):
-        folder = {n: files.read(n) for n in ATTACHED}
-    elif block is not None and block.kind == "care" and block.csbdeep_config is not None and keras is not None:
-        folder = {"config.json": json.dumps(block.csbdeep_config).encode(), "weights_best.h5": files.read(extract_file_name(keras.source))}
-    elif block is not None and block.kind == "n2v" and isinstance((block.model_extra or {}).get("n2v_config"), dict) and keras is not None:
-        n2v_config = (block.model_extra or {})["n2v_config"]
-        folder = {"config.json": json.dumps(n2v_config).encode(), "weights_best.h5": files.read(extract_file_name(keras.source))}
-    else:
-        raise DataError(
-            f"{source} carries no csbdeep/stardist model folder to run with --weights keras; "
-            "use --weights onnx (or the model folder it was exported from)"
-        )
-    pct = _input_percentiles(descr)
+    folder, _ = packaged_model_files(source, descr, hint="use --weights onnx (or the model folder it was exported from)")
+    pct = input_percentiles(descr)
     with tempfile.TemporaryDirectory(prefix="fijiport_pkg_") as tmp:  # the runner loads the model right away
         for name, data in folder.items():
-            (Path(tmp) / name).write_bytes(data or b"")
+            (Path(tmp) / name).write_bytes(data)
         return folder_runner(Path(tmp), percentiles=pct, percentiles_source="package", intensity=intensity)
 
 
@@ -384,11 +366,3 @@ def _output_denormalisation(descr) -> Optional[tuple[np.ndarray, np.ndarray]]:
     if gain.shape != std.shape or not (np.allclose(gain, std, rtol=1e-5) and np.allclose(offset, mean, rtol=1e-5, atol=1e-6)):
         return None
     return gain.astype(np.float32), offset.astype(np.float32)
-
-
-def _input_percentiles(descr) -> Optional[tuple[float, float]]:
-    """The percentiles of the input's ``scale_range`` preprocessing, if it has one."""
-    for p in descr.inputs[0].preprocessing or []:
-        if getattr(p, "id", "") == "scale_range":
-            return float(p.kwargs.min_percentile), float(p.kwargs.max_percentile)
-    return None

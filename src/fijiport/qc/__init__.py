@@ -10,6 +10,7 @@ from typing import Optional
 
 from ..artifacts.model_folder import ModelFolder
 from ..artifacts.qc_report import QcReport, read_qc_report
+from .compare import compare_models
 from .denoising import qc_n2v, residual_stats
 from .metrics import RestorationScores, nrmse, psnr, restoration_scores, ssim
 from .restoration import QcResult, qc_care
@@ -50,5 +51,17 @@ def qc_model(
     return report
 
 
-__all__ = ["QcResult", "RestorationScores", "nrmse", "psnr", "qc_care", "qc_model", "qc_n2v", "qc_stardist", "residual_stats",
-           "restoration_scores", "ssim"]  # fmt: skip
+__all__ = [
+    "QcResult",
+    "RestorationScores",
+    "compare_models",
+    "nrmse",
+    "psnr",
+    "qc_care",
+    "qc_model",
+    "qc_n2v",
+    "qc_stardist",
+    "residual_stats",
+    "restoration_scores",
+    "ssim",
+]

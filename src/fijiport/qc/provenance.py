@@ -31,7 +31,7 @@ def qc_provenance(folder: ModelFolder, test_dir: Path, names: list[str]) -> dict
     return {
         "kind": folder.kind.name,
         "fijiport_version": __version__,
-        "model": str(folder.path.resolve()),
+        "model": str(folder.extra.get("source") or folder.path.resolve()),  # a package's model: the package
         "weights": folder.weights_path.name,
         "weights_sha256": folder.weights_sha256(),
         "test_dir": str(test_dir.resolve()),

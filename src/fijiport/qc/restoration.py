@@ -96,14 +96,7 @@ def qc_care(
         for i, (name, low_path, gt_path) in enumerate(pairs):
             if progress:
                 progress(i, len(pairs), name)
-            low, gt = read_tiff(low_path), read_tiff(gt_path)
-            if low.ndim == len(img_axes):  # ImageJ hyperstacks hold channels first (CYX): the network wants them last
-                src = stored_axes(declared_axes(low_path), low.shape, img_axes, folder.n_channel_in)
-                low, gt = transpose_axes(low, src, img_axes), transpose_axes(gt, src, img_axes)
-            if low.shape != gt.shape:
-                raise DataError(f"{low_path} is {low.shape} but {gt_path} is {gt.shape}")
-            if low.ndim != len(img_axes):
-                raise DataError(f"{low_path} has {low.ndim} dimensions but the model expects axes {img_axes}")
+            low, gt = read_test_pair(folder, low_path, gt_path)
             tiles = tuple(n_tiles) if n_tiles else auto_tiles(low.shape, img_axes)
             pred = folder.kind.predict(folder, model, low, tiles).image
             assert pred is not None
@@ -120,6 +113,21 @@ def qc_care(
         write_qc_report(tmp, report)
         (tmp / QC_MD).write_text(_qc_markdown(report))
     return result
+
+
+def read_test_pair(folder: ModelFolder, low_path: Path, gt_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A test input and its ground truth in the model's image axes (ImageJ hyperstacks hold channels first, CYX:
+    the network wants them last), checked against each other and the model."""
+    img_axes = folder.image_axes
+    low, gt = read_tiff(low_path), read_tiff(gt_path)
+    if low.ndim == len(img_axes):
+        src = stored_axes(declared_axes(low_path), low.shape, img_axes, folder.n_channel_in)
+        low, gt = transpose_axes(low, src, img_axes), transpose_axes(gt, src, img_axes)
+    if low.shape != gt.shape:
+        raise DataError(f"{low_path} is {low.shape} but {gt_path} is {gt.shape}")
+    if low.ndim != len(img_axes):
+        raise DataError(f"{low_path} has {low.ndim} dimensions but the model expects axes {img_axes}")
+    return low, gt
 
 
 def channel_scores(gt: np.ndarray, x: np.ndarray, axes: str) -> RestorationScores:

@@ -177,12 +177,8 @@ def _plot_metrics(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def _overlay(img, truth, pred, axes: str, path: Path, name: str) -> None:
-    """Image with true (green) and predicted (magenta) outlines; middle Z slice for stacks."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def outlines_rgb(img, truth, pred, axes: str) -> np.ndarray:
+    """The image (first channel, middle Z slice for stacks) as RGB with true (green) and predicted (magenta) outlines."""
     from skimage.segmentation import find_boundaries
 
     x = np.asarray(img, dtype=np.float64)
@@ -196,6 +192,17 @@ def _overlay(img, truth, pred, axes: str, path: Path, name: str) -> None:
     rgb = np.stack([x] * 3, -1)
     rgb[find_boundaries(truth, mode="inner")] = (0.1, 0.9, 0.1)
     rgb[find_boundaries(pred, mode="inner")] = (1.0, 0.1, 1.0)
+    return rgb
+
+
+def _overlay(img, truth, pred, axes: str, path: Path, name: str) -> None:
+    """Image with true (green) and predicted (magenta) outlines; middle Z slice for stacks."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rgb = outlines_rgb(img, truth, pred, axes)
     fig, ax = plt.subplots(figsize=(7, 7 * rgb.shape[0] / max(rgb.shape[1], 1) + 0.4))
     ax.imshow(rgb)
     ax.set_title(f"{name}: ground truth (green), StarDist (magenta)")

@@ -31,8 +31,15 @@ from ..data.patches import sample_care_patches
 from ..errors import ConfigError, DataError, TrainingError
 from ..files import check_output
 from .common import (
+    Parent,
     TrainProgress,
     TrainResult,
+    check_init_from,
+    check_parent_fits,
+    fine_tune_config,
+    inherited_network,
+    load_parent_weights,
+    open_parent,
     resume_state,
     seed_everything,
     start_model,
@@ -78,6 +85,7 @@ def train_care(
     *,
     overwrite: bool = False,
     resume: bool = False,
+    init_from: Optional[Path] = None,
     progress: Optional[Callable[[TrainProgress], None]] = None,
 ) -> TrainResult:
     """Train a CARE network on ``data_dir/train`` and write a standard csbdeep model folder.
@@ -89,16 +97,59 @@ def train_care(
     Checkpoints are written atomically, so an interrupted run (Ctrl-C) leaves the last good
     ``weights_best.h5``; ``resume=True`` continues such a run from its last saved epoch up to
     ``config.epochs`` with the network and patch settings recorded in the model folder.
+
+    ``init_from`` (a CARE model folder, fijiport's or csbdeep's, or a package exported by fijiport) starts
+    from that model's weights instead of random ones (fine-tuning): the network settings and normalisation
+    percentiles not set in ``config`` are the parent's, the learning rate defaults to
+    :data:`~fijiport.config.training.FINE_TUNE_LEARNING_RATE`, and a parent whose network cannot take the data
+    is refused before any slow step, naming what differs. The training record names the parent.
     """
-    data_dir, model_dir = Path(data_dir), Path(model_dir)
-    manifest = load_manifest(data_dir)
+    check_init_from(init_from, resume)
     config = config or CareTrainConfig()
+    given = set(config.model_fields_set)
+    with open_parent(init_from, "care") as parent:
+        return _train_care(Path(data_dir), Path(model_dir), config, given, parent, overwrite=overwrite, resume=resume, progress=progress)
+
+
+def _train_care(
+    data_dir: Path,
+    model_dir: Path,
+    config: CareTrainConfig,
+    given: set[str],
+    parent: Optional[Parent],
+    *,
+    overwrite: bool,
+    resume: bool,
+    progress: Optional[Callable[[TrainProgress], None]],
+) -> TrainResult:
+    manifest = load_manifest(data_dir)
     state = TrainingProgress()
     if resume:
         config, state = resume_state(model_dir, config, "care")
+    train_names = manifest.names("train")
+    if not train_names:
+        raise DataError(f"{data_dir} has no training images; run `fijiport prepare` with a smaller --test-fraction")
+    axes = manifest.axes
+    n_dim = len(spatial_axes(axes))
+    shapes = [p.low.shape for p in manifest.pairs if p.split == "train"]
+    n_channels = shapes[0][axes.index("C")] if "C" in axes else 1
+    if parent is not None:
+        data = dict(n_dim=n_dim, n_channel_in=n_channels, n_channel_out=n_channels)
+        config = fine_tune_config(config, given, parent, data)
+        state.parent = parent.record
     config = _resolve_config(config, manifest)
-    axes = config.axes
-    assert axes is not None
+    network: dict[str, Any] = dict(
+        n_dim=n_dim,
+        n_channel_in=n_channels,
+        n_channel_out=n_channels,
+        probabilistic=config.probabilistic,
+        unet_n_depth=config.unet_depth,
+        unet_kern_size=config.kernel_size_for(n_dim),
+        unet_n_first=config.unet_first_filters,
+        **inherited_network(parent),
+    )
+    if parent is not None:
+        check_parent_fits(parent, network, given)
     if not resume:
         check_output(model_dir, overwrite)
     started = time.monotonic()
@@ -110,17 +161,11 @@ def train_care(
     from csbdeep.models import CARE, Config
     from csbdeep.utils import move_image_axes
 
-    n_dim = len(spatial_axes(axes))
     div_by = 2**config.unet_depth
-    train_names = manifest.names("train")
-    if not train_names:
-        raise DataError(f"{data_dir} has no training images; run `fijiport prepare` with a smaller --test-fraction")
-    shapes = [p.low.shape for p in manifest.pairs if p.split == "train"]
     spatial_idx = [i for i, a in enumerate(axes) if a in "ZYX"]
     min_shape = [min(s[i] for s in shapes) for i in spatial_idx]
     patch_size = fit_patch_size(config.patch_size, min_shape, div_by, axes)
     config = config.model_copy(update={"patch_size": patch_size})
-    n_channels = shapes[0][axes.index("C")] if "C" in axes else 1
 
     if progress:
         progress(TrainProgress("patches"))
@@ -154,17 +199,17 @@ def train_care(
         raise ConfigError("--tensorboard (tensorboard: true in the config) needs the tensorboard package: pip install tensorboard")
     # the values used, not the Nones that stood for defaults: fijiport_config.yaml says what trained the model
     config = config.model_copy(
-        update={"unet_kernel_size": config.kernel_size_for(n_dim), "loss": config.resolved_loss, "tensorboard": tensorboard}
+        update={
+            "unet_kernel_size": config.kernel_size_for(n_dim),
+            "loss": config.resolved_loss,
+            "tensorboard": tensorboard,
+            "learning_rate": config.learning_rate_for(parent is not None),
+        }
     )
 
     csb_config = Config(
         net_axes[1:],  # the network's axes (channels last, as csbdeep needs), whatever the files' order (CYX)
-        n_channel_in=n_channels,
-        n_channel_out=n_channels,
-        probabilistic=config.probabilistic,
-        unet_n_depth=config.unet_depth,
-        unet_kern_size=config.kernel_size_for(n_dim),
-        unet_n_first=config.unet_first_filters,
+        **{k: v for k, v in network.items() if k != "n_dim"},
         train_loss=config.resolved_loss,
         train_epochs=config.epochs,
         train_steps_per_epoch=config.steps_per_epoch,
@@ -174,6 +219,8 @@ def train_care(
     )
     with quiet_stdout():
         model = start_model(CARE, csb_config, model_dir, overwrite=overwrite, resume=resume, state=state)
+        if parent is not None:
+            load_parent_weights(model.keras_model, parent)
     write_training_config(model_dir, config, "care")  # first, so an interrupted run can be resumed
     # fit starts at initial_epoch, so its epoch numbers are already the run's own (no offset)
     callbacks = training_callbacks(
@@ -224,6 +271,7 @@ def train_care(
             seconds=round(seconds, 1),
             epoch_seconds=state.epoch_seconds,
             steps_per_second=steps_per_second(state, config.steps_per_epoch),
+            parent=state.parent,
         ),
     )
     return TrainResult(model_dir, config, hist, len(X_train), len(X_val), seconds)

@@ -1,14 +1,17 @@
-"""What CARE and StarDist training share: progress events, results, seeding."""
+"""What CARE and StarDist training share: progress events, results, seeding, resuming, and starting from a
+trained model (``--init-from``: the parent opened, its settings taken, its fit checked, its weights loaded)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
 import numpy as np
+from pydantic import BaseModel
 
 from ..artifacts.model_folder import (
     CONFIG_JSON,
@@ -16,11 +19,19 @@ from ..artifacts.model_folder import (
     TRAINING_CONFIG,
     WEIGHTS_BEST,
     WEIGHTS_CANDIDATES,
+    ModelFolder,
+    ParentRecord,
     TrainingProgress,
+    read_network_config,
     read_progress,
+    read_training_config,
     write_progress,
 )
-from ..errors import ConfigError, DataError
+from ..artifacts.packaged_model import is_package, unpacked_model_folder
+from ..config.loading import validate_config
+from ..errors import ConfigError, DataError, TrainingError, UsageError
+from ..kinds import kind_named, kind_of_config
+from ..kinds.base import ModelKind, check_fine_tune
 
 log = logging.getLogger(__name__)
 
@@ -230,3 +241,159 @@ def warn_interrupted(kind: str, state: TrainingProgress, epochs: int, data_dir: 
         model_dir,
         epochs,
     )
+
+
+# --- starting from a trained model (--init-from) ----------------------------------------------------------------
+
+C = TypeVar("C", bound=BaseModel)
+
+PERCENTILES = ("percentile_low", "percentile_high")
+
+
+@dataclass
+class Parent:
+    """The model a fine-tuning starts from (``train KIND --init-from MODEL``), opened: its model folder (a package's
+    unpacked to a temporary folder) and what the training record says about it."""
+
+    folder: ModelFolder
+    record: ParentRecord
+
+    @property
+    def label(self) -> str:
+        return f"--init-from {self.record.path} ({self.record.describe()})"
+
+
+def check_init_from(init_from: Optional[Path], resume: bool) -> None:
+    if init_from is not None and resume:
+        raise UsageError(
+            "--init-from starts a new training from another model's weights and --resume continues an interrupted "
+            "training in OUTPUT; give one of them (a resumed fine-tuning continues from its own weights)"
+        )
+
+
+@contextmanager
+def open_parent(source: Optional[Path], kind: str) -> Iterator[Optional[Parent]]:
+    """The parent ``--init-from`` names, open for as long as the block runs (None without one): a model folder of
+    ``kind`` (fijiport's, csbdeep's or stardist's own) or a bioimage.io package carrying one. Refused, naming the
+    fix, when it is missing, of another kind, or a package without Keras weights and the library's config."""
+    if source is None:
+        yield None
+        return
+    source = Path(source)
+    if not source.exists():
+        raise DataError(
+            f"--init-from {source} does not exist; pass a model folder (config.json + weights_best.h5) or a "
+            "bioimage.io package (.zip) of the model to start from"
+        )
+    if is_package(source):
+        with unpacked_model_folder(source, purpose="--init-from", hint="start from the model folder it was exported from instead") as (
+            folder_dir,
+            origin,
+        ):
+            found = kind_of_config(read_network_config(folder_dir), source)
+            _check_kind(found, source, kind)
+            pct, pct_source = (origin.percentiles, "package") if origin.percentiles else (found.default_percentiles, "default")
+            folder = ModelFolder.open(folder_dir, percentiles=pct, percentiles_source=pct_source)
+            yield Parent(
+                folder,
+                ParentRecord(
+                    path=str(source.resolve()),
+                    source="package",
+                    kind=folder.kind.name,
+                    name=origin.name,
+                    weights=origin.weights,
+                    weights_sha256=folder.weights_sha256(),
+                    zoo_id=origin.zoo_id,
+                    version=origin.version,
+                    doi=origin.doi,
+                ),
+            )
+        return
+    found = kind_of_config(read_network_config(source), source / CONFIG_JSON)
+    _check_kind(found, source, kind)
+    recorded = read_training_config(source) or {}
+    if all(k in recorded for k in PERCENTILES):
+        folder = ModelFolder.open(source)
+    else:  # said once the parent is known to fit (fine_tune_config), not before a refusal
+        folder = ModelFolder.open(source, percentiles=found.default_percentiles, percentiles_source="default")
+    yield Parent(
+        folder,
+        ParentRecord(
+            path=str(source.resolve()),
+            source="model folder",
+            kind=folder.kind.name,
+            name=folder.name,
+            weights=folder.weights_path.name,
+            weights_sha256=folder.weights_sha256(),
+        ),
+    )
+
+
+def _check_kind(found: ModelKind, source: Path, kind: str) -> None:
+    if found.name != kind:
+        wanted = kind_named(kind).title
+        raise ConfigError(
+            f"--init-from {source} is a {found.title} model; `fijiport train {kind}` fine-tunes {wanted} models "
+            f"only: start from a {wanted} model, or fine-tune this one with `fijiport train {found.name} --init-from`"
+        )
+
+
+def fine_tune_config(config: C, given: set[str], parent: Parent, data: dict[str, Any]) -> C:
+    """The training config of a fine-tuning: the network options (the kind's ``fine_tune_settings``) and the
+    normalisation percentiles the user did not give are the parent's. The options taken go to
+    ``parent.record.inherited``. ``data``: the settings the data decides (``n_dim``, ``n_channel_in``), checked
+    against the parent's first: no option can mend them."""
+    kind, parent_config = parent.folder.kind, parent.folder.config
+    check_fine_tune(kind, parent_config, {**parent_config, **data}, parent_name=parent.label)
+    fields = type(config).model_fields
+    updates: dict[str, Any] = {}
+    for s in kind.fine_tune_settings:
+        if s.option and s.option in fields and s.option not in given:
+            value = kind.option_value(s, kind.setting_value(s, parent_config))
+            if value is not None:
+                updates[s.option] = value
+    for name, value in zip(PERCENTILES, parent.folder.percentiles):
+        if name not in given:
+            updates[name] = value
+    parent.record.inherited = sorted(updates)
+    return validate_config(type(config), {**config.model_dump(), **updates}, source=f"options with the settings of {parent.label}")
+
+
+def check_parent_fits(parent: Parent, network: dict[str, Any], given: set[str]) -> None:
+    """Refuse, before the slow steps, a parent whose weights cannot load into ``network`` (the library config the
+    training builds, with the kind's ``inherited_settings`` taken from the parent)."""
+    kind = parent.folder.kind
+    check_fine_tune(kind, parent.folder.config, network, parent_name=parent.label, given=given)
+    if parent.folder.percentiles_source == "default" and not set(PERCENTILES) <= given:
+        log.warning(
+            "%s does not record its normalisation percentiles; fine-tuning with %s %s/%s (pass --percentile-low and "
+            "--percentile-high if it was trained with others)",
+            parent.record.path,
+            kind.default_percentiles_origin,
+            *parent.folder.percentiles,
+        )
+
+
+def inherited_network(parent: Optional[Parent]) -> dict[str, Any]:
+    """The library config values a fine-tuned network takes from its parent as they are (the kind's
+    ``inherited_settings`` the parent's config.json holds); empty without a parent."""
+    if parent is None:
+        return {}
+    config = parent.folder.config
+    return {k: config[k] for k in parent.folder.kind.inherited_settings if k in config}
+
+
+def load_parent_weights(keras_model, parent: Parent) -> None:
+    """Load the parent's weights into the network about to be trained (built with the parent's settings, so the
+    layers match one to one)."""
+    path = parent.folder.weights_path
+    try:
+        keras_model.load_weights(str(path))
+    except Exception as e:  # h5py and Keras raise many types for weights that do not fit
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise TrainingError(
+            f"the weights of {parent.label} ({path.name}) do not load into the network built from its config.json "
+            f"({type(e).__name__}: {first[:200]}): the weights belong to another network or are damaged; copy the "
+            "parent again, whole, or train from scratch"
+        ) from None
+    log.info("starting from the weights of %s (%s)", parent.record.describe(), path.name)

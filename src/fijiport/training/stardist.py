@@ -25,14 +25,22 @@ from ..artifacts.model_folder import (
     write_training_record,
 )
 from ..axes import spatial_axes
+from ..config.loading import validate_config
 from ..config.stardist import StardistTrainConfig
 from ..data.labels import object_stats
-from ..errors import ConfigError, DataError, TrainingError
+from ..errors import ConfigError, DataError, TrainingError, UsageError
 from ..files import check_output, read_tiff
 from ..kinds.stardist import normalize_image
 from .common import (
+    Parent,
     TrainProgress,
     TrainResult,
+    check_init_from,
+    check_parent_fits,
+    fine_tune_config,
+    inherited_network,
+    load_parent_weights,
+    open_parent,
     resume_state,
     seed_everything,
     start_model,
@@ -69,6 +77,7 @@ def train_stardist(
     *,
     overwrite: bool = False,
     resume: bool = False,
+    init_from: Optional[Path] = None,
     progress: Optional[Callable[[TrainProgress], None]] = None,
 ) -> TrainResult:
     """Train StarDist on ``data_dir/train`` and write a standard stardist model folder
@@ -76,19 +85,52 @@ def train_stardist(
     ``fijiport_config.yaml``, ``history.csv``, ``loss.png`` and ``fijiport_training.json``.
 
     As for CARE, checkpoints are atomic and ``resume=True`` continues an interrupted run from its last
-    saved epoch up to ``config.epochs`` (stardist restarts its learning-rate schedule there)."""
-    data_dir, model_dir = Path(data_dir), Path(model_dir)
-    manifest = load_stardist_manifest(data_dir)
+    saved epoch up to ``config.epochs`` (stardist restarts its learning-rate schedule there).
+
+    ``init_from`` (a StarDist model folder, fijiport's or stardist's own such as ``2D_versatile_fluo``, or a
+    StarDist package) starts from that model's weights (fine-tuning): the network settings, normalisation
+    percentiles and thresholds not set in ``config`` are the parent's, the learning rate defaults to
+    :data:`~fijiport.config.training.FINE_TUNE_LEARNING_RATE`, and a parent whose network cannot take the data
+    (dimensions, channels, rays, grid, depth, filters, kernel) is refused before any slow step."""
+    check_init_from(init_from, resume)
     config = config or StardistTrainConfig()
+    given = set(config.model_fields_set)
+    with open_parent(init_from, "stardist") as parent:
+        return _train_stardist(
+            Path(data_dir), Path(model_dir), config, given, parent, overwrite=overwrite, resume=resume, progress=progress
+        )
+
+
+def _train_stardist(
+    data_dir: Path,
+    model_dir: Path,
+    config: StardistTrainConfig,
+    given: set[str],
+    parent: Optional[Parent],
+    *,
+    overwrite: bool,
+    resume: bool,
+    progress: Optional[Callable[[TrainProgress], None]],
+) -> TrainResult:
+    manifest = load_stardist_manifest(data_dir)
     state = TrainingProgress()
     if resume:
         config, state = resume_state(model_dir, config, "stardist")
     if config.axes is not None and config.axes != manifest.axes:
         raise ConfigError(f"--axes {config.axes} differs from the data folder's axes {manifest.axes}")
-    config = StardistTrainConfig.model_validate({**config.model_dump(), "axes": manifest.axes})
     axes = manifest.axes
     spatial = spatial_axes(axes)
     n_dim = len(spatial)
+    train_items = [r for r in manifest.items if r.split == "train"]
+    n_channel = train_items[0].image.shape[axes.index("C")] if "C" in axes and train_items else 1
+    if parent is not None:
+        config = fine_tune_config(config, given, parent, dict(n_dim=n_dim, n_channel_in=n_channel))
+        state.parent = parent.record
+    config = validate_config(StardistTrainConfig, {**config.model_dump(), "axes": manifest.axes}, source="options")
+    thresholds_setting = _thresholds_setting(config, parent)
+    if parent is not None:
+        network = _network(config, n_dim, n_channel, config.n_rays, config.grid, parent)
+        check_parent_fits(parent, network, given)
     if not resume:
         check_output(model_dir, overwrite)
     started = time.monotonic()
@@ -96,7 +138,7 @@ def train_stardist(
     from .._tf import legacy_tensorflow, quiet_stdout
 
     tf = legacy_tensorflow(gpu_memory_growth=config.gpu_memory_growth)
-    from stardist import Rays_GoldenSpiral, calculate_extents, fill_label_holes
+    from stardist import calculate_extents, fill_label_holes
     from stardist.models import Config2D, Config3D, StarDist2D, StarDist3D
 
     names = manifest.names("train")
@@ -112,10 +154,7 @@ def train_stardist(
         for n in names
     ]
     Y = [fill_label_holes(read_tiff(manifest.target_path(data_dir, "train", n))) for n in names]
-    if "C" not in axes:
-        n_channel = 1
-    else:
-        n_channel = X[0].shape[axes.index("C")]
+    if "C" in axes:
         X = [np.moveaxis(x, axes.index("C"), -1) for x in X]
 
     seed_everything(tf, config.seed)
@@ -143,14 +182,18 @@ def train_stardist(
     tensorboard = config.tensorboard
     if tensorboard is None:
         tensorboard = importlib.util.find_spec("tensorboard") is not None
-    config = config.model_copy(update={"tensorboard": tensorboard})  # the value used, for fijiport_config.yaml
+    # the values used, for fijiport_config.yaml
+    config = config.model_copy(
+        update={
+            "tensorboard": tensorboard,
+            "learning_rate": config.learning_rate_for(parent is not None),
+            "thresholds": thresholds_setting,
+        }
+    )
+    network = _network(config, n_dim, n_channel, n_rays, list(grid), parent)
     common: dict[str, Any] = dict(
-        n_channel_in=n_channel,
-        grid=grid,
+        **{k: v for k, v in network.items() if k not in ("n_dim", "n_rays", "n_classes")},
         train_patch_size=tuple(patch_size),
-        unet_n_depth=config.unet_depth,
-        unet_kernel_size=(config.unet_kernel_size,) * n_dim,
-        unet_n_filter_base=config.unet_first_filters,
         train_epochs=config.epochs,
         train_steps_per_epoch=config.steps_per_epoch,
         train_learning_rate=config.learning_rate,
@@ -162,9 +205,10 @@ def train_stardist(
         if n_dim == 2:
             sd_config, cls = Config2D(n_rays=n_rays, **common), StarDist2D
         else:
-            rays = Rays_GoldenSpiral(n_rays, anisotropy=anisotropy)
-            sd_config, cls = Config3D(rays=rays, anisotropy=anisotropy, **common), StarDist3D
+            sd_config, cls = Config3D(rays=_rays(n_rays, anisotropy, parent), anisotropy=anisotropy, **common), StarDist3D
         model = start_model(cls, sd_config, model_dir, overwrite=overwrite, resume=resume, state=state, outputs=(THRESHOLDS_JSON,))
+        if parent is not None:
+            load_parent_weights(model.keras_model, parent)
     write_training_config(model_dir, config, "stardist")  # first, so an interrupted run can be resumed
     done = state.epochs_done
     model.callbacks = training_callbacks(
@@ -191,11 +235,15 @@ def train_stardist(
     hist = state.history
     if any(not np.isfinite(v) for v in hist.get("loss", [])):
         raise TrainingError("the training loss became NaN/inf; lower --learning-rate or check the images for NaN values")
-    if progress:
-        progress(TrainProgress("thresholds"))
-    with quiet_stdout():
-        thresholds = model.optimize_thresholds(X_val, Y_val, optimize_kwargs=dict(verbose=0))
-    if not (model_dir / THRESHOLDS_JSON).is_file():
+    if thresholds_setting == "optimize":
+        if progress:
+            progress(TrainProgress("thresholds"))
+        with quiet_stdout():
+            thresholds = model.optimize_thresholds(X_val, Y_val, optimize_kwargs=dict(verbose=0))
+        if not (model_dir / THRESHOLDS_JSON).is_file():
+            write_thresholds(model_dir, thresholds)
+    else:
+        thresholds = {"prob": float(thresholds_setting[0]), "nms": float(thresholds_setting[1])}
         write_thresholds(model_dir, thresholds)
 
     write_history_csv(hist, model_dir / HISTORY_CSV)
@@ -222,11 +270,60 @@ def train_stardist(
             seconds=round(seconds, 1),
             epoch_seconds=state.epoch_seconds,
             steps_per_second=steps_per_second(state, config.steps_per_epoch),
+            parent=state.parent,
         ),
     )
     if progress:
         progress(TrainProgress("done"))
     return TrainResult(model_dir, config, hist, len(X_trn), len(X_val), seconds)
+
+
+def _network(
+    config: StardistTrainConfig, n_dim: int, n_channel: int, n_rays: Optional[int], grid: Optional[list[int]], parent: Optional[Parent]
+) -> dict[str, Any]:
+    """The stardist config values of the network (``config.json`` keys), with the parent's architecture details."""
+    return dict(
+        n_dim=n_dim,
+        n_channel_in=n_channel,
+        n_rays=n_rays,
+        grid=tuple(grid) if grid is not None else None,
+        unet_n_depth=config.unet_depth,
+        unet_kernel_size=(config.unet_kernel_size,) * n_dim,
+        unet_n_filter_base=config.unet_first_filters,
+        n_classes=None,
+        **inherited_network(parent),
+    )
+
+
+def _rays(n_rays: int, anisotropy, parent: Optional[Parent]):
+    """3D rays: a parent's own (its dist channels keep their directions), else a golden spiral for the objects'
+    anisotropy."""
+    from stardist import Rays_GoldenSpiral
+    from stardist.rays3d import rays_from_json
+
+    rays_json = parent.folder.config.get("rays_json") if parent is not None else None
+    if rays_json:
+        return rays_from_json(rays_json)
+    return Rays_GoldenSpiral(n_rays, anisotropy=anisotropy)
+
+
+def _thresholds_setting(config: StardistTrainConfig, parent: Optional[Parent]):
+    """``optimize`` or the [prob, nms] to write: ``config.thresholds`` resolved (the parent's by default when
+    fine-tuning from a model that has them)."""
+    setting = config.thresholds
+    if setting is None:
+        setting = "parent" if parent is not None and parent.folder.thresholds is not None else "optimize"
+        if parent is not None and setting == "optimize":
+            log.info("%s has no thresholds.json; the thresholds are optimised on the validation images", parent.record.path)
+        elif parent is not None:
+            parent.record.inherited = sorted({*parent.record.inherited, "thresholds"})
+    if setting == "parent":
+        if parent is None:
+            raise UsageError("--thresholds parent keeps the thresholds of the model given with --init-from; give --init-from MODEL")
+        if parent.folder.thresholds is None:
+            raise ConfigError(f"{parent.label} has no thresholds.json; use --thresholds optimize, or give them: --thresholds PROB,NMS")
+        return [parent.folder.thresholds["prob"], parent.folder.thresholds["nms"]]
+    return setting
 
 
 def _patch_size(requested, min_shape, div_by, spatial, n_dim) -> list[int]:
