@@ -10,6 +10,7 @@ children) are recorded. Writes ``bench/results/bench.json`` and ``bench.md`` (no
    ``create_patches`` vs fijiport's streaming sampler, peak RSS and time, and whether the patches are identical;
    fijiport also on 3 pairs, to show its peak does not grow with the number of stacks (beyond the patches).
 4. `fijiport train care` vs the plain csbdeep script (same data, patches, network), end to end.
+5. `fijiport train n2v` vs the plain n2v script (n2v's own ``N2V.train``; same data, patches, blind spot, network).
 """
 
 from __future__ import annotations
@@ -107,6 +108,11 @@ for i, (y, x) in enumerate([(0, 0), (0, 256), (256, 0), (256, 256)]):
     tifffile.imwrite(sd / "images" / f"n{{i}}.tif", img[y:y + 256, x:x + 256])
     tifffile.imwrite(sd / "masks" / f"n{{i}}.tif", lbl[y:y + 256, x:x + 256])
 prepare_stardist(sd / "images", w / "sd_data", masks_dir=sd / "masks", config=PrepareStardistConfig(test_fraction=0.25))
+from fijiport.config.n2v import PrepareN2vConfig
+from fijiport.data import prepare_n2v
+from fijiport.data.synthetic import write_noisy_images
+noisy, _ = write_noisy_images(w / "n2v_raw", dims=2, seed=0, n=9)
+prepare_n2v([noisy], w / "n2v_data", config=PrepareN2vConfig(validation_fraction=0.12, test_fraction=0.12))
 train_stardist(w / "sd_data", w / "stardist2d", StardistTrainConfig(epochs=15, steps_per_epoch=20, patch_size=[96, 96],
                unet_first_filters=16, learning_rate=1e-3, validation_fraction=0.34, tensorboard=False))
 """
@@ -387,6 +393,73 @@ def bench_training(work: Path) -> dict:
     return r
 
 
+PLAIN_N2V_TRAINING = """
+import os, sys
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+from pathlib import Path
+import numpy as np
+if not hasattr(np, "product"):
+    np.product = np.prod  # n2v 0.3.3 on numpy 2
+import tifffile
+from n2v.internals.N2V_DataGenerator import N2V_DataGenerator
+from n2v.models import N2V, N2VConfig
+import n2v.models.n2v_standard as n2v_standard
+from csbdeep.utils.tf import keras_import
+Callback = keras_import("callbacks", "Callback")
+class NoImages(Callback):  # n2v's train adds a TensorBoard image callback, which needs the tensorboard package
+    def __init__(self, *args, **kwargs): super().__init__()
+n2v_standard.CARETensorBoardImage = NoImages
+data, out, epochs, steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+load = lambda split: [tifffile.imread(p).astype(np.float32)[None, ..., None] for p in sorted(Path(data, split, "images").glob("*.tif"))]
+gen = N2V_DataGenerator()
+X = gen.generate_patches_from_list(load("train"), shape=(64, 64), augment=True)
+X_val = gen.generate_patches_from_list(load("validation"), shape=(64, 64), augment=False)
+config = N2VConfig(X, unet_kern_size=3, unet_n_depth=2, unet_n_first=16, single_net_per_channel=False, train_epochs=epochs,
+                   train_steps_per_epoch=steps, train_batch_size=64, train_tensorboard=False, n2v_perc_pix=0.198,
+                   n2v_patch_shape=(64, 64), n2v_manipulator="uniform_withCP", n2v_neighborhood_radius=5)
+model = N2V(config, os.path.basename(out), basedir=os.path.dirname(out))
+import json, time
+class EpochTimer(Callback):  # the same measure fijiport records: seconds per epoch
+    seconds = []
+    def on_epoch_begin(self, epoch, logs=None): self.t = time.perf_counter()
+    def on_epoch_end(self, epoch, logs=None): EpochTimer.seconds.append(time.perf_counter() - self.t)
+model.prepare_for_training()
+model.callbacks.append(EpochTimer())
+model.train(X, X_val)
+with open(os.path.join(out, "epoch_seconds.json"), "w") as fh:
+    json.dump(EpochTimer.seconds, fh)
+"""
+
+
+def bench_training_n2v(work: Path) -> dict:
+    """`fijiport train n2v` vs the plain n2v script a lab would write (n2v's own ``train``: same data, patches, blind
+    spot and network); steps per second after the first epoch, and end to end."""
+    print("training throughput: N2V 2D")
+    epochs, steps = 6, 30
+    data = work / "n2v_data"
+    r: dict = {
+        "epochs": epochs,
+        "steps_per_epoch": steps,
+        "n2v": measure(
+            [sys.executable, "-c", PLAIN_N2V_TRAINING, str(data), str(work / "plain_n2v"), str(epochs), str(steps)],
+            label="plain n2v training (baseline)",
+        ),
+        "fijiport": measure(
+            [FIJIPORT, "train", "n2v", str(data), "-o", str(work / "fijiport_n2v"), "--overwrite", "--epochs", str(epochs),
+             "--steps-per-epoch", str(steps), "--batch-size", "64", "--patch-size", "64,64", "--unet-depth", "2",
+             "--unet-kernel-size", "3", "--unet-first-filters", "16", "--no-tensorboard"],
+            label="fijiport train n2v",
+        ),
+    }  # fmt: skip
+    r["ratio_end_to_end_fijiport_vs_n2v"] = round(r["n2v"]["seconds"] / r["fijiport"]["seconds"], 2)
+    plain = json.loads((work / "plain_n2v" / "epoch_seconds.json").read_text())[1:]
+    ours = json.loads((work / "fijiport_n2v" / "fijiport_training.json").read_text())["epoch_seconds"][1:]
+    r["n2v"]["steps_per_second"] = round(steps / float(np.median(plain)), 2)
+    r["fijiport"]["steps_per_second"] = round(steps / float(np.median(ours)), 2)
+    r["ratio_throughput_fijiport_vs_n2v"] = round(r["fijiport"]["steps_per_second"] / r["n2v"]["steps_per_second"], 2)
+    return r
+
+
 def environment() -> dict:
     import bioimageio.core
     import csbdeep
@@ -463,6 +536,20 @@ def markdown(report: dict) -> str:
         f"{t['ratio_end_to_end_fijiport_vs_csbdeep']} (speed) |",
         f"| peak RSS MB | {t['csbdeep']['peak_rss_mb']:.0f} | {t['fijiport']['peak_rss_mb']:.0f} | |",
     ]
+    n = report.get("training_n2v")
+    if n:
+        lines += [
+            "",
+            f"## Training, N2V 2D ({n['epochs']} epochs × {n['steps_per_epoch']} steps, batch 64 of 64×64)",
+            "",
+            "| | plain n2v (`N2V.train`) | fijiport | fijiport / n2v |",
+            "|---|---|---|---|",
+            f"| training steps per second (epochs 2+, median) | {n['n2v']['steps_per_second']} | {n['fijiport']['steps_per_second']} | "
+            f"**{n['ratio_throughput_fijiport_vs_n2v']}** |",
+            f"| end to end s (start-up, patches, training, records) | {n['n2v']['seconds']} | {n['fijiport']['seconds']} | "
+            f"{n['ratio_end_to_end_fijiport_vs_n2v']} (speed) |",
+            f"| peak RSS MB | {n['n2v']['peak_rss_mb']:.0f} | {n['fijiport']['peak_rss_mb']:.0f} | |",
+        ]
     p = report["patches"]
     lines += [
         "",
@@ -498,6 +585,7 @@ def main() -> int:
         "export_validate": bench_export_validate(models, work),
         "inference": bench_inference(models, work),
         "training": bench_training(work),
+        "training_n2v": bench_training_n2v(work),
         "patches": bench_patches(work),
     }
     report["total_seconds"] = round(time.perf_counter() - started, 1)

@@ -1,8 +1,10 @@
-"""``fijiport demo``: the whole CARE pipeline on data that ships inside installed packages.
+"""``fijiport demo``: the whole pipeline, CARE then StarDist then Noise2Void, on data that ships inside
+installed packages.
 
 stardist's bundled nuclei image stands in for the high-SNR ground truth; simulated low-light
-acquisitions of it (Poisson noise at ~15 photons plus read noise) are the input. Nothing is
-downloaded.
+acquisitions of it (Poisson noise at ~15 photons plus read noise) are CARE's input, its label mask
+StarDist's ground truth, and noisier copies (30 photons) what N2V trains on without the clean image,
+which only its QC sees. Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -17,16 +19,18 @@ from typing import Optional
 from .config.care import CareTrainConfig
 from .config.data import PrepareCareConfig, PrepareStardistConfig
 from .config.export import CiteEntry, ExportMeta, Person
+from .config.n2v import N2vTrainConfig, PrepareN2vConfig
 from .config.stardist import StardistTrainConfig
 from .data.care import prepare_care
+from .data.n2v import prepare_n2v
 from .data.stardist import prepare_stardist
-from .data.synthetic import write_care_pairs
+from .data.synthetic import write_care_pairs, write_noisy_images
 from .errors import OutputExistsError
-from .export import ExportOptions, export_care, export_stardist
+from .export import ExportOptions, export_care, export_model, export_stardist
 from .package.report import Report
-from .qc import qc_care, qc_stardist
+from .qc import qc_care, qc_model, qc_stardist
 from .runtimes import runtime_status
-from .training import train_care, train_stardist
+from .training import train_care, train_n2v, train_stardist
 from .verify.validate import validate_package
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,9 @@ class DemoSettings:
     stardist: bool = True
     stardist_epochs: int = 15
     stardist_steps_per_epoch: int = 20
+    n2v: bool = True
+    n2v_epochs: int = 6
+    n2v_steps_per_epoch: int = 20
 
 
 @dataclass
@@ -57,6 +64,10 @@ class DemoResult:
     stardist_f1: Optional[float] = None
     stardist_validation: str = ""
     stardist_runtime_rows: list[dict] = field(default_factory=list)
+    n2v_qc: dict = field(default_factory=dict)
+    """The N2V part's QC: ``residual`` (without ground truth) and ``summary`` (against the clean scenes)."""
+    n2v_validation: str = ""
+    n2v_runtime_rows: list[dict] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -89,6 +100,7 @@ def run_demo(
             "validation.json",
             "validation.md",
             "stardist",
+            "n2v",
         ):
             target = out_dir / name
             if target.is_dir():
@@ -184,6 +196,9 @@ def run_demo(
     if settings.stardist:
         _stardist_part(out_dir / "stardist", settings, result, notify, train_progress, with_runtimes)
         lap("stardist")
+    if settings.n2v:
+        _n2v_part(out_dir / "n2v", settings, result, notify, train_progress, with_runtimes)
+        lap("n2v")
     return result
 
 
@@ -252,6 +267,58 @@ def _stardist_part(root: Path, settings: DemoSettings, result: DemoResult, notif
     report.save_json(root / "validation.json")
     result.stardist_validation = report.status.value
     result.stardist_runtime_rows = _runtime_rows(report)
+
+
+def _n2v_part(root: Path, settings: DemoSettings, result: DemoResult, notify, train_progress, with_runtimes: bool) -> None:
+    """Noise2Void on noisy copies of nine crops of the bundled nuclei image, trained without the clean crops; QC
+    against them (and from the residual alone, which is what a lab without ground truth gets)."""
+    notify("N2V: simulating noisy acquisitions (the clean crops are kept for QC only)")
+    noisy, clean = write_noisy_images(root / "raw", dims=2, seed=settings.seed, n=9)
+    prepare_n2v(
+        [noisy], root / "data", gt_dir=clean, config=PrepareN2vConfig(validation_fraction=0.12, test_fraction=0.25, seed=settings.seed)
+    )
+    notify("N2V: training (short) on the noisy images alone")
+    model_dir = root / "models" / "n2v_nuclei_2d"
+    train_n2v(
+        root / "data",
+        model_dir,
+        N2vTrainConfig(epochs=settings.n2v_epochs, steps_per_epoch=settings.n2v_steps_per_epoch, batch_size=16, patch_size=[64, 64],
+                       unet_first_filters=16, seed=settings.seed, tensorboard=False),
+        progress=train_progress,
+    )  # fmt: skip
+    notify("N2V: QC on the held-out images")
+    qc = qc_model(model_dir, root / "data" / "test", root / "qc")
+    result.n2v_qc = {"residual": dict(getattr(qc, "residual", {})), "summary": getattr(qc, "summary", None)}
+    result.paths["N2V QC report"] = root / "qc" / "qc.md"
+    notify("N2V: export")
+    meta = ExportMeta(
+        name="Noise2Void nuclei demo",
+        authors=[Person(name="fijiport demo")],
+        version="0.1.0",
+        description="Demo Noise2Void 2D model trained for a minute on simulated noisy acquisitions of stardist's bundled "
+        "nuclei image, without their clean versions: for trying the pipeline, not for analysis.",
+        tags=["fluorescence-light-microscopy", "nuclei", "2d", "denoising", "demo"],
+    )
+    export = export_model(model_dir, root / "n2v_nuclei_2d.zip", meta,
+                          ExportOptions(qc_json=root / "qc" / "qc.json", fiji_zip=root / "n2v_nuclei_2d_fiji.zip"), progress=notify)  # fmt: skip
+    result.paths["N2V package"] = export.path
+    assert export.fiji_zip is not None
+    result.paths["N2V CSBDeep-Fiji zip + macro"] = export.fiji_zip
+    if export.fiji_extras:
+        result.paths["N2V plugin zip"] = export.fiji_extras[0]
+    notify("N2V: validation")
+    report = validate_package(export.path, progress=notify, runtimes=with_runtimes)
+    report.save_markdown(root / "validation.md")
+    report.save_json(root / "validation.json")
+    result.n2v_validation = report.status.value
+    result.n2v_runtime_rows = _runtime_rows(report)
+    if with_runtimes and export.fiji_extras:
+        from .runtimes.matrix import check_runtimes
+
+        plugin = check_runtimes(export.fiji_extras[0], progress=notify)
+        result.n2v_runtime_rows += [dict(c.to_dict(), name="N2V-Fiji (plugin zip)") for c in plugin.checks if c.name == "N2V-Fiji"]
+        if not plugin.passed:
+            result.n2v_validation = "failed"
 
 
 def _runtime_rows(report: Report) -> list[dict]:

@@ -111,7 +111,7 @@ def test_same_seed_same_weights(care2d_data, tmp_path):
 
 
 def test_demo_runs_end_to_end_with_tiny_training(tmp_path):
-    """Tiny CARE training, and the StarDist part as `make demo` runs it (about a minute of training)."""
+    """Tiny CARE training, and the StarDist and N2V parts as `make demo` runs them (about a minute of training each)."""
     out = tmp_path / "demo"
     r = invoke("demo", "-o", out, "--epochs", "1", "--steps-per-epoch", "2")
     assert r.exit_code == 0, r.output
@@ -123,5 +123,12 @@ def test_demo_runs_end_to_end_with_tiny_training(tmp_path):
     assert load_json(sd / "qc" / "qc.json")["at_iou_0.5"]["f1"] > 0.3  # it finds nuclei
     assert load_json(sd / "validation.json")["status"] == "passed"
     assert {"stardist_nuclei_2d.zip", "stardist_nuclei_2d_fiji.zip", "stardist_nuclei_2d_fiji.ijm"} <= {p.name for p in sd.iterdir()}
+    nv = out / "n2v"  # trained on the noisy crops alone; QC against the clean ones
+    n2v_qc = load_json(nv / "qc" / "qc.json")
+    assert n2v_qc["summary"]["psnr"]["prediction"] > n2v_qc["summary"]["psnr"]["input"]  # it denoises
+    assert abs(n2v_qc["residual"]["autocorrelation"][0]) < 0.3
+    assert load_json(nv / "validation.json")["status"] == "passed"
+    assert {"n2v_nuclei_2d.zip", "n2v_nuclei_2d_fiji.zip", "n2v_nuclei_2d_fiji.n2v-plugin.zip"} <= {p.name for p in nv.iterdir()}
+    assert "N2V (held-out images)" in r.output
     r = invoke("demo", "-o", out, "--epochs", "1", "--steps-per-epoch", "2", "--no-stardist")
     assert r.exit_code == 1 and "--overwrite" in r.output

@@ -264,5 +264,5 @@ def test_a_package_without_the_network_config_is_refused_naming_what_it_lacks(ca
     out = tmp_path / "child"
     r = invoke("train", "care", care2d_data, "-o", out, "--init-from", stripped, "--epochs", "1")
     message = " ".join(r.stderr.split())
-    assert r.exit_code == 1 and "carries no csbdeep/stardist model folder" in message
+    assert r.exit_code == 1 and "carries no csbdeep/stardist/n2v model folder" in message
     assert "start from the model folder it was exported from instead" in message and not out.exists()

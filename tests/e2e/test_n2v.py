@@ -145,3 +145,35 @@ def test_qc_without_ground_truth_reports_the_residual_only(n2v2d_model, n2v2d_ra
     report = qc_model(n2v2d_model, n2v2d_raw / "noisy", tmp_path / "qc")  # a plain folder of noisy TIFFs
     assert report.n_with_gt == 0 and report.summary is None and report.split is None
     assert "No clean images" in (tmp_path / "qc" / "qc.md").read_text()
+
+
+def test_a_single_image_too_small_to_split_into_patches_is_refused(tmp_path):
+    from fijiport.training import train_n2v
+
+    (tmp_path / "imgs").mkdir()
+    tifffile.imwrite(tmp_path / "imgs" / "tiny.tif", np.random.default_rng(3).poisson(30, (40, 40)).astype(np.uint16))
+    prepare_n2v([tmp_path / "imgs"], tmp_path / "data")
+    config = N2vTrainConfig(epochs=1, patch_size=[32, 32], augment=False, tensorboard=False)
+    with pytest.raises(DataError, match=r"only 1 patch\(es\) of \[32, 32\], too few to split"):
+        train_n2v(tmp_path / "data", tmp_path / "m", config)
+    assert not (tmp_path / "m" / "weights_best.h5").exists()
+
+
+def test_the_validation_loss_falls_with_training(n2v2d_data, tmp_path):
+    """n2v 0.3.3 on csbdeep 0.8.2 (installed without its csbdeep<0.8 pin) learns: its masked-pixel loss on the
+    validation images goes down over a short run."""
+    from fijiport.training import train_n2v
+
+    config = N2vTrainConfig(epochs=4, steps_per_epoch=6, batch_size=16, patch_size=[32, 32], unet_first_filters=8,
+                            learning_rate=1e-3, tensorboard=False)  # fmt: skip
+    result = train_n2v(n2v2d_data, tmp_path / "m", config)
+    val = result.history["val_loss"]
+    assert len(val) == 4 and val[-1] < val[0], val
+
+
+def test_comparing_n2v_models_in_one_report_is_refused_before_loading(n2v2d_model, n2v2d_data, tmp_path):
+    from fijiport.qc import compare_models
+
+    with pytest.raises(DataError, match="comparing N2V models"):
+        compare_models([n2v2d_model, n2v2d_model], n2v2d_data / "test", tmp_path / "cmp")
+    assert not (tmp_path / "cmp").exists()

@@ -16,9 +16,12 @@ def demo(
     epochs: int = typer.Option(10, "--epochs", help="CARE training epochs (the default trains in about two minutes on 2 CPU cores)."),
     steps_per_epoch: int = typer.Option(25, "--steps-per-epoch", help="CARE parameter updates per epoch."),
     stardist: bool = typer.Option(True, "--stardist/--no-stardist", help="Also train, check and export a quick StarDist 2D model."),
+    n2v: bool = typer.Option(
+        True, "--n2v/--no-n2v", help="Also train a quick Noise2Void 2D model without ground truth, check and export it."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the outputs of an earlier demo in the same folder."),
 ) -> None:
-    """Run the whole pipeline on bundled data: prepare → train → qc → export → validate.
+    """Run the whole pipeline on bundled data: prepare → train → qc → export → validate, for CARE, StarDist and N2V.
 
     The data ship inside the installed packages (no downloads); the summary says what was made and
     where, the QC gain, and the runtime matrix when the runtimes are installed.
@@ -45,7 +48,7 @@ def demo(
 
         result = run_demo(
             output,
-            DemoSettings(epochs=epochs, steps_per_epoch=steps_per_epoch, stardist=stardist),
+            DemoSettings(epochs=epochs, steps_per_epoch=steps_per_epoch, stardist=stardist, n2v=n2v),
             overwrite=overwrite,
             step=step,
             train_progress=train_progress,
@@ -86,9 +89,26 @@ def demo(
             "StarDist in Fiji / deepImageJ / KNIME",
             "; ".join(f"{r['name']} {r['status']}" for r in result.stardist_runtime_rows if r["status"] != "n/a"),
         )
+    if result.n2v_qc:
+        r, s = result.n2v_qc["residual"], result.n2v_qc["summary"]
+        figures = (
+            f"residual autocorrelation {r['autocorrelation'][0]:.3f}, correlation with prediction {r['correlation_with_prediction']:.3f}"
+        )
+        if s:
+            figures += f"; against the clean crops PSNR {s['psnr']['input']:.2f} → {s['psnr']['prediction']:.2f} dB"
+        table.add_row("N2V (held-out images)", f"{figures}; validation {result.n2v_validation.upper()}")
+    if result.n2v_runtime_rows:
+        table.add_row(
+            "N2V in Fiji / deepImageJ / KNIME",
+            "; ".join(f"{r['name']} {r['status']}" for r in result.n2v_runtime_rows if r["status"] != "n/a"),
+        )
     table.add_row("time (s)", ", ".join(f"{k} {v:.0f}" for k, v in result.seconds.items()))
     out.print(table)
     out.print(f"Next: open {result.paths['QC report']} and try `bioimageio test {result.paths['bioimage.io package']}`.")
-    if result.validation_status != "passed" or result.stardist_validation not in ("", "passed"):
+    if (
+        result.validation_status != "passed"
+        or result.stardist_validation not in ("", "passed")
+        or result.n2v_validation not in ("", "passed")
+    ):
         err.print(f"[red]validation failed[/]: see {result.paths['validation report']}")
         raise typer.Exit(EXIT_FAILURE)
