@@ -283,7 +283,7 @@ def _n2v_part(root: Path, settings: DemoSettings, result: DemoResult, notify, tr
         root / "data",
         model_dir,
         N2vTrainConfig(epochs=settings.n2v_epochs, steps_per_epoch=settings.n2v_steps_per_epoch, batch_size=16, patch_size=[64, 64],
-                       unet_first_filters=16, seed=settings.seed, tensorboard=False),
+                       unet_first_filters=16, learning_rate=1e-3, seed=settings.seed, tensorboard=False),
         progress=train_progress,
     )  # fmt: skip
     notify("N2V: QC on the held-out images")
