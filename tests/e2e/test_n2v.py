@@ -177,3 +177,31 @@ def test_comparing_n2v_models_in_one_report_is_refused_before_loading(n2v2d_mode
     with pytest.raises(DataError, match="comparing N2V models"):
         compare_models([n2v2d_model, n2v2d_model], n2v2d_data / "test", tmp_path / "cmp")
     assert not (tmp_path / "cmp").exists()
+
+
+def test_interrupted_n2v_training_resumes_from_its_last_epoch(n2v2d_data, tmp_path):
+    import csv
+
+    from typer.testing import CliRunner
+
+    from fijiport.cli import app
+    from fijiport.training import train_n2v
+
+    model_dir = tmp_path / "model"
+
+    def ctrl_c_in_epoch_2(event) -> None:
+        if event.stage == "step" and event.epoch == 2:
+            raise KeyboardInterrupt
+
+    config = N2vTrainConfig(epochs=3, steps_per_epoch=3, batch_size=8, patch_size=[32, 32], unet_first_filters=8, tensorboard=False)
+    with pytest.raises(KeyboardInterrupt):
+        train_n2v(n2v2d_data, model_dir, config, progress=ctrl_c_in_epoch_2)
+    assert not [p.name for p in model_dir.iterdir() if "partial" in p.name]
+    assert json.loads((model_dir / "fijiport_progress.json").read_text())["epochs_done"] == 1
+    n2v_config = json.loads((model_dir / "config.json").read_text())
+    r = CliRunner().invoke(app, ["train", "n2v", str(n2v2d_data), "-o", str(model_dir), "--resume", "--epochs", "3"])
+    assert r.exit_code == 0, r.output
+    with open(model_dir / "history.csv") as fh:
+        assert len(list(csv.DictReader(fh))) == 3  # epoch 1 from the first run, 2 and 3 resumed
+    assert json.loads((model_dir / "config.json").read_text())["means"] == n2v_config["means"]  # the same normalisation
+    assert (model_dir / "weights_last.h5").is_file() and not (model_dir / "weights_now.h5").exists()

@@ -233,3 +233,22 @@ def test_an_n2v_spec_04_package_is_repaired_into_one_every_consumer_runs(n2v_exp
     assert ".n2v-plugin.zip" in rows["N2V-Fiji"].details  # known as N2V from n2v's tags
     proc = run_official_bioimageio_test(result.path, tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_a_3d_n2v_model_trains_exports_and_runs_on_every_runtime(tmp_path, runtimes_dir):
+    """Conv3D with batch norms: TF 1.15 refuses the 3D FusedBatchNormV3, so export folds them into the convolutions."""
+    from fijiport.config.n2v import N2vTrainConfig
+    from fijiport.data import prepare_n2v
+    from fijiport.data.synthetic import write_noisy_images
+    from fijiport.training import train_n2v
+
+    noisy, clean = write_noisy_images(tmp_path / "raw", dims=3, seed=0, n=4)
+    prepare_n2v([noisy], tmp_path / "data", gt_dir=clean)
+    config = N2vTrainConfig(epochs=1, steps_per_epoch=2, batch_size=4, patch_size=[8, 32, 32], unet_first_filters=8, tensorboard=False)
+    train_n2v(tmp_path / "data", tmp_path / "n2v3d", config)
+    result = export_model(tmp_path / "n2v3d", tmp_path / "n2v3d.zip", options=ExportOptions(fiji_zip=tmp_path / "n2v3d_fiji.zip"))
+    assert any("FusedBatchNorm folded" in r for r in result.rewrites)
+    rows = _rows(check_runtimes(result.path, runtimes_dir))
+    assert {n for n, r in rows.items() if r.status == "passed"} == PACKAGE_ROWS, {n: r.details for n, r in rows.items()}
+    plugin = _rows(check_runtimes(result.fiji_extras[0], runtimes_dir))
+    assert plugin["N2V-Fiji"].status == "passed", plugin["N2V-Fiji"].details

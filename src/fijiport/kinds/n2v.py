@@ -164,19 +164,24 @@ class N2vKind(ModelKind):
         has one channel (the same weights, checked to give the same output), as Keras 3 refuses to load Lambda layers."""
         keras_model = ctx.model.keras_model
         lambdas = [layer.name for layer in keras_model.layers if type(layer).__name__ == "Lambda"]
+        channels = []
+        if ctx.folder.n_channel_in > 1:
+            channels.append("deepImageJ 3.1 (JDLL 0.6.1) fails on per-channel mean/std lists along the channel axis, which a "
+                            f"{ctx.folder.n_channel_in}-channel N2V package needs: bioimageio.core and the Zoo run it, "
+                            "CSBDeep-Fiji and KNIME run the Fiji zip (normalisation in its graph)")  # fmt: skip
         if not lambdas:
-            return keras_model, True, []
+            return keras_model, True, channels
         if ctx.folder.n_channel_in == 1:
             plain = _without_lambda(ctx.folder, keras_model, ctx.x_norm)
             if plain is not None:
-                return plain, True, []
+                return plain, True, channels
         warnings = [f"Keras weights left out: layer(s) {', '.join(lambdas)} are Lambda layers that Keras 3 will not load; the "
                     "package carries the TensorFlow and ONNX weights"]  # fmt: skip
         if ctx.folder.n_channel_in > 1:
             warnings.append("this model was trained with n2v's per-channel networks, each of which n2v 0.3.3 feeds the last "
                             "channel (a late-bound Lambda in n2v/nets/unet.py); the package reproduces n2v's own predictions, "
                             "so retrain with fijiport (one network for all channels) for true multi-channel denoising")  # fmt: skip
-        return keras_model, False, warnings
+        return keras_model, False, warnings + channels
 
     def test_outputs(self, ctx: ExportContext) -> tuple[np.ndarray, np.ndarray]:
         assert ctx.y_ref is not None
