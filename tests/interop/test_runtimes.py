@@ -193,3 +193,36 @@ def test_stardist_package_and_fiji_zip_run_on_every_consumer_runtime(stardist_zi
         {"StarDist-Fiji", "deepImageJ (TF1)", "deepImageJ (TF2)", "deepImageJ (ONNX)", "KNIME"},
     )
     _assert_all_pass(check_runtimes(stardist_zip.fiji_zip, runtimes_dir), {"StarDist-Fiji", "KNIME"})
+
+
+@pytest.mark.parametrize(
+    "onnx_type,dtype",
+    [(None, np.float32), (7, np.int64), (11, np.float64), (2, np.uint8), (9, np.bool_)],
+    ids=["float32", "int64", "float64", "uint8", "bool"],
+)
+def test_onnx_outputs_are_read_in_their_own_type(onnx_type, dtype, runtimes_dir, tmp_path):
+    """Labels and masks come out of ONNX models as integers or booleans: read as float32 they were garbage."""
+    from crafted import onnx_model
+    from fijiport.runtimes.registry import BY_NAME
+    from fijiport.runtimes.run import run_onnx_model
+
+    x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    outcome = run_onnx_model(BY_NAME["onnxruntime-1.13.1"], runtimes_dir, onnx_model(tmp_path / "m.onnx", output_type=onnx_type), x)
+    assert outcome.ok, outcome.error
+    assert outcome.output is not None and outcome.output.dtype == dtype
+    assert np.array_equal(outcome.output, (2 * x).astype(dtype))
+
+
+def test_tensorflow_outputs_are_read_in_their_own_type(runtimes_dir, tmp_path):
+    from crafted import saved_model_dir
+    from fijiport.runtimes.registry import BY_NAME
+    from fijiport.runtimes.run import run_saved_model
+
+    folder = saved_model_dir(tmp_path / "sm", lambda tf, x: tf.cast(x * 3.0, tf.int32))
+    x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    for rt in ("tensorflow-1.13.1", "tensorflow-1.15.0", "tensorflow-2.10.1"):
+        outcome = run_saved_model(BY_NAME[rt], runtimes_dir, folder, x, input_op="input", output_op="output")
+        assert outcome.ok, f"{rt}: {outcome.error}"
+        assert (
+            outcome.output is not None and outcome.output.dtype == np.int32 and np.array_equal(outcome.output, (3 * x).astype(np.int32))
+        ), rt
