@@ -188,7 +188,10 @@ def export_model(
             fiji_zip = fiji_macro = None
             if options.fiji_zip is not None:
                 step(f"writing the {k.fiji_plugin} / KNIME zip and macro")
-                fiji_zip = write_fiji_zip(saved_dir, k.fiji_meta(ctx), Path(options.fiji_zip), overwrite=options.overwrite)
+                assert ctx.x_norm is not None and ctx.y_ref is not None
+                fiji_zip = write_fiji_zip(
+                    saved_dir, k.fiji_meta(ctx), Path(options.fiji_zip), overwrite=options.overwrite, test_tensors=(ctx.x_norm, ctx.y_ref)
+                )
                 values, note = k.fiji_macro_values(ctx, fiji_zip)
                 fiji_macro = write_filled_macro(k.fiji_macro, fiji_zip.with_suffix(".ijm"), values, note, overwrite=options.overwrite)
     return ExportResult(

@@ -151,6 +151,11 @@ class ModelKind:
     test_pad_mode: ClassVar[Optional[str]] = None
     """How a test input shorter than the minimum size is padded (None: reflect, symmetric where it cannot)."""
 
+    def exported_network(self, model) -> Any:
+        """The Keras network the package's and the Fiji zip's graphs are frozen from, for the library's ``model``
+        (also what ``runtimes check --reference MODEL_DIR`` compares a zip with)."""
+        raise NotImplementedError
+
     def export_network(self, ctx: ExportContext) -> tuple[Any, bool, list[str]]:
         """The Keras model whose frozen graph becomes the package's TensorFlow and ONNX weights, whether the
         package also carries it as ``keras_hdf5``, and warnings for the user."""

@@ -112,8 +112,11 @@ class CareKind(ModelKind):
             {a: overlap for a in folder.spatial_axes},
         )
 
+    def exported_network(self, model) -> Any:
+        return model.keras_model
+
     def export_network(self, ctx: ExportContext) -> tuple[Any, bool, list[str]]:
-        keras_model = ctx.model.keras_model
+        keras_model = self.exported_network(ctx.model)
         lambdas = [layer.name for layer in keras_model.layers if type(layer).__name__ == "Lambda"]
         if lambdas:
             # Keras 3 (bioimageio.core, deepImageJ's Python) refuses to deserialise Lambda layers

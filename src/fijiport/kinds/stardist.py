@@ -218,8 +218,11 @@ class StardistKind(ModelKind):
         halo = round_halo(max(overlap.values()), div_by)
         return Geometry(div_by, halo, min_input_size(halo, div_by), div, overlap)
 
+    def exported_network(self, model) -> Any:
+        return full_resolution_network(model)
+
     def export_network(self, ctx: ExportContext) -> tuple[Any, bool, list[str]]:
-        return full_resolution_network(ctx.model), False, []
+        return self.exported_network(ctx.model), False, []
 
     def _thresholds(self, folder: ModelFolder) -> dict[str, float]:
         assert folder.thresholds is not None  # check_export refused folders without

@@ -53,9 +53,12 @@ def validate_package(
     each consumer that applies adds a check.
     """
     report = _validate_core(package, timeout=timeout, progress=progress, trust_code=trust_code)
-    if runtimes and Path(package).is_file():
+    if runtimes:
+        if any(c.key in ("package", "safe") and c.status == Status.FAILED for c in report.checks) or not Path(package).exists():
+            report.add("runtimes", Status.FAILED, "not run: the package was refused before anything opened it", key="runtimes")
+            return report
         try:
-            matrix = check_runtimes(Path(package), cache_dir, progress=progress)
+            matrix = check_runtimes(Path(package), cache_dir, progress=progress, trust_code=trust_code)
         except FijiportError as e:
             report.add("runtimes", Status.FAILED, str(e))
             return report
