@@ -20,7 +20,7 @@ from ..config.export import CiteEntry
 from ..errors import DataError, ExportError
 from ..package.config_blocks import FijiportBlock, StardistBlock, deepimagej_block
 from ._unet import min_input_size, round_halo
-from .base import NO_QC, NOT_DESCRIBED, ExportContext, Geometry, KindPrediction, ModelKind, citation_lines
+from .base import NO_QC, NOT_DESCRIBED, ExportContext, Geometry, KindPrediction, ModelKind, citation_lines, loading_error
 from .cover import make_cover, to_display
 
 if TYPE_CHECKING:
@@ -174,13 +174,8 @@ class StardistKind(ModelKind):
             with quiet_stdout():
                 model: Any = cast(Any, cls)(None, name=folder.path.name, basedir=str(folder.path.parent))
                 model.keras_model.load_weights(str(folder.weights_path))
-        except Exception as e:  # stardist raises many types for configs and weights it cannot use
-            raise DataError(
-                f"stardist cannot load the StarDist model in {folder.path} with {folder.weights_path.name} "
-                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}): the file is damaged or belongs "
-                "to another network, or config.json is not the StarDist config of these weights. Copy the model "
-                "folder again, whole, from where it was trained"
-            ) from None
+        except Exception as e:  # stardist raises many types for configs and weights it cannot use: tell which
+            raise loading_error(folder, "stardist", e) from None
         return model
 
     def predict(self, folder: ModelFolder, model, img: np.ndarray, tiles: tuple[int, ...], *, normalised: bool = False) -> KindPrediction:
