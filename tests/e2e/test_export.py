@@ -50,7 +50,7 @@ def test_fijiport_trained_2d_package(care2d_zip, tmp_path):
     assert max(result.max_diffs.values()) < 1e-4
     with zipfile.ZipFile(path) as zf:
         readme = zf.read("README.md").decode()
-        cover = zf.read(rdf["covers"][0]["source"])
+        cover = zf.read(rdf["covers"][0])
         assert "# Validation" in readme or "## Validation" in readme
         from PIL import Image
 
@@ -69,6 +69,8 @@ def test_fijiport_trained_2d_passes_fijiport_validate(care2d_zip):
     assert max(agreement.values()) < 1e-4
     core = [c for c in report.checks if c.name == "bioimageio.core test"]
     assert len(core) == 3 and all(c.status == "passed" for c in core)
+    reader = next(c for c in report.checks if c.key == "deepimagej-reader")
+    assert reader.status == "passed", reader.details  # deepImageJ 3.x's own rdf reader takes fijiport's packages
 
 
 def test_fijiport_trained_2d_passes_official_bioimageio_test(care2d_zip, tmp_path):

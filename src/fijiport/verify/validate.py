@@ -23,6 +23,7 @@ import numpy as np
 from .._tf import keras3_env
 from ..artifacts.model_folder import CONFIG_JSON
 from ..errors import FijiportError
+from ..package.jdll import READER, RULES, jdll_problems
 from ..package.read import load_description, weight_formats
 from ..package.report import Report, Status
 from ..package.tolerance import agree, tolerance_for
@@ -90,13 +91,18 @@ def _validate_core(package: Path, *, timeout: float, progress: Optional[Callable
 
     step("checking the package is safe to open")
     try:
-        inspect_package(package, trust_code=trust_code)
+        rdf = inspect_package(package, trust_code=trust_code)
     except FijiportError as e:
         report.add("safe to open", Status.FAILED, str(e), key="safe")
         return report
     report.add(
-        "safe to open", Status.PASSED, "plain files inside the package, plain YAML, no pickles, sizes and sha256 as declared", key="safe"
+        "safe to open",
+        Status.PASSED,
+        "plain files inside the package, plain YAML, no pickles, sizes and sha256 as declared"
+        + ("" if trust_code else ", TensorFlow/ONNX graphs of inference ops only"),
+        key="safe",
     )
+    deepimagej_reader_check(report, rdf)
 
     # the package is safe to open: start bioimageio.core's tests in their own process now, and check the rdf
     # against the spec here meanwhile (the two overlap; the spec check does not need the test's result)
@@ -139,6 +145,22 @@ def _validate_core(package: Path, *, timeout: float, progress: Optional[Callable
                 outputs[fmt] = np.load(out_dir / rec["output"])
         _agreement_checks(report, descr, outputs)
     return report
+
+
+def deepimagej_reader_check(report: Report, rdf: dict) -> None:
+    """Whether deepImageJ 3.x's own rdf reader (JDLL) takes the rdf, rule by rule (:mod:`fijiport.package.jdll`). A
+    warning, not a failure: the package is valid and runs elsewhere; deepImageJ would throw on opening it."""
+    problems = jdll_problems(rdf)
+    name = f"{READER} can read this rdf"
+    if not problems:
+        report.add(name, Status.PASSED, f"every one of the {len(RULES)} rules of JDLL's rdf reader holds", key="deepimagej-reader")
+        return
+    rules = list(dict.fromkeys(rule for rule, _ in problems))
+    details = "; ".join(f"{text} ({RULES[rule].where})" for rule, text in problems[:4]) + (
+        f"; {len(problems) - 4} more" if len(problems) > 4 else ""
+    )
+    fix = "write it so: " + "; ".join(RULES[r].rule for r in rules) + " (`fijiport convert` writes packages in these forms)"
+    report.add(name, Status.WARNING, details, fix=fix, key="deepimagej-reader")
 
 
 def weight_formats_of(report: Report) -> list[str]:
