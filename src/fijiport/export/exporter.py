@@ -152,8 +152,12 @@ def export_model(
         compatible, saved_dir, tf_zip, onnx_path = write_network_weights(net, tmp, options.opset, x_norm, k.graph_output_id)
 
         step("checking weight formats agree")
-        converted = {"tensorflow_saved_model_bundle": run_graph(compatible, x_norm), "onnx": run_onnx(onnx_path, x_norm, INPUT_ID)}
-        ctx.diffs = {"keras_hdf5": 0.0} if h5_path is not None else {}
+        converted = {}
+        if h5_path is not None:
+            converted["keras_hdf5"] = reload_keras_hdf5(h5_path, x_norm)
+        converted["tensorflow_saved_model_bundle"] = run_graph(compatible, x_norm)
+        converted["onnx"] = run_onnx(onnx_path, x_norm, INPUT_ID)
+        ctx.diffs = {}
         bad = {}
         for fmt, y in converted.items():
             agreement = agree(y, ctx.y_ref, strict(AGREEMENT_ATOL))
@@ -282,6 +286,22 @@ def check_qc(qc: Optional[QcReport], folder: ModelFolder, path: Optional[Path], 
             f"{qc.summary['psnr']['prediction']:.2f} dB)."
         )
     return "".join(f"{n}\n\n" for n in notes)
+
+
+def reload_keras_hdf5(h5_path: Path, x: np.ndarray) -> np.ndarray:
+    """The written ``.h5`` loaded back as a consumer loads a Keras file (``load_model``, no custom objects, not
+    compiled; tf_keras in this Keras-2 process) and run on ``x``: its agreement with the network is measured, not
+    assumed. (bioimageio.core's Keras-3 loader reads it again in ``fijiport validate``.)"""
+    import tensorflow as tf
+
+    try:
+        model = tf.keras.models.load_model(str(h5_path), compile=False)
+    except Exception as e:  # whatever Keras raises: the file export wrote is unusable
+        raise ExportError(
+            f"the Keras weights export wrote ({h5_path.name}) do not load back ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+            "please report this model"
+        ) from None
+    return np.asarray(model(x, training=False)).astype(np.float32)
 
 
 def _installed_tf_version() -> str:

@@ -138,12 +138,14 @@ def _validate_core(package: Path, *, timeout: float, progress: Optional[Callable
             report.add("bioimageio.core test", Status.FAILED, f"the test process failed (exit {proc.returncode}): {tail}")
             return report
         results = json.loads(results_path.read_text())
-        outputs = {}
+        outputs, errors = {}, {}
         for fmt, rec in results["formats"].items():
             _format_check(report, fmt, rec)
             if rec.get("output"):
                 outputs[fmt] = np.load(out_dir / rec["output"])
-        _agreement_checks(report, descr, outputs)
+            elif rec.get("prediction_error"):
+                errors[fmt] = f"predicting the test input failed: {rec['prediction_error']}"
+        _agreement_checks(report, descr, outputs, errors)
     return report
 
 
@@ -207,8 +209,10 @@ def _format_check(report: Report, fmt: str, rec: dict) -> None:
         report.add("bioimageio.core test", Status.FAILED, " | ".join(msgs) or f"status {rec['status']}", weight_format=fmt, key="core-test")
 
 
-def _agreement_checks(report: Report, descr, outputs: dict[str, np.ndarray]) -> None:
-    """Each weight format's output against the Keras reference (else the test output), with the package's tolerance."""
+def _agreement_checks(report: Report, descr, outputs: dict[str, np.ndarray], errors: Optional[dict[str, str]] = None) -> None:
+    """Each weight format's output against the Keras reference (else the test output), with the package's tolerance;
+    ``errors``: why a format gave no output (the worker's ``prediction_error``)."""
+    errors = errors or {}
     reference_fmt = next((f for f in REFERENCE_FORMATS if f in outputs), None)
     if reference_fmt is not None:
         reference, ref_name = outputs[reference_fmt], reference_fmt
@@ -222,7 +226,8 @@ def _agreement_checks(report: Report, descr, outputs: dict[str, np.ndarray]) -> 
         if fmt == reference_fmt:
             continue
         if fmt not in outputs:
-            report.add("agreement", Status.FAILED, "no output: this format did not run", weight_format=fmt, key="agreement")
+            why = errors.get(fmt) or "this format did not run"
+            report.add("agreement", Status.FAILED, f"no output: {why}", weight_format=fmt, key="agreement")
             continue
         tolerance = tolerance_for(descr, fmt)
         a = agree(outputs[fmt], reference, tolerance)
