@@ -192,9 +192,13 @@ def _check_zip_entries(path: Path, zf: zipfile.ZipFile) -> None:
             )
     if total > MAX_UNPACKED_BYTES:
         raise DataError(
-            f"{path} would unpack to {total / 1024**3:.1f} GiB (limit {MAX_UNPACKED_BYTES / 1024**3:.1f} GiB, "
+            f"{path} would unpack to {_size(total)} (limit {_size(MAX_UNPACKED_BYTES)}, "
             "FIJIPORT_MAX_PACKAGE_BYTES); refusing a likely zip bomb"
         )
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024**3:.1f} GiB" if n >= 1024**3 else f"{n / 1024**2:.0f} MiB"
 
 
 def _rdf_name(path: Path, pkg: PackageFiles) -> str:
