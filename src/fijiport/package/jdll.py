@@ -17,7 +17,7 @@ YAML 1.1 as SnakeYAML reads it, against them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 JDLL_VERSION = "0.6.4-SNAPSHOT"
 JDLL_COMMIT = "98d3be2147830b9e93904880d50b6c40d8d3399f"
@@ -133,7 +133,7 @@ RULES: dict[str, Rule] = {
 }
 
 
-def _is_str(v: Any) -> bool:
+def _is_str(v: Any) -> TypeGuard[str]:
     return isinstance(v, str)
 
 
@@ -180,7 +180,8 @@ def jdll_problems(rdf: dict) -> list[tuple[str, str]]:
             for field in ("affiliation", "email", "github_user", "name", "orcid"):
                 if isinstance(p, dict) and p.get(field) is not None and not _is_str(p[field]):
                     bad("people", f"{key}[{i}].{field} is {_show(p[field])}, not a string")
-    for i, c in enumerate(rdf.get("cite") if isinstance(rdf.get("cite"), list) else []):
+    cites = rdf.get("cite")
+    for i, c in enumerate(cites if isinstance(cites, list) else []):
         for field in ("text", "doi", "url"):
             if isinstance(c, dict) and c.get(field) is not None and not _is_str(c[field]):
                 bad("cite", f"cite[{i}].{field} is {_show(c[field])}, not a string")
@@ -199,11 +200,8 @@ def jdll_problems(rdf: dict) -> list[tuple[str, str]]:
     for group, tensors in (("inputs", inputs), ("outputs", outputs)):
         if not isinstance(tensors, list) or not all(isinstance(t, dict) for t in tensors):
             bad("tensors", f"{group} is {_show(tensors)}, not a list of mappings")
-    input_ids = (
-        {t.get("id") if t.get("id") is not None else t.get("name") for t in inputs or [] if isinstance(t, dict)}
-        if isinstance(inputs, list)
-        else set()
-    )
+    input_list = inputs if isinstance(inputs, list) else []
+    input_ids = {t.get("id") if t.get("id") is not None else t.get("name") for t in input_list if isinstance(t, dict)}
     for group, tensors in (("inputs", inputs), ("outputs", outputs)):
         for ti, t in enumerate(tensors if isinstance(tensors, list) else []):
             if isinstance(t, dict):
@@ -211,7 +209,8 @@ def jdll_problems(rdf: dict) -> list[tuple[str, str]]:
     if isinstance(config, dict) and _is_str(rdf.get("name")) and "stardist" in rdf["name"].lower() and config.get("stardist") is not None:
         for group, tensors in (("inputs", inputs), ("outputs", outputs)):
             for ti, t in enumerate(tensors if isinstance(tensors, list) else []):
-                letters = {_axis_letter(a) for a in (t.get("axes") if isinstance(t, dict) and isinstance(t.get("axes"), list) else [])}
+                axes = t.get("axes") if isinstance(t, dict) else None
+                letters = {_axis_letter(a) for a in (axes if isinstance(axes, list) else [])}
                 need = {"b", "x", "y", "c"} | ({"z"} if "z" in letters else set())
                 if missing := sorted(need - letters):
                     bad("stardist_axes", f"{group}[{ti}] has no {', '.join(missing)} axis")

@@ -16,6 +16,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import Callable, Iterator
+from typing import cast
 
 import numpy as np
 
@@ -45,12 +46,14 @@ def offline_tolerant_github_check() -> Iterator[None]:
             "(pip install -c packaging/constraints.txt -e .), or report this to fijiport"
         )
 
-    @functools.wraps(original)
+    check = cast(Callable[..., str], original)
+
+    @functools.wraps(check)
     def tolerant(username: str, *args, **kwargs) -> str:
         if username in _unverified_github_users:
             return username
         try:
-            return original(username, *args, **kwargs)
+            return check(username, *args, **kwargs)
         except httpx.TransportError as e:
             _unverified_github_users.add(username)
             log.warning("could not verify GitHub user %r (no network: %s); not checked", username, e)
