@@ -257,7 +257,8 @@ def _consistency(matrix: Report, runs: dict[str, Check], outputs: dict[str, np.n
         else:
             runs[rt].status = Status.FAILED
             runs[rt].details = f"disagrees with the {anchor} run: {a.reason}"
-    runs[anchor].max_abs_diff = max(diffs)
+    finite = [d for d in diffs if d != float("inf")]
+    runs[anchor].max_abs_diff = max(finite) if finite else None
     runs[anchor].details = f"{NO_REFERENCE}: the runs on {', '.join(others)} agree with this one"
 
 
