@@ -35,10 +35,27 @@ def _stardist_config(model: Path) -> None:
     (model / "config.json").write_text(json.dumps(cfg))
 
 
+def _refused_value(model: Path) -> None:
+    cfg = json.loads((model / "config.json").read_text())
+    cfg["unet_last_activation"] = "no_such_activation"  # a value csbdeep's Config refuses
+    (model / "config.json").write_text(json.dumps(cfg))
+
+
 ROWS = {
     "corrupt h5": (_corrupt_h5, ["is damaged", "weights_best.h5"]),
-    "config of another network": (_other_network, ["damaged or belongs to another network"]),
+    "config of another network": (
+        _other_network,
+        ["weights_best.h5 do not fit the network", "config.json describes", "Layer count mismatch"],
+    ),
     "config from another model type": (_stardist_config, ["thresholds.json"]),
+    "config value the library refuses": (
+        _refused_value,
+        ["csbdeep refuses", "config.json", "Invalid attributes in loaded config: unet_last_activation", "installed: csbdeep"],
+    ),
+}
+PREDICT = {
+    # predict loads the StarDist config that export refused for its missing thresholds: stardist says which keys it refuses
+    "config from another model type": ["stardist refuses", "config.json", "Not allowed to add new parameters", "installed: stardist"],
 }
 
 
@@ -59,8 +76,9 @@ def test_broken_model_folder_is_refused(row, command, care2d_model, tmp_path):
     r = runner.invoke(app, [str(a) for a in args])
     assert r.exit_code == 1, r.output
     text = " ".join(r.output.split())
-    if command == "predict" and row == "config from another model type":
-        messages = ["StarDist"]  # predict loads it as StarDist and fails on its weights or thresholds
+    if command == "predict":
+        messages = PREDICT.get(row, messages)
     assert all(m in text for m in messages) and "Traceback" not in text, text
+    assert "damaged" not in text or row == "corrupt h5", "only a damaged file is called damaged"
     assert tree_hashes(model) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["img", "model"]

@@ -47,10 +47,12 @@ def test_fijiport_trained_2d_package(care2d_zip, tmp_path):
     assert y_out["halo"] == result.halo >= 22
     assert rdf["config"]["deepimagej"]["allow_tiling"] is True
     assert {c["doi"] for c in rdf["cite"]} >= {"10.1038/s41592-018-0216-7"}
-    assert max(result.max_diffs.values()) < 1e-4
+    # what export measured (every format, the Keras file reloaded too) is what the package records
+    assert set(result.max_diffs) == set(rdf["weights"])
+    assert rdf["config"]["fijiport"]["max_abs_diff_to_keras"] == pytest.approx(result.max_diffs)
     with zipfile.ZipFile(path) as zf:
         readme = zf.read("README.md").decode()
-        cover = zf.read(rdf["covers"][0]["source"])
+        cover = zf.read(rdf["covers"][0])
         assert "# Validation" in readme or "## Validation" in readme
         from PIL import Image
 
@@ -69,6 +71,8 @@ def test_fijiport_trained_2d_passes_fijiport_validate(care2d_zip):
     assert max(agreement.values()) < 1e-4
     core = [c for c in report.checks if c.name == "bioimageio.core test"]
     assert len(core) == 3 and all(c.status == "passed" for c in core)
+    reader = next(c for c in report.checks if c.key == "deepimagej-reader")
+    assert reader.status == "passed", reader.details  # deepImageJ 3.x's own rdf reader takes fijiport's packages
 
 
 def test_fijiport_trained_2d_passes_official_bioimageio_test(care2d_zip, tmp_path):
@@ -78,8 +82,7 @@ def test_fijiport_trained_2d_passes_official_bioimageio_test(care2d_zip, tmp_pat
 
 
 def test_frozen_graph_holds_only_tf1_ops_and_the_serving_signature(care2d_zip):
-    import tensorflow as tf
-    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.core.protobuf import saved_model_pb2  # TensorFlow's own classes, not fijiport's reader
 
     path, _ = care2d_zip
     rdf = read_rdf(path)
@@ -98,7 +101,6 @@ def test_frozen_graph_holds_only_tf1_ops_and_the_serving_signature(care2d_zip):
     for n in mg.graph_def.node:
         if n.op == "ResizeNearestNeighbor":
             assert not n.attr["half_pixel_centers"].b
-    assert tf  # imported for the protobuf classes
 
 
 def test_onnx_is_readable_by_onnxruntime_1_13(care2d_zip):
@@ -127,8 +129,8 @@ def test_plain_csbdeep_model_folders_export_and_pass_both_tests(fixture, test_im
     image = request.getfixturevalue(raw_fixture) / rel
     out = tmp_path / f"{fixture}.zip"
     result = export_care(model_dir, out, options=ExportOptions(test_input=image))
-    assert max(result.max_diffs.values()) < 1e-4
     rdf = read_rdf(out)
+    assert set(result.max_diffs) == set(rdf["weights"])  # every format measured, the Keras file reloaded too
     assert rdf["inputs"][0]["preprocessing"][-2]["kwargs"]["min_percentile"] == 2.0  # csbdeep default, not recorded
     if "probabilistic" in fixture:
         # Keras 3 refuses Lambda layers: the package carries only the formats that load
@@ -215,3 +217,44 @@ def test_maintainer_github_user_exports_and_validates_offline(care2d_model, tmp_
     assert read_rdf(out)["maintainers"][0]["github_user"] == "janedoe"
     report = validate_package(out)
     assert report.passed, report.to_markdown()
+
+
+def test_keras_hdf5_agreement_is_measured_on_the_written_file(care2d_model, tmp_path):
+    """Export reloads the .h5 it wrote (as a consumer does: load_model, no custom objects) and measures it: a file whose
+    weights differ from the network gives a diff, where the constant 0.0 used to stand."""
+    import h5py
+
+    from fijiport.artifacts import ModelFolder
+    from fijiport.export.exporter import reload_keras_hdf5
+
+    net = ModelFolder.open(care2d_model).load_keras().keras_model
+    x = np.random.default_rng(0).random((1, 32, 32, 1)).astype(np.float32)
+    y = np.asarray(net(x, training=False))
+    h5 = tmp_path / "keras_model.h5"
+    net.save(str(h5), save_format="h5", include_optimizer=False)
+    assert np.abs(reload_keras_hdf5(h5, x) - y).max() < 1e-6
+    with h5py.File(h5, "r+") as f:
+        kernels: list[str] = []
+        f["model_weights"].visit(lambda name: kernels.append(name) if name.endswith("kernel:0") else None)
+        f["model_weights"][kernels[-1]][...] += 1.0  # the last convolution's weights
+    assert np.abs(reload_keras_hdf5(h5, x) - y).max() > 1e-2
+
+
+def test_validate_says_why_a_format_gave_no_output(care2d_zip, tmp_path):
+    """The worker's prediction error reaches the report: a package whose Keras file cannot be opened says so."""
+    import hashlib
+
+    path, _ = care2d_zip
+    broken = tmp_path / "broken_h5.zip"
+    garbage = np.random.default_rng(0).bytes(4096)
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(broken, "w") as dst:
+        rdf = yaml.safe_load(src.read("rdf.yaml"))
+        name = rdf["weights"]["keras_hdf5"]["source"]
+        rdf["weights"]["keras_hdf5"]["sha256"] = hashlib.sha256(garbage).hexdigest()
+        for item in src.namelist():
+            data = garbage if item == name else yaml.safe_dump(rdf, sort_keys=False) if item == "rdf.yaml" else src.read(item)
+            dst.writestr(item, data)
+    report = validate_package(broken)
+    keras = next(c for c in report.checks if c.name == "agreement" and c.weight_format == "keras_hdf5")
+    assert keras.status == "failed"
+    assert keras.details.startswith("no output: predicting the test input failed: ") and "Error" in keras.details, keras.details

@@ -23,6 +23,7 @@ import tifffile
 
 from helpers import tree_hashes
 
+pytestmark = pytest.mark.slow  # trains and exports a real model
 FIJIPORT = str(Path(sys.executable).parent / "fijiport")
 SMALL_KB = 256
 ROOT = os.geteuid() == 0

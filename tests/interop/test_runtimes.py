@@ -93,11 +93,88 @@ def test_fiji_zip_layout_meta_and_runtimes(exported, runtimes_dir):
     with zipfile.ZipFile(exported.fiji_zip) as zf:
         names = set(zf.namelist())
         meta = __import__("json").loads(zf.read("meta.json"))
-    assert {"saved_model.pb", "variables/", "meta.json"} <= names
+    assert {"saved_model.pb", "variables/", "meta.json", "test_input.npy", "test_output.npy"} <= names
     assert meta["axes"] == "YXC" and meta["axes_div_by"] == [4, 4, 1] and meta["probabilistic"] is False
     assert meta["tile_overlap"] == [43, 43, 0]  # csbdeep's measured overlap for depth 2, kernel 5
     matrix = check_runtimes(exported.fiji_zip, runtimes_dir)
     _assert_all_pass(matrix, {"CSBDeep-Fiji", "KNIME"})
+    assert "recorded in the zip" in matrix.context["reference"]
+
+
+def _rewrite_zip(src, dst, drop=(), replace=None):
+    with zipfile.ZipFile(src) as a, zipfile.ZipFile(dst, "w") as b:
+        for info in a.infolist():
+            if info.filename in drop:
+                continue
+            b.writestr(info, (replace or {}).get(info.filename, a.read(info)))
+    return dst
+
+
+def test_fiji_zip_is_compared_with_the_trained_output_it_records(exported, runtimes_dir, tmp_path):
+    """The recorded test output is the reference: a zip whose recorded output is not its network's fails."""
+    import io
+
+    with zipfile.ZipFile(exported.fiji_zip) as zf:
+        y = np.load(io.BytesIO(zf.read("test_output.npy")))
+    buf = io.BytesIO()
+    np.save(buf, y + 0.5)
+    wrong = _rewrite_zip(exported.fiji_zip, tmp_path / "wrong.zip", replace={"test_output.npy": buf.getvalue()})
+    matrix = check_runtimes(wrong, runtimes_dir)
+    rows = {r.name: r for r in matrix.checks}
+    assert rows["CSBDeep-Fiji"].status == "failed" and rows["KNIME"].status == "failed"
+    assert rows["CSBDeep-Fiji"].max_abs_diff == pytest.approx(0.5, abs=1e-3)
+
+
+def test_zip_without_a_trained_reference_is_never_passed(exported, care2d_model, runtimes_dir, tmp_path):
+    """No recorded output: the rows only say the runtimes agree with each other (a warning, exit 0; 1 with --strict);
+    --reference MODEL_DIR compares them with the trained Keras model."""
+    bare = _rewrite_zip(exported.fiji_zip, tmp_path / "bare.zip", drop=("test_input.npy", "test_output.npy"))
+    matrix = check_runtimes(bare, runtimes_dir)
+    rows = {r.name: r for r in matrix.checks if r.status != "n/a"}
+    assert set(rows) == {"CSBDeep-Fiji", "KNIME"}
+    assert all(r.status == "warning" and "consistent across runtimes (no trained reference)" in r.details for r in rows.values())
+    assert matrix.status == "warning" and not matrix.passed and "none" in matrix.context["reference"]
+    assert CliRunner().invoke(app, ["runtimes", "check", str(bare)]).exit_code == 0
+    assert CliRunner().invoke(app, ["runtimes", "check", str(bare), "--strict"]).exit_code == 1
+    referenced = check_runtimes(bare, runtimes_dir, reference=care2d_model)
+    _assert_all_pass(referenced, {"CSBDeep-Fiji", "KNIME"})
+    assert str(care2d_model) in referenced.context["reference"]
+
+
+def test_matrix_says_what_each_row_measures(exported, runtimes_dir):
+    matrix = check_runtimes(exported.path, runtimes_dir)
+    assert "Runtime level, not plugin level" in matrix.context["measures"]
+    assert matrix.context["shared_runs"] == {"tensorflow-1.15.0": ["CSBDeep-Fiji", "StarDist-Fiji", "deepImageJ (TF1)"]}
+    assert "the same run as CSBDeep-Fiji's" in matrix.context["rows"]["deepImageJ (TF1)"]
+    result = CliRunner().invoke(app, ["runtimes", "check", str(exported.path)])
+    assert "Runtime level, not plugin level" in " ".join(result.output.split())
+
+
+def test_care_package_named_like_stardist_is_run_as_care(care2d_model, runtimes_dir, tmp_path):
+    """The kind comes from config.fijiport.kind, not the name: CSBDeep-Fiji applies, StarDist-Fiji does not."""
+    from fijiport.config.export import ExportMeta
+
+    out = tmp_path / "denoiser.zip"
+    export_care(care2d_model, out, ExportMeta(name="StarDist-like denoiser"))
+    matrix = check_runtimes(out, runtimes_dir)
+    rows = {r.name: r for r in matrix.checks}
+    assert matrix.context["kind"] == "care"
+    assert rows["CSBDeep-Fiji"].status == "passed" and rows["StarDist-Fiji"].status == "n/a"
+    assert rows["StarDist-Fiji"].details == "StarDist-Fiji runs StarDist models only"
+
+
+def test_validate_runtimes_on_a_package_folder_runs_the_matrix(exported, runtimes_dir, tmp_path):
+    """An unpacked package (rdf.yaml folder) gets its runtime rows too, as does its rdf.yaml."""
+    from fijiport.verify.validate import validate_package
+
+    folder = tmp_path / "unpacked"
+    with zipfile.ZipFile(exported.path) as zf:
+        zf.extractall(folder)
+    report = validate_package(folder, runtimes=True, cache_dir=runtimes_dir)
+    assert report.passed, report.to_markdown()
+    rows = {c.name: c.status for c in report.checks if c.name.startswith("runtime: ")}
+    assert {n for n, s in rows.items() if s == "passed"} == {f"runtime: {c}" for c in APPLICABLE_CARE}
+    assert check_runtimes(folder / "rdf.yaml", runtimes_dir).passed
 
 
 def test_fiji_macro_is_filled_in_with_the_plugin_keys(exported, tmp_path):
@@ -137,13 +214,15 @@ def test_csbdeep_export_tf_fails_on_old_runtimes_with_their_message(care2d_model
     model = CARE(None, care2d_model.name, basedir=str(care2d_model.parent))
     csbdeep_zip = tmp_path / "TF_SavedModel.zip"
     model.export_TF(str(csbdeep_zip))
-    matrix = check_runtimes(csbdeep_zip, runtimes_dir)
+    matrix = check_runtimes(csbdeep_zip, runtimes_dir, reference=care2d_model)
     runs = {r.runtime: r for r in matrix.measurements}
     for old in ("tensorflow-1.13.1", "tensorflow-1.15.0"):
         assert runs[old].status == "failed"
         assert "StatelessRandomGetKeyCounter" in runs[old].details  # the runtime's own message
-    assert runs["tensorflow-2.10.1"].status == "passed"
+    assert runs["tensorflow-2.10.1"].status == "passed"  # against the trained Keras model
     assert not matrix.passed
+    alone = {r.runtime: r for r in check_runtimes(csbdeep_zip, runtimes_dir).measurements}
+    assert alone["tensorflow-2.10.1"].status == "warning" and "no trained reference" in alone["tensorflow-2.10.1"].details
 
 
 def test_validate_with_runtimes_cli(exported, runtimes_dir, tmp_path):
@@ -193,3 +272,36 @@ def test_stardist_package_and_fiji_zip_run_on_every_consumer_runtime(stardist_zi
         {"StarDist-Fiji", "deepImageJ (TF1)", "deepImageJ (TF2)", "deepImageJ (ONNX)", "KNIME"},
     )
     _assert_all_pass(check_runtimes(stardist_zip.fiji_zip, runtimes_dir), {"StarDist-Fiji", "KNIME"})
+
+
+@pytest.mark.parametrize(
+    "onnx_type,dtype",
+    [(None, np.float32), (7, np.int64), (11, np.float64), (2, np.uint8), (9, np.bool_)],
+    ids=["float32", "int64", "float64", "uint8", "bool"],
+)
+def test_onnx_outputs_are_read_in_their_own_type(onnx_type, dtype, runtimes_dir, tmp_path):
+    """Labels and masks come out of ONNX models as integers or booleans: read as float32 they were garbage."""
+    from crafted import onnx_model
+    from fijiport.runtimes.registry import BY_NAME
+    from fijiport.runtimes.run import run_onnx_model
+
+    x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    outcome = run_onnx_model(BY_NAME["onnxruntime-1.13.1"], runtimes_dir, onnx_model(tmp_path / "m.onnx", output_type=onnx_type), x)
+    assert outcome.ok, outcome.error
+    assert outcome.output is not None and outcome.output.dtype == dtype
+    assert np.array_equal(outcome.output, (2 * x).astype(dtype))
+
+
+def test_tensorflow_outputs_are_read_in_their_own_type(runtimes_dir, tmp_path):
+    from crafted import saved_model_dir
+    from fijiport.runtimes.registry import BY_NAME
+    from fijiport.runtimes.run import run_saved_model
+
+    folder = saved_model_dir(tmp_path / "sm", lambda tf, x: tf.cast(x * 3.0, tf.int32))
+    x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    for rt in ("tensorflow-1.13.1", "tensorflow-1.15.0", "tensorflow-2.10.1"):
+        outcome = run_saved_model(BY_NAME[rt], runtimes_dir, folder, x, input_op="input", output_op="output")
+        assert outcome.ok, f"{rt}: {outcome.error}"
+        assert (
+            outcome.output is not None and outcome.output.dtype == np.int32 and np.array_equal(outcome.output, (3 * x).astype(np.int32))
+        ), rt

@@ -53,6 +53,8 @@ ROWS = {
     "NaN values": (lambda: (_nan(), None), "NaN or infinite pixel"),
     "inf values": (lambda: (_inf(), None), "NaN or infinite pixel"),
 }
+ALSO = {"2D and 3D mixed": ["im0.tif: (4, 64, 64)", "im1.tif: (64, 64)"]}
+"""What a row's message must say besides its key phrase (docs/bad_inputs.md: "naming one file of each")."""
 
 
 @pytest.mark.parametrize("row", sorted(ROWS))
@@ -64,6 +66,7 @@ def test_bad_image_is_refused_naming_the_file(row, tmp_path):
     assert r.exit_code == 1, r.output
     text = " ".join(r.output.split())
     assert message in text and "im0.tif" in text and "Traceback" not in text
+    assert all(a in text for a in ALSO.get(row, [])), text
     assert not (tmp_path / "out").exists() and tree_hashes(root) == before
 
 
@@ -107,4 +110,5 @@ def test_bad_image_is_refused_by_prepare_stardist(row, tmp_path):
     assert r.exit_code == 1, r.output
     text = " ".join(r.output.split())
     assert message in text and "im0.tif" in text and "Traceback" not in text
+    assert all(a in text for a in ALSO.get(row, [])), text
     assert not (tmp_path / "out").exists() and tree_hashes(root) == before

@@ -67,6 +67,9 @@ def test_masks_and_rois_together_is_a_usage_error(tmp_path):
         "prepare", "stardist", "--images", tmp_path / "low", "--masks", tmp_path / "GT", "--rois", tmp_path / "GT", "-o", tmp_path / "d"
     )
     assert r.exit_code == 2 and "exactly one of --masks" in r.output
+    neither = invoke("prepare", "stardist", "--images", tmp_path / "low", "-o", tmp_path / "d")
+    assert neither.exit_code == 2 and "exactly one of --masks" in neither.output
+    assert not (tmp_path / "d").exists()
 
 
 def test_intensity_images_given_as_masks_are_refused(tmp_path):

@@ -161,6 +161,34 @@ def test_commands_refuse_crafted_packages_writing_nothing(command, case, tmp_pat
     assert pkg.read_bytes() == before and not CANARY.exists()
 
 
+@pytest.mark.parametrize("case", ["dotdot entry", "yaml object tag", "sha256 mismatch", "pickled npy", "symlink entry", "zip bomb"])
+def test_runtimes_check_refuses_crafted_packages_writing_nothing(case, tmp_path):
+    """`runtimes check` runs no package code (it loads TensorFlow and ONNX weights only), but refuses every other crafted
+    package as the other commands do, before anything opens it."""
+    make, message = CASES[case]
+    pkg = make(tmp_path / "model.zip")
+    before = pkg.read_bytes()
+    r = runner.invoke(app, ["runtimes", "check", str(pkg), "--cache-dir", str(tmp_path / "no-runtimes")])
+    assert r.exit_code == 1, r.output
+    assert message in " ".join(r.output.split()) and "Traceback" not in r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.zip"]
+    assert pkg.read_bytes() == before and not CANARY.exists()
+
+
+def test_zip_bomb_by_total_size_is_refused(tmp_path, monkeypatch):
+    """Entries that compress normally but unpack, all together, beyond the limit (8 GiB; lowered here to 32 MiB so the
+    test writes 40 MiB, not 8 GiB): refused from the zip's directory, before anything is unpacked."""
+    from fijiport.package import untrusted
+
+    monkeypatch.setattr(untrusted, "MAX_UNPACKED_BYTES", 32 * 1024**2)
+    rng = np.random.default_rng(0)
+    pkg = _package(tmp_path / "model.zip", extra={f"part{i}.bin": rng.bytes(8 * 1024**2) for i in range(5)})  # ratio ~1
+    with pytest.raises(DataError, match=r"would unpack to 40 MiB \(limit 32 MiB, FIJIPORT_MAX_PACKAGE_BYTES\); refusing a likely zip bomb"):
+        inspect_package(pkg)
+    monkeypatch.setattr(untrusted, "MAX_UNPACKED_BYTES", 64 * 1024**2)
+    assert inspect_package(pkg)["name"] == "tiny test model"
+
+
 def test_trust_code_lets_inspection_pass(tmp_path):
     pkg = CASES["custom code"][0](tmp_path / "model.zip")
     assert inspect_package(pkg, trust_code=True)["weights"]["pytorch_state_dict"]["architecture"]["callable"] == "UNet"

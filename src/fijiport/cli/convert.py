@@ -22,7 +22,7 @@ def convert(
     trust_code: bool = typer.Option(
         False,
         "--trust-code",
-        help="Allow a package that asks to run its own Python code (e.g. a PyTorch architecture file); only for packages from people you trust.",
+        help="Allow a package that asks to run its own Python code (e.g. a PyTorch architecture file) or whose TensorFlow/ONNX graphs use ops outside fijiport's inference allow-list (file or Python ops, custom ONNX domains); only for packages from people you trust.",
     ),
 ) -> None:
     """Repair a model someone exported so that Fiji, deepImageJ and KNIME load it.

@@ -71,12 +71,13 @@ def demo(
     table.add_row("validation", result.validation_status.upper())
     if result.runtime_rows:
         table.add_row(
-            "Fiji / deepImageJ / KNIME",
+            "runtimes of Fiji / deepImageJ / KNIME",
             "; ".join(
-                f"{r['name']} {r['status']}" + (f" ({r['max_abs_diff']:.0e})" if r.get("max_abs_diff") is not None else "")
+                f"{r['name']} {r['status']} on {_runtime(r)}" + (f" ({r['max_abs_diff']:.0e})" if r.get("max_abs_diff") is not None else "")
                 for r in result.runtime_rows
                 if r["status"] != "n/a"
-            ),
+            )
+            + " (the runtime each embeds, not the plugin; rows on one runtime are one run)",
         )
     elif result.runtimes_note:
         table.add_row("Fiji / deepImageJ / KNIME", result.runtimes_note)
@@ -86,8 +87,9 @@ def demo(
         )
     if result.stardist_runtime_rows:
         table.add_row(
-            "StarDist in Fiji / deepImageJ / KNIME",
-            "; ".join(f"{r['name']} {r['status']}" for r in result.stardist_runtime_rows if r["status"] != "n/a"),
+            "StarDist on their runtimes",
+            "; ".join(f"{r['name']} {r['status']} on {_runtime(r)}" for r in result.stardist_runtime_rows if r["status"] != "n/a")
+            + " (labels from bioimageio.core's postprocessing)",
         )
     if result.n2v_qc:
         r, s = result.n2v_qc["residual"], result.n2v_qc["summary"]
@@ -112,3 +114,7 @@ def demo(
     ):
         err.print(f"[red]validation failed[/]: see {result.paths['validation report']}")
         raise typer.Exit(EXIT_FAILURE)
+
+
+def _runtime(row: dict) -> str:
+    return str(row.get("runtime") or "").replace("tensorflow-", "TF ").replace("onnxruntime-", "onnxruntime ")

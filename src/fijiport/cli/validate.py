@@ -16,7 +16,7 @@ from .runtimes import print_matrix
 
 def validate(
     package: Path = typer.Argument(
-        ..., help="bioimage.io model package (.zip or rdf.yaml), from fijiport or anyone else.", show_default=False
+        ..., help="bioimage.io model package (a .zip, a package folder or its rdf.yaml), from fijiport or anyone else.", show_default=False
     ),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON to this file."),
     md_path: Optional[Path] = typer.Option(None, "--md", help="Also write the report as Markdown to this file."),
@@ -29,15 +29,16 @@ def validate(
     trust_code: bool = typer.Option(
         False,
         "--trust-code",
-        help="Allow a package that asks to run its own Python code (e.g. a PyTorch architecture file); only for packages from people you trust.",
+        help="Allow a package that asks to run its own Python code (e.g. a PyTorch architecture file) or whose TensorFlow/ONNX graphs use ops outside fijiport's inference allow-list (file or Python ops, custom ONNX domains); only for packages from people you trust.",
     ),
 ) -> None:
     """Check a bioimage.io model package: spec, official tests per weight format, cross-format agreement.
 
     Runs the spec validation, bioimageio.core's test of every weight format (in a child process with
-    Keras 3 and a temporary working directory), and compares each format's output with the Keras
-    reference (max |diff|). With --runtimes, also runs the weights on the runtimes Fiji, deepImageJ
-    and KNIME embed.
+    Keras 3 and a temporary working directory), compares each format's output with the Keras
+    reference (max |diff|), and checks the rdf against the rules of deepImageJ 3.x's own reader (JDLL).
+    With --runtimes, also runs the weights on the runtimes Fiji, deepImageJ and KNIME embed (the
+    runtimes, not the plugins; see `fijiport runtimes check --help`).
 
     Exit code 0 only if everything passed.
 

@@ -159,8 +159,12 @@ def export_model(
         assert onnx_path is not None
 
         step("checking weight formats agree")
-        converted = {"tensorflow_saved_model_bundle": run_graph(compatible, x_norm), "onnx": run_onnx(onnx_path, x_norm, INPUT_ID)}
-        ctx.diffs = {"keras_hdf5": 0.0} if h5_path is not None else {}
+        converted = {}
+        if h5_path is not None:
+            converted["keras_hdf5"] = reload_keras_hdf5(h5_path, x_norm)
+        converted["tensorflow_saved_model_bundle"] = run_graph(compatible, x_norm)
+        converted["onnx"] = run_onnx(onnx_path, x_norm, INPUT_ID)
+        ctx.diffs = {}
         bad = {}
         for fmt, y in converted.items():
             agreement = agree(y, ctx.y_ref, strict(AGREEMENT_ATOL))
@@ -196,14 +200,18 @@ def export_model(
             fiji_extras: list[Path] = []
             if options.fiji_zip is not None:
                 step("writing the Fiji / KNIME zip and macro")
+                assert ctx.x_norm is not None and ctx.y_ref is not None
                 fiji_net = k.fiji_network(ctx, net)
-                fiji_dir = saved_dir
+                fiji_dir, tensors = saved_dir, (ctx.x_norm, ctx.y_ref)
                 if fiji_net is not None:  # a graph of its own for the Fiji plugins (N2V: the normalisation inside)
                     fiji_graph, fiji_dir = write_network_weights(
                         fiji_net, tmp / "fiji", options.opset, x_batch, k.graph_output_id, onnx=False
                     )[:2]
                     check_fiji_graph(fiji_graph, x_batch, test_output)
-                fiji_zip = write_fiji_zip(fiji_dir, k.fiji_meta(ctx), Path(options.fiji_zip), overwrite=options.overwrite)
+                    tensors = (x_batch, test_output)  # raw pixels in, the input's scale out
+                fiji_zip = write_fiji_zip(
+                    fiji_dir, k.fiji_meta(ctx), Path(options.fiji_zip), overwrite=options.overwrite, test_tensors=tensors
+                )
                 fiji_extras = k.write_fiji_extras(ctx, tf_zip, fiji_zip, overwrite=options.overwrite)
                 values, note = k.fiji_macro_values(ctx, fiji_zip)
                 fiji_macro = write_filled_macro(k.fiji_macro, fiji_zip.with_suffix(".ijm"), values, note, overwrite=options.overwrite)
@@ -296,6 +304,22 @@ def check_qc(qc: Optional[QcReport], folder: ModelFolder, path: Optional[Path], 
             f"{qc.summary['psnr']['prediction']:.2f} dB)."
         )
     return "".join(f"{n}\n\n" for n in notes)
+
+
+def reload_keras_hdf5(h5_path: Path, x: np.ndarray) -> np.ndarray:
+    """The written ``.h5`` loaded back as a consumer loads a Keras file (``load_model``, no custom objects, not
+    compiled; tf_keras in this Keras-2 process) and run on ``x``: its agreement with the network is measured, not
+    assumed. (bioimageio.core's Keras-3 loader reads it again in ``fijiport validate``.)"""
+    import tensorflow as tf
+
+    try:
+        model = tf.keras.models.load_model(str(h5_path), compile=False)
+    except Exception as e:  # whatever Keras raises: the file export wrote is unusable
+        raise ExportError(
+            f"the Keras weights export wrote ({h5_path.name}) do not load back ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+            "please report this model"
+        ) from None
+    return np.asarray(model(x, training=False)).astype(np.float32)
 
 
 def _installed_tf_version() -> str:

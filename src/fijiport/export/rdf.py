@@ -15,6 +15,12 @@ from ..files import atomic_file, check_output
 from ..kinds.base import ExportContext
 from ..package.read import offline_tolerant_github_check
 
+DEEPIMAGEJ_FORMAT_VERSION = "0.5.10"
+"""The ``format_version`` fijiport declares: the newest 0.5 patch whose ``documentation`` and ``covers`` may be plain
+file names. bioimageio.spec 0.5.11+ wants ``{source: ...}`` mappings there, which deepImageJ 3.x's reader (JDLL) casts
+to String and throws on (:mod:`fijiport.package.jdll`); bioimageio.spec 0.5.12 reads a 0.5.10 rdf as 0.5.12 (it bumps
+the patch version and wraps the file names itself), so both read the same package."""
+
 TF_BUNDLE_VERSION = "1.15.0"
 """``tensorflow_version`` declared for the frozen graph: deepImageJ picks the engine closest to it,
 and the graph is made for TF 1.13–2.10 (what Fiji's and KNIME's plugins embed)."""
@@ -178,8 +184,60 @@ def parent_field(ctx: ExportContext) -> dict[str, Any]:
         ) from None
 
 
+def nickname_for(rdf: dict) -> str:
+    """``config.bioimageio.nickname`` for a package: its Zoo id if it has one, else its name in lower case with dashes."""
+    if isinstance(rdf.get("id"), str) and rdf["id"]:
+        return rdf["id"]
+    return re.sub(r"[^a-z0-9]+", "-", str(rdf.get("name", "")).lower()).strip("-") or "fijiport-model"
+
+
+def deepimagej_readable(rdf: dict) -> dict:
+    """The rdf (plain data) in the forms both bioimageio.spec and deepImageJ 3.x's reader take: ``documentation`` and
+    ``covers`` as file names with :data:`DEEPIMAGEJ_FORMAT_VERSION`, and ``config.bioimageio.nickname``, without which
+    JDLL throws a NullPointerException on a package that has a ``config`` (JDLL issue 53)."""
+    rdf = dict(rdf)
+    doc = rdf.get("documentation")
+    if isinstance(doc, dict) and isinstance(doc.get("source"), str):
+        rdf["documentation"] = doc["source"]
+    if isinstance(rdf.get("covers"), list):
+        rdf["covers"] = [c["source"] if isinstance(c, dict) and isinstance(c.get("source"), str) else c for c in rdf["covers"]]
+    fv = str(rdf.get("format_version", ""))
+    parts = fv.split(".")
+    if len(parts) == 3 and parts[:2] == ["0", "5"] and parts[2].isdigit() and int(parts[2]) > 10:
+        rdf["format_version"] = DEEPIMAGEJ_FORMAT_VERSION
+    config = dict(rdf.get("config") or {})
+    bioimageio = dict(config.get("bioimageio") or {})
+    bioimageio.setdefault("nickname", nickname_for(rdf))
+    config["bioimageio"] = bioimageio
+    rdf["config"] = config
+    return rdf
+
+
+def _rewrite_rdf_for_deepimagej(zip_path: Path) -> None:
+    """Replace the package's rdf.yaml by its :func:`deepimagej_readable` form (every other entry copied unchanged)."""
+    import zipfile
+
+    import yaml
+
+    rewritten = zip_path.with_name(zip_path.name + ".rdf")
+    try:
+        with zipfile.ZipFile(zip_path) as src, zipfile.ZipFile(rewritten, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+            rdf = yaml.safe_load(src.read("rdf.yaml"))
+            for info in src.infolist():
+                if info.filename == "rdf.yaml":
+                    dst.writestr(info, yaml.safe_dump(deepimagej_readable(rdf), sort_keys=False, allow_unicode=True, width=120))
+                else:
+                    dst.writestr(info, src.read(info))
+        rewritten.replace(zip_path)
+    except OSError as e:  # a full disk: about the zip being written, as the caller reports it
+        raise OSError(e.errno, e.strerror, str(zip_path)) from None
+    finally:
+        rewritten.unlink(missing_ok=True)
+
+
 def write_package(descr, output_zip: Path, *, overwrite: bool) -> Path:
-    """Save a model description as a bioimage.io zip through a temporary file (never half-written)."""
+    """Save a model description as a bioimage.io zip through a temporary file (never half-written), its rdf in the
+    forms deepImageJ 3.x can read too (:func:`deepimagej_readable`)."""
     from bioimageio.spec import save_bioimageio_package
 
     with offline_tolerant_github_check(), atomic_file(Path(output_zip), overwrite=overwrite) as partial:
@@ -187,6 +245,7 @@ def write_package(descr, output_zip: Path, *, overwrite: bool) -> Path:
         written = partial.with_suffix(".zip")
         try:
             save_bioimageio_package(descr, output_path=written)
+            _rewrite_rdf_for_deepimagej(written)
         except BaseException as e:
             written.unlink(missing_ok=True)  # a full disk or Ctrl-C must not leave the partial zip behind
             if isinstance(e, OSError) and e.errno is not None and e.filename in (None, str(written)):

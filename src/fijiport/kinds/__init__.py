@@ -53,6 +53,15 @@ def kind_of_package(config: dict[str, Any], name: str = "", tags: Sequence[str] 
     return None
 
 
+def kind_of_fiji_meta(meta: dict[str, Any]) -> Optional[ModelKind]:
+    """The kind of a CSBDeep/StarDist Fiji zip from its ``meta.json`` (csbdeep writes ``type: CARE``, stardist
+    ``type: StarDist`` and ``n_rays``); None when it does not say."""
+    kind = str(meta.get("type", "")).lower()
+    if "n_rays" in meta or kind == STARDIST.title.lower():
+        return STARDIST
+    return next((k for k in KINDS.values() if k.title.lower() == kind), None)
+
+
 __all__ = [
     "CARE",
     "KINDS",
@@ -64,5 +73,6 @@ __all__ = [
     "ModelKind",
     "kind_named",
     "kind_of_config",
+    "kind_of_fiji_meta",
     "kind_of_package",
 ]

@@ -250,6 +250,11 @@ class ModelKind:
     test_pad_mode: ClassVar[Optional[str]] = None
     """How a test input shorter than the minimum size is padded (None: reflect, symmetric where it cannot)."""
 
+    def exported_network(self, model) -> Any:
+        """The Keras network the package's and the Fiji zip's graphs are frozen from, for the library's ``model``
+        (also what ``runtimes check --reference MODEL_DIR`` compares a zip with)."""
+        raise NotImplementedError
+
     def export_network(self, ctx: ExportContext) -> tuple[Any, bool, list[str]]:
         """The Keras model whose frozen graph becomes the package's TensorFlow and ONNX weights, whether the
         package also carries it as ``keras_hdf5``, and warnings for the user."""
@@ -427,6 +432,52 @@ NOT_DESCRIBED = "Not described. Set `training_data:` in --meta to describe or li
 
 def citation_lines(cites) -> str:
     return "\n".join(f"- {c.text}" + (f" https://doi.org/{c.doi}" if c.doi else (f" {c.url}" if c.url else "")) for c in cites)
+
+
+def _versions(library: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for dist in (library, "tensorflow", "tf_keras"):
+        try:
+            out.append(f"{dist} {version(dist)}")
+        except PackageNotFoundError:
+            out.append(f"{dist} not installed")
+    return ", ".join(out)
+
+
+MISMATCH = ("layer count mismatch", "shape mismatch", "are incompatible", "you are trying to load a weight file", "axes don't match")
+"""What tf_keras says when an .h5 holds the weights of another network than the one built (measured: depth +1 →
+"Layer count mismatch ...", another kernel size → "... Shape mismatch ... are incompatible")."""
+DAMAGED = ("unable to open", "unable to synchronously open", "truncated", "file signature not found", "bad object header", "unable to read")
+
+
+def loading_error(folder: ModelFolder, library: str, e: BaseException) -> DataError:
+    """The real cause of a failure to load a model folder into its library, in one line with the fix: weights of another
+    network, a damaged file, a config the library refuses, or (none of those) a library or version problem."""
+    first = (str(e).strip().splitlines() or [""])[0][:300]
+    msg, low = f"{type(e).__name__}: {first}", first.lower()
+    weights, config = folder.weights_path, folder.path / "config.json"
+    if any(m in low for m in MISMATCH):
+        return DataError(
+            f"the weights in {weights} do not fit the network {config} describes ({msg}): they were saved from another "
+            "network (another depth, number of filters or kernel size); use the config.json saved with these weights"
+        )
+    if "not allowed to add new parameters" in low or "invalid attributes in loaded config" in low or "invalid configuration" in low:
+        return DataError(
+            f"{library} refuses {config} ({msg}): it is not a {library} {folder.kind.title} config of this version "
+            f"(another model type's, edited by hand, or from another {library} version; installed: {_versions(library)}); "
+            "use the config.json saved with the weights"
+        )
+    if any(m in low for m in DAMAGED):
+        return DataError(
+            f"{weights} cannot be read ({msg}): the file is damaged or cut short; copy the model folder again, whole, from where it was trained"
+        )
+    return DataError(
+        f"{library} could not load the model in {folder.path} ({msg}). This is neither a damaged file nor weights of "
+        "another network: a config value the library cannot build a network from, or a version mismatch between the "
+        f"library and the files it reads; installed {_versions(library)}, tested: the versions in packaging/constraints.txt"
+    )
 
 
 def test_image_layout(image: np.ndarray, folder: ModelFolder) -> np.ndarray:

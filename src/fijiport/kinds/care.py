@@ -9,10 +9,10 @@ import numpy as np
 
 from .. import __version__
 from ..config.export import CiteEntry
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError
 from ..package.config_blocks import FijiportBlock, deepimagej_block
 from . import _unet
-from .base import NO_QC, NOT_DESCRIBED, ExportContext, Geometry, KindPrediction, ModelKind, NetworkSetting, citation_lines
+from .base import NO_QC, NOT_DESCRIBED, ExportContext, Geometry, KindPrediction, ModelKind, NetworkSetting, citation_lines, loading_error
 from .cover import make_cover
 
 if TYPE_CHECKING:
@@ -113,12 +113,8 @@ class CareKind(ModelKind):
             with quiet_stdout():
                 model: Any = CARE(None, name=folder.path.name, basedir=str(folder.path.parent))
                 model.keras_model.load_weights(str(folder.weights_path))
-        except Exception as e:
-            raise DataError(
-                f"cannot load {folder.weights_path} into the network described by {folder.path / 'config.json'}: "
-                f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}. The file is damaged or belongs to "
-                "another network: copy the model folder again, whole, from where it was trained"
-            ) from None
+        except Exception as e:  # csbdeep loads the weights while building the network: one place to tell the cause
+            raise loading_error(folder, "csbdeep", e) from None
         return model
 
     def predict(self, folder: ModelFolder, model, img: np.ndarray, tiles: tuple[int, ...], *, normalised: bool = False) -> KindPrediction:
@@ -146,8 +142,11 @@ class CareKind(ModelKind):
             {a: overlap for a in folder.spatial_axes},
         )
 
+    def exported_network(self, model) -> Any:
+        return model.keras_model
+
     def export_network(self, ctx: ExportContext) -> tuple[Any, bool, list[str]]:
-        keras_model = ctx.model.keras_model
+        keras_model = self.exported_network(ctx.model)
         lambdas = [layer.name for layer in keras_model.layers if type(layer).__name__ == "Lambda"]
         if lambdas:
             # Keras 3 (bioimageio.core, deepImageJ's Python) refuses to deserialise Lambda layers

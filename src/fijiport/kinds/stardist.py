@@ -20,7 +20,7 @@ from ..config.export import CiteEntry
 from ..errors import DataError, ExportError
 from ..package.config_blocks import FijiportBlock, StardistBlock, deepimagej_block
 from ._unet import min_input_size, round_halo
-from .base import NO_QC, NOT_DESCRIBED, ExportContext, Geometry, KindPrediction, ModelKind, NetworkSetting, citation_lines
+from .base import NO_QC, NOT_DESCRIBED, ExportContext, Geometry, KindPrediction, ModelKind, NetworkSetting, citation_lines, loading_error
 from .cover import make_cover, to_display
 
 if TYPE_CHECKING:
@@ -233,13 +233,8 @@ class StardistKind(ModelKind):
             with quiet_stdout():
                 model: Any = cast(Any, cls)(None, name=folder.path.name, basedir=str(folder.path.parent))
                 model.keras_model.load_weights(str(folder.weights_path))
-        except Exception as e:  # stardist raises many types for configs and weights it cannot use
-            raise DataError(
-                f"stardist cannot load the StarDist model in {folder.path} with {folder.weights_path.name} "
-                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}): the file is damaged or belongs "
-                "to another network, or config.json is not the StarDist config of these weights. Copy the model "
-                "folder again, whole, from where it was trained"
-            ) from None
+        except Exception as e:  # stardist raises many types for configs and weights it cannot use: tell which
+            raise loading_error(folder, "stardist", e) from None
         return model
 
     def predict(self, folder: ModelFolder, model, img: np.ndarray, tiles: tuple[int, ...], *, normalised: bool = False) -> KindPrediction:
@@ -277,8 +272,11 @@ class StardistKind(ModelKind):
         halo = round_halo(max(overlap.values()), div_by)
         return Geometry(div_by, halo, min_input_size(halo, div_by), div, overlap)
 
+    def exported_network(self, model) -> Any:
+        return full_resolution_network(model)
+
     def export_network(self, ctx: ExportContext) -> tuple[Any, bool, list[str]]:
-        return full_resolution_network(ctx.model), False, []
+        return self.exported_network(ctx.model), False, []
 
     def _thresholds(self, folder: ModelFolder) -> dict[str, float]:
         assert folder.thresholds is not None  # check_export refused folders without

@@ -16,10 +16,11 @@ import contextlib
 import functools
 import logging
 from collections.abc import Callable, Iterator
+from typing import cast
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, DependencyError
 from .untrusted import inspect_package
 
 log = logging.getLogger(__name__)
@@ -34,14 +35,25 @@ def offline_tolerant_github_check() -> Iterator[None]:
     from bioimageio.spec._internal import field_validation
     from bioimageio.spec.generic import v0_3
 
-    original = field_validation.validate_github_user
+    original = getattr(field_validation, "validate_github_user", None)
+    if not callable(original) or getattr(v0_3, "validate_github_user", None) is not original:
+        from importlib.metadata import version
 
-    @functools.wraps(original)
+        raise DependencyError(
+            f"bioimageio.spec {version('bioimageio.spec')} no longer has validate_github_user where fijiport makes it work "
+            "offline (bioimageio.spec._internal.field_validation, used by bioimageio.spec.generic.v0_3); fijiport is tested "
+            "with bioimageio.spec 0.5.12.0: install the versions in packaging/constraints.txt "
+            "(pip install -c packaging/constraints.txt -e .), or report this to fijiport"
+        )
+
+    check = cast(Callable[..., str], original)
+
+    @functools.wraps(check)
     def tolerant(username: str, *args, **kwargs) -> str:
         if username in _unverified_github_users:
             return username
         try:
-            return original(username, *args, **kwargs)
+            return check(username, *args, **kwargs)
         except httpx.TransportError as e:
             _unverified_github_users.add(username)
             log.warning("could not verify GitHub user %r (no network: %s); not checked", username, e)

@@ -5,8 +5,10 @@ entry: zip entries that would land outside their folder (``..``, absolute paths,
 symbolic links, zip bombs (too much unpacked data, or a suspicious compression ratio), an rdf that
 is not plain YAML (tags such as ``!!python/object`` that construct objects), ``.npy`` files holding
 pickled Python objects, declared tensor sizes no machine can hold, files whose sha256 differs from
-the one the rdf declares, and rdfs that ask to run their own Python code (PyTorch architectures
-from a source file) unless ``trust_code``. Nothing is extracted and nothing is executed here.
+the one the rdf declares, rdfs that ask to run their own Python code (PyTorch architectures
+from a source file) unless ``trust_code``, and TensorFlow or ONNX graphs that could touch files or run code
+(:mod:`fijiport.package.graphs`: ops outside an allow-list of inference ops, custom ONNX domains, external
+data outside the package). Nothing is extracted and nothing is executed here.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Optional
 
 from ..errors import DataError
+from .graphs import check_onnx, check_saved_model
 
 MAX_UNPACKED_BYTES = int(os.environ.get("FIJIPORT_MAX_PACKAGE_BYTES", 8 * 1024**3))
 """Largest total unpacked size of a package (8 GiB; set FIJIPORT_MAX_PACKAGE_BYTES to change)."""
@@ -92,19 +95,25 @@ def safe_extract(zip_path: Path, dest: Path, member: Optional[str] = None) -> No
             zf.extract(info, dest)
 
 
-def inspect_package(path: Path, *, trust_code: bool = False, require_rdf: bool = True) -> dict:
+def inspect_package(path: Path, *, trust_code: bool = False, require_rdf: bool = True, trust_graphs: Optional[bool] = None) -> dict:
     """Check an untrusted package (zip, folder or rdf.yaml); return its rdf as plain data.
 
     With ``require_rdf=False`` a zip without an rdf (a CSBDeep/StarDist SavedModel zip) gets the
-    zip-entry checks only, and ``{}`` is returned.
+    zip-entry checks and the graph check of its ``saved_model.pb``, and ``{}`` is returned.
+    ``trust_graphs`` (default: ``trust_code``) skips the graph checks.
     """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist")
+    trust_graphs = trust_code if trust_graphs is None else trust_graphs
     pkg = PackageFiles(path)
     if pkg.zip is not None:
         _check_zip_entries(path, pkg.zip)
-    if not require_rdf and pkg.zip is not None and not any(PurePosixPath(n).name in RDF_NAMES for n in pkg.names()):
+    if not require_rdf and (path.is_dir() or pkg.zip is not None) and not any(PurePosixPath(n).name in RDF_NAMES for n in pkg.names()):
+        if not trust_graphs:
+            for name in pkg.names():
+                if PurePosixPath(name).name == "saved_model.pb":
+                    check_saved_model(_read_capped(path, pkg, name), f"{path} ({name})")
         return {}
     rdf_name = _rdf_name(path, pkg)
     rdf = _safe_yaml(path, rdf_name, pkg)
@@ -113,7 +122,53 @@ def inspect_package(path: Path, *, trust_code: bool = False, require_rdf: bool =
     _check_sha256(path, rdf, pkg)
     if not trust_code:
         _refuse_code(path, rdf, pkg)
+    if not trust_graphs:
+        _check_graphs(path, rdf, pkg)
     return rdf
+
+
+MAX_GRAPH_BYTES = 2**31
+"""Protocol buffers cannot be larger; a saved_model.pb or .onnx that claims more is refused unread."""
+
+
+def _read_capped(path: Path, pkg: PackageFiles, name: str) -> bytes:
+    if pkg.zip is not None and pkg.zip.getinfo(name).file_size > MAX_GRAPH_BYTES:
+        raise DataError(f"{path}: {name} is larger than any protocol buffer can be; refusing it")
+    with pkg.open(name) as fh:
+        data = fh.read(MAX_GRAPH_BYTES + 1)
+    if len(data) > MAX_GRAPH_BYTES:
+        raise DataError(f"{path}: {name} is larger than any protocol buffer can be; refusing it")
+    return data
+
+
+def _check_graphs(path: Path, rdf: dict, pkg: PackageFiles) -> None:
+    """The graph checks of :mod:`fijiport.package.graphs` on the package's TensorFlow and ONNX weights."""
+    weights = rdf.get("weights") if isinstance(rdf.get("weights"), dict) else {}
+    assert isinstance(weights, dict)
+    for fmt, entry in weights.items():
+        source = entry.get("source") if isinstance(entry, dict) else None
+        if not isinstance(source, str) or "://" in source:
+            continue
+        name = source[2:] if source.startswith("./") else source
+        if fmt == "onnx" and pkg.has(name):
+            check_onnx(_read_capped(path, pkg, name), f"{path} ({name})", pkg.names(), name)
+        elif fmt == "tensorflow_saved_model_bundle":
+            if pkg.has(name):
+                data = _read_capped(path, pkg, name)
+                try:
+                    bundle = zipfile.ZipFile(io.BytesIO(data))
+                except zipfile.BadZipFile:
+                    raise DataError(f"{path}: its tensorflow_saved_model_bundle {name} is not a zip file") from None
+                _check_zip_entries(Path(f"{path} ({name})"), bundle)
+                for info in bundle.infolist():
+                    if PurePosixPath(info.filename).name == "saved_model.pb":
+                        if info.file_size > MAX_GRAPH_BYTES:
+                            raise DataError(f"{path}: {name}/{info.filename} is larger than any protocol buffer can be; refusing it")
+                        check_saved_model(bundle.read(info), f"{path} ({name}: {info.filename})")
+            elif pkg.zip is None and (pkg.root / name).is_dir():  # a package folder may hold the bundle unpacked
+                for pb in (pkg.root / name).rglob("saved_model.pb"):
+                    rel = str(pb.relative_to(pkg.root))
+                    check_saved_model(_read_capped(path, pkg, rel), f"{path} ({rel})")
 
 
 def _check_zip_entries(path: Path, zf: zipfile.ZipFile) -> None:
@@ -137,9 +192,13 @@ def _check_zip_entries(path: Path, zf: zipfile.ZipFile) -> None:
             )
     if total > MAX_UNPACKED_BYTES:
         raise DataError(
-            f"{path} would unpack to {total / 1024**3:.1f} GiB (limit {MAX_UNPACKED_BYTES / 1024**3:.1f} GiB, "
+            f"{path} would unpack to {_size(total)} (limit {_size(MAX_UNPACKED_BYTES)}, "
             "FIJIPORT_MAX_PACKAGE_BYTES); refusing a likely zip bomb"
         )
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024**3:.1f} GiB" if n >= 1024**3 else f"{n / 1024**2:.0f} MiB"
 
 
 def _rdf_name(path: Path, pkg: PackageFiles) -> str:

@@ -19,6 +19,21 @@ import sys
 import numpy as np
 
 TF_FLOAT = 1
+TF_DTYPES = {
+    1: np.float32,
+    2: np.float64,
+    3: np.int32,
+    4: np.uint8,
+    5: np.int16,
+    6: np.int8,
+    9: np.int64,
+    10: np.bool_,
+    17: np.uint16,
+    19: np.float16,
+    22: np.uint32,
+    23: np.uint64,
+}
+"""TF_DataType codes (tensorflow/c/tf_datatype.h) of the numeric outputs read back, as numpy types."""
 
 
 class TF_Buffer(ctypes.Structure):
@@ -119,11 +134,12 @@ def run(req: dict) -> dict:
     if (msg := failed()) is not None:
         return {"ok": False, "tf_version": version, "stage": "run", "error": msg}
     result = out_vals[0]
-    if api["TF_TensorType"](result) != TF_FLOAT:
-        return {"ok": False, "tf_version": version, "stage": "read output", "error": "output is not float32"}
+    code = api["TF_TensorType"](result)
+    if code not in TF_DTYPES:
+        return {"ok": False, "tf_version": version, "stage": "read output", "error": f"output has TF_DataType {code}, not a numeric type"}
     shape = [api["TF_Dim"](result, d) for d in range(api["TF_NumDims"](result))]
     nbytes = api["TF_TensorByteSize"](result)
-    y = np.empty(shape, dtype=np.float32)
+    y = np.empty(shape, dtype=TF_DTYPES[code])
     if y.nbytes != nbytes:
         return {"ok": False, "tf_version": version, "stage": "read output", "error": f"{nbytes} bytes for shape {shape}"}
     ctypes.memmove(y.ctypes.data, api["TF_TensorData"](result), nbytes)

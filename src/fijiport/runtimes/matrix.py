@@ -1,9 +1,18 @@
 """The compatibility matrix: each consumer (Fiji plugin, deepImageJ engine, KNIME) against the
 runtime it embeds, measured by running the package's weights on that runtime.
 
-Works on bioimage.io packages (reference: the package's test output, through the rdf's own pre-
-and postprocessing) and on CSBDeep/StarDist/KNIME SavedModel zips (reference: the SavedModel run
-in the installed TensorFlow on a seeded synthetic input of valid size).
+What a row measures is the runtime, not the plugin (:data:`MEASURES`): the weights a consumer loads, run on
+the runtime library it embeds (TensorFlow's C library, onnxruntime-node) in a child process. Consumers that embed
+the same runtime share one run: CSBDeep-Fiji, StarDist-Fiji and deepImageJ's TF1 engine are one TensorFlow 1.15.0
+run. The reference:
+
+- bioimage.io packages (zip, folder or rdf.yaml): the package's test input through the rdf's preprocessing, and its
+  test output, compared after the rdf's postprocessing as bioimageio.core applies it (StarDist labels come from
+  bioimageio.core's Python ``stardist_postprocessing``, not from StarDist-Fiji's Java NMS).
+- CSBDeep/StarDist/KNIME SavedModel zips (or their unpacked folders): the trained model's test input and output
+  that fijiport records in its Fiji zips (``test_input.npy``/``test_output.npy``); else the Keras model of
+  ``reference`` (a model folder) on a seeded input; else nothing trained: the runtimes are compared with each
+  other and the rows are warnings, "consistent across runtimes (no trained reference)", never passed.
 """
 
 from __future__ import annotations
@@ -13,91 +22,176 @@ import logging
 import tempfile
 import zipfile
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Any, Optional
 
 import numpy as np
 
 from ..errors import DataError
 from ..export.convert import probe_input
-from ..kinds import CARE, N2V, STARDIST, ModelKind, kind_of_package
+from ..export.fiji_zip import TEST_INPUT, TEST_OUTPUT
+from ..kinds import CARE, N2V, STARDIST, ModelKind, kind_of_fiji_meta, kind_of_package
+from ..package.graphs import SignatureIO, serving_signature
 from ..package.read import config_dict, load_description, network_test_io
 from ..package.report import Check, Report, Status
 from ..package.tolerance import Tolerance, agree, tolerance_for
-from ..package.untrusted import inspect_package, safe_extract
+from ..package.untrusted import RDF_NAMES, PackageFiles, inspect_package, safe_extract
 from .registry import BY_NAME, default_cache_dir
 from .run import RunOutcome, run_onnx_model, run_saved_model
 
 log = logging.getLogger(__name__)
 
 TF113, TF115, TF210, ORT113 = "tensorflow-1.13.1", "tensorflow-1.15.0", "tensorflow-2.10.1", "onnxruntime-1.13.1"
-CONSUMERS: tuple[tuple[str, str, str], ...] = (
-    # consumer, runtime, weights it loads
-    ("CSBDeep-Fiji", TF115, "tensorflow_saved_model_bundle"),
-    ("StarDist-Fiji", TF115, "tensorflow_saved_model_bundle"),
-    ("N2V-Fiji", TF115, "tensorflow_saved_model_bundle"),
-    ("deepImageJ (TF1)", TF115, "tensorflow_saved_model_bundle"),
-    ("deepImageJ (TF2)", TF210, "tensorflow_saved_model_bundle"),
-    ("deepImageJ (ONNX)", ORT113, "onnx"),
-    ("KNIME", TF113, "tensorflow_saved_model_bundle"),
-)
 
+
+@dataclass(frozen=True)
+class Consumer:
+    name: str
+    runtime: str
+    weights: str
+    """The weight format it loads."""
+    embeds: str
+    """The runtime inside it, as it ships."""
+
+
+CONSUMERS: tuple[Consumer, ...] = (
+    Consumer("CSBDeep-Fiji", TF115, "tensorflow_saved_model_bundle", "TensorFlow Java 1.15.0"),
+    Consumer("StarDist-Fiji", TF115, "tensorflow_saved_model_bundle", "TensorFlow Java 1.15.0 (through CSBDeep-Fiji)"),
+    Consumer("N2V-Fiji", TF115, "tensorflow_saved_model_bundle", "TensorFlow Java 1.15.0 (through imagej-tensorflow)"),
+    Consumer("deepImageJ (TF1)", TF115, "tensorflow_saved_model_bundle", "JDLL's TensorFlow 1.15 engine"),
+    Consumer("deepImageJ (TF2)", TF210, "tensorflow_saved_model_bundle", "JDLL's TensorFlow 2.10.1 engine"),
+    Consumer("deepImageJ (ONNX)", ORT113, "onnx", "JDLL's onnxruntime 1.13.1 engine"),
+    Consumer("KNIME", TF113, "tensorflow_saved_model_bundle", "TensorFlow Java 1.13.1"),
+)
+MEASURES = (
+    "Runtime level, not plugin level: each row runs the weights that consumer loads on the runtime library it embeds "
+    "(TensorFlow's C library from the official wheel through the TF C API, or onnxruntime-node), in a child process, on "
+    "the whole test input; the plugins themselves (their Java tiling, normalisation and tensor conversion, "
+    "StarDist-Fiji's non-maximum suppression) do not run here. Rows that name the same runtime share one run: "
+    "CSBDeep-Fiji, StarDist-Fiji, N2V-Fiji and deepImageJ (TF1) are one TensorFlow 1.15.0 run."
+)
+NO_REFERENCE = "consistent across runtimes (no trained reference)"
 
 RuntimeMatrix = Report
 """A runtime matrix is a :class:`~fijiport.package.report.Report`: one check per consumer (``name`` the consumer,
-``runtime`` and ``weight_format`` what it loads), one measurement per runtime run, and in ``context`` the
-package kind, the reference the outputs were compared with and the tolerance."""
+``runtime`` and ``weight_format`` what it loads), one measurement per runtime run, and in ``context`` the package
+kind, the model kind, the reference the outputs were compared with, the tolerance, what the rows measure
+(``measures``, and per consumer ``rows``) and which consumers share a run (``shared_runs``)."""
 TITLE = "Runtime matrix"
 
 
-def _matrix(package: Path, package_kind: str, reference: str, tolerance: Tolerance) -> Report:
-    return Report(str(package), TITLE, context={"package_kind": package_kind, "reference": reference, "tolerance": tolerance.to_dict()})
+def _matrix(
+    package: Path, package_kind: str, reference: str, tolerance: Tolerance, rows: dict[str, str], kind: Optional[ModelKind]
+) -> Report:
+    shared: dict[str, list[str]] = {}
+    for c in CONSUMERS:
+        shared.setdefault(c.runtime, []).append(c.name)
+    return Report(
+        str(package),
+        TITLE,
+        context={
+            "package_kind": package_kind,
+            "kind": kind.name if kind else None,
+            "reference": reference,
+            "tolerance": tolerance.to_dict(),
+            "measures": MEASURES,
+            "rows": rows,
+            "shared_runs": {rt: names for rt, names in shared.items() if len(names) > 1},
+        },
+    )
 
 
 def matrix_tolerance(matrix: Report) -> Tolerance:
     return Tolerance.from_dict(matrix.context.get("tolerance", {}))
 
 
-def check_runtimes(package: Path, cache_dir: Optional[Path] = None, *, progress: Optional[Callable[[str], None]] = None) -> Report:
-    """Run ``package`` (bioimage.io zip or SavedModel zip) on every consumer runtime."""
+def _row_texts(kind: Optional[ModelKind], *, bare_zip: bool, labels: bool) -> dict[str, str]:
+    """What each consumer's row measures, in a sentence."""
+    out = {}
+    for c in CONSUMERS:
+        what = "the SavedModel zip" if bare_zip else f"the package's {c.weights} weights"
+        text = f"{what} on {c.runtime.replace('tensorflow-', 'TensorFlow ').replace('onnxruntime-', 'onnxruntime-node ')} ({c.embeds})"
+        if c.runtime == TF115 and c.name != "CSBDeep-Fiji":
+            text += ", the same run as CSBDeep-Fiji's"
+        if labels:
+            text += "; labels from bioimageio.core's Python stardist_postprocessing on that run's prob/dist, not StarDist-Fiji's Java NMS"
+        elif bare_zip and kind is STARDIST:
+            text += "; the network's prob/dist only (StarDist-Fiji's NMS is not run)"
+        out[c.name] = text
+    return out
+
+
+def check_runtimes(
+    package: Path,
+    cache_dir: Optional[Path] = None,
+    *,
+    reference: Optional[Path] = None,
+    progress: Optional[Callable[[str], None]] = None,
+    trust_code: bool = False,
+) -> Report:
+    """Run a model on every consumer runtime.
+
+    Parameters
+    ----------
+    package : a bioimage.io package (zip, folder or its rdf.yaml), or a CSBDeep/StarDist/KNIME SavedModel zip
+        (or its unpacked folder).
+    cache_dir : the runtimes (default :func:`~fijiport.runtimes.registry.default_cache_dir`).
+    reference : a model folder whose Keras model is the reference for a SavedModel zip without recorded test
+        tensors.
+    progress : called with a short description of each step.
+    trust_code : load graphs whose ops are outside the inference allow-list (only for models from people you trust).
+
+    Returns
+    -------
+    Report : the runtime matrix (see :data:`RuntimeMatrix`).
+    """
     package = Path(package)
     cache_dir = Path(cache_dir or default_cache_dir())
     step = progress or (lambda _m: None)
-    if not package.is_file():
+    if not package.exists():
         raise DataError(f"{package} does not exist")
+    layout = _layout(package)
+    # before anything opens the package: plain files, and graphs of inference ops only (nothing here runs package code)
+    inspect_package(package, trust_code=True, require_rdf=False, trust_graphs=trust_code)
+    with tempfile.TemporaryDirectory(prefix="fijiport-matrix-") as tmp_str:
+        tmp = Path(tmp_str)
+        if layout == "n2v_plugin":
+            return _check_n2v_plugin_zip(package, cache_dir, tmp, step)
+        if layout == "bioimageio":
+            if reference is not None:
+                raise DataError(
+                    f"--reference is for SavedModel zips; {package} is a bioimage.io package, whose own test output is the reference"
+                )
+            return _check_bioimageio(package, cache_dir, tmp, step)
+        root = package
+        if package.is_file():
+            root = tmp / "saved_model"
+            safe_extract(package, root)
+        return _check_saved_model(package, root, cache_dir, step, reference)
+
+
+def _layout(package: Path) -> str:
+    """``bioimageio`` or ``saved_model``, from the files; refuses anything else with what was expected."""
+    if package.is_dir():
+        if any((package / n).is_file() for n in RDF_NAMES):
+            return "bioimageio"
+        if (package / "saved_model.pb").is_file():
+            return "saved_model"
+        raise DataError(f"{package} holds neither rdf.yaml (a bioimage.io package folder) nor saved_model.pb (an unpacked SavedModel)")
+    if package.suffix.lower() in (".yaml", ".yml"):
+        return "bioimageio"
     try:
         names = zipfile.ZipFile(package).namelist()
     except zipfile.BadZipFile:
         raise DataError(f"{package} is not a zip file; pass a bioimage.io package or a CSBDeep/StarDist TF_SavedModel.zip") from None
-    inspect_package(package, trust_code=True, require_rdf=False)  # only TF/ONNX weights run here, never package code
-    with tempfile.TemporaryDirectory(prefix="fijiport-matrix-") as tmp_str:
-        tmp = Path(tmp_str)
-        if "rdf.yaml" in names and _n2v_plugin_rdf(package) is not None:
-            return _check_n2v_plugin_zip(package, cache_dir, tmp, step)
-        if any(n == "rdf.yaml" or n.endswith("bioimageio.yaml") for n in names):
-            return _check_bioimageio(package, cache_dir, tmp, step)
-        if "saved_model.pb" in names:
-            return _check_saved_model_zip(package, cache_dir, tmp, step)
+    if "rdf.yaml" in names and _n2v_plugin_rdf(package) is not None:
+        return "n2v_plugin"
+    if any(PurePosixPath(n).name in RDF_NAMES for n in names):
+        return "bioimageio"
+    if "saved_model.pb" in names:
+        return "saved_model"
     raise DataError(f"{package} holds neither rdf.yaml (bioimage.io) nor saved_model.pb at its root (CSBDeep/KNIME zip)")
-
-
-def _signature_io(saved_model_dir: Path, input_key: Optional[str], output_key: Optional[str]) -> tuple[str, int, str, int]:
-    """Operation names and indices of the serving signature's input and output tensors."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    sm = saved_model_pb2.SavedModel()
-    sm.ParseFromString((saved_model_dir / "saved_model.pb").read_bytes())
-    meta = next((m for m in sm.meta_graphs if "serve" in m.meta_info_def.tags), sm.meta_graphs[0])
-    sig = meta.signature_def["serving_default"] if "serving_default" in meta.signature_def else next(iter(meta.signature_def.values()))
-    inputs, outputs = dict(sig.inputs), dict(sig.outputs)
-    t_in = inputs[input_key] if input_key is not None and input_key in inputs else next(iter(inputs.values()))
-    t_out = outputs[output_key] if output_key is not None and output_key in outputs else next(iter(outputs.values()))
-
-    def split(name: str) -> tuple[str, int]:
-        op, _, idx = name.partition(":")
-        return op, int(idx or 0)
-
-    return (*split(t_in.name), *split(t_out.name))
 
 
 def _record(
@@ -105,15 +199,25 @@ def _record(
     runtime: str,
     weights: str,
     outcome: RunOutcome,
-    ref: np.ndarray,
+    ref: Optional[np.ndarray],
     post: Optional[Callable[[np.ndarray], np.ndarray]] = None,
 ) -> Check:
+    """One runtime run as a measurement: failed, or compared with ``ref`` (None: kept for the consistency check)."""
     if not outcome.ok:
         status = Status.MISSING if outcome.stage == "runtime" else Status.FAILED
         run = Check(
             f"{runtime}: {weights}",
             status,
             f"{outcome.stage}: {outcome.error}".strip(": "),
+            runtime=runtime,
+            weight_format=weights,
+            reported_version=outcome.reported_version,
+        )
+    elif ref is None:
+        run = Check(
+            f"{runtime}: {weights}",
+            Status.WARNING,
+            NO_REFERENCE,
             runtime=runtime,
             weight_format=weights,
             reported_version=outcome.reported_version,
@@ -135,18 +239,59 @@ def _record(
     return run
 
 
-def _fill_rows(matrix: Report, runs: dict[tuple[str, str], Check], applicable: Callable[[str], Optional[str]]) -> None:
-    for consumer, runtime, weights in CONSUMERS:
-        row = dict(runtime=runtime, weight_format=weights, key=f"runtime:{consumer}")
-        reason = applicable(consumer)
-        if reason:
-            matrix.add(consumer, Status.NOT_APPLICABLE, reason, **row)
-            continue
-        run = runs.get((runtime, weights))
-        if run is None:
-            matrix.add(consumer, Status.FAILED, f"the package has no {weights} weights", **row)
+def _consistency(matrix: Report, runs: dict[str, Check], outputs: dict[str, np.ndarray]) -> None:
+    """Without a trained reference: each runtime's output against the first that ran (TF 2.10.1 first). Agreeing runs
+    stay warnings (the outputs agree with each other, not with any trained model); disagreeing ones fail."""
+    if not outputs:
+        return
+    anchor = next(rt for rt in (TF210, TF115, TF113) if rt in outputs)
+    tolerance = matrix_tolerance(matrix)
+    others = [rt for rt in outputs if rt != anchor]
+    if not others:
+        runs[anchor].details = "ran; no other runtime ran to compare with, and there is no trained reference"
+        return
+    diffs = []
+    for rt in others:
+        a = agree(outputs[rt], outputs[anchor], tolerance)
+        runs[rt].max_abs_diff = a.max_abs_diff
+        diffs.append(a.max_abs_diff if a.max_abs_diff is not None else float("inf"))
+        if a.ok:
+            runs[
+                rt
+            ].details = f"{NO_REFERENCE}: agrees with the {anchor} run (max |diff| {a.max_abs_diff:.2g}, tolerance {tolerance.describe()})"
         else:
-            matrix.add(consumer, run.status, run.details, max_abs_diff=run.max_abs_diff, reported_version=run.reported_version, **row)
+            runs[rt].status = Status.FAILED
+            runs[rt].details = f"disagrees with the {anchor} run: {a.reason}"
+    finite = [d for d in diffs if d != float("inf")]
+    runs[anchor].max_abs_diff = max(finite) if finite else None
+    runs[anchor].details = f"{NO_REFERENCE}: the runs on {', '.join(others)} agree with this one"
+
+
+def _fill_rows(matrix: Report, runs: dict[tuple[str, str], Check], applicable: Callable[[str], Optional[str]]) -> None:
+    for c in CONSUMERS:
+        row = dict(runtime=c.runtime, weight_format=c.weights, key=f"runtime:{c.name}")
+        reason = applicable(c.name)
+        if reason:
+            matrix.add(c.name, Status.NOT_APPLICABLE, reason, **row)
+            continue
+        run = runs.get((c.runtime, c.weights))
+        if run is None:
+            matrix.add(c.name, Status.FAILED, f"the package has no {c.weights} weights", **row)
+        else:
+            matrix.add(c.name, run.status, run.details, max_abs_diff=run.max_abs_diff, reported_version=run.reported_version, **row)
+
+
+def _package_file(package: Path, name: str, tmp: Path) -> Path:
+    """A file of a package (zip: unpacked into ``tmp``; folder or rdf.yaml: in place, never outside the folder)."""
+    name = name[2:] if name.startswith("./") else name
+    files = PackageFiles(package)
+    if files.zip is not None:
+        safe_extract(package, tmp / "pkg", name)
+        return tmp / "pkg" / name
+    target = (files.root / name).resolve()
+    if files.root.resolve() not in target.parents:
+        raise DataError(f"{package}: the rdf refers to {name!r}, outside the package folder; refusing it")
+    return target
 
 
 def _check_bioimageio(package: Path, cache_dir: Path, tmp: Path, step) -> Report:
@@ -156,56 +301,62 @@ def _check_bioimageio(package: Path, cache_dir: Path, tmp: Path, step) -> Report
     descr = load_description(package)  # spec 0.4 packages are read as 0.5
     if not isinstance(descr, v0_5.ModelDescr):
         raise DataError(f"{package} is not a readable bioimage.io model description; `fijiport validate {package}` says why")
-    matrix = _matrix(package, "bioimage.io", "the package's test output", tolerance_for(descr))
+    kind = kind_of_package(config_dict(descr), str(descr.name), list(descr.tags or []))
+    labels = bool(descr.outputs[0].postprocessing) and any(
+        getattr(p, "id", "") == "stardist_postprocessing" for p in descr.outputs[0].postprocessing
+    )
+    matrix = _matrix(
+        package, "bioimage.io", "the package's test output", tolerance_for(descr), _row_texts(kind, bare_zip=False, labels=labels), kind
+    )
     in_id, out_id = descr.inputs[0].id, descr.outputs[0].id
     x, ref, postprocess = network_test_io(descr)
 
     runs: dict[tuple[str, str], Check] = {}
     weights = {name: entry for name, entry in descr.weights if entry is not None}
     if "tensorflow_saved_model_bundle" in weights:
-        entry = weights["tensorflow_saved_model_bundle"]
-        bundle_name = extract_file_name(entry.source)
-        safe_extract(package, tmp / "pkg", bundle_name)
-        bundle_zip = tmp / "pkg" / bundle_name
-        sm_dir = tmp / "saved_model"
-        if not zipfile.is_zipfile(bundle_zip):
+        bundle_name = extract_file_name(weights["tensorflow_saved_model_bundle"].source)
+        bundle = _package_file(package, bundle_name, tmp)
+        if bundle.is_dir():
+            sm_dir = bundle
+        elif zipfile.is_zipfile(bundle):
+            sm_dir = tmp / "saved_model"
+            safe_extract(bundle, sm_dir)
+        else:
             raise DataError(f"{package}: its tensorflow_saved_model_bundle {bundle_name} is missing or not a zip")
-        safe_extract(bundle_zip, sm_dir)
         root = sm_dir if (sm_dir / "saved_model.pb").is_file() else next((p.parent for p in sm_dir.rglob("saved_model.pb")), sm_dir)
         try:
-            io_names = _signature_io(root, str(in_id), str(out_id))
-        except Exception as e:
-            io_names = None
-            sig_error = f"cannot read the SavedModel signature: {type(e).__name__}: {e}"
+            io: Optional[SignatureIO] = serving_signature(
+                (root / "saved_model.pb").read_bytes(), f"{package} ({bundle_name})", str(in_id), str(out_id)
+            )
+            sig_error = ""
+        except (DataError, OSError) as e:
+            io, sig_error = None, f"cannot read the SavedModel signature: {e}"
         for rt in (TF113, TF115, TF210):
             step(f"running the SavedModel on {rt}")
-            if io_names is None:
-                outcome = RunOutcome(False, stage="signature", error=sig_error)
-            else:
-                outcome = run_saved_model(
-                    BY_NAME[rt],
-                    cache_dir,
-                    root,
-                    x,
-                    input_op=io_names[0],
-                    input_index=io_names[1],
-                    output_op=io_names[2],
-                    output_index=io_names[3],
-                )
+            outcome = RunOutcome(False, stage="signature", error=sig_error) if io is None else _run_tf(rt, cache_dir, root, x, io)
             runs[(rt, "tensorflow_saved_model_bundle")] = _record(matrix, rt, "tensorflow_saved_model_bundle", outcome, ref, postprocess)
     if "onnx" in weights:
-        entry = weights["onnx"]
-        onnx_name = extract_file_name(entry.source)
-        safe_extract(package, tmp / "pkg", onnx_name)
+        onnx_path = _package_file(package, extract_file_name(weights["onnx"].source), tmp)
         step(f"running the ONNX weights on {ORT113}")
-        outcome = run_onnx_model(BY_NAME[ORT113], cache_dir, tmp / "pkg" / onnx_name, x, input_name=str(in_id))
+        outcome = run_onnx_model(BY_NAME[ORT113], cache_dir, onnx_path, x, input_name=str(in_id))
         runs[(ORT113, "onnx")] = _record(matrix, ORT113, "onnx", outcome, ref, postprocess)
 
     n_space = sum(1 for a in descr.inputs[0].axes if getattr(a, "type", "") == "space")
-    _fill_rows(
-        matrix, runs, _applicability(kind_of_package(config_dict(descr), str(descr.name), list(descr.tags or [])), n_space, bare_zip=False)
-    )
+    _fill_rows(matrix, runs, _applicability(kind, n_space, bare_zip=False))
     return matrix
+
+
+def _run_tf(rt: str, cache_dir: Path, root: Path, x: np.ndarray, io: SignatureIO) -> RunOutcome:
+    return run_saved_model(
+        BY_NAME[rt],
+        cache_dir,
+        root,
+        x,
+        input_op=io.input_op,
+        input_index=io.input_index,
+        output_op=io.output_op,
+        output_index=io.output_index,
+    )
 
 
 FIJI_PLUGINS = ("CSBDeep-Fiji", "StarDist-Fiji", "N2V-Fiji")
@@ -262,7 +413,10 @@ def _check_n2v_plugin_zip(package: Path, cache_dir: Path, tmp: Path, step) -> Re
     rdf = _n2v_plugin_rdf(package)
     assert rdf is not None
     safe_extract(package, tmp / "pkg")
-    matrix = _matrix(package, "N2V Fiji plugin zip", "the zip's test output, through its rdf's normalisation", Tolerance(1e-3, 1e-3, 0.0))
+    rows = {c.name: "this zip's SavedModel on TensorFlow 1.15.0 (TensorFlow Java 1.15.0 through imagej-tensorflow), with the "
+                    "rdf's zero_mean_unit_variance before and scale_linear after it" for c in CONSUMERS}  # fmt: skip
+    matrix = _matrix(package, "N2V Fiji plugin zip", "the zip's test output, through its rdf's normalisation",
+                     Tolerance(1e-3, 1e-3, 0.0), rows, N2V)  # fmt: skip
     problems = n2v_plugin_rdf_problems(rdf)
     matrix.add("N2V plugin's rdf reader", Status.FAILED if problems else Status.PASSED,
                "; ".join(problems) or "rdf 0.3 keys as imagej-modelzoo 0.9.10 reads them (checked from its sources; the plugin "
@@ -279,10 +433,9 @@ def _check_n2v_plugin_zip(package: Path, cache_dir: Path, tmp: Path, step) -> Re
     except (KeyError, IndexError, TypeError, ValueError, OSError) as e:
         raise DataError(f"{package}: its rdf.yaml does not name readable test tensors, normalisation and weights ({e})") from None
     safe_extract(bundle, tmp / "saved_model")
-    io_names = _signature_io(tmp / "saved_model", "input", None)
+    io = serving_signature((tmp / "saved_model" / "saved_model.pb").read_bytes(), f"{package} (tf_saved_model_bundle.zip)", "input")
     step(f"running the SavedModel on {TF115}")
-    outcome = run_saved_model(BY_NAME[TF115], cache_dir, tmp / "saved_model", (x - mean) / std, input_op=io_names[0],
-                              input_index=io_names[1], output_op=io_names[2], output_index=io_names[3])  # fmt: skip
+    outcome = _run_tf(TF115, cache_dir, tmp / "saved_model", (x - mean) / std, io)
     runs[(TF115, "tensorflow_saved_model_bundle")] = _record(matrix, TF115, "tensorflow_saved_model_bundle", outcome, ref,
                                                              lambda y: y * gain + offset)  # fmt: skip
 
@@ -295,39 +448,68 @@ def _check_n2v_plugin_zip(package: Path, cache_dir: Path, tmp: Path, step) -> Re
     return matrix
 
 
-def _check_saved_model_zip(package: Path, cache_dir: Path, tmp: Path, step) -> Report:
-    import tensorflow as tf
+def _read_meta(package: Path, root: Path) -> dict[str, Any]:
+    if not (root / "meta.json").is_file():
+        return {}
+    try:
+        meta = json.loads((root / "meta.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        log.warning("%s: meta.json is not valid JSON; ignoring it", package)
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
-    root = tmp / "saved_model"
-    safe_extract(package, root)
-    meta: dict[str, Any] = {}
-    if (root / "meta.json").is_file():
-        try:
-            meta = json.loads((root / "meta.json").read_text())
-        except json.JSONDecodeError:
-            log.warning("%s: meta.json is not valid JSON; ignoring it", package)
-    in_op, in_idx, out_op, out_idx = _signature_io(root, None, None)
-    # reference: the same SavedModel in the installed TensorFlow (v1 loader, own graph)
-    graph = tf.Graph()
-    with tf.compat.v1.Session(graph=graph) as sess:
-        tf.compat.v1.saved_model.loader.load(sess, ["serve"], str(root))
-        t_in = graph.get_tensor_by_name(f"{in_op}:{in_idx}")
-        shape = [d if d is not None else None for d in t_in.shape.as_list()]
-        x = probe_input(shape, meta)
-        feed: Any = dict([(t_in, x)])  # tf.Tensor keys: hashable at run time, not so typed
-        ref = np.asarray(sess.run(graph.get_tensor_by_name(f"{out_op}:{out_idx}"), feed))
-    matrix = _matrix(
-        package, "SavedModel zip", f"TensorFlow {tf.__version__} on a seeded input {list(x.shape)}", Tolerance(1e-3, 1e-3, 0.0)
-    )
+
+def _recorded_tensors(package: Path, root: Path) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """The test input and output a fijiport Fiji zip records (both, or None)."""
+    if not ((root / TEST_INPUT).is_file() and (root / TEST_OUTPUT).is_file()):
+        return None
+    try:
+        x, y = (np.load(root / n, allow_pickle=False) for n in (TEST_INPUT, TEST_OUTPUT))
+    except ValueError as e:
+        raise DataError(f"{package}: {TEST_INPUT}/{TEST_OUTPUT} are not plain .npy arrays ({e})") from None
+    return x.astype(np.float32), y
+
+
+def _keras_reference(reference: Path, x: np.ndarray, kind: Optional[ModelKind]) -> tuple[np.ndarray, str]:
+    """The output of the model folder's Keras network (as fijiport exports it) for ``x``, and where it comes from."""
+    from ..artifacts.model_folder import ModelFolder
+
+    folder = ModelFolder.open(reference)
+    if kind is not None and folder.kind is not kind:
+        raise DataError(f"--reference {reference} is a {folder.kind.title} model folder, but the zip's meta.json says {kind.title}")
+    net = folder.kind.exported_network(folder.load_keras())
+    return np.asarray(
+        net(x, training=False)
+    ), f"the Keras model in {reference} ({folder.weights_path.name}) on a seeded input {list(x.shape)}"
+
+
+def _check_saved_model(package: Path, root: Path, cache_dir: Path, step, reference: Optional[Path]) -> Report:
+    meta = _read_meta(package, root)
+    io = serving_signature((root / "saved_model.pb").read_bytes(), str(package))
+    kind = kind_of_fiji_meta(meta)
+    recorded = _recorded_tensors(package, root)
+    ref: Optional[np.ndarray]
+    if reference is not None:
+        x = recorded[0] if recorded else probe_input(list(io.input_shape or (None, None, None, None)), meta)
+        ref, ref_text = _keras_reference(reference, x, kind)
+    elif recorded is not None:
+        (x, ref), ref_text = recorded, f"the trained model's output recorded in the zip ({TEST_OUTPUT}, written by fijiport export)"
+    else:
+        x, ref = probe_input(list(io.input_shape or (None, None, None, None)), meta), None
+        ref_text = f"none: {NO_REFERENCE}, on a seeded input {list(x.shape)}; pass --reference MODEL_DIR to compare with the trained model"
+    matrix = _matrix(package, "SavedModel zip", ref_text, Tolerance(1e-3, 1e-3, 0.0), _row_texts(kind, bare_zip=True, labels=False), kind)
     runs: dict[tuple[str, str], Check] = {}
+    outputs: dict[str, np.ndarray] = {}
     for rt in (TF113, TF115, TF210):
         step(f"running the SavedModel on {rt}")
-        outcome = run_saved_model(
-            BY_NAME[rt], cache_dir, root, x, input_op=in_op, input_index=in_idx, output_op=out_op, output_index=out_idx
-        )
+        outcome = _run_tf(rt, cache_dir, root, x, io)
         runs[(rt, "tensorflow_saved_model_bundle")] = _record(matrix, rt, "tensorflow_saved_model_bundle", outcome, ref)
-    model_type = str(meta.get("type", "")).lower()
-    kind = STARDIST if "stardist" in model_type or "n_rays" in meta else N2V if model_type == "n2v" else CARE
-    n_space = sum(1 for a in str(meta.get("axes", "YX")).upper() if a in "ZYX")
+        if outcome.ok and ref is None:
+            assert outcome.output is not None
+            outputs[rt] = outcome.output
+    if ref is None:
+        _consistency(matrix, {rt: c for (rt, _), c in runs.items()}, outputs)
+    axes = str(meta.get("axes", "")).upper()
+    n_space = sum(1 for a in axes if a in "ZYX") if axes else max(len(io.input_shape or (0, 0, 0, 0)) - 2, 0)
     _fill_rows(matrix, runs, _applicability(kind, n_space, bare_zip=True))
     return matrix

@@ -1,6 +1,8 @@
 // Child process: run an ONNX model on onnxruntime-node (the version deepImageJ embeds).
 // node ort_runner.js REQUEST.json ; REQUEST: {module_dir, model, input_name, input_raw, shape, output_raw}
-// The input is raw little-endian float32; prints one JSON line {ok, ort_version, shape} or {ok:false, stage, error}.
+// The input is raw little-endian float32; the output is written as raw little-endian bytes of its own element type.
+// Prints one JSON line {ok, ort_version, shape, type} (type as onnxruntime names it: float32, int32, int64, uint8,
+// bool, ...) or {ok:false, stage, error}.
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -34,8 +36,11 @@ async function main() {
     return { ok: false, ort_version: version, stage: "run", error: String(e && e.message || e) };
   }
   const out = results[session.outputNames[0]];
+  if (!out.data || !ArrayBuffer.isView(out.data)) {
+    return { ok: false, ort_version: version, stage: "read output", error: `output of type ${out.type} is not numeric` };
+  }
   fs.writeFileSync(req.output_raw, Buffer.from(out.data.buffer, out.data.byteOffset, out.data.byteLength));
-  return { ok: true, ort_version: version, shape: Array.from(out.dims) };
+  return { ok: true, ort_version: version, shape: Array.from(out.dims), type: out.type };
 }
 
 main().then(

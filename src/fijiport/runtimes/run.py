@@ -15,6 +15,22 @@ import numpy as np
 
 from .registry import Runtime, node_executable, read_manifest
 
+ORT_DTYPES = {
+    "float32": "<f4",
+    "float64": "<f8",
+    "float16": "<f2",
+    "int8": "i1",
+    "uint8": "u1",
+    "bool": "?",
+    "int16": "<i2",
+    "uint16": "<u2",
+    "int32": "<i4",
+    "uint32": "<u4",
+    "int64": "<i8",
+    "uint64": "<u8",
+}
+"""onnxruntime-node's tensor types (``Tensor.type``) as the little-endian numpy dtype of the bytes ort_runner.js writes."""
+
 
 @dataclass
 class RunOutcome:
@@ -104,5 +120,10 @@ def run_onnx_model(
             answer = _child([node, str(script_path), str(tmp / "request.json")], timeout)
         if not answer.get("ok"):
             return RunOutcome(False, answer.get("ort_version", ""), None, answer.get("stage", ""), answer.get("error", ""))
-        y = np.fromfile(tmp / "y.raw", dtype="<f4").reshape(answer["shape"])
+        dtype = ORT_DTYPES.get(str(answer.get("type", "float32")))
+        if dtype is None:
+            return RunOutcome(
+                False, answer.get("ort_version", ""), None, "read output", f"output type {answer.get('type')!r} is not numeric"
+            )
+        y = np.fromfile(tmp / "y.raw", dtype=dtype).reshape(answer["shape"])
         return RunOutcome(True, answer.get("ort_version", ""), y)

@@ -102,6 +102,11 @@ def atomic_checkpoints(tf, callbacks: list) -> list:
     import os
 
     base = tf.keras.callbacks.ModelCheckpoint
+    if not callable(getattr(base, "_save_handler", None)):
+        raise TrainingError(
+            f"tf_keras {tf.keras.__version__} has no ModelCheckpoint._save_handler, through which fijiport writes checkpoints "
+            "atomically; install the versions in packaging/constraints.txt (pip install -c packaging/constraints.txt -e .)"
+        )
 
     class AtomicCheckpoint(base):
         def _save_handler(self, filepath):  # tf_keras: where every checkpoint file is written
@@ -110,6 +115,7 @@ def atomic_checkpoints(tf, callbacks: list) -> list:
             try:
                 super()._save_handler(partial)
                 os.replace(partial, filepath)
+                log.debug("checkpoint %s written atomically", name)
             finally:
                 if os.path.exists(partial):
                     os.remove(partial)

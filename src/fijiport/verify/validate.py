@@ -23,6 +23,7 @@ import numpy as np
 from .._tf import keras3_env
 from ..artifacts.model_folder import CONFIG_JSON
 from ..errors import FijiportError
+from ..package.jdll import READER, RULES, jdll_problems
 from ..package.read import load_description, weight_formats
 from ..package.report import Report, Status
 from ..package.tolerance import agree, tolerance_for
@@ -53,9 +54,12 @@ def validate_package(
     each consumer that applies adds a check.
     """
     report = _validate_core(package, timeout=timeout, progress=progress, trust_code=trust_code)
-    if runtimes and Path(package).is_file():
+    if runtimes:
+        if any(c.key in ("package", "safe") and c.status == Status.FAILED for c in report.checks) or not Path(package).exists():
+            report.add("runtimes", Status.FAILED, "not run: the package was refused before anything opened it", key="runtimes")
+            return report
         try:
-            matrix = check_runtimes(Path(package), cache_dir, progress=progress)
+            matrix = check_runtimes(Path(package), cache_dir, progress=progress, trust_code=trust_code)
         except FijiportError as e:
             report.add("runtimes", Status.FAILED, str(e))
             return report
@@ -87,13 +91,18 @@ def _validate_core(package: Path, *, timeout: float, progress: Optional[Callable
 
     step("checking the package is safe to open")
     try:
-        inspect_package(package, trust_code=trust_code)
+        rdf = inspect_package(package, trust_code=trust_code)
     except FijiportError as e:
         report.add("safe to open", Status.FAILED, str(e), key="safe")
         return report
     report.add(
-        "safe to open", Status.PASSED, "plain files inside the package, plain YAML, no pickles, sizes and sha256 as declared", key="safe"
+        "safe to open",
+        Status.PASSED,
+        "plain files inside the package, plain YAML, no pickles, sizes and sha256 as declared"
+        + ("" if trust_code else ", TensorFlow/ONNX graphs of inference ops only"),
+        key="safe",
     )
+    deepimagej_reader_check(report, rdf)
 
     # the package is safe to open: start bioimageio.core's tests in their own process now, and check the rdf
     # against the spec here meanwhile (the two overlap; the spec check does not need the test's result)
@@ -129,13 +138,31 @@ def _validate_core(package: Path, *, timeout: float, progress: Optional[Callable
             report.add("bioimageio.core test", Status.FAILED, f"the test process failed (exit {proc.returncode}): {tail}")
             return report
         results = json.loads(results_path.read_text())
-        outputs = {}
+        outputs, errors = {}, {}
         for fmt, rec in results["formats"].items():
             _format_check(report, fmt, rec)
             if rec.get("output"):
                 outputs[fmt] = np.load(out_dir / rec["output"])
-        _agreement_checks(report, descr, outputs)
+            elif rec.get("prediction_error"):
+                errors[fmt] = f"predicting the test input failed: {rec['prediction_error']}"
+        _agreement_checks(report, descr, outputs, errors)
     return report
+
+
+def deepimagej_reader_check(report: Report, rdf: dict) -> None:
+    """Whether deepImageJ 3.x's own rdf reader (JDLL) takes the rdf, rule by rule (:mod:`fijiport.package.jdll`). A
+    warning, not a failure: the package is valid and runs elsewhere; deepImageJ would throw on opening it."""
+    problems = jdll_problems(rdf)
+    name = f"{READER} can read this rdf"
+    if not problems:
+        report.add(name, Status.PASSED, f"every one of the {len(RULES)} rules of JDLL's rdf reader holds", key="deepimagej-reader")
+        return
+    rules = list(dict.fromkeys(rule for rule, _ in problems))
+    details = "; ".join(f"{text} ({RULES[rule].where})" for rule, text in problems[:4]) + (
+        f"; {len(problems) - 4} more" if len(problems) > 4 else ""
+    )
+    fix = "write it so: " + "; ".join(RULES[r].rule for r in rules) + " (`fijiport convert` writes packages in these forms)"
+    report.add(name, Status.WARNING, details, fix=fix, key="deepimagej-reader")
 
 
 def weight_formats_of(report: Report) -> list[str]:
@@ -182,8 +209,10 @@ def _format_check(report: Report, fmt: str, rec: dict) -> None:
         report.add("bioimageio.core test", Status.FAILED, " | ".join(msgs) or f"status {rec['status']}", weight_format=fmt, key="core-test")
 
 
-def _agreement_checks(report: Report, descr, outputs: dict[str, np.ndarray]) -> None:
-    """Each weight format's output against the Keras reference (else the test output), with the package's tolerance."""
+def _agreement_checks(report: Report, descr, outputs: dict[str, np.ndarray], errors: Optional[dict[str, str]] = None) -> None:
+    """Each weight format's output against the Keras reference (else the test output), with the package's tolerance;
+    ``errors``: why a format gave no output (the worker's ``prediction_error``)."""
+    errors = errors or {}
     reference_fmt = next((f for f in REFERENCE_FORMATS if f in outputs), None)
     if reference_fmt is not None:
         reference, ref_name = outputs[reference_fmt], reference_fmt
@@ -197,7 +226,8 @@ def _agreement_checks(report: Report, descr, outputs: dict[str, np.ndarray]) -> 
         if fmt == reference_fmt:
             continue
         if fmt not in outputs:
-            report.add("agreement", Status.FAILED, "no output: this format did not run", weight_format=fmt, key="agreement")
+            why = errors.get(fmt) or "this format did not run"
+            report.add("agreement", Status.FAILED, f"no output: {why}", weight_format=fmt, key="agreement")
             continue
         tolerance = tolerance_for(descr, fmt)
         a = agree(outputs[fmt], reference, tolerance)

@@ -61,7 +61,7 @@ def _run(package: str, out: Path) -> int:
             np.save(out / f"{fmt}.npy", arr.astype(np.float32, copy=False) if arr.dtype.kind == "f" else arr)
             rec["output"] = f"{fmt}.npy"
         except Exception as e:
-            rec["prediction_error"] = f"{type(e).__name__}: {e}"
+            rec["prediction_error"] = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:400]}"
         results["formats"][fmt] = rec
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     return 0
