@@ -205,3 +205,14 @@ def test_interrupted_n2v_training_resumes_from_its_last_epoch(n2v2d_data, tmp_pa
         assert len(list(csv.DictReader(fh))) == 3  # epoch 1 from the first run, 2 and 3 resumed
     assert json.loads((model_dir / "config.json").read_text())["means"] == n2v_config["means"]  # the same normalisation
     assert (model_dir / "weights_last.h5").is_file() and not (model_dir / "weights_now.h5").exists()
+
+
+def test_a_damaged_n2v_weights_file_is_named_with_the_fix(n2v2d_model, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(n2v2d_model, broken)
+    data = (broken / "weights_best.h5").read_bytes()
+    (broken / "weights_best.h5").write_bytes(data[: len(data) // 3])
+    with pytest.raises(DataError, match=r"weights_best.h5 (is damaged|cannot be read).*copy the model folder again"):
+        ModelFolder.open(broken).load_keras()

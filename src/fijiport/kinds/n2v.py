@@ -22,9 +22,9 @@ import numpy as np
 
 from .. import __version__
 from ..config.export import CiteEntry
-from ..errors import ConfigError, DataError, ExportError
+from ..errors import ConfigError, ExportError
 from . import _unet
-from .base import NOT_DESCRIBED, ExportContext, Geometry, KindPrediction, ModelKind, citation_lines
+from .base import NOT_DESCRIBED, ExportContext, Geometry, KindPrediction, ModelKind, citation_lines, loading_error
 from .cover import make_cover
 
 if TYPE_CHECKING:
@@ -108,9 +108,7 @@ class N2vKind(ModelKind):
                 model: Any = n2v.N2V(None, name=folder.path.name, basedir=str(folder.path.parent))
                 model.keras_model.load_weights(str(folder.weights_path))
         except Exception as e:
-            raise DataError(f"n2v cannot load {folder.weights_path} into the network of {folder.path / 'config.json'}: "
-                            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}. The file is damaged or belongs to "
-                            "another network: copy the model folder again, whole, from where it was trained") from None  # fmt: skip
+            raise loading_error(folder, "n2v", e) from None
         return model
 
     def predict(self, folder: ModelFolder, model, img: np.ndarray, tiles: tuple[int, ...], *, normalised: bool = False) -> KindPrediction:
@@ -159,10 +157,15 @@ class N2vKind(ModelKind):
             kwargs = bio.FixedZeroMeanUnitVarianceAlongAxisKwargs(mean=means.tolist(), std=stds.tolist(), axis=bio.AxisId("channel"))
         return [bio.FixedZeroMeanUnitVarianceDescr(kwargs=kwargs)]
 
+    def exported_network(self, model) -> Any:
+        """n2v's network, without normalisation: what n2v's own export_TF zips hold (fijiport's N2V Fiji zips build the
+        normalisation in and record their own test tensors, so they need no ``--reference``)."""
+        return model.keras_model
+
     def export_network(self, ctx: ExportContext) -> tuple[Any, bool, list[str]]:
         """n2v's network; one built with Lambda layers (n2v's default per-channel nets) is rebuilt without them when it
         has one channel (the same weights, checked to give the same output), as Keras 3 refuses to load Lambda layers."""
-        keras_model = ctx.model.keras_model
+        keras_model = self.exported_network(ctx.model)
         lambdas = [layer.name for layer in keras_model.layers if type(layer).__name__ == "Lambda"]
         channels = []
         if ctx.folder.n_channel_in > 1:
