@@ -144,7 +144,7 @@ def test_zip_without_a_trained_reference_is_never_passed(exported, care2d_model,
 def test_matrix_says_what_each_row_measures(exported, runtimes_dir):
     matrix = check_runtimes(exported.path, runtimes_dir)
     assert "Runtime level, not plugin level" in matrix.context["measures"]
-    assert matrix.context["shared_runs"] == {"tensorflow-1.15.0": ["CSBDeep-Fiji", "StarDist-Fiji", "deepImageJ (TF1)"]}
+    assert matrix.context["shared_runs"] == {"tensorflow-1.15.0": ["CSBDeep-Fiji", "StarDist-Fiji", "N2V-Fiji", "deepImageJ (TF1)"]}
     assert "the same run as CSBDeep-Fiji's" in matrix.context["rows"]["deepImageJ (TF1)"]
     result = CliRunner().invoke(app, ["runtimes", "check", str(exported.path)])
     assert "Runtime level, not plugin level" in " ".join(result.output.split())

@@ -375,12 +375,12 @@ def _applicability(kind: Optional[ModelKind], n_space: int, *, bare_zip: bool) -
                 return "StarDist-Fiji runs StarDist models only"
             if consumer == N2V.fiji_plugin:
                 return "the N2V plugin runs Noise2Void models only"
-        if consumer == N2V.fiji_plugin:  # an N2V model: the plugin opens neither a 0.5 package nor a bare SavedModel zip
-            return ("the N2V plugin opens its own zip (rdf 0.3): `fijiport export --fiji-zip` writes it as "
-                    "NAME.n2v-plugin.zip; `fijiport runtimes check` that zip")  # fmt: skip
             if n_space in kind.fiji_plugin_dims:
                 return f"{kind.title} models run in {kind.fiji_plugin}"
             return f"{consumer} does not run {kind.title} models"
+        if consumer == N2V.fiji_plugin:  # an N2V model: the plugin opens neither a 0.5 package nor a bare SavedModel zip
+            return ("the N2V plugin opens its own zip (rdf 0.3): `fijiport export --fiji-zip` writes it as "
+                    "NAME.n2v-plugin.zip; `fijiport runtimes check` that zip")  # fmt: skip
         if consumer == kind.fiji_plugin and n_space not in kind.fiji_plugin_dims:
             return f"{consumer} takes {dims} images only"
         return None
