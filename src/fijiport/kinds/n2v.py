@@ -24,7 +24,7 @@ from .. import __version__
 from ..config.export import CiteEntry
 from ..errors import ConfigError, DataError, ExportError
 from . import _unet
-from .base import NOT_DESCRIBED, ExportContext, Geometry, KindPrediction, ModelKind, citation_lines
+from .base import NOT_DESCRIBED, RESTORATION_METRICS, ExportContext, Geometry, KindPrediction, ModelKind, citation_lines
 from .cover import make_cover
 
 if TYPE_CHECKING:
@@ -196,7 +196,11 @@ class N2vKind(ModelKind):
         summary = getattr(qc, "summary", None)
         if summary:
             rows = ["| metric | input vs GT | prediction vs GT |", "|---|---|---|"]
-            rows += [f"| {m.upper()} | {summary[m]['input']:.4g} | {summary[m]['prediction']:.4g} |" for m in ("psnr", "ssim", "nrmse")]
+            rows += [
+                f"| {label} | {summary[m]['input']:.4g} | {summary[m]['prediction']:.4g} |"
+                for m, label in RESTORATION_METRICS.items()
+                if m in summary
+            ]
             lines.append(f"Against ground truth, mean over {qc.n_images} held-out image(s) (fijiport qc):\n\n" + "\n".join(rows))
         r = qc.residual
         lines.append(
@@ -209,7 +213,7 @@ class N2vKind(ModelKind):
     def qc_figures(self, qc) -> dict[str, Any]:
         figures: dict[str, Any] = {"residual": dict(qc.residual), "thresholds": dict(qc.thresholds)}
         if getattr(qc, "summary", None):
-            figures.update({m: dict(qc.summary[m]) for m in ("psnr", "ssim", "nrmse")})
+            figures.update({m: dict(qc.summary[m]) for m in RESTORATION_METRICS if m in qc.summary})
         return figures
 
     def training_markdown(self, folder: ModelFolder) -> str:

@@ -12,7 +12,7 @@ from ..artifacts.model_folder import ModelFolder
 from ..artifacts.qc_report import QcReport, read_qc_report
 from .compare import compare_models
 from .denoising import qc_n2v, residual_stats
-from .metrics import RestorationScores, nrmse, psnr, restoration_scores, ssim
+from .metrics import RestorationScores, nrmse, pearson, psnr, restoration_scores, rse_map, ssim, ssim_map
 from .restoration import QcResult, qc_care
 from .segmentation import qc_stardist
 
@@ -56,6 +56,7 @@ __all__ = [
     "RestorationScores",
     "compare_models",
     "nrmse",
+    "pearson",
     "psnr",
     "qc_care",
     "qc_model",
@@ -63,5 +64,7 @@ __all__ = [
     "qc_stardist",
     "residual_stats",
     "restoration_scores",
+    "rse_map",
     "ssim",
+    "ssim_map",
 ]

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..artifacts.data_folder import GT_DIR, IMAGES_DIR, MANIFEST_NAME, load_n2v_manifest
 from ..artifacts.model_folder import ModelFolder
-from ..artifacts.qc_report import METRICS, QC_MD, DenoisingQc, write_qc_report
+from ..artifacts.qc_report import METRIC_LABELS, METRICS, QC_MD, DenoisingQc, write_qc_report
 from ..axes import stored_axes, transpose_axes
 from ..errors import DataError
 from ..files import atomic_dir, check_output, declared_axes, list_tiffs, read_tiff
@@ -250,7 +250,7 @@ def _markdown(report: DenoisingQc) -> str:
                   "| metric | input vs GT | prediction vs GT | gain |", "|---|---|---|---|"]  # fmt: skip
         for m in METRICS:
             s = report.summary[m]
-            lines.append(f"| {m.upper()} | {s['input']:.4f} | {s['prediction']:.4f} | {s['prediction'] - s['input']:+.4f} |")
+            lines.append(f"| {METRIC_LABELS[m]} | {s['input']:.4f} | {s['prediction']:.4f} | {s['prediction'] - s['input']:+.4f} |")
     else:
         lines += ["", "No clean images (`GT/`) were found, so there are no PSNR/SSIM figures: the residual is all that was measured."]
     for w in report.warnings:
