@@ -132,7 +132,18 @@ def write_qc_report(folder: Path, report: QcReport) -> None:
 
 
 def read_qc_report(path: Optional[Path]) -> Optional[QcReport]:
-    """A ``qc.json`` written by ``fijiport qc`` (None for None)."""
+    """A ``qc.json`` written by ``fijiport qc`` (None for None).
+
+    Parameters
+    ----------
+    path
+        The ``qc.json`` file, or None.
+
+    Returns
+    -------
+    RestorationQc or SegmentationQc or DenoisingQc or None
+        The report, typed by its task (files from older fijiport versions read too).
+    """
     if path is None:
         return None
     try:

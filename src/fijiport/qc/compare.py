@@ -89,8 +89,16 @@ def compare_models(
         The comparison's folder, written whole or not at all.
     percentiles
         Input normalisation for models that do not record theirs (applied to every model, as ``qc`` does).
+    n_tiles
+        Tiles per image axis (default: tiles of about a million pixels).
     with_parent
         Measure, just before each model fine-tuned with ``--init-from``, the model it started from.
+    save_predictions
+        Also write each model's predictions.
+    overwrite
+        Replace an existing ``report_dir``.
+    progress
+        Called as ``progress(done, total, name)`` before each image of each model.
 
     Returns
     -------

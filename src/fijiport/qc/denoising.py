@@ -104,7 +104,30 @@ def qc_n2v(
     progress: Optional[Callable[[int, int, str], None]] = None,
 ) -> DenoisingQc:
     """Denoise every test image, measure its residual (and its scores against clean images where there are some), and
-    write ``qc.json``, ``qc.md`` and one PNG panel per image."""
+    write ``qc.json``, ``qc.md`` and one PNG panel per image.
+
+    Parameters
+    ----------
+    folder
+        The opened N2V model folder.
+    test_dir
+        Noisy images (and optionally ``GT/`` clean ones), or a data folder (its ``test/`` is used).
+    report_dir
+        The report folder to write, whole or not at all.
+    n_tiles
+        Tiles per image axis (default: tiles of about a million pixels).
+    save_predictions
+        Also write the denoised images (``predictions/``).
+    overwrite
+        Replace an existing ``report_dir``.
+    progress
+        Called as ``progress(done, total, name)`` before each image (e.g. :class:`fijiport.notebook.CountBar`).
+
+    Returns
+    -------
+    DenoisingQc
+        What ``qc.json`` holds: the residual's figures, and ``summary`` against clean images where there are some.
+    """
     report_dir = Path(report_dir)
     check_output(report_dir, overwrite)
     if folder.kind.qc_task != "denoising":

@@ -66,13 +66,43 @@ def scale_to(x: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def psnr(gt: np.ndarray, x: np.ndarray, data_range: float = 1.0) -> float:
-    """Peak signal-to-noise ratio in dB: ``10 log10(range² / MSE)`` (inf for identical images)."""
+    """Peak signal-to-noise ratio in dB: ``10 log10(range² / MSE)`` (inf for identical images).
+
+    Parameters
+    ----------
+    gt
+        The normalised ground truth.
+    x
+        The image compared with it, of the same shape (scaled to it: :func:`scale_to`).
+    data_range
+        The range of the data (1 after :func:`normalize_gt`).
+
+    Returns
+    -------
+    float
+        In dB; higher is better.
+    """
     mse = float(np.mean((np.asarray(gt, np.float64) - np.asarray(x, np.float64)) ** 2))
     return float("inf") if mse == 0 else float(10 * np.log10(data_range**2 / mse))
 
 
 def nrmse(gt: np.ndarray, x: np.ndarray, data_range: float = 1.0) -> float:
-    """Root mean squared error divided by the data range."""
+    """Root mean squared error divided by the data range.
+
+    Parameters
+    ----------
+    gt
+        The normalised ground truth.
+    x
+        The image compared with it, of the same shape (scaled to it: :func:`scale_to`).
+    data_range
+        The range of the data (1 after :func:`normalize_gt`).
+
+    Returns
+    -------
+    float
+        0 for identical images; lower is better.
+    """
     return float(np.sqrt(np.mean((np.asarray(gt, np.float64) - np.asarray(x, np.float64)) ** 2)) / data_range)
 
 
@@ -85,7 +115,22 @@ def _ssim_window(shape: tuple[int, ...]) -> int:
 
 
 def ssim(gt: np.ndarray, x: np.ndarray, data_range: float = 1.0) -> float:
-    """Structural similarity (scikit-image, 7-pixel window, smaller for thin stacks)."""
+    """Structural similarity (scikit-image, 7-pixel window, smaller for thin stacks).
+
+    Parameters
+    ----------
+    gt
+        The normalised ground truth.
+    x
+        The image compared with it, of the same shape (scaled to it: :func:`scale_to`).
+    data_range
+        The range of the data (1 after :func:`normalize_gt`).
+
+    Returns
+    -------
+    float
+        1 for identical images; higher is better.
+    """
     from skimage.metrics import structural_similarity
 
     gt, x = np.asarray(gt, np.float64), np.asarray(x, np.float64)

@@ -74,7 +74,33 @@ def qc_care(
     overwrite: bool = False,
     progress: Optional[Callable[[int, int, str], None]] = None,
 ) -> QcResult:
-    """Predict every test image with the model and write ``qc.json``, ``qc.md`` and one PNG panel each."""
+    """Predict every test image with the model and write ``qc.json``, ``qc.md`` and one PNG panel each (input,
+    prediction, GT, signed error; SSIM and RSE maps of input and prediction).
+
+    Parameters
+    ----------
+    model_dir
+        A CARE model folder (or an opened :class:`~fijiport.artifacts.model_folder.ModelFolder`).
+    test_dir
+        ``low/`` and ``GT/`` folders, or a data folder (its ``test/`` is used).
+    report_dir
+        The report folder to write, whole or not at all.
+    percentiles
+        Input normalisation for folders that do not record theirs.
+    n_tiles
+        Tiles per image axis (default: tiles of about a million pixels).
+    save_predictions
+        Also write the predictions (``predictions/``).
+    overwrite
+        Replace an existing ``report_dir``.
+    progress
+        Called as ``progress(done, total, name)`` before each image (e.g. :class:`fijiport.notebook.CountBar`).
+
+    Returns
+    -------
+    QcResult
+        Each image's scores; ``summary()`` gives the means, ``report`` what ``qc.json`` holds.
+    """
     report_dir = Path(report_dir)
     check_output(report_dir, overwrite)
     folder = model_dir if isinstance(model_dir, ModelFolder) else ModelFolder.open(model_dir, percentiles=percentiles)

@@ -59,7 +59,23 @@ def matrix_tolerance(matrix: Report) -> Tolerance:
 
 
 def check_runtimes(package: Path, cache_dir: Optional[Path] = None, *, progress: Optional[Callable[[str], None]] = None) -> Report:
-    """Run ``package`` (bioimage.io zip or SavedModel zip) on every consumer runtime."""
+    """Run ``package`` (bioimage.io zip or SavedModel zip) on every consumer runtime.
+
+    Parameters
+    ----------
+    package
+        A bioimage.io package, a CSBDeep-Fiji/KNIME SavedModel zip or an N2V plugin zip.
+    cache_dir
+        Where the runtimes are installed (default ``~/.cache/fijiport/runtimes`` or ``$FIJIPORT_RUNTIMES_DIR``).
+    progress
+        Called with a short description of each step.
+
+    Returns
+    -------
+    Report
+        One check per consumer (CSBDeep-Fiji, StarDist-Fiji, N2V-Fiji, deepImageJ's engines, KNIME): passed, failed or
+        n/a, with the runtime and the max |diff| to the package's test output.
+    """
     package = Path(package)
     cache_dir = Path(cache_dir or default_cache_dir())
     step = progress or (lambda _m: None)
