@@ -36,6 +36,14 @@ N2V_CITATION = CiteEntry(
 NEEDED = ("means", "stds", "n_dim", "unet_n_depth", "n_channel_in")
 
 
+def n2v_requirement() -> str:
+    """The n2v release fijiport is tested with, as ``packaging/no-deps.txt`` pins it (wheels carry that file)."""
+    from .._resources import packaging_text
+
+    pins = [line.strip() for line in packaging_text("no-deps.txt").splitlines() if line.strip().startswith("n2v==")]
+    return pins[0] if pins else "n2v"
+
+
 def import_n2v() -> SimpleNamespace:
     """The parts of the n2v package fijiport uses, importable beside csbdeep 0.8.2 and numpy 2."""
     from .._tf import legacy_tensorflow
@@ -51,8 +59,9 @@ def import_n2v() -> SimpleNamespace:
     except ImportError as e:
         from ..errors import DependencyError
 
-        raise DependencyError(f"Noise2Void needs the n2v package ({e}); install it with "
-                              "`pip install --no-deps -r packaging/no-deps.txt` (or run `make demo`)") from None  # fmt: skip
+        raise DependencyError(f"Noise2Void needs the n2v package ({e}); install it with `pip install --no-deps {n2v_requirement()}` "
+                              "(n2v declares csbdeep<0.8 but runs on fijiport's csbdeep 0.8.2; --no-deps keeps pip from "
+                              "replacing csbdeep); in a source checkout `make install` does it") from None  # fmt: skip
 
     def manipulator(name: str, radius: int):
         return getattr(n2v_utils, f"pm_{name}")(int(radius))
