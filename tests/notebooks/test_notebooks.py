@@ -25,11 +25,11 @@ def test_every_notebook_is_tested():
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_notebook_is_committed_without_outputs(name):
     """Outputs hold images, paths and timings of whoever ran it last: they bloat diffs and go stale. Strip them with
-    `python notebooks/strip_outputs.py` before committing."""
+    `make strip-notebooks` (python notebooks/strip_outputs.py) before committing."""
     nb = json.loads((NOTEBOOKS / name).read_text())
     dirty = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count") is not None)]
-    assert not dirty, f"{name}: cells {dirty} hold outputs or execution counts; run `python notebooks/strip_outputs.py`"
-    assert "widgets" not in nb["metadata"], f"{name} holds widget state; run `python notebooks/strip_outputs.py`"
+    assert not dirty, f"{name}: cells {dirty} hold outputs or execution counts; run `make strip-notebooks`"
+    assert "widgets" not in nb["metadata"], f"{name} holds widget state; run `make strip-notebooks`"
 
 
 def test_a_notebook_with_outputs_is_refused(tmp_path):
