@@ -12,13 +12,16 @@ DEMO_DIR ?= demo_output
 RUNTIMES_DIR ?= $(HOME)/.cache/fijiport/runtimes
 export FIJIPORT_RUNTIMES_DIR := $(RUNTIMES_DIR)
 
-.PHONY: install runtimes demo test test-fast lint bench clean help
+.PHONY: install runtimes demo test test-fast lint docs wheel strip-notebooks bench clean help
 
 help:
 	@echo "make demo   - set up .venv and run the CARE demo into $(DEMO_DIR)/"
 	@echo "make test   - set up .venv and the Fiji/KNIME runtimes, run the test suite"
 	@echo "make runtimes - install TF 1.13.1/1.15.0/2.10.1 and onnxruntime 1.13.1 into $(RUNTIMES_DIR)"
 	@echo "make lint   - import layers, ruff (lint + format) and pyright, as make test runs them"
+	@echo "make docs   - the API reference from the docstrings into build/site/ (mkdocs --strict, offline)"
+	@echo "make wheel  - wheel and sdist into dist/ (python -m build)"
+	@echo "make strip-notebooks - remove outputs from notebooks/*.ipynb before committing them"
 	@echo "make bench  - speed and memory ratios against csbdeep and bioimageio test (bench/results/)"
 	@echo "make clean  - remove .venv, caches and demo output"
 
@@ -49,6 +52,17 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/pyright
 
+# make test builds them too (tests/docs), so a broken docstring fails the suite
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict
+
+# make test builds and installs them in a throw-away venv (tests/packaging)
+wheel: $(STAMP)
+	$(PY) -m build --outdir dist .
+
+strip-notebooks:
+	$(PYTHON) notebooks/strip_outputs.py
+
 bench: $(STAMP) runtimes
 	$(PY) bench/run.py --out bench/results
 
@@ -56,4 +70,4 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache build dist *.egg-info src/*.egg-info

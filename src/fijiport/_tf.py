@@ -3,7 +3,7 @@
 csbdeep and stardist build, train and save their networks with Keras 2 (``tf_keras``), which
 TensorFlow ≥ 2.16 uses only when ``TF_USE_LEGACY_KERAS=1`` is set *before* TensorFlow is
 imported. bioimageio.core's Keras and SavedModel runners need Keras 3 (the variable unset), so
-validation runs them in a child process (:mod:`fijiport.validation`).
+validation runs them in a child process (:mod:`fijiport.verify.validate`).
 """
 
 from __future__ import annotations

@@ -41,7 +41,18 @@ class OutputExistsError(FijiportError):
 
 def os_error_message(e: OSError) -> str:
     """One line for an operating-system refusal (disk full, read-only, permissions), naming the path and the fix.
-    The path may be an input or an output: the fix says which is which."""
+    The path may be an input or an output: the fix says which is which.
+
+    Parameters
+    ----------
+    e
+        The error raised by the operating system.
+
+    Returns
+    -------
+    str
+        The message the command line prints.
+    """
     import errno
 
     name = e.filename if e.filename else None

@@ -46,8 +46,8 @@ def test_prepare_train_qc_export_validate_2d(care2d_raw, tmp_path):
     n_test = len(list((data / "test" / "low").iterdir()))
     assert report["n_images"] == n_test == len(list((qc / "panels").glob("*.png"))) == len(list((qc / "predictions").glob("*.tif")))
     for im in report["images"]:
-        assert set(im["input"]) == set(im["prediction"]) == {"psnr", "ssim", "nrmse"}
-    assert "| PSNR |" in (qc / "qc.md").read_text()
+        assert set(im["input"]) == set(im["prediction"]) == {"psnr", "ssim", "nrmse", "pearson"}
+    assert "| PSNR |" in (qc / "qc.md").read_text() and "| Pearson r |" in (qc / "qc.md").read_text()
 
     r = invoke(
         "export",

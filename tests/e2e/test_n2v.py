@@ -133,7 +133,7 @@ def test_qc_measures_the_residual_and_scores_against_clean_images(n2v2d_model, n
     assert report.n_images == report.n_with_gt == len(load_n2v_manifest(n2v2d_data).names("test"))
     assert report.split == "test" and report.weights_sha256 == ModelFolder.open(n2v2d_model).weights_sha256()
     assert len(report.residual["autocorrelation"]) == 3 and -1 <= report.residual["correlation_with_prediction"] <= 1
-    assert report.summary is not None and set(report.summary) == {"psnr", "ssim", "nrmse"}
+    assert report.summary is not None and set(report.summary) == {"psnr", "ssim", "nrmse", "pearson"}
     name = report.images[0]["name"]
     assert (tmp_path / "qc" / "panels" / name.replace(".tif", ".png")).is_file()
     assert "Noise2Void quality control" in (tmp_path / "qc" / "qc.md").read_text()

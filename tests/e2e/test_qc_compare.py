@@ -32,12 +32,12 @@ def test_comparison_report_holds_every_model_on_the_same_images(care2d_model, pl
     labels = [m["label"] for m in c["models"]]
     assert labels == [care2d_model.name, plain_care2d.name, f"{care2d_model.name}-2"], "labels are unique"
     images = sorted(p.name for p in (care2d_data / "test" / "low").iterdir())
-    assert c["task"] == "restoration" and c["images"] == images and c["metrics"] == ["psnr", "ssim", "nrmse"]
+    assert c["task"] == "restoration" and c["images"] == images and c["metrics"] == ["psnr", "ssim", "nrmse", "pearson"]
     assert set(c["input"]["per_image"]) == set(images)
     for m in c["models"]:
         own = json.loads((out / m["report"] / "qc.json").read_text())  # each model's own report, as `qc MODEL` writes it
         assert set(m["per_image"]) == set(images)
-        assert m["mean"] == {k: own["summary"][k]["prediction"] for k in ("psnr", "ssim", "nrmse")}
+        assert m["mean"] == {k: own["summary"][k]["prediction"] for k in ("psnr", "ssim", "nrmse", "pearson")}
         assert own["weights_sha256"] == m["weights_sha256"]
         assert not (out / m["report"] / "predictions").exists(), "predictions only with --save-predictions"
     assert c["models"][0]["mean"] == c["models"][2]["mean"], "the same weights give the same figures"

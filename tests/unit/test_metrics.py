@@ -56,3 +56,59 @@ def test_ssim_by_hand_and_thin_stacks_work():
     assert ssim(stack, stack + rng.normal(0, 0.3, stack.shape)) < 0.7  # noise lowers it (0.62 here)
     with pytest.raises(ValueError, match="too small"):
         ssim(np.zeros((2, 2)), np.zeros((2, 2)))
+
+
+def test_pearson_by_hand_and_unchanged_by_gain_and_offset():
+    from fijiport.qc.metrics import pearson
+
+    assert pearson(np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 6.0])) == pytest.approx(1.0)
+    assert pearson(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0])) == pytest.approx(-1.0)
+    assert pearson(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, -1.0, -1.0, 1.0])) == pytest.approx(0.0)
+    assert pearson(np.ones(5), np.arange(5.0)) == 0.0  # a constant image: no correlation, no division by zero
+    rng = np.random.default_rng(3)
+    gt = rng.random((16, 16))
+    x = gt + rng.normal(0, 0.1, gt.shape)
+    assert pearson(gt, 5 * x - 3) == pytest.approx(pearson(gt, x)) == pytest.approx(float(np.corrcoef(gt.ravel(), x.ravel())[0, 1]))
+    assert restoration_scores(gt, x).pearson == pytest.approx(pearson(gt, x))
+    with pytest.raises(ValueError, match="pixels"):
+        pearson(np.zeros(3), np.zeros(4))
+
+
+def test_ssim_and_rse_maps_agree_with_the_scores():
+    from fijiport.qc.metrics import rse_map, ssim_map
+
+    rng = np.random.default_rng(4)
+    gt = rng.random((24, 24))
+    x = np.clip(gt + rng.normal(0, 0.1, gt.shape), 0, 1)
+    m = ssim_map(gt, x)
+    assert m.shape == gt.shape and m[3:-3, 3:-3].mean() == pytest.approx(ssim(gt, x), abs=1e-9)  # skimage's mean leaves out half a window
+    assert np.allclose(ssim_map(gt, gt), 1.0)
+    r = rse_map(gt, x)
+    assert r.shape == gt.shape and (r >= 0).all() and np.sqrt(np.mean(r**2)) == pytest.approx(nrmse(gt, x))
+    assert not rse_map(gt, gt).any()
+
+
+def test_qc_json_written_before_pearson_still_reads(tmp_path):
+    """qc.json files from before Pearson's r was measured: they read, and export's model card shows what they have."""
+    import json
+
+    from fijiport.artifacts.qc_report import RestorationQc, read_qc_report
+    from fijiport.kinds.care import CARE
+
+    old_scores = {"psnr": 20.0, "ssim": 0.5, "nrmse": 0.1}
+    old = {
+        "kind": "care",
+        "fijiport_version": "0.1.0",
+        "model": "m",
+        "test_dir": "t",
+        "normalization": {},
+        "n_images": 1,
+        "summary": {m: {"input": v, "prediction": v + 1} for m, v in old_scores.items()},
+        "images": [{"name": "a.tif", "shape": [8, 8], "n_tiles": [1, 1], "input": old_scores, "prediction": old_scores}],
+    }
+    (tmp_path / "qc.json").write_text(json.dumps(old))
+    report = read_qc_report(tmp_path / "qc.json")
+    assert isinstance(report, RestorationQc) and report.images[0].input.pearson is None
+    card = CARE.qc_markdown(report)
+    assert "| PSNR |" in card and "Pearson" not in card
+    assert set(CARE.qc_figures(report)) == {"psnr", "ssim", "nrmse"}

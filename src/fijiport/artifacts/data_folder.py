@@ -210,7 +210,18 @@ def _raw(data_dir: Path, create_hint: str) -> dict:
 
 
 def load_manifest(data_dir: Path) -> DataManifest:
-    """The manifest of a CARE data folder written by ``fijiport prepare care``."""
+    """The manifest of a CARE data folder written by ``fijiport prepare care``.
+
+    Parameters
+    ----------
+    data_dir
+        The data folder (it holds ``fijiport_data.json``).
+
+    Returns
+    -------
+    DataManifest
+        Each source's path and sha256, how it was placed, the split, the axes and each pair's checked figures.
+    """
     data = _raw(data_dir, f"fijiport prepare care --low DIR --gt DIR -o {data_dir}")
     if data.get("kind") in ("stardist", "n2v"):
         what = {"stardist": "StarDist data folder (images/masks)", "n2v": "Noise2Void data folder (noisy images, no pairs)"}

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import DataError
 from ..files import write_json
+from ..kinds.base import RESTORATION_METRICS
 
 QC_JSON = "qc.json"
 QC_MD = "qc.md"
@@ -27,16 +28,23 @@ COMPARISON_PNG = "comparison.png"
 MODELS_DIR = "models"
 """Where a comparison keeps each model's own QC report (``models/<label>/qc.json``, usable with ``export --qc``)."""
 SCHEMA_VERSION = 1
-METRICS = ("psnr", "ssim", "nrmse")
-"""Restoration metrics, in the order reports show them."""
+METRICS = tuple(RESTORATION_METRICS)
+"""Restoration metrics, in the order reports show them. ``pearson`` came later: reports written before it lack it
+(their ``Scores.pearson`` reads as None and their ``summary`` has no ``pearson`` entry)."""
+METRIC_LABELS = RESTORATION_METRICS
+"""How tables and plots name each restoration metric."""
 SEGMENTATION_METRICS = ("precision", "recall", "f1", "accuracy", "panoptic_quality")
 
 
 class Scores(BaseModel):
+    """One image's scores against its ground truth."""
+
     model_config = ConfigDict(extra="allow")
     psnr: float
     ssim: float
     nrmse: float
+    pearson: Optional[float] = None
+    """Pearson's correlation with the ground truth (None in reports written before fijiport measured it)."""
 
 
 class RestorationImage(BaseModel):
@@ -124,7 +132,18 @@ def write_qc_report(folder: Path, report: QcReport) -> None:
 
 
 def read_qc_report(path: Optional[Path]) -> Optional[QcReport]:
-    """A ``qc.json`` written by ``fijiport qc`` (None for None)."""
+    """A ``qc.json`` written by ``fijiport qc`` (None for None).
+
+    Parameters
+    ----------
+    path
+        The ``qc.json`` file, or None.
+
+    Returns
+    -------
+    RestorationQc or SegmentationQc or DenoisingQc or None
+        The report, typed by its task (files from older fijiport versions read too).
+    """
     if path is None:
         return None
     try:

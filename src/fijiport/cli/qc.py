@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from ..artifacts.model_folder import ModelFolder
+from ..artifacts.qc_report import METRIC_LABELS, METRICS
 from ..config.export import checked_percentiles
 from ..qc import compare_models, qc_care, qc_n2v, qc_stardist
 from ._common import out, parse_numbers, parse_tiles, progress_bar
@@ -99,8 +100,8 @@ def qc(
     table = Table(title=f"QC on {len(result.images)} {word} image(s)")
     for col in ("metric", "input vs GT", "prediction vs GT", "gain"):
         table.add_column(col, justify="right" if col != "metric" else "left")
-    for m in ("psnr", "ssim", "nrmse"):
-        table.add_row(m.upper(), f"{s[m]['input']:.4f}", f"{s[m]['prediction']:.4f}", f"{s[m]['prediction'] - s[m]['input']:+.4f}")
+    for m in METRICS:
+        table.add_row(METRIC_LABELS[m], f"{s[m]['input']:.4f}", f"{s[m]['prediction']:.4f}", f"{s[m]['prediction'] - s[m]['input']:+.4f}")
     out.print(table)
     out.print(f"report: {output / 'qc.md'}")
 

@@ -36,6 +36,26 @@ def prepare_care(
     Each image is checked (readable, finite, grayscale unless the axes have channels), and each pair too unless
     ``config.check_pairs`` is off (:mod:`fijiport.data.pair_checks`: the same field, GT the less noisy, not clipped).
     The originals are only read. The data folder appears whole or not at all.
+
+    Parameters
+    ----------
+    low_dir
+        The low-quality acquisitions (TIFF), 2D images or stacks.
+    gt_dir
+        The ground truth, with the same file names as ``low_dir``.
+    data_dir
+        The data folder to write (not inside either input folder).
+    config
+        Axes, test fraction, seed, unpaired files, copy or hard link, pair checks (defaults: :class:`~fijiport.config.data.PrepareCareConfig`).
+    overwrite
+        Replace an existing ``data_dir``.
+    progress
+        Called as ``progress(done, total)`` while files are checked and copied (e.g. :class:`fijiport.notebook.CountBar`).
+
+    Returns
+    -------
+    DataManifest
+        What was written: the sources with their sha256, the split, the axes and each pair's checked figures.
     """
     config = config or PrepareCareConfig()
     low_dir, gt_dir, data_dir = Path(low_dir), Path(gt_dir), Path(data_dir)

@@ -48,6 +48,8 @@ def prepare_n2v(
     data_dir : the data folder to write; appears whole or not at all.
     gt_dir : clean images with the same file names, for QC only (never used in training).
     config : axes, split fractions, seed, copy or hard link.
+    overwrite : replace an existing ``data_dir``.
+    progress : called as ``progress(done, total)`` while files are checked and copied.
 
     Returns
     -------

@@ -72,7 +72,30 @@ def prepare_stardist(
     progress: Optional[Callable[[int, int], None]] = None,
 ) -> StardistManifest:
     """Check every mask against its image, relabel 1..N, report objects, split and write
-    ``data_dir/{train,test}/{images,masks}``. Inputs are only read."""
+    ``data_dir/{train,test}/{images,masks}``. Inputs are only read.
+
+    Parameters
+    ----------
+    images_dir
+        The images (TIFF), 2D or 3D.
+    data_dir
+        The data folder to write (not inside an input folder).
+    masks_dir
+        Label masks with the images' file names (integer labels, background 0); or give ``rois_dir``.
+    rois_dir
+        ImageJ ROI sets ``<image name>.zip`` (from the ROI Manager), filled as ImageJ paints them.
+    config
+        Axes, test fraction, seed, unpaired files, copy or hard link, the smallest object kept.
+    overwrite
+        Replace an existing ``data_dir``.
+    progress
+        Called as ``progress(done, total)`` while files are checked and copied (e.g. :class:`fijiport.notebook.CountBar`).
+
+    Returns
+    -------
+    StardistManifest
+        What was written: the sources with their sha256, the split, the axes and each mask's object report.
+    """
 
     config = config or PrepareStardistConfig()
     images_dir, data_dir = Path(images_dir), Path(data_dir)

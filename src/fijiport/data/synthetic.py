@@ -51,7 +51,23 @@ def crops(image: np.ndarray, size: tuple[int, ...], n_per_axis: tuple[int, ...])
 
 
 def write_care_pairs(out_dir: Path, *, dims: int = 2, seed: int = 0) -> tuple[Path, Path]:
-    """Write ``out_dir/low`` and ``out_dir/GT`` with paired TIFFs; returns both folders."""
+    """Write ``out_dir/low`` and ``out_dir/GT`` with paired TIFFs: crops of stardist's bundled nuclei image as the GT
+    and simulated low-light acquisitions of them (Poisson noise at ~15 photons, offset and read noise) as inputs.
+
+    Parameters
+    ----------
+    out_dir
+        The folder to write into (created).
+    dims
+        2 (nine 160×160 crops of ``test_image_nuclei_2d``) or 3 (eight 16×48×48 crops of ``test_image_nuclei_3d``).
+    seed
+        Seeds the simulated noise.
+
+    Returns
+    -------
+    tuple[Path, Path]
+        The ``low`` and ``GT`` folders.
+    """
     import tifffile
 
     rng = np.random.default_rng(seed)
@@ -71,7 +87,24 @@ def write_care_pairs(out_dir: Path, *, dims: int = 2, seed: int = 0) -> tuple[Pa
 
 def write_noisy_images(out_dir: Path, *, dims: int = 2, seed: int = 0, n: int = 6) -> tuple[Path, Path]:
     """Write ``out_dir/noisy`` (simulated low-light acquisitions, what Noise2Void trains on) and ``out_dir/clean`` (the
-    scenes they image, for QC only) as TIFFs with the same names, at most 9 (2D) or 8 (3D); returns both folders."""
+    scenes they image, for QC only) as TIFFs with the same names, at most 9 (2D) or 8 (3D).
+
+    Parameters
+    ----------
+    out_dir
+        The folder to write into (created).
+    dims
+        2 (128×128 crops of stardist's 2D nuclei image) or 3 (crops of its 3D stack).
+    seed
+        Seeds the simulated noise.
+    n
+        How many images.
+
+    Returns
+    -------
+    tuple[Path, Path]
+        The ``noisy`` and ``clean`` folders.
+    """
     import tifffile
 
     rng = np.random.default_rng(seed)

@@ -239,7 +239,26 @@ def export_care(
     *,
     progress: Optional[Callable[[str], None]] = None,
 ) -> ExportResult:
-    """:func:`export_model` for a csbdeep CARE model folder (refuses other kinds)."""
+    """:func:`export_model` for a csbdeep CARE model folder (refuses other kinds).
+
+    Parameters
+    ----------
+    model_dir
+        The model folder; only read.
+    output_zip
+        The package to write (``.zip``).
+    meta
+        The rdf's descriptive fields (name, authors, ...).
+    options
+        Test input, weights file, percentiles, QC report, ONNX opset, Fiji zip, overwrite.
+    progress
+        Called with a short description of each step (e.g. :class:`fijiport.notebook.StepBar`).
+
+    Returns
+    -------
+    ExportResult
+        As :func:`export_model` returns it.
+    """
     return export_model(model_dir, output_zip, meta, options, kind="care", progress=progress)
 
 
@@ -251,7 +270,26 @@ def export_stardist(
     *,
     progress: Optional[Callable[[str], None]] = None,
 ) -> ExportResult:
-    """:func:`export_model` for a stardist model folder: the package outputs the label image (2D) or prob/dist (3D)."""
+    """:func:`export_model` for a stardist model folder: the package outputs the label image (2D) or prob/dist (3D).
+
+    Parameters
+    ----------
+    model_dir
+        The model folder; only read.
+    output_zip
+        The package to write (``.zip``).
+    meta
+        The rdf's descriptive fields (name, authors, ...).
+    options
+        Test input, weights file, percentiles, QC report, ONNX opset, Fiji zip, overwrite.
+    progress
+        Called with a short description of each step (e.g. :class:`fijiport.notebook.StepBar`).
+
+    Returns
+    -------
+    ExportResult
+        As :func:`export_model` returns it.
+    """
     return export_model(model_dir, output_zip, meta, options, kind="stardist", progress=progress)
 
 

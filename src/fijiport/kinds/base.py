@@ -423,6 +423,9 @@ INHERITED_WORDS = {
 }
 """How the model card names the training options a fine-tuning took from its parent."""
 
+RESTORATION_METRICS = {"psnr": "PSNR", "ssim": "SSIM", "nrmse": "NRMSE", "pearson": "Pearson r"}
+"""The restoration metrics of a QC report (``qc.json``), in the order reports show them, each with its name in tables."""
+
 NO_QC = (
     "No QC report was given at export. Run `fijiport qc` on held-out paired images and export "
     "again with `--qc qc_report/qc.json` to include its figures here."

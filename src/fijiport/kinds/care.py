@@ -12,7 +12,18 @@ from ..config.export import CiteEntry
 from ..errors import ConfigError
 from ..package.config_blocks import FijiportBlock, deepimagej_block
 from . import _unet
-from .base import NO_QC, NOT_DESCRIBED, ExportContext, Geometry, KindPrediction, ModelKind, NetworkSetting, citation_lines, loading_error
+from .base import (
+    NO_QC,
+    NOT_DESCRIBED,
+    RESTORATION_METRICS,
+    ExportContext,
+    Geometry,
+    KindPrediction,
+    ModelKind,
+    NetworkSetting,
+    citation_lines,
+    loading_error,
+)
 from .cover import make_cover
 
 if TYPE_CHECKING:
@@ -178,14 +189,14 @@ class CareKind(ModelKind):
             return NO_QC
         summary = getattr(qc, "summary", None) or {}
         rows = ["| metric | input vs GT | prediction vs GT |", "|---|---|---|"]
-        for metric in ("psnr", "ssim", "nrmse"):
-            s = summary.get(metric)
+        for metric, label in RESTORATION_METRICS.items():
+            s = summary.get(metric)  # reports written before fijiport measured Pearson's r lack it
             if s:
-                rows.append(f"| {metric.upper()} | {s['input']:.4g} | {s['prediction']:.4g} |")
+                rows.append(f"| {label} | {s['input']:.4g} | {s['prediction']:.4g} |")
         return f"Mean over {qc.n_images} held-out test image(s) (fijiport qc):\n\n" + "\n".join(rows)
 
     def qc_figures(self, qc) -> dict[str, Any]:
-        return {m: dict(qc.summary[m]) for m in ("psnr", "ssim", "nrmse") if m in qc.summary}
+        return {m: dict(qc.summary[m]) for m in RESTORATION_METRICS if m in qc.summary}
 
     def training_markdown(self, folder: ModelFolder) -> str:
         record = folder.training_record

@@ -24,7 +24,7 @@ from .. import __version__
 from ..config.export import CiteEntry
 from ..errors import ConfigError, ExportError
 from . import _unet
-from .base import NOT_DESCRIBED, ExportContext, Geometry, KindPrediction, ModelKind, citation_lines, loading_error
+from .base import NOT_DESCRIBED, RESTORATION_METRICS, ExportContext, Geometry, KindPrediction, ModelKind, citation_lines, loading_error
 from .cover import make_cover
 
 if TYPE_CHECKING:
@@ -34,6 +34,14 @@ N2V_CITATION = CiteEntry(
     text="Krull, Buchholz, Jug, Noise2Void - Learning Denoising from Single Noisy Images, CVPR 2019", doi="10.1109/CVPR.2019.00223"
 )
 NEEDED = ("means", "stds", "n_dim", "unet_n_depth", "n_channel_in")
+
+
+def n2v_requirement() -> str:
+    """The n2v release fijiport is tested with, as ``packaging/no-deps.txt`` pins it (wheels carry that file)."""
+    from .._resources import packaging_text
+
+    pins = [line.strip() for line in packaging_text("no-deps.txt").splitlines() if line.strip().startswith("n2v==")]
+    return pins[0] if pins else "n2v"
 
 
 def import_n2v() -> SimpleNamespace:
@@ -51,8 +59,9 @@ def import_n2v() -> SimpleNamespace:
     except ImportError as e:
         from ..errors import DependencyError
 
-        raise DependencyError(f"Noise2Void needs the n2v package ({e}); install it with "
-                              "`pip install --no-deps -r packaging/no-deps.txt` (or run `make demo`)") from None  # fmt: skip
+        raise DependencyError(f"Noise2Void needs the n2v package ({e}); install it with `pip install --no-deps {n2v_requirement()}` "
+                              "(n2v declares csbdeep<0.8 but runs on fijiport's csbdeep 0.8.2; --no-deps keeps pip from "
+                              "replacing csbdeep); in a source checkout `make install` does it") from None  # fmt: skip
 
     def manipulator(name: str, radius: int):
         return getattr(n2v_utils, f"pm_{name}")(int(radius))
@@ -204,7 +213,11 @@ class N2vKind(ModelKind):
         summary = getattr(qc, "summary", None)
         if summary:
             rows = ["| metric | input vs GT | prediction vs GT |", "|---|---|---|"]
-            rows += [f"| {m.upper()} | {summary[m]['input']:.4g} | {summary[m]['prediction']:.4g} |" for m in ("psnr", "ssim", "nrmse")]
+            rows += [
+                f"| {label} | {summary[m]['input']:.4g} | {summary[m]['prediction']:.4g} |"
+                for m, label in RESTORATION_METRICS.items()
+                if m in summary
+            ]
             lines.append(f"Against ground truth, mean over {qc.n_images} held-out image(s) (fijiport qc):\n\n" + "\n".join(rows))
         r = qc.residual
         lines.append(
@@ -217,7 +230,7 @@ class N2vKind(ModelKind):
     def qc_figures(self, qc) -> dict[str, Any]:
         figures: dict[str, Any] = {"residual": dict(qc.residual), "thresholds": dict(qc.thresholds)}
         if getattr(qc, "summary", None):
-            figures.update({m: dict(qc.summary[m]) for m in ("psnr", "ssim", "nrmse")})
+            figures.update({m: dict(qc.summary[m]) for m in RESTORATION_METRICS if m in qc.summary})
         return figures
 
     def training_markdown(self, folder: ModelFolder) -> str:

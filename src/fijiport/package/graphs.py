@@ -3,7 +3,7 @@
 A TensorFlow graph can read and write files, end the process or run Python (``ReadFile``, ``WriteFile``,
 ``MatchingFiles``, ``Save``/``Restore*``, ``PrintV2`` to a file, ``PyFunc``, ...), and a SavedModel's loader runs
 part of it (the restore op, the init op) before anything is predicted. :func:`check_saved_model` therefore
-refuses, naming the op and the node, every graph that uses an op outside :data:`TF_INFERENCE_OPS` (the allow-list
+refuses, naming the op and the node, every graph that uses an op outside :func:`tf_inference_ops` (the allow-list
 in ``tf_inference_ops.txt``), in its main graph and in every function of its library. The only exception is the
 saver, which a SavedModel with variables needs: its restore subgraph may use the checkpoint readers
 (``RestoreV2``, ...) and its save subgraph, which no loader runs, the writers (``SaveV2``, ...), as long as no

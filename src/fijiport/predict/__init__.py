@@ -94,6 +94,7 @@ def predict_images(
     overwrite : replace results that exist.
     skip_existing : leave images whose results all exist (an interrupted batch goes on); an image with only some of
         its results is predicted again.
+    progress : called as ``progress(done, total, name)`` before each image.
 
     Returns
     -------

@@ -198,7 +198,7 @@ class _BioimageioRunner:
 
     def _tiles(self, data: np.ndarray, channel: Optional[int], n_tiles) -> tuple[int, ...]:
         """Tiles per spatial axis: ``--tiles`` as given (a value for the image's channel axis dropped), or by
-        default :func:`auto_tiles` (one tile for packages whose outputs are not the input's size)."""
+        default :func:`~fijiport.tiling.auto_tiles` (one tile for packages whose outputs are not the input's size)."""
         n_space = len(self.space)
         space_axes = "".join(str(a.id).upper() for a in self.space)
         if n_tiles is None and not self.same_size:
@@ -208,7 +208,7 @@ class _BioimageioRunner:
         return choose_tiles(data.shape[:-1], space_axes, n_tiles)
 
     def _predict_tiled(self, sample, shape: dict, tiles: tuple[int, ...], halo: dict, extent: dict):
-        """The network on one tile at a time (csbdeep's scheme, :func:`_tile_regions`): memory follows the tile,
+        """The network on one tile at a time (csbdeep's scheme, :func:`tile_regions`): memory follows the tile,
         and an untiled axis carries no halo. Pre- and postprocessing stay on the whole image. The output reaches
         ``extent`` (≥ the image) per axis, the last tile's mirrored end supplying what lies past the image."""
         import itertools

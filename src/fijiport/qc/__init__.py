@@ -12,7 +12,7 @@ from ..artifacts.model_folder import ModelFolder
 from ..artifacts.qc_report import QcReport, read_qc_report
 from .compare import compare_models
 from .denoising import qc_n2v, residual_stats
-from .metrics import RestorationScores, nrmse, psnr, restoration_scores, ssim
+from .metrics import RestorationScores, nrmse, pearson, psnr, restoration_scores, rse_map, ssim, ssim_map
 from .restoration import QcResult, qc_care
 from .segmentation import qc_stardist
 
@@ -28,7 +28,33 @@ def qc_model(
     overwrite: bool = False,
     progress: Optional[Callable[[int, int, str], None]] = None,
 ) -> QcReport:
-    """Measure any model folder on held-out data with its kind's QC; writes ``report_dir`` and returns ``qc.json``."""
+    """Measure any model folder on held-out data with its kind's QC (restoration for CARE, segmentation for StarDist,
+    denoising for N2V); writes ``report_dir`` and returns what ``qc.json`` holds.
+
+    Parameters
+    ----------
+    model_dir
+        A model folder of any kind (fijiport's, csbdeep's, stardist's, n2v's).
+    test_dir
+        The held-out images: a data folder's ``test/`` (or the data folder itself).
+    report_dir
+        The report folder to write (``qc.json``, ``qc.md``, panels), whole or not at all.
+    percentiles
+        Input normalisation for CARE folders that do not record theirs.
+    n_tiles
+        Tiles per image axis (default: tiles of about a million pixels).
+    save_predictions
+        Also write the predictions (``predictions/``).
+    overwrite
+        Replace an existing ``report_dir``.
+    progress
+        Called as ``progress(done, total, name)`` before each image (e.g. :class:`fijiport.notebook.CountBar`).
+
+    Returns
+    -------
+    RestorationQc or SegmentationQc or DenoisingQc
+        The report, as written to ``qc.json``.
+    """
 
     folder = ModelFolder.open(model_dir, percentiles=percentiles)
     if folder.kind.qc_task == "segmentation":
@@ -56,6 +82,7 @@ __all__ = [
     "RestorationScores",
     "compare_models",
     "nrmse",
+    "pearson",
     "psnr",
     "qc_care",
     "qc_model",
@@ -63,5 +90,7 @@ __all__ = [
     "qc_stardist",
     "residual_stats",
     "restoration_scores",
+    "rse_map",
     "ssim",
+    "ssim_map",
 ]

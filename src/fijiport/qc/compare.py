@@ -32,6 +32,7 @@ from ..artifacts.packaged_model import is_package, unpacked_model_folder
 from ..artifacts.qc_report import (
     COMPARISON_MD,
     COMPARISON_PNG,
+    METRIC_LABELS,
     METRICS,
     MODELS_DIR,
     SEGMENTATION_METRICS,
@@ -88,8 +89,16 @@ def compare_models(
         The comparison's folder, written whole or not at all.
     percentiles
         Input normalisation for models that do not record theirs (applied to every model, as ``qc`` does).
+    n_tiles
+        Tiles per image axis (default: tiles of about a million pixels).
     with_parent
         Measure, just before each model fine-tuned with ``--init-from``, the model it started from.
+    save_predictions
+        Also write each model's predictions.
+    overwrite
+        Replace an existing ``report_dir``.
+    progress
+        Called as ``progress(done, total, name)`` before each image of each model.
 
     Returns
     -------
@@ -349,7 +358,7 @@ def _plot(c: QcComparison, path: Path) -> None:
                 values = [per_image[n][metric] for n in c.images] + [mean[metric]]
                 ax.bar(x + (k - (len(series) - 1) / 2) * width, values, width, label=label, alpha=0.6 if label == "input" else 1.0)
             ax.set_xticks(x, [Path(g).stem for g in groups], rotation=45, ha="right", fontsize=8)
-            ax.set_title(metric.upper() + (" (lower is better)" if metric == "nrmse" else ""))
+            ax.set_title(METRIC_LABELS[metric] + (" (lower is better)" if metric == "nrmse" else ""))
             ax.grid(alpha=0.3, axis="y")
         handles, labels = axs[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="upper center", ncol=len(series), fontsize=9, frameon=False)
@@ -401,14 +410,19 @@ def _markdown(c: QcComparison) -> str:
         lines += ["", f"**Warning**: {w}."]
     if c.task == "restoration":
         assert c.input is not None
-        lines += ["", "## Mean", "", "| | " + " | ".join(m.upper() for m in METRICS) + " |", "|---|" + "---|" * len(METRICS)]
+        lines += ["", "## Mean", "", "| | " + " | ".join(METRIC_LABELS[m] for m in METRICS) + " |", "|---|" + "---|" * len(METRICS)]
         lines.append("| input | " + " | ".join(f"{c.input['mean'][m]:.4f}" for m in METRICS) + " |")
         for model in c.models:
             cells = [f"**{model.mean[m]:.4f}**" if c.best(m) == model.label else f"{model.mean[m]:.4f}" for m in METRICS]
             lines.append(f"| {model.label} | " + " | ".join(cells) + " |")
-        lines += ["", "Higher PSNR/SSIM and lower NRMSE are better; the best model's figure is bold.", "", f"![metrics]({COMPARISON_PNG})"]
+        lines += [
+            "",
+            "Higher PSNR/SSIM/Pearson r and lower NRMSE are better; the best model's figure is bold.",
+            "",
+            f"![metrics]({COMPARISON_PNG})",
+        ]
         for metric in METRICS:
-            lines += ["", f"## {metric.upper()} per image", "", "| image | input | " + " | ".join(m.label for m in c.models) + " |"]
+            lines += ["", f"## {METRIC_LABELS[metric]} per image", "", "| image | input | " + " | ".join(m.label for m in c.models) + " |"]
             lines.append("|---|---|" + "---|" * len(c.models))
             for name in c.images:
                 cells = [f"{m.per_image[name][metric]:.4f}" for m in c.models]

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..artifacts.data_folder import GT_DIR, IMAGES_DIR, MANIFEST_NAME, load_n2v_manifest
 from ..artifacts.model_folder import ModelFolder
-from ..artifacts.qc_report import METRICS, QC_MD, DenoisingQc, write_qc_report
+from ..artifacts.qc_report import METRIC_LABELS, METRICS, QC_MD, DenoisingQc, write_qc_report
 from ..axes import stored_axes, transpose_axes
 from ..errors import DataError
 from ..files import atomic_dir, check_output, declared_axes, list_tiffs, read_tiff
@@ -104,7 +104,30 @@ def qc_n2v(
     progress: Optional[Callable[[int, int, str], None]] = None,
 ) -> DenoisingQc:
     """Denoise every test image, measure its residual (and its scores against clean images where there are some), and
-    write ``qc.json``, ``qc.md`` and one PNG panel per image."""
+    write ``qc.json``, ``qc.md`` and one PNG panel per image.
+
+    Parameters
+    ----------
+    folder
+        The opened N2V model folder.
+    test_dir
+        Noisy images (and optionally ``GT/`` clean ones), or a data folder (its ``test/`` is used).
+    report_dir
+        The report folder to write, whole or not at all.
+    n_tiles
+        Tiles per image axis (default: tiles of about a million pixels).
+    save_predictions
+        Also write the denoised images (``predictions/``).
+    overwrite
+        Replace an existing ``report_dir``.
+    progress
+        Called as ``progress(done, total, name)`` before each image (e.g. :class:`fijiport.notebook.CountBar`).
+
+    Returns
+    -------
+    DenoisingQc
+        What ``qc.json`` holds: the residual's figures, and ``summary`` against clean images where there are some.
+    """
     report_dir = Path(report_dir)
     check_output(report_dir, overwrite)
     if folder.kind.qc_task != "denoising":
@@ -250,7 +273,7 @@ def _markdown(report: DenoisingQc) -> str:
                   "| metric | input vs GT | prediction vs GT | gain |", "|---|---|---|---|"]  # fmt: skip
         for m in METRICS:
             s = report.summary[m]
-            lines.append(f"| {m.upper()} | {s['input']:.4f} | {s['prediction']:.4f} | {s['prediction'] - s['input']:+.4f} |")
+            lines.append(f"| {METRIC_LABELS[m]} | {s['input']:.4f} | {s['prediction']:.4f} | {s['prediction'] - s['input']:+.4f} |")
     else:
         lines += ["", "No clean images (`GT/`) were found, so there are no PSNR/SSIM figures: the residual is all that was measured."]
     for w in report.warnings:

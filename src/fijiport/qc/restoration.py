@@ -12,13 +12,13 @@ import numpy as np
 
 from ..artifacts.data_folder import SOURCE_DIR, TARGET_DIR
 from ..artifacts.model_folder import ModelFolder
-from ..artifacts.qc_report import METRICS, QC_MD, RestorationQc, write_qc_report
+from ..artifacts.qc_report import METRIC_LABELS, METRICS, QC_MD, RestorationQc, write_qc_report
 from ..axes import stored_axes, transpose_axes
 from ..data.pairing import pair_images
 from ..errors import DataError
 from ..files import atomic_dir, check_output, declared_axes, read_tiff
 from ..tiling import auto_tiles
-from .metrics import RestorationScores, normalize_gt, restoration_scores, scale_to
+from .metrics import RestorationScores, normalize_gt, restoration_scores, rse_map, scale_to, ssim_map
 from .provenance import qc_provenance
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,33 @@ def qc_care(
     overwrite: bool = False,
     progress: Optional[Callable[[int, int, str], None]] = None,
 ) -> QcResult:
-    """Predict every test image with the model and write ``qc.json``, ``qc.md`` and one PNG panel each."""
+    """Predict every test image with the model and write ``qc.json``, ``qc.md`` and one PNG panel each (input,
+    prediction, GT, signed error; SSIM and RSE maps of input and prediction).
+
+    Parameters
+    ----------
+    model_dir
+        A CARE model folder (or an opened :class:`~fijiport.artifacts.model_folder.ModelFolder`).
+    test_dir
+        ``low/`` and ``GT/`` folders, or a data folder (its ``test/`` is used).
+    report_dir
+        The report folder to write, whole or not at all.
+    percentiles
+        Input normalisation for folders that do not record theirs.
+    n_tiles
+        Tiles per image axis (default: tiles of about a million pixels).
+    save_predictions
+        Also write the predictions (``predictions/``).
+    overwrite
+        Replace an existing ``report_dir``.
+    progress
+        Called as ``progress(done, total, name)`` before each image (e.g. :class:`fijiport.notebook.CountBar`).
+
+    Returns
+    -------
+    QcResult
+        Each image's scores; ``summary()`` gives the means, ``report`` what ``qc.json`` holds.
+    """
     report_dir = Path(report_dir)
     check_output(report_dir, overwrite)
     folder = model_dir if isinstance(model_dir, ModelFolder) else ModelFolder.open(model_dir, percentiles=percentiles)
@@ -184,23 +210,33 @@ def _qc_markdown(report: RestorationQc) -> str:
         f"Model `{data['model']}` ({data['weights']}, sha256 {str(data.get('weights_sha256'))[:12]}…) on {data['n_images']} "
         f"{report.images_word} image(s) from `{data['test_dir']}`.",
         "GT normalised with its 0.1/99.9 percentiles; input and prediction scaled affinely to it (least squares).",
-        "Higher PSNR/SSIM and lower NRMSE are better; the gain is prediction minus input.",
+        "Higher PSNR/SSIM/Pearson r and lower NRMSE are better; the gain is prediction minus input.",
         "",
         "| metric | input vs GT | prediction vs GT | gain |",
         "|---|---|---|---|",
     ]
     for m in METRICS:
-        lines.append(f"| {m.upper()} | {s[m]['input']:.4f} | {s[m]['prediction']:.4f} | {s[m]['prediction'] - s[m]['input']:+.4f} |")
+        lines.append(f"| {METRIC_LABELS[m]} | {s[m]['input']:.4f} | {s[m]['prediction']:.4f} | {s[m]['prediction'] - s[m]['input']:+.4f} |")
     for w in report.warnings:
         lines += ["", f"**Warning**: {w}."]
     if report.split == "train":
         lines += ["", "**These are the model's training images**: QC on them flatters the model; measure it on held-out data."]
-    lines += ["", "## Per image", "", "| image | PSNR in → pred | SSIM in → pred | NRMSE in → pred | panel |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Per image",
+        "",
+        "Each panel: input, prediction, ground truth and the signed error (prediction − GT); below, the SSIM maps and "
+        "the root-squared-error (RSE) maps of input and prediction against the GT (ZeroCostDL4Mic's maps: bright SSIM "
+        "and dark RSE are good).",
+        "",
+        "| image | PSNR in → pred | SSIM in → pred | NRMSE in → pred | Pearson r in → pred | panel |",
+        "|---|---|---|---|---|---|",
+    ]
     for im in data["images"]:
         i, p = im["input"], im["prediction"]
         lines.append(
             f"| {im['name']} | {i['psnr']:.2f} → {p['psnr']:.2f} | {i['ssim']:.3f} → {p['ssim']:.3f} | "
-            f"{i['nrmse']:.4f} → {p['nrmse']:.4f} | ![](panels/{Path(im['name']).stem}.png) |"
+            f"{i['nrmse']:.4f} → {p['nrmse']:.4f} | {i['pearson']:.3f} → {p['pearson']:.3f} | ![](panels/{Path(im['name']).stem}.png) |"
         )
     return "\n".join(lines) + "\n"
 
@@ -216,6 +252,9 @@ def display_slice(x: np.ndarray, axes: str) -> np.ndarray:
 
 
 def _panel(low, pred, gt, axes, path: Path, name: str, s_in: RestorationScores, s_pred: RestorationScores) -> None:
+    """Top row: input, prediction, GT (one intensity scale) and the signed error prediction − GT. Bottom row, as
+    ZeroCostDL4Mic shows them: the SSIM maps (0-1, bright is good) and the RSE maps (one scale, dark is good) of input
+    and prediction against the GT, each titled with its image's score."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -224,21 +263,38 @@ def _panel(low, pred, gt, axes, path: Path, name: str, s_in: RestorationScores, 
     gt2 = normalize_gt(display_slice(gt, axes))
     low2 = scale_to(display_slice(low, axes), gt2)
     pred2 = scale_to(display_slice(pred, axes), gt2)
-    err = np.abs(pred2 - gt2)
-    fig, axs = plt.subplots(1, 4, figsize=(16, 4.4))
+    err = pred2 - gt2
+    fig, axs = plt.subplots(2, 4, figsize=(16, 8.4))
     vmin, vmax = np.percentile(gt2, 1), np.percentile(gt2, 99.8)
     for ax, img, title in zip(
-        axs, (low2, pred2, gt2), (f"input  PSNR {s_in.psnr:.1f}", f"prediction  PSNR {s_pred.psnr:.1f}", "ground truth")
+        axs[0], (low2, pred2, gt2), (f"input  PSNR {s_in.psnr:.1f}", f"prediction  PSNR {s_pred.psnr:.1f}", "ground truth")
     ):
         ax.imshow(img, cmap="magma", vmin=vmin, vmax=vmax)
         ax.set_title(title)
+    limit = max(float(np.percentile(np.abs(err), 99.5)), 1e-6)
+    fig.colorbar(axs[0][3].imshow(err, cmap="RdBu_r", vmin=-limit, vmax=limit), ax=axs[0][3], fraction=0.046)
+    axs[0][3].set_title("error: prediction − GT")
+    try:
+        maps = [ssim_map(gt2, low2), ssim_map(gt2, pred2)]
+    except ValueError:  # a slice too thin for SSIM's window: the maps stay empty, the scores say it all
+        maps = [np.full(gt2.shape, np.nan)] * 2
+    for ax, m, title in zip(axs[1][:2], maps, (f"SSIM map input  {s_in.ssim:.3f}", f"SSIM map prediction  {s_pred.ssim:.3f}")):
+        fig.colorbar(ax.imshow(m, cmap="inferno", vmin=0, vmax=1), ax=ax, fraction=0.046)
+        ax.set_title(title)
+    rse_in, rse_pred = rse_map(gt2, low2), rse_map(gt2, pred2)
+    rse_max = max(float(np.percentile(rse_in, 99.5)), float(np.percentile(rse_pred, 99.5)), 1e-6)
+    for ax, m, title in zip(
+        axs[1][2:], (rse_in, rse_pred), (f"RSE map input  NRMSE {s_in.nrmse:.3f}", f"RSE map prediction  NRMSE {s_pred.nrmse:.3f}")
+    ):
+        fig.colorbar(ax.imshow(m, cmap="viridis", vmin=0, vmax=rse_max), ax=ax, fraction=0.046)
+        ax.set_title(title)
+    for ax in axs.ravel():
         ax.axis("off")
-    im = axs[3].imshow(err, cmap="viridis", vmin=0, vmax=max(float(np.percentile(err, 99.5)), 1e-6))
-    axs[3].set_title("|prediction − GT|")
-    axs[3].axis("off")
-    fig.colorbar(im, ax=axs[3], fraction=0.046)
     z_note = " (middle Z slice)" if "Z" in axes else ""
-    fig.suptitle(f"{name}{z_note}: SSIM {s_in.ssim:.3f} → {s_pred.ssim:.3f}, NRMSE {s_in.nrmse:.4f} → {s_pred.nrmse:.4f}")
+    fig.suptitle(
+        f"{name}{z_note}: SSIM {s_in.ssim:.3f} → {s_pred.ssim:.3f}, NRMSE {s_in.nrmse:.4f} → {s_pred.nrmse:.4f}, "
+        f"Pearson r {s_in.pearson:.3f} → {s_pred.pearson:.3f}"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

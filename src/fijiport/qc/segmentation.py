@@ -49,7 +49,29 @@ def qc_stardist(
     overwrite: bool = False,
     progress: Optional[Callable[[int, int, str], None]] = None,
 ) -> SegmentationQc:
-    """Segment every test image and write ``qc.json``, ``qc.md``, ``metrics.png`` and overlay panels."""
+    """Segment every test image and write ``qc.json``, ``qc.md``, ``metrics.png`` and overlay panels: precision,
+    recall, F1, accuracy and panoptic quality at IoU 0.1-0.9.
+
+    Parameters
+    ----------
+    model_dir
+        A StarDist model folder (or an opened :class:`~fijiport.artifacts.model_folder.ModelFolder`).
+    test_dir
+        ``images/`` and ``masks/`` folders, or a data folder (its ``test/`` is used).
+    report_dir
+        The report folder to write, whole or not at all.
+    save_predictions
+        Also write the label images (``predictions/``).
+    overwrite
+        Replace an existing ``report_dir``.
+    progress
+        Called as ``progress(done, total, name)`` before each image (e.g. :class:`fijiport.notebook.CountBar`).
+
+    Returns
+    -------
+    SegmentationQc
+        What ``qc.json`` holds (``at_iou_05`` the figures at IoU 0.5).
+    """
     report_dir = Path(report_dir)
     check_output(report_dir, overwrite)
     folder = model_dir if isinstance(model_dir, ModelFolder) else ModelFolder.open(model_dir)

@@ -30,7 +30,24 @@ def install_runtimes(
     force: bool = False,
     progress: Optional[Callable[[str], None]] = None,
 ) -> list[RuntimeStatus]:
-    """Install (or keep) each runtime; never raises for one runtime's failure, reports it instead."""
+    """Install (or keep) each runtime; never raises for one runtime's failure, reports it instead.
+
+    Parameters
+    ----------
+    cache_dir
+        Where to install (default ``~/.cache/fijiport/runtimes`` or ``$FIJIPORT_RUNTIMES_DIR``).
+    names
+        Only these runtimes (default all: TensorFlow 1.13.1, 1.15.0, 2.10.1 and onnxruntime 1.13.1).
+    force
+        Install again even where a verified copy exists.
+    progress
+        Called with a short description of each step.
+
+    Returns
+    -------
+    list[RuntimeStatus]
+        Each runtime: installed or not, where, and why not.
+    """
     cache_dir = Path(cache_dir or default_cache_dir())
     step = progress or (lambda _m: None)
     wanted = RUNTIMES if not names else tuple(_lookup(n) for n in names)

@@ -130,21 +130,27 @@ def check_runtimes(
     progress: Optional[Callable[[str], None]] = None,
     trust_code: bool = False,
 ) -> Report:
-    """Run a model on every consumer runtime.
+    """Run ``package`` on every consumer runtime.
 
     Parameters
     ----------
-    package : a bioimage.io package (zip, folder or its rdf.yaml), or a CSBDeep/StarDist/KNIME SavedModel zip
-        (or its unpacked folder).
-    cache_dir : the runtimes (default :func:`~fijiport.runtimes.registry.default_cache_dir`).
-    reference : a model folder whose Keras model is the reference for a SavedModel zip without recorded test
-        tensors.
-    progress : called with a short description of each step.
-    trust_code : load graphs whose ops are outside the inference allow-list (only for models from people you trust).
+    package
+        A bioimage.io package (zip, folder or its rdf.yaml), a CSBDeep-Fiji/KNIME SavedModel zip (or its unpacked
+        folder) or an N2V plugin zip.
+    cache_dir
+        Where the runtimes are installed (default ``~/.cache/fijiport/runtimes`` or ``$FIJIPORT_RUNTIMES_DIR``).
+    reference
+        A model folder whose Keras model is the reference for a SavedModel zip without recorded test tensors.
+    progress
+        Called with a short description of each step.
+    trust_code
+        Load graphs whose ops are outside the inference allow-list (only for models from people you trust).
 
     Returns
     -------
-    Report : the runtime matrix (see :data:`RuntimeMatrix`).
+    Report
+        One check per consumer (CSBDeep-Fiji, StarDist-Fiji, N2V-Fiji, deepImageJ's engines, KNIME): passed, failed or
+        n/a, with the runtime, what the row measures and the max |diff| to the reference.
     """
     package = Path(package)
     cache_dir = Path(cache_dir or default_cache_dir())

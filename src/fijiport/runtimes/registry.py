@@ -91,7 +91,18 @@ def runtime_dir(cache_dir: Path, runtime: Runtime) -> Path:
 
 
 def runtime_status(cache_dir: Optional[Path] = None) -> list[RuntimeStatus]:
-    """What the cache holds, from each runtime's manifest (written only after verification)."""
+    """What the cache holds, from each runtime's manifest (written only after verification).
+
+    Parameters
+    ----------
+    cache_dir
+        Where the runtimes are installed (default ``~/.cache/fijiport/runtimes`` or ``$FIJIPORT_RUNTIMES_DIR``).
+
+    Returns
+    -------
+    list[RuntimeStatus]
+        Each runtime: installed (verified) or not, its folder, and a note.
+    """
     cache_dir = Path(cache_dir or default_cache_dir())
     out = []
     for rt in RUNTIMES:

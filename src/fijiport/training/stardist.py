@@ -91,7 +91,32 @@ def train_stardist(
     StarDist package) starts from that model's weights (fine-tuning): the network settings, normalisation
     percentiles and thresholds not set in ``config`` are the parent's, the learning rate defaults to
     :data:`~fijiport.config.training.FINE_TUNE_LEARNING_RATE`, and a parent whose network cannot take the data
-    (dimensions, channels, rays, grid, depth, filters, kernel) is refused before any slow step."""
+    (dimensions, channels, rays, grid, depth, filters, kernel) is refused before any slow step.
+
+    Parameters
+    ----------
+    data_dir
+        The data folder written by ``prepare_stardist``.
+    model_dir
+        The model folder to write.
+    config
+        The training options (defaults: :class:`~fijiport.config.stardist.StardistTrainConfig`); written out
+        as ``fijiport_config.yaml``.
+    overwrite
+        Start anew in an existing ``model_dir`` (its earlier weights are removed).
+    resume
+        Continue an interrupted run in ``model_dir`` up to ``config.epochs``.
+    init_from
+        A parent model (folder or package) to fine-tune.
+    progress
+        Called with a :class:`~fijiport.training.common.TrainProgress` for patch sampling, every step and every
+        epoch (e.g. :class:`fijiport.notebook.TrainingMonitor`, which plots the loss).
+
+    Returns
+    -------
+    TrainResult
+        The model folder, the resolved config, the loss history, the patch counts and the seconds it took.
+    """
     check_init_from(init_from, resume)
     config = config or StardistTrainConfig()
     given = set(config.model_fields_set)

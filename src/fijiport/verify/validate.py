@@ -47,11 +47,32 @@ def validate_package(
     cache_dir: Optional[Path] = None,
     trust_code: bool = False,
 ) -> Report:
-    """Validate a bioimage.io model package (zip or rdf.yaml), whoever wrote it.
+    """Validate a bioimage.io model package (zip or rdf.yaml), whoever wrote it: untrusted-content checks, the spec,
+    bioimageio.core's test of every weight format (in a child process) and the formats' agreement.
 
     With ``runtimes``, also run its weights on the runtimes Fiji, deepImageJ and KNIME embed
     (:func:`fijiport.runtimes.matrix.check_runtimes`): the matrix is kept as ``parts["runtime_matrix"]`` and
     each consumer that applies adds a check.
+
+    Parameters
+    ----------
+    package
+        The package (zip, rdf.yaml or its folder).
+    timeout
+        Seconds the official test may take.
+    progress
+        Called with a short description of each step (e.g. :class:`fijiport.notebook.StepBar`).
+    runtimes
+        Also run the runtime matrix (the runtimes must be installed: ``fijiport runtimes install``).
+    cache_dir
+        Where the runtimes are installed (default ``~/.cache/fijiport/runtimes`` or ``$FIJIPORT_RUNTIMES_DIR``).
+    trust_code
+        Accept packages whose weights need their own Python code (refused by default).
+
+    Returns
+    -------
+    Report
+        Every check with its status; ``passed`` only if nothing failed (``to_markdown()``, ``save_json()``).
     """
     report = _validate_core(package, timeout=timeout, progress=progress, trust_code=trust_code)
     if runtimes:
