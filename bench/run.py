@@ -27,31 +27,66 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import steady
+
 HERE = Path(__file__).resolve().parent
+THREADS = os.cpu_count() or 1  # every measured process gets the same thread settings (steady.thread_env); --threads
 VENV_BIN = Path(sys.executable).parent
 FIJIPORT = str(VENV_BIN / "fijiport")
 
 
 LAUNCHER = """
-import json, os, subprocess, sys, tempfile, time
+import json, os, subprocess, sys, tempfile, threading, time
+PAGE = os.sysconf("SC_PAGE_SIZE")
+def tree_rss(root):
+    # resident memory of root and all its descendants, from /proc (no psutil: this launcher runs without site)
+    children, rss = {}, {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{d}/statm") as fh:
+                rss[int(d)] = int(fh.read().split()[1]) * PAGE
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo += children.get(pid, [])
+    return total
 for line in sys.stdin:
     job = json.loads(line)
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
         proc = subprocess.Popen(job["cmd"], cwd=job["cwd"], env=job["env"], stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT)
+        peak, stop = [0], threading.Event()
+        def sample():
+            while not stop.is_set():
+                peak[0] = max(peak[0], tree_rss(proc.pid))
+                stop.wait(0.05)
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
+        stop.set()
+        sampler.join()
         out.seek(0)
         text = out.read().decode(errors="replace")[-3000:]
-    print(json.dumps({"seconds": seconds, "maxrss_kb": usage.ru_maxrss, "rc": os.waitstatus_to_exitcode(status),
-                      "text": text}), flush=True)
+    print(json.dumps({"seconds": seconds, "maxrss_kb": usage.ru_maxrss, "tree_peak_kb": peak[0] // 1024,
+                      "rc": os.waitstatus_to_exitcode(status), "text": text}), flush=True)
 """
 _launcher: subprocess.Popen | None = None
 
 
 def measure(cmd: list[str], *, cwd: Path | None = None, env: dict | None = None, label: str = "") -> dict:
-    """Run ``cmd``; return seconds and peak RSS (MB) of it and its children.
+    """Run ``cmd``; return seconds and the peak RSS (MB) of its whole process tree (sampled) and of its largest
+    single process (``wait4``).
 
     The command is started by a small launcher process, not by this one: Linux records the memory
     high-water mark of the process that forks into a child's peak RSS, so a child forked from this
@@ -60,7 +95,9 @@ def measure(cmd: list[str], *, cwd: Path | None = None, env: dict | None = None,
     if _launcher is None or _launcher.poll() is not None:
         _launcher = subprocess.Popen([sys.executable, "-S", "-c", LAUNCHER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     _launcher.stdin.write(
-        json.dumps({"cmd": [str(c) for c in cmd], "cwd": str(cwd) if cwd else None, "env": env if env is not None else dict(os.environ)})
+        json.dumps(
+            {"cmd": [str(c) for c in cmd], "cwd": str(cwd) if cwd else None, "env": env if env is not None else steady.thread_env(THREADS)}
+        )
         + "\n"
     )
     _launcher.stdin.flush()
@@ -70,12 +107,15 @@ def measure(cmd: list[str], *, cwd: Path | None = None, env: dict | None = None,
     r = json.loads(line)
     if r["rc"] != 0:
         raise RuntimeError(f"{label or cmd[0]} failed ({r['rc']}):\n{r['text']}")
-    print(f"  {label:<42} {r['seconds']:7.1f} s  {r['maxrss_kb'] / 1024:7.0f} MB", flush=True)
-    return {"seconds": round(r["seconds"], 2), "peak_rss_mb": round(r["maxrss_kb"] / 1024, 1)}
+    # the process tree's peak, sampled every 50 ms; never below the largest single process (wait4), which a short
+    # spike between two samples could otherwise hide
+    tree = max(r["tree_peak_kb"], r["maxrss_kb"]) / 1024
+    print(f"  {label:<42} {r['seconds']:7.1f} s  {tree:7.0f} MB (tree)", flush=True)
+    return {"seconds": round(r["seconds"], 2), "peak_rss_mb": round(tree, 1), "largest_process_rss_mb": round(r["maxrss_kb"] / 1024, 1)}
 
 
 def keras3_env() -> dict:
-    env = dict(os.environ)
+    env = steady.thread_env(THREADS)
     env.pop("TF_USE_LEGACY_KERAS", None)
     return env
 
@@ -160,26 +200,41 @@ tifffile.imwrite(out, y.astype(np.float32))
 """
 
 
+INFERENCE_CASES = {"2048x2048": ("care2d", (2048, 2048), "YX"), "64x512x512": ("care3d", (64, 512, 512), "ZYX")}
+
+
+def prepare_inference_inputs(models: dict[str, Path], work: Path) -> None:
+    """The images (``in_<case>/image.tif``, seeded) and packages (``<model>.zip``) the inference sections use (setup,
+    not measured); kept when they exist."""
+    import tifffile
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(0)
+    for case, (key, shape, _axes) in INFERENCE_CASES.items():
+        img = (gaussian_filter(rng.random(shape).astype(np.float32), 2) * 1000 + rng.normal(100, 10, shape)).astype(np.float32)
+        inp = work / f"in_{case}"
+        inp.mkdir(exist_ok=True)
+        if not (inp / "image.tif").exists():
+            tifffile.imwrite(inp / "image.tif", img)
+        pkg = work / f"{key}.zip"
+        if not pkg.exists():
+            measure([FIJIPORT, "export", str(models[key]), "-o", str(pkg)], label=f"(setup) export {key}")
+
+
 def bench_inference(models: dict[str, Path], work: Path) -> dict:
+    """Whole processes, once each (start-up included, as a user running one command sees it)."""
     import tifffile
 
     from fijiport.artifacts import ModelFolder
     from fijiport.tiling import auto_tiles
 
-    rng = np.random.default_rng(0)
-    cases = {"2048x2048": ("care2d", (2048, 2048), "YX"), "64x512x512": ("care3d", (64, 512, 512), "ZYX")}
+    prepare_inference_inputs(models, work)
     results = {}
-    for case, (key, shape, axes) in cases.items():
-        print(f"inference: {case}")
-        from scipy.ndimage import gaussian_filter
-
-        img = (gaussian_filter(rng.random(shape).astype(np.float32), 2) * 1000 + rng.normal(100, 10, shape)).astype(np.float32)
+    for case, (key, shape, axes) in INFERENCE_CASES.items():
+        print(f"inference, whole processes: {case}")
         inp = work / f"in_{case}"
-        inp.mkdir(exist_ok=True)
-        tifffile.imwrite(inp / "image.tif", img)
+        img = tifffile.imread(inp / "image.tif")
         pkg = work / f"{key}.zip"
-        if not pkg.exists():
-            measure([FIJIPORT, "export", str(models[key]), "-o", str(pkg)], label=f"(setup) export {key}")
         tiles = auto_tiles(shape, axes)
         base_out = work / f"baseline_{case}.tif"
         r = {
@@ -213,6 +268,91 @@ def bench_inference(models: dict[str, Path], work: Path) -> dict:
         r["output_range"] = float(base.max() - base.min())
         results[case] = r
     return results
+
+
+def bench_steady(models: dict[str, Path], work: Path, threads: int, repeats: int) -> dict:
+    """Steady state, start-up apart (bench/steady.py): csbdeep's ``CARE.predict`` vs fijiport's runner on the model
+    folder (Keras) and on the package (ONNX), the same TIFF, tiles and thread settings, ``repeats`` rounds in
+    rotating order; the images written by the last round are compared."""
+    import tifffile
+
+    from fijiport.tiling import auto_tiles
+
+    results = {}
+    for case, (key, shape, axes) in INFERENCE_CASES.items():
+        print(f"steady-state inference: {case} ({repeats} rounds, {threads} threads)")
+        image = work / f"in_{case}" / "image.tif"
+        pkg = work / f"{key}.zip"
+        tiles = list(auto_tiles(shape, axes))
+        outs = {"csbdeep": work / f"steady_csbdeep_{case}.tif", "fijiport_keras": work / f"steady_keras_{case}",
+                "fijiport_onnx": work / f"steady_onnx_{case}"}  # fmt: skip
+        common = {"image": str(image), "tiles": tiles}
+        r = steady.compare(
+            {
+                "csbdeep": ("csbdeep", {**common, "model": str(models[key]), "out": str(outs["csbdeep"]), "label": "csbdeep CARE.predict (baseline)"}),
+                "fijiport_keras": ("fijiport", {**common, "model": str(models[key]), "out": str(outs["fijiport_keras"]),
+                                                "label": "fijiport predict runner (Keras, folder)"}),
+                "fijiport_onnx": ("fijiport", {**common, "model": str(pkg), "out": str(outs["fijiport_onnx"]),
+                                               "label": "fijiport predict runner (ONNX, package)"}),
+            },
+            threads,
+            repeats,
+        )  # fmt: skip
+        base = tifffile.imread(outs["csbdeep"]).astype(np.float64)
+        for k in ("fijiport_keras", "fijiport_onnx"):
+            y = tifffile.imread(outs[k] / "image.tif").astype(np.float64)
+            r[k]["max_abs_diff_vs_csbdeep"] = float(np.abs(y - base).max())
+            r[k]["speed_vs_csbdeep_min"] = round(r["csbdeep"]["steady_seconds"]["min"] / r[k]["steady_seconds"]["min"], 2)
+            r[k]["speed_vs_csbdeep_median"] = round(r["csbdeep"]["steady_seconds"]["median"] / r[k]["steady_seconds"]["median"], 2)
+            r[k]["startup_vs_csbdeep"] = round(r[k]["startup_seconds"] / r["csbdeep"]["startup_seconds"], 2)
+        r["output_range"] = float(base.max() - base.min())
+        r["tiles"] = tiles
+        results[case] = r
+    return results
+
+
+NETWORK_INPUTS = {"care2d": (1, 1024, 1024, 1), "care3d": (1, 32, 256, 256, 1)}
+
+
+def bench_limit(models: dict[str, Path], work: Path, threads: int, repeats: int) -> dict:
+    """How close to the machine's limit: each network's FLOPs (from its ONNX graph) on a fixed input, its steady-state
+    time on TensorFlow (tf_keras, as csbdeep runs it), onnxruntime and OpenVINO (when installed), and the FP32 rate a
+    large matrix product reaches in the same run."""
+    import zipfile
+
+    try:
+        import openvino  # noqa: F401
+
+        have_ov = True
+    except ImportError:
+        have_ov = False
+    print(f"attainable FP32 rate: 4096x4096 float32 matrix product ({threads} threads)")
+    mm = steady.compare({"matmul": ("matmul", {"n": 4096, "label": "numpy float32 matmul 4096²"})}, threads, max(repeats, 5))
+    peak = mm["matmul"]["flops"] / mm["matmul"]["steady_seconds"]["min"] / 1e9
+    out: dict = {"attainable_gflops": round(peak, 1), "matmul": mm["matmul"], "openvino": have_ov, "networks": {}}
+    rng = np.random.default_rng(0)
+    for key, shape in NETWORK_INPUTS.items():
+        pkg = work / f"{key}.zip"
+        onnx_path = work / f"{key}_weights.onnx"
+        with zipfile.ZipFile(pkg) as zf:
+            onnx_path.write_bytes(zf.read("weights.onnx"))
+        x = rng.normal(0.3, 0.2, shape).astype(np.float32)
+        np.save(work / f"{key}_net_in.npy", x)
+        flops = steady.onnx_flops(onnx_path, x)
+        print(f"network alone: {key} on {'×'.join(map(str, shape))} ({flops / 1e9:.1f} GFLOP per pass)")
+        ref = work / f"{key}_net_tf_out.npy"
+        spec = {"input": str(work / f"{key}_net_in.npy"), "model": str(models[key]), "onnx": str(onnx_path)}
+        engines = {"tf": ("net_tf", {**spec, "save_output": str(ref), "label": "TensorFlow (tf_keras predict_on_batch)"})}
+        r = steady.compare(engines, threads, repeats)
+        more = {"onnxruntime": ("net_ort", {**spec, "reference": str(ref), "label": "onnxruntime (package's ONNX)"})}
+        if have_ov:
+            more["openvino"] = ("net_ov", {**spec, "reference": str(ref), "label": "OpenVINO (package's ONNX, FP32)"})
+        r.update(steady.compare(more, threads, repeats))
+        for _k, v in r.items():
+            v["gflops"] = steady.gflops(flops, v["steady_seconds"]["min"])
+            v["fraction_of_attainable"] = round(v["gflops"] / peak, 2) if v["gflops"] else None
+        out["networks"][key] = {"input": list(shape), "gflop_per_pass": round(flops / 1e9, 2), **r}
+    return out
 
 
 PATCH_SETTINGS = {"patch_size": (16, 64, 64), "n_per_image": 64, "percentiles": (1.0, 99.8), "seed": 0}
@@ -488,6 +628,52 @@ def environment() -> dict:
     }
 
 
+def steady_markdown(report: dict) -> list[str]:
+    lines: list[str] = []
+    st = report.get("steady")
+    if st:
+        lines += [
+            "",
+            f"## Inference, steady state ({report['repeats']} rounds in rotating order, model loaded once; start-up apart)",
+            "",
+            "| image | engine | start-up s | steady s min / median | speed vs csbdeep (min / median) | peak tree MB | max \\|diff\\| vs csbdeep (output range) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for case, r in st.items():
+            for k in ("csbdeep", "fijiport_keras", "fijiport_onnx"):
+                e = r[k]
+                speed = "1 (baseline)" if k == "csbdeep" else f"**{e['speed_vs_csbdeep_min']}** / {e['speed_vs_csbdeep_median']}"
+                diff = "" if k == "csbdeep" else f"{e['max_abs_diff_vs_csbdeep']:.2g} ({r['output_range']:.3g})"
+                lines.append(
+                    f"| {case} | {e['label']} | {e['startup_seconds']} | {e['steady_seconds']['min']} / "
+                    f"{e['steady_seconds']['median']} | {speed} | {e['peak_tree_rss_mb']:.0f} | {diff} |"
+                )
+    lim = report.get("limit")
+    if lim:
+        lines += [
+            "",
+            f"## How close to the limit (network alone, fixed input; attainable FP32: **{lim['attainable_gflops']} GFLOP/s**,"
+            " float32 4096² matmul, best of the rounds)",
+            "",
+            "| network | input | GFLOP per pass | engine | start-up s | steady s min / median | GFLOP/s | of attainable | max \\|diff\\| vs TF |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for key, n in lim["networks"].items():
+            for eng in ("tf", "onnxruntime", "openvino"):
+                if eng not in n:
+                    continue
+                e = n[eng]
+                diff = e.get("max_abs_diff_vs_tf")
+                lines.append(
+                    f"| {key} | {'×'.join(map(str, n['input']))} | {n['gflop_per_pass']} | {e['label']} | {e['startup_seconds']} | "
+                    f"{e['steady_seconds']['min']} / {e['steady_seconds']['median']} | {e['gflops']} | "
+                    f"**{e['fraction_of_attainable']:.0%}** | {'' if diff is None else f'{diff:.2g}'} |"
+                )
+        if not lim["openvino"]:
+            lines += ["", "OpenVINO is not installed (`make bench` installs it; `pip install openvino`)."]
+    return lines
+
+
 def markdown(report: dict) -> str:
     env = report["environment"]
     lines = [
@@ -495,27 +681,34 @@ def markdown(report: dict) -> str:
         "",
         f"{env['cpu']}, {env['cores']} cores, {env['memory_gb']} GB; "
         + ", ".join(f"{k} {v}" for k, v in env.items() if k not in ("cpu", "cores", "memory_gb")),
-        "",
-        "## Export + validate vs `bioimageio test` alone (same zip)",
-        "",
-        "| model | export s | validate s | validate --runtimes s | bioimageio test s | (export+validate)/test | (export+validate --runtimes)/test | peak RSS ratio |",
-        "|---|---|---|---|---|---|---|---|",
     ]
-    for key, r in report["export_validate"].items():
+    threads = report.get("threads")
+    if threads:
+        lines += ["", f"Every measured process ran with {threads} intra-op thread(s) (OMP/OpenBLAS/MKL/TF intra-op; TF inter-op 1).", ""]
+    if "export_validate" in report:
+        lines += [
+            "",
+            "## Export + validate vs `bioimageio test` alone (same zip)",
+            "",
+            "| model | export s | validate s | validate --runtimes s | bioimageio test s | (export+validate)/test | (export+validate --runtimes)/test | peak RSS ratio |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+    for key, r in report.get("export_validate", {}).items():
         lines.append(
             f"| {key} | {r['export']['seconds']} | {r['validate']['seconds']} | {r['validate_runtimes']['seconds']} | "
             f"{r['bioimageio_test']['seconds']} | **{r['ratio_export_validate_vs_test']}** | "
             f"{r['ratio_export_validate_runtimes_vs_test']} | {r['ratio_peak_rss_vs_test']} |"
         )
-    lines += [
-        "",
-        "## Inference (tiled as `fijiport predict` chooses; wall time includes process start-up)",
-        "",
-        "| image | tiles | csbdeep MP/s | fijiport Keras MP/s | fijiport ONNX MP/s | ONNX / csbdeep | Keras / csbdeep | "
-        "peak RSS MB csbdeep / Keras / ONNX | max \\|diff\\| Keras, ONNX (output range) |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for case, r in report["inference"].items():
+    if "inference" in report:
+        lines += [
+            "",
+            "## Inference, whole processes once each (tiled as `fijiport predict` chooses; start-up included)",
+            "",
+            "| image | tiles | csbdeep MP/s | fijiport Keras MP/s | fijiport ONNX MP/s | ONNX / csbdeep | Keras / csbdeep | "
+            "peak RSS MB csbdeep / Keras / ONNX | max \\|diff\\| Keras, ONNX (output range) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+    for case, r in report.get("inference", {}).items():
         lines.append(
             f"| {case} | {'×'.join(map(str, r['tiles']))} | {r['csbdeep']['megapixels_per_s']} | "
             f"{r['fijiport_keras']['megapixels_per_s']} | {r['fijiport_onnx']['megapixels_per_s']} | "
@@ -523,19 +716,21 @@ def markdown(report: dict) -> str:
             f"{r['fijiport_keras']['peak_rss_mb']:.0f} / {r['fijiport_onnx']['peak_rss_mb']:.0f} | "
             f"{r['max_abs_diff_keras_vs_csbdeep']:.2g}, {r['max_abs_diff_onnx_vs_csbdeep']:.2g} ({r['output_range']:.3g}) |"
         )
-    t = report["training"]
-    lines += [
-        "",
-        f"## Training, CARE 2D ({t['epochs']} epochs × {t['steps_per_epoch']} steps)",
-        "",
-        "| | plain csbdeep | fijiport | fijiport / csbdeep |",
-        "|---|---|---|---|",
-        f"| training steps per second (epochs 2+, median) | {t['csbdeep']['steps_per_second']} | {t['fijiport']['steps_per_second']} | "
-        f"**{t['ratio_throughput_fijiport_vs_csbdeep']}** |",
-        f"| end to end s (start-up, patches, training, records) | {t['csbdeep']['seconds']} | {t['fijiport']['seconds']} | "
-        f"{t['ratio_end_to_end_fijiport_vs_csbdeep']} (speed) |",
-        f"| peak RSS MB | {t['csbdeep']['peak_rss_mb']:.0f} | {t['fijiport']['peak_rss_mb']:.0f} | |",
-    ]
+    lines += steady_markdown(report)
+    t = report.get("training")
+    if t:
+        lines += [
+            "",
+            f"## Training, CARE 2D ({t['epochs']} epochs × {t['steps_per_epoch']} steps)",
+            "",
+            "| | plain csbdeep | fijiport | fijiport / csbdeep |",
+            "|---|---|---|---|",
+            f"| training steps per second (epochs 2+, median) | {t['csbdeep']['steps_per_second']} | {t['fijiport']['steps_per_second']} | "
+            f"**{t['ratio_throughput_fijiport_vs_csbdeep']}** |",
+            f"| end to end s (start-up, patches, training, records) | {t['csbdeep']['seconds']} | {t['fijiport']['seconds']} | "
+            f"{t['ratio_end_to_end_fijiport_vs_csbdeep']} (speed) |",
+            f"| peak RSS MB | {t['csbdeep']['peak_rss_mb']:.0f} | {t['fijiport']['peak_rss_mb']:.0f} | |",
+        ]
     n = report.get("training_n2v")
     if n:
         lines += [
@@ -550,44 +745,68 @@ def markdown(report: dict) -> str:
             f"{n['ratio_end_to_end_fijiport_vs_n2v']} (speed) |",
             f"| peak RSS MB | {n['n2v']['peak_rss_mb']:.0f} | {n['fijiport']['peak_rss_mb']:.0f} | |",
         ]
-    p = report["patches"]
-    lines += [
-        "",
-        f"## CARE patch generation: {p['stacks']} stacks of {'×'.join(map(str, p['shape']))} uint16 ({p['data_gb']} GB), "
-        f"{p['settings']['n_per_image']} patches of {'×'.join(map(str, p['settings']['patch_size']))} per pair "
-        f"({p['eligible_fraction']:.0%} of voxels eligible)",
-        "",
-        f"| | csbdeep create_patches | fijiport | fijiport, {p['few_stacks']} stacks |",
-        "|---|---|---|---|",
-        f"| seconds | {p['csbdeep']['seconds']} | {p['fijiport']['seconds']} | {p['fijiport_few']['seconds']} |",
-        f"| peak RSS MB | {p['csbdeep']['peak_rss_mb']:.0f} | {p['fijiport']['peak_rss_mb']:.0f} | {p['fijiport_few']['peak_rss_mb']:.0f} |",
-        f"| of which the patches MB | {p['csbdeep']['patch_mb']} | {p['fijiport']['patch_mb']} | {p['fijiport_few']['patch_mb']} |",
-        "",
-        f"Peak RSS fijiport / csbdeep **{p['ratio_peak_rss_fijiport_vs_csbdeep']}**, speed fijiport / csbdeep "
-        f"**{p['ratio_speed_fijiport_vs_csbdeep']}**, identical patches: **{p['identical_patches']}**.",
-        "",
-    ]
+    p = report.get("patches")
+    if p:
+        lines += [
+            "",
+            f"## CARE patch generation: {p['stacks']} stacks of {'×'.join(map(str, p['shape']))} uint16 ({p['data_gb']} GB), "
+            f"{p['settings']['n_per_image']} patches of {'×'.join(map(str, p['settings']['patch_size']))} per pair "
+            f"({p['eligible_fraction']:.0%} of voxels eligible)",
+            "",
+            f"| | csbdeep create_patches | fijiport | fijiport, {p['few_stacks']} stacks |",
+            "|---|---|---|---|",
+            f"| seconds | {p['csbdeep']['seconds']} | {p['fijiport']['seconds']} | {p['fijiport_few']['seconds']} |",
+            f"| peak RSS MB | {p['csbdeep']['peak_rss_mb']:.0f} | {p['fijiport']['peak_rss_mb']:.0f} | {p['fijiport_few']['peak_rss_mb']:.0f} |",
+            f"| of which the patches MB | {p['csbdeep']['patch_mb']} | {p['fijiport']['patch_mb']} | {p['fijiport_few']['patch_mb']} |",
+            "",
+            f"Peak RSS fijiport / csbdeep **{p['ratio_peak_rss_fijiport_vs_csbdeep']}**, speed fijiport / csbdeep "
+            f"**{p['ratio_speed_fijiport_vs_csbdeep']}**, identical patches: **{p['identical_patches']}**.",
+            "",
+        ]
     return "\n".join(lines)
 
 
+SECTIONS = ("export_validate", "inference", "steady", "limit", "training", "training_n2v", "patches")
+
+
 def main() -> int:
+    global THREADS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--work", type=Path, default=None, help="keep models and images here (default: a temp folder)")
+    parser.add_argument("--threads", type=int, default=THREADS, help="intra-op threads of every measured process (default: all cores)")
+    parser.add_argument("--repeats", type=int, default=3, help="steady-state repetitions per engine (at least 3)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections to run ({', '.join(SECTIONS)})")
     args = parser.parse_args()
+    THREADS = args.threads
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(only) - set(SECTIONS))
+    if unknown or args.repeats < 3:
+        parser.error(f"unknown section(s) {unknown}" if unknown else "--repeats must be at least 3 (min and median need them)")
     work = args.work or Path(tempfile.mkdtemp(prefix="fijiport-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    print(f"training the benchmark models in {work} (setup, not measured)", flush=True)
-    models = train_models(work)
-    report = {
-        "environment": environment(),
-        "export_validate": bench_export_validate(models, work),
-        "inference": bench_inference(models, work),
-        "training": bench_training(work),
-        "training_n2v": bench_training_n2v(work),
-        "patches": bench_patches(work),
+    if all((work / k).is_dir() for k in ("care2d", "care3d", "stardist2d")):
+        print(f"reusing the benchmark models in {work}", flush=True)
+        models = {k: work / k for k in ("care2d", "care3d", "stardist2d")}
+    else:
+        print(f"training the benchmark models in {work} (setup, not measured)", flush=True)
+        models = train_models(work)
+    report: dict = {"environment": environment(), "threads": THREADS, "repeats": args.repeats, "sections": only}
+    steps = {
+        "export_validate": lambda: bench_export_validate(models, work),
+        "inference": lambda: bench_inference(models, work),
+        "steady": lambda: bench_steady(models, work, THREADS, args.repeats),
+        "limit": lambda: bench_limit(models, work, THREADS, args.repeats),
+        "training": lambda: bench_training(work),
+        "training_n2v": lambda: bench_training_n2v(work),
+        "patches": lambda: bench_patches(work),
     }
+    for key in SECTIONS:
+        if key in only:
+            if key in ("steady", "limit"):
+                prepare_inference_inputs(models, work)
+            report[key] = steps[key]()
     report["total_seconds"] = round(time.perf_counter() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
