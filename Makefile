@@ -64,8 +64,6 @@ strip-notebooks:
 	$(PYTHON) notebooks/strip_outputs.py
 
 bench: $(STAMP) runtimes
-	# OpenVINO only for the benchmark's "how close to the limit" rows and `fijiport predict --weights openvino`
-	$(PIP) install --quiet --disable-pip-version-check -c packaging/constraints.txt openvino==2026.4.1
 	$(PY) bench/run.py --out bench/results
 
 test-fast: $(STAMP)

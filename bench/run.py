@@ -276,6 +276,7 @@ def bench_steady(models: dict[str, Path], work: Path, threads: int, repeats: int
     rotating order; the images written by the last round are compared."""
     import tifffile
 
+    from fijiport.predict.openvino import openvino_available
     from fijiport.tiling import auto_tiles
 
     results = {}
@@ -285,7 +286,7 @@ def bench_steady(models: dict[str, Path], work: Path, threads: int, repeats: int
         pkg = work / f"{key}.zip"
         tiles = list(auto_tiles(shape, axes))
         outs = {"csbdeep": work / f"steady_csbdeep_{case}.tif", "fijiport_keras": work / f"steady_keras_{case}",
-                "fijiport_onnx": work / f"steady_onnx_{case}"}  # fmt: skip
+                "fijiport_onnx": work / f"steady_onnx_{case}", "fijiport_openvino": work / f"steady_openvino_{case}"}  # fmt: skip
         common = {"image": str(image), "tiles": tiles}
         r = steady.compare(
             {
@@ -294,12 +295,16 @@ def bench_steady(models: dict[str, Path], work: Path, threads: int, repeats: int
                                                 "label": "fijiport predict runner (Keras, folder)"}),
                 "fijiport_onnx": ("fijiport", {**common, "model": str(pkg), "out": str(outs["fijiport_onnx"]),
                                                "label": "fijiport predict runner (ONNX, package)"}),
+                **({"fijiport_openvino": ("fijiport", {**common, "model": str(pkg), "out": str(outs["fijiport_openvino"]),
+                                                       "weights": "openvino",
+                                                       "label": "fijiport predict --weights openvino (package)"})}
+                   if openvino_available() else {}),
             },
             threads,
             repeats,
         )  # fmt: skip
         base = tifffile.imread(outs["csbdeep"]).astype(np.float64)
-        for k in ("fijiport_keras", "fijiport_onnx"):
+        for k in [k for k in ("fijiport_keras", "fijiport_onnx", "fijiport_openvino") if k in r]:
             y = tifffile.imread(outs[k] / "image.tif").astype(np.float64)
             r[k]["max_abs_diff_vs_csbdeep"] = float(np.abs(y - base).max())
             r[k]["speed_vs_csbdeep_min"] = round(r["csbdeep"]["steady_seconds"]["min"] / r[k]["steady_seconds"]["min"], 2)
@@ -640,7 +645,7 @@ def steady_markdown(report: dict) -> list[str]:
             "|---|---|---|---|---|---|---|",
         ]
         for case, r in st.items():
-            for k in ("csbdeep", "fijiport_keras", "fijiport_onnx"):
+            for k in [k for k in ("csbdeep", "fijiport_keras", "fijiport_onnx", "fijiport_openvino") if k in r]:
                 e = r[k]
                 speed = "1 (baseline)" if k == "csbdeep" else f"**{e['speed_vs_csbdeep_min']}** / {e['speed_vs_csbdeep_median']}"
                 diff = "" if k == "csbdeep" else f"{e['max_abs_diff_vs_csbdeep']:.2g} ({r['output_range']:.3g})"

@@ -9,8 +9,8 @@ Engines:
 
 - ``csbdeep``: csbdeep's ``CARE.predict`` on a TIFF (read, percentile normalisation, tiled prediction, write), as a
   lab's script does it.
-- ``fijiport``: fijiport's own runner for a model folder (Keras) or a package (ONNX), the one ``fijiport predict``
-  uses, on the same TIFF (read, checks, normalisation, tiling, write).
+- ``fijiport``: fijiport's own runner for a model folder (Keras) or a package (ONNX on onnxruntime, or on OpenVINO
+  with ``weights: openvino``), the one ``fijiport predict`` uses, on the same TIFF (read, checks, normalisation, tiling, write).
 - ``net_tf`` / ``net_ort`` / ``net_ov``: the network alone on one fixed input, on TensorFlow (tf_keras, as csbdeep
   runs it), onnxruntime (the package's ONNX weights) and OpenVINO (the same ONNX file), for GFLOP/s.
 - ``matmul``: a float32 N×N matrix product (numpy's BLAS): the machine's attainable FP32 rate in this run.
@@ -66,7 +66,7 @@ class Worker:
     def __init__(self, engine: str, spec: dict, threads: int):
         self.engine, self.label = engine, spec.get("label", engine)
         started = time.perf_counter()
-        self.log = tempfile.TemporaryFile()  # the libraries' chatter; a pipe nobody reads would fill and block
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close()); the libraries' chatter; a pipe nobody reads would fill and block
         self.proc = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), engine, json.dumps(spec)],
             stdin=subprocess.PIPE,
@@ -250,7 +250,8 @@ def _engine(engine: str, spec: dict):
             from fijiport.predict.package import package_runner
 
             model_path = Path(spec["model"])
-            run = package_runner(model_path, "onnx", "input") if model_path.suffix == ".zip" else folder_runner(model_path)
+            weights = spec.get("weights", "onnx")
+            run = package_runner(model_path, weights, "input") if model_path.suffix == ".zip" else folder_runner(model_path)
             out.mkdir(parents=True, exist_ok=True)
             run.check(image, tifffile.imread(image), out, True, tiles)
 

@@ -27,8 +27,9 @@ from .package import package_runner
 
 log = logging.getLogger(__name__)
 
-WEIGHT_CHOICES = ("auto", "keras", "onnx")
-"""``auto``: Keras for model folders, ONNX for packages."""
+WEIGHT_CHOICES = ("auto", "keras", "onnx", "openvino")
+"""``auto``: Keras for model folders, ONNX (onnxruntime) for packages; ``openvino``: a package's ONNX weights on
+OpenVINO (an optional install, the fastest CPU engine ``make bench`` measured for these networks)."""
 
 
 def expand_images(paths: list[Path]) -> list[Path]:
@@ -199,10 +200,10 @@ def _preflight(files: list[Path], run, out_dir: Path, overwrite: bool, n_tiles, 
 
 def _folder_runner(model_dir: Path, weights: str, intensity: str = "input"):
 
-    if weights == "onnx":
+    if weights in ("onnx", "openvino"):
         raise DataError(
             f"{model_dir} is a model folder (Keras weights); export it first (`fijiport export {model_dir} -o model.zip`) "
-            "to predict with ONNX weights"
+            f"to predict with ONNX weights{' on OpenVINO' if weights == 'openvino' else ''}"
         )
     if not model_dir.is_dir() or not has_network_config(model_dir):
         raise DataError(

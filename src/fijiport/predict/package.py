@@ -41,6 +41,8 @@ def package_runner(source: Path, weights: str, intensity: str = "auto"):
     if weights == "keras":
         return _keras_runner(source, descr, "input" if intensity == "auto" else intensity)
     available = weight_formats(descr)
+    if weights == "openvino":
+        return _BioimageioRunner(source, descr, "onnx", intensity, engine="openvino")
     fmt = weights if weights != "auto" else next((f for f in RUNNABLE_FORMATS if f in available), None)
     if fmt not in RUNNABLE_FORMATS or fmt not in available:
         raise DataError(
@@ -52,7 +54,7 @@ def package_runner(source: Path, weights: str, intensity: str = "auto"):
 
 
 class _BioimageioRunner:
-    def __init__(self, source: Path, descr, weight_format: str, intensity: str = "auto"):
+    def __init__(self, source: Path, descr, weight_format: str, intensity: str = "auto", engine: str = "onnxruntime"):
         from bioimageio.core import create_prediction_pipeline
         from bioimageio.core.digest_spec import get_input_halo
         from bioimageio.spec.model import v0_5
@@ -81,7 +83,13 @@ class _BioimageioRunner:
             getattr(a, "scale", 1) == 1 and not getattr(a.size, "offset", 0) for out in descr.outputs for a in out.axes if a.type == "space"
         )
         self.halo = {a: h.left for a, h in get_input_halo(descr).get(self.input.id, {}).items()}
-        self.pp = create_prediction_pipeline(descr, weight_format=cast(Any, weight_format))
+        adapter = None
+        if engine == "openvino":
+            from .openvino import openvino_adapter
+
+            adapter = openvino_adapter(descr, source)
+        self.engine = engine
+        self.pp = create_prediction_pipeline(descr, weight_format=cast(Any, weight_format), model_adapter=adapter)
         self.axes = "".join(str(a.id).upper() for a in self.space) + ("C" if self.n_channel > 1 else "")
         self.stardist = _stardist_postprocessing(descr)
         self.labels = {out.id for out in descr.outputs if _is_labels(out, descr) or self._is_prob_dist(out)}
