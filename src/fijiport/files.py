@@ -30,21 +30,31 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def list_tiffs(folder: Path, *, what: str = "folder") -> list[Path]:
-    """The TIFF files directly inside ``folder``, sorted by name, hidden ones skipped (see :func:`list_files`)."""
-    return list_files(folder, TIFF_SUFFIXES, what=what)
+def list_tiffs(folder: Path, *, what: str = "folder", recursive: bool = False) -> list[Path]:
+    """The TIFF files inside ``folder`` (directly, or at any depth with ``recursive``), hidden ones skipped (see
+    :func:`list_files`)."""
+    return list_files(folder, TIFF_SUFFIXES, what=what, recursive=recursive)
 
 
-def list_files(folder: Path, suffixes: tuple[str, ...], *, what: str = "folder") -> list[Path]:
-    """The files directly inside ``folder`` whose names end in one of ``suffixes`` (any case), sorted by name.
+def list_files(folder: Path, suffixes: tuple[str, ...], *, what: str = "folder", recursive: bool = False) -> list[Path]:
+    """The files inside ``folder`` whose names end in one of ``suffixes`` (any case), sorted by path.
 
-    Hidden files (names starting with ``.``) are skipped with one warning saying how many: macOS writes a
-    ``._name.tif`` of resource-fork data next to every file it copies to a non-Mac disk, and they are not images.
+    ``recursive`` lists the sub-folders too, at any depth (symbolic links to folders are not followed, so a link
+    back up the tree cannot loop). Hidden files and folders (names starting with ``.``) are skipped with one warning
+    saying how many: macOS writes a ``._name.tif`` of resource-fork data next to every file it copies to a non-Mac
+    disk, and they are not images.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{what} {folder} does not exist or is not a folder")
-    found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+    if recursive:
+        found = []
+        for root, dirs, files in os.walk(folder):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            found += [Path(root) / f for f in files if Path(f).suffix.lower() in suffixes]
+        found.sort(key=lambda p: p.relative_to(folder).parts)
+    else:
+        found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
     hidden = [p for p in found if p.name.startswith(".")]
     if hidden:
         log.warning(

@@ -72,6 +72,8 @@ class PairRecord(BaseModel):
     gt: FileRecord
     checks: Optional[PairChecks] = None
     """What the pair checks measured; None with ``--skip-pair-checks`` and in manifests written before them."""
+    key: Optional[dict[str, str]] = None
+    """With ``--pair-by``: the named groups low and GT matched (``{"channel": "0", "stack": "0012"}``)."""
 
 
 class DataManifest(BaseModel):

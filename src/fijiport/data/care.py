@@ -11,20 +11,47 @@ from .. import __version__
 from ..artifacts.data_folder import SOURCE_DIR, SPLITS, TARGET_DIR, DataManifest, FileRecord, PairChecks, PairRecord, write_manifest
 from ..axes import normalize_axes
 from ..config.data import PrepareCareConfig
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, UsageError
 from ..files import Placer, atomic_dir, read_tiff, sha256_file, tiff_shape
 from .checks import ImageChecks
 from .file_axes import resolve_axes
 from .pair_checks import check_pair
-from .pairing import pair_images
+from .pairing import PairingResult, pair_acquisitions
 from .split import split_names
 
 log = logging.getLogger(__name__)
 
 
+def plan_care_pairs(
+    low_dir: Optional[Path], gt_dir: Optional[Path], config: PrepareCareConfig, data_dir: Optional[Path] = None
+) -> PairingResult:
+    """Which low file goes with which GT file, as ``prepare care`` (and its ``--dry-run``) pairs them: by identical
+    name, by ``config.pair_by``, or as ``config.pairs_file`` lists them (:mod:`fijiport.data.pairing`). Refuses
+    folders that cannot be right (the same folder twice, the output inside an input); the result is not judged here
+    (:meth:`PairingResult.refusal`)."""
+    pairs_file = Path(config.pairs_file) if config.pairs_file is not None else None
+    if pairs_file is not None and (low_dir is not None or gt_dir is not None):
+        raise UsageError("--pairs lists the low and GT files itself: drop --low and --gt (or drop --pairs)")
+    if pairs_file is None:
+        if low_dir is None or gt_dir is None:
+            raise UsageError("give --low and --gt folders, or --pairs with a CSV file of low,gt rows")
+        low_dir, gt_dir = Path(low_dir), Path(gt_dir)
+        if low_dir.resolve() == gt_dir.resolve():
+            raise ConfigError(
+                f"--low and --gt are the same folder ({low_dir}); CARE learns from two acquisitions of the same "
+                "field: low-quality images in --low, high-quality ground truth in --gt (paired by name, --pair-by, or "
+                "a --pairs list)"
+            )
+        if data_dir is not None:
+            for inp in (low_dir, gt_dir):
+                if Path(data_dir).resolve() == inp.resolve() or inp.resolve() in Path(data_dir).resolve().parents:
+                    raise ConfigError(f"output {data_dir} must not be inside the input folder {inp}; choose another -o")
+    return pair_acquisitions(low_dir, gt_dir, pair_by=config.pair_by, recursive=config.recursive, pairs_file=pairs_file)
+
+
 def prepare_care(
-    low_dir: Path,
-    gt_dir: Path,
+    low_dir: Optional[Path],
+    gt_dir: Optional[Path],
     data_dir: Path,
     config: Optional[PrepareCareConfig] = None,
     *,
@@ -33,39 +60,27 @@ def prepare_care(
 ) -> DataManifest:
     """Pair, check, split and copy low/GT acquisitions into ``data_dir/{train,test}/{low,GT}``.
 
-    Each image is checked (readable, finite, grayscale unless the axes have channels), and each pair too unless
-    ``config.check_pairs`` is off (:mod:`fijiport.data.pair_checks`: the same field, GT the less noisy, not clipped).
-    The originals are only read. The data folder appears whole or not at all.
+    Files pair by identical name, by what their names mean (``config.pair_by``) or as a CSV lists them
+    (``config.pairs_file``, with ``low_dir`` and ``gt_dir`` None), from nested folders with ``config.recursive``
+    (:func:`plan_care_pairs`); a key that stands for two files is refused naming them. Each image is checked
+    (readable, finite, grayscale unless the axes have channels), and each pair too unless ``config.check_pairs`` is
+    off (:mod:`fijiport.data.pair_checks`: the same field, GT the less noisy, not clipped). The originals are only
+    read; the manifest records each one's path. The data folder appears whole or not at all.
     """
     config = config or PrepareCareConfig()
-    low_dir, gt_dir, data_dir = Path(low_dir), Path(gt_dir), Path(data_dir)
-    if low_dir.resolve() == gt_dir.resolve():
-        raise ConfigError(
-            f"--low and --gt are the same folder ({low_dir}); CARE learns from two acquisitions of the same "
-            "field: low-quality images in --low, high-quality ground truth with the same file names in --gt"
-        )
-    for inp in (low_dir, gt_dir):
-        if data_dir.resolve() == inp.resolve() or inp.resolve() in data_dir.resolve().parents:
-            raise ConfigError(f"output {data_dir} must not be inside the input folder {inp}; choose another -o")
-    pairing = pair_images(low_dir, gt_dir, source_label="--low", target_label="--gt")
-    if pairing.unpaired and not config.allow_unpaired:
-        parts = []
-        if pairing.only_source:
-            parts.append(f"only in {low_dir}: {', '.join(pairing.only_source)}")
-        if pairing.only_target:
-            parts.append(f"only in {gt_dir}: {', '.join(pairing.only_target)}")
-        raise DataError(
-            "unpaired files (low and GT are paired by identical file name): "
-            + "; ".join(parts)
-            + ". Rename them to match, remove them, or pass --allow-unpaired to skip them"
-        )
-    if not pairing.pairs:
-        raise DataError(f"no file name occurs in both {low_dir} and {gt_dir}; low and GT are paired by identical file name")
+    data_dir = Path(data_dir)
+    pairing = plan_care_pairs(low_dir, gt_dir, config, data_dir)
+    refusal = pairing.refusal(config.allow_unpaired)
+    if refusal:
+        raise DataError(refusal)
+    if config.pairs_file is not None:
+        config = config.model_copy(update={"pairs_file": str(Path(config.pairs_file).resolve())})
 
     axes = resolve_axes([p for pair in pairing.pairs for p in (pair.source, pair.target)], config.axes)
     records: dict[str, tuple[FileRecord, FileRecord]] = {}
+    keys = {pair.name: pair.key for pair in pairing.pairs}
     pair_checks: dict[str, PairChecks] = {}
-    checks = ImageChecks(low_dir, config.axes, "CARE")
+    checks = ImageChecks(low_dir or Path(config.pairs_file or "."), config.axes, "CARE")
     for i, pair in enumerate(pairing.pairs):
         (s_shape, s_dtype), (t_shape, t_dtype) = tiff_shape(pair.source), tiff_shape(pair.target)
         if s_shape != t_shape:
@@ -97,9 +112,10 @@ def prepare_care(
         axes=axes,
         config=config.model_copy(update={"axes": axes}),
         pairs=[
-            PairRecord(name=n, split=split_of[n], low=records[n][0], gt=records[n][1], checks=pair_checks.get(n)) for n in sorted(records)
+            PairRecord(name=n, split=split_of[n], low=records[n][0], gt=records[n][1], checks=pair_checks.get(n), key=keys[n])
+            for n in sorted(records)
         ],
-        skipped_unpaired=pairing.only_source + pairing.only_target,
+        skipped_unpaired=pairing.skipped,
     )
     placer = Placer(config.link)
     with atomic_dir(data_dir, overwrite=overwrite) as tmp:
