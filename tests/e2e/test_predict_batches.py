@@ -36,7 +36,7 @@ def test_intensity_makes_the_folder_and_the_package_give_the_same_numbers(care2d
     for out, args in runs.items():
         r = invoke("predict", args[0], image, "-o", tmp_path / out, *args[1:])
         assert r.exit_code == 0, r.output
-        said = "the input's intensity scale" if out in ("folder", "package_input") else "normalised, 0-1"
+        said = "the input's intensity scale" if out in ("folder", "package_input") else "normalised output (CARE: 0-1"
         assert said in " ".join(r.output.split()), r.output
     y = {out: tifffile.imread(tmp_path / out / image.name).astype(np.float64) for out in runs}
     for a, b in (("folder", "package_input"), ("folder_normalised", "package")):
