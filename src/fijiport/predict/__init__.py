@@ -15,7 +15,7 @@ import logging
 import math
 import zipfile
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Optional
 
 from ..artifacts.model_folder import has_network_config
@@ -31,17 +31,30 @@ WEIGHT_CHOICES = ("auto", "keras", "onnx")
 """``auto``: Keras for model folders, ONNX for packages."""
 
 
-def expand_images(paths: list[Path]) -> list[Path]:
-    """Files as given, folders as their TIFFs (sorted); refuse anything else with its name."""
-    out: list[Path] = []
+def expand_images(paths: list[Path], *, recursive: bool = False) -> list[Path]:
+    """Files as given, folders as their TIFFs (sorted; at any depth with ``recursive``); refuse anything else with
+    its name."""
+    return [f for f, _ in input_places(paths, recursive=recursive)]
+
+
+def input_places(paths: list[Path], *, recursive: bool = False) -> list[tuple[Path, PurePosixPath]]:
+    """Each input image with the path its results take below the output folder: its file name for files given one
+    by one and for the top level of a folder, the path below the folder given with ``recursive`` (so
+    ``raw/day1/pos2/a.tif`` is restored to ``OUT/day1/pos2/a.tif``)."""
+    out: list[tuple[Path, PurePosixPath]] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = list_tiffs(p)  # sorted; hidden files (macOS's ._name.tif) skipped with a warning
+            found = list_tiffs(p, recursive=recursive)  # sorted; hidden files (macOS's ._name.tif) skipped with a warning
             if not found:
-                raise DataError(f"{p} holds no .tif/.tiff files; pass TIFF images or a folder of them (Fiji: File > Save As > Tiff...)")
-            out += found
+                deeper = not recursive and any(p.glob("*/**/*.tif*"))
+                raise DataError(
+                    f"{p} holds no .tif/.tiff files"
+                    + ("; its sub-folders do: pass --recursive to predict them all, keeping the folder structure" if deeper else "")
+                    + "; pass TIFF images or a folder of them (Fiji: File > Save As > Tiff...)"
+                )
+            out += [(f, PurePosixPath(f.relative_to(p).as_posix())) for f in found]
         elif p.is_file():
-            out.append(p)
+            out.append((p, PurePosixPath(p.name)))
         else:
             raise DataError(f"{p} does not exist")
     return out
@@ -79,6 +92,7 @@ def predict_images(
     intensity: str = "auto",
     overwrite: bool = False,
     skip_existing: bool = False,
+    recursive: bool = False,
     progress: Optional[Callable[[int, int, str], None]] = None,
 ) -> list[Prediction]:
     """Predict every image with the model (folder or bioimage.io package; CARE or StarDist detected).
@@ -94,6 +108,8 @@ def predict_images(
     overwrite : replace results that exist.
     skip_existing : leave images whose results all exist (an interrupted batch goes on); an image with only some of
         its results is predicted again.
+    recursive : predict the TIFFs of the folders' sub-folders too, each result under the same path below ``out_dir``
+        as its input below the folder given.
 
     Returns
     -------
@@ -110,40 +126,53 @@ def predict_images(
         raise UsageError("--overwrite replaces results and --skip-existing keeps them: pass one of them")
     if not model.exists():
         raise DataError(f"model {model} does not exist; pass a csbdeep/stardist model folder or a bioimage.io zip")
-    files = expand_images(images)
-    for f in files:
-        if f.parent.resolve() == out_dir.resolve():
-            raise DataError(f"output folder {out_dir} holds the input {f.name}; choose another -o (inputs are never overwritten)")
-    _check_names(files)
+    places = input_places(images, recursive=recursive)
+    _check_places(images, places, out_dir, recursive)
+    files = [f for f, _ in places]
+    where = {f: out_dir / rel.parent for f, rel in places}  # the folder each image's results go to
     check_memory(files)
     package = is_package(model)
     if intensity == "auto" and not package:
         intensity = "input"
     run = package_runner(model, weights, intensity) if package else _folder_runner(model, weights, intensity)
-    todo = _preflight(files, run, out_dir, overwrite, n_tiles, skip_existing)
+    todo = _preflight(files, run, where, overwrite, n_tiles, skip_existing)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
-    for i, f in enumerate(files):
+    for i, (f, rel) in enumerate(places):
         if progress:
-            progress(i, len(files), f.name)
+            progress(i, len(files), str(rel))
         if f in todo:
-            results.append(run(f, out_dir, n_tiles, overwrite or skip_existing))
+            result = run(f, where[f], n_tiles, overwrite or skip_existing)
         else:
-            results.append(Prediction(f, [p for p in run.targets(f, out_dir)], skipped=True))
+            result = Prediction(f, [p for p in run.targets(f, where[f])], skipped=True)
+        result.relative = str(rel)
+        results.append(result)
     if progress:
         progress(len(files), len(files), "")
     return results
 
 
-def _check_names(files: list[Path]) -> None:
-    seen: dict[str, Path] = {}
-    for f in files:
-        if f.name in seen:
+def _check_places(given: list[Path], places: list[tuple[Path, PurePosixPath]], out_dir: Path, recursive: bool) -> None:
+    """Refuse, before anything is read, outputs that would land on an input or on each other, and (``recursive``)
+    an output folder inside a folder read recursively: the next run would take its results for inputs."""
+    out = out_dir.resolve()
+    if recursive:
+        for p in map(Path, given):
+            if p.is_dir() and (out == p.resolve() or p.resolve() in out.parents):
+                raise DataError(
+                    f"output folder {out_dir} is inside {p}, which --recursive reads: the next run would take these results "
+                    f"for inputs; choose -o outside {p}"
+                )
+    seen: dict[PurePosixPath, Path] = {}
+    for f, rel in places:
+        if (out_dir / rel.parent).resolve() == f.parent.resolve():
+            raise DataError(f"output folder {out_dir} holds the input {f.name}; choose another -o (inputs are never overwritten)")
+        if rel in seen:
             raise DataError(
-                f"two inputs are named {f.name} ({seen[f.name]} and {f}); outputs are named after their input, "
-                "so predict them into different -o folders"
+                f"two inputs are named {rel} ({seen[rel]} and {f}); outputs are named after their input, so predict "
+                "them into different -o folders"
             )
-        seen[f.name] = f
+        seen[rel] = f
 
 
 def check_memory(files: list[Path], available: Optional[int] = None) -> None:
@@ -174,25 +203,25 @@ def available_memory() -> Optional[int]:
     return None
 
 
-def _preflight(files: list[Path], run, out_dir: Path, overwrite: bool, n_tiles, skip_existing: bool = False) -> set[Path]:
+def _preflight(files: list[Path], run, where: dict[Path, Path], overwrite: bool, n_tiles, skip_existing: bool = False) -> set[Path]:
     """Read every image and check it (readable, finite, the model's dimensions, tiles, outputs free) before
     predicting any: a bad file is refused up front, not after hours of work with half the outputs written.
     The runners rely on it and do not check again. Returns the images to predict (with ``skip_existing``, those
     whose results do not all exist yet)."""
     todo = set()
     for f in files:
-        targets = run.targets(f, out_dir)
+        targets = run.targets(f, where[f])
         if skip_existing and all(t.exists() for t in targets):
             continue
         if skip_existing and any(t.exists() for t in targets):
             log.info("%s: some of its results exist (an interrupted run?); predicting it again", f.name)
         img = read_tiff(f)
         check_pixels(f, img)
-        run.check(f, img, out_dir, overwrite or skip_existing, n_tiles)
+        run.check(f, img, where[f], overwrite or skip_existing, n_tiles)
         todo.add(f)
     skipped = len(files) - len(todo)
     if skipped:
-        log.warning("skipping %d image(s) whose results exist in %s (--skip-existing)", skipped, out_dir)
+        log.warning("skipping %d image(s) whose results exist (--skip-existing)", skipped)
     return todo
 
 

@@ -30,6 +30,9 @@ class Prediction:
     """Image outputs: ``input`` (the input's intensity scale) or ``normalised`` (as the network gives them)."""
     skipped: bool = False
     """Not predicted again: its outputs existed (``--skip-existing``)."""
+    relative: Optional[str] = None
+    """The input's path below the folder given (its file name for files given one by one): where its results are
+    below the output folder."""
 
 
 def plausibility(path: Path, labels: np.ndarray, reference: Optional[dict]) -> list[str]:
