@@ -141,3 +141,15 @@ def lightsheet_tree(root, shape=(48, 48), stacks=3, positions=2, channels=2, see
                 pairs.append(tuple(paths))
                 t += 61234
     return low_dir, gt_dir, pairs
+
+
+def imagej_calibrated(path, img, xy_um, z_um=None, unit="micron", axes=None, finterval=None):
+    """A TIFF as Fiji saves a calibrated image: resolution tags in pixels per unit, unit and Z step in the description."""
+    import tifffile
+
+    meta = {"unit": unit, "axes": axes or ("ZYX" if img.ndim == 3 else "YX")}
+    if z_um is not None:
+        meta["spacing"] = z_um
+    if finterval is not None:
+        meta["finterval"] = finterval
+    tifffile.imwrite(path, img, imagej=True, resolution=(1 / xy_um, 1 / xy_um), metadata=meta)

@@ -96,6 +96,9 @@ def predict(
                 "normalised": "the network's normalised output (CARE: 0-1 between the input's percentiles, as deepImageJ "
                               "and CSBDeep-Fiji write it)"}  # fmt: skip
         out.print(f"restored images hold {', '.join(what[w] for w in sorted(written))}; --intensity chooses")
+    rescale = [r for r in results if r.pixel_size_warning]
+    if rescale:
+        err.print(f"[yellow]{len(rescale)} image(s) have another pixel size than the training images[/] (see the warnings above)")
     warned = [w for r in results for w in r.warnings]
     if warned:
         err.print(f"[yellow]{len(warned)} image(s) look implausible[/] (see the warnings above)")

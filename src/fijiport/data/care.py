@@ -10,6 +10,7 @@ from typing import Literal, Optional
 from .. import __version__
 from ..artifacts.data_folder import SOURCE_DIR, SPLITS, TARGET_DIR, DataManifest, FileRecord, PairChecks, PairRecord, write_manifest
 from ..axes import normalize_axes
+from ..calibration import PAIR_TOLERANCE, TOLERANCE, PixelSize, describe, differences, median_pixel_size, read_pixel_size
 from ..config.data import PrepareCareConfig
 from ..errors import ConfigError, DataError, UsageError
 from ..files import Placer, atomic_dir, read_tiff, sha256_file, tiff_shape
@@ -20,6 +21,35 @@ from .pairing import PairingResult, pair_acquisitions
 from .split import split_names
 
 log = logging.getLogger(__name__)
+
+
+def check_pair_calibration(low_path: Path, gt_path: Path, low: Optional[PixelSize], gt: Optional[PixelSize]) -> None:
+    """Refuse a pair whose two files declare different pixel sizes: they are not two acquisitions of one field at one
+    sampling (or one file's calibration is wrong), and CARE would learn to change the scale."""
+    if low is None or gt is None:
+        return
+    differ = differences(low.um, gt.um, PAIR_TOLERANCE)
+    if differ:
+        raise DataError(
+            f"inconsistent pixel sizes within a pair: {low_path} is {low.text()} in its {low.source} metadata but {gt_path} is "
+            f"{gt.text()} in its {gt.source} metadata; low and GT must sample the field alike: correct the calibration in Fiji "
+            "(Image > Properties...) if it is wrong, or scale one to the other's pixel size (Image > Scale...)"
+        )
+
+
+def warn_mixed_pixel_sizes(sizes: dict[str, Optional[dict[str, float]]]) -> None:
+    """One warning when the files of one data folder differ in pixel size by more than
+    :data:`~fijiport.calibration.TOLERANCE` from their median: a model learns structures at one size."""
+    median = median_pixel_size(list(sizes.values()))
+    if median is None:
+        return
+    odd = [(f, s) for f, s in sizes.items() if s and differences(s, median)]
+    if odd:
+        log.warning(
+            "%d file(s) differ in pixel size from the others' median %s by more than %d%% (e.g. %s: %s); a model learns "
+            "structures at one size: prepare images of one pixel size together (Fiji: Image > Scale...)",
+            len(odd), describe(median), round(TOLERANCE * 100), odd[0][0], describe(odd[0][1]),
+        )  # fmt: skip
 
 
 def plan_care_pairs(
@@ -88,6 +118,8 @@ def prepare_care(
                 f"shape mismatch for {pair.name}: {pair.source} is {s_shape} but {pair.target} is {t_shape}; "
                 "low and GT must be registered acquisitions of the same size"
             )
+        s_size, t_size = read_pixel_size(pair.source), read_pixel_size(pair.target)
+        check_pair_calibration(pair.source, pair.target, s_size, t_size)
         low, gt = read_tiff(pair.source), read_tiff(pair.target)
         checks.check(pair.source, s_shape, low)
         checks.check(pair.target, t_shape, gt)
@@ -99,12 +131,19 @@ def prepare_care(
             pair_checks[pair.name] = check_pair(pair.source, pair.target, low, gt, axes)
         del low, gt
         records[pair.name] = (
-            FileRecord(source=str(pair.source.resolve()), sha256=sha256_file(pair.source), shape=list(s_shape), dtype=s_dtype),
-            FileRecord(source=str(pair.target.resolve()), sha256=sha256_file(pair.target), shape=list(t_shape), dtype=t_dtype),
-        )
+            FileRecord(
+                source=str(pair.source.resolve()), sha256=sha256_file(pair.source), shape=list(s_shape), dtype=s_dtype,
+                pixel_size_um=s_size.um if s_size else None,
+            ),
+            FileRecord(
+                source=str(pair.target.resolve()), sha256=sha256_file(pair.target), shape=list(t_shape), dtype=t_dtype,
+                pixel_size_um=t_size.um if t_size else None,
+            ),
+        )  # fmt: skip
         if progress:
             progress(i + 1, 2 * len(pairing.pairs))
 
+    warn_mixed_pixel_sizes({records[n][0].source: records[n][0].pixel_size_um or records[n][1].pixel_size_um for n in records})
     train, test = split_names(list(records), config.test_fraction, config.seed)
     split_of: dict[str, Literal["train", "test"]] = {**{n: "train" for n in train}, **{n: "test" for n in test}}
     manifest = DataManifest(

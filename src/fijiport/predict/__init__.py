@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Optional
 
 from ..artifacts.model_folder import has_network_config
+from ..calibration import describe, differences, read_pixel_size, scale_hint
 from ..errors import DataError
 from ..files import check_pixels, list_tiffs, read_tiff, tiff_shape
 from .folder import folder_runner
@@ -136,6 +137,7 @@ def predict_images(
         intensity = "input"
     run = package_runner(model, weights, intensity) if package else _folder_runner(model, weights, intensity)
     todo = _preflight(files, run, where, overwrite, n_tiles, skip_existing)
+    scale_notes = {f: note for f in sorted(todo) if (note := pixel_size_note(f, getattr(run, "training_pixel_size", None)))}
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for i, (f, rel) in enumerate(places):
@@ -146,6 +148,7 @@ def predict_images(
         else:
             result = Prediction(f, [p for p in run.targets(f, where[f])], skipped=True)
         result.relative = str(rel)
+        result.pixel_size_warning = scale_notes.get(f)
         results.append(result)
     if progress:
         progress(len(files), len(files), "")
@@ -201,6 +204,29 @@ def available_memory() -> Optional[int]:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def pixel_size_note(path: Path, training: Optional[dict[str, float]]) -> Optional[str]:
+    """A warning (logged, and returned for the result) when ``path``'s pixel size differs from the training images'
+    by more than :data:`~fijiport.calibration.TOLERANCE` along an axis both declare; None otherwise (or when either
+    is unknown)."""
+    if not training:
+        return None
+    found = read_pixel_size(path)
+    if found is None:
+        log.debug("%s declares no pixel size; not compared with the training images' %s", path.name, describe(training))
+        return None
+    differ = differences(found.um, training)
+    if not differ:
+        return None
+    by = ", ".join(f"{a} {abs(r - 1) * 100:.0f}% {'larger' if r > 1 else 'smaller'}" for a, r in differ.items())
+    note = (
+        f"{path.name}: pixel size {found.text()} ({found.source} metadata) differs from the training images' "
+        f"{describe(training)} ({by}): the model learned structures at the training pixel size and restores or segments "
+        f"others poorly; {scale_hint(found.um, training)}"
+    )
+    log.warning("%s", note)
+    return note
 
 
 def _preflight(files: list[Path], run, where: dict[Path, Path], overwrite: bool, n_tiles, skip_existing: bool = False) -> set[Path]:

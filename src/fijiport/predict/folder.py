@@ -35,14 +35,17 @@ def folder_runner(
         x, tiles = transpose_axes(img, src, axes), tuple(tiles[src.index(a)] for a in axes)
         result = kind.predict(folder, model, x, tiles, normalised=intensity == "normalised")
         if result.labels is not None:
-            written = write_labels(result.labels, img, axes, label_targets(out_dir, path.name), overwrite, polygons=result.polygons)
+            written = write_labels(
+                result.labels, img, axes, label_targets(out_dir, path.name), overwrite, polygons=result.polygons, source=path
+            )
             record = folder.training_record
             warnings = plausibility(path, result.labels, record.object_stats if record else None)
             return Prediction(path, written, int(len(np.unique(result.labels)) - 1), tiles, warnings)
         assert result.image is not None
         target = out_dir / path.name
-        restored = transpose_axes(result.image, axes, src) if result.image.ndim == len(axes) else result.image
-        write_image(target, restored, overwrite)
+        same_axes = result.image.ndim == len(axes)
+        restored = transpose_axes(result.image, axes, src) if same_axes else result.image
+        write_image(target, restored, overwrite, axes=src if same_axes else None, source=path)
         return Prediction(path, [target], None, tiles, intensity=intensity)
 
     def check(path: Path, img: np.ndarray, out_dir: Path, overwrite: bool, n_tiles=None) -> None:
@@ -55,5 +58,6 @@ def folder_runner(
         check_tile_sizes(img.shape, src, choose_tiles(img.shape, src, n_tiles), context)
 
     run.check = check  # type: ignore[attr-defined]
+    run.training_pixel_size = folder.training_record.pixel_size_um if folder.training_record else None  # type: ignore[attr-defined]
     run.targets = lambda path, out_dir: targets(out_dir, path.name)  # type: ignore[attr-defined]
     return run

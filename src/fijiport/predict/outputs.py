@@ -14,6 +14,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..calibration import read_pixel_size, write_tiff
 from ..data.rois import labels_to_rois, write_rois
 from ..errors import DataError
 from ..files import atomic_file, is_rgb_tiff
@@ -30,6 +31,8 @@ class Prediction:
     """Image outputs: ``input`` (the input's intensity scale) or ``normalised`` (as the network gives them)."""
     skipped: bool = False
     """Not predicted again: its outputs existed (``--skip-existing``)."""
+    pixel_size_warning: Optional[str] = None
+    """Set when the image's pixel size differs from the training images' by more than 20 % (what to do included)."""
     relative: Optional[str] = None
     """The input's path below the folder given (its file name for files given one by one): where its results are
     below the output folder."""
@@ -48,11 +51,10 @@ def plausibility(path: Path, labels: np.ndarray, reference: Optional[dict]) -> l
     return [f"{path.name}: {why}"]
 
 
-def write_image(path: Path, data: np.ndarray, overwrite: bool) -> None:
-    import tifffile
-
-    with atomic_file(path, overwrite=overwrite) as tmp:
-        tifffile.imwrite(tmp, data.astype(np.float32, copy=False), imagej=False)
+def write_image(path: Path, data: np.ndarray, overwrite: bool, *, axes: Optional[str] = None, source: Optional[Path] = None) -> None:
+    """A restored image as float32, with ``axes`` and the pixel size of the input ``source`` (ImageJ hyperstack, or
+    OME-TIFF for an OME input; :func:`fijiport.calibration.write_tiff`)."""
+    write_tiff(path, data.astype(np.float32, copy=False), axes, read_pixel_size(source) if source else None, overwrite)
 
 
 def wrong_dimensions(path: Path, shape: tuple[int, ...], expect: str) -> DataError:
@@ -80,19 +82,23 @@ def label_targets(out_dir: Path, name: str) -> tuple[Path, Path, Path]:
 
 
 def write_labels(
-    labels: np.ndarray, img: np.ndarray, axes: str, targets: tuple[Path, Path, Path], overwrite: bool, polygons: Optional[np.ndarray] = None
+    labels: np.ndarray,
+    img: np.ndarray,
+    axes: str,
+    targets: tuple[Path, Path, Path],
+    overwrite: bool,
+    polygons: Optional[np.ndarray] = None,
+    source: Optional[Path] = None,
 ) -> list[Path]:
     """Write the label image, (2D only) its ROI set and the per-object CSV; return what was written.
 
     ``polygons`` are stardist's own polygon vertices (``details["coord"]``); without them, each
-    object's outline is traced from the label image.
+    object's outline is traced from the label image. The label image keeps the pixel size of the input ``source``.
     """
-    import tifffile
-
     labels_path, rois_path, csv_path = targets
     dtype = np.uint16 if labels.max() < 2**16 else np.uint32
-    with atomic_file(labels_path, overwrite=overwrite) as tmp:
-        tifffile.imwrite(tmp, labels.astype(dtype))
+    spatial = "".join(a for a in axes if a in "ZYX")
+    write_tiff(labels_path, labels.astype(dtype), spatial, read_pixel_size(source) if source else None, overwrite)
     written = [labels_path]
     if labels.ndim == 2:
         with atomic_file(rois_path, overwrite=overwrite) as tmp, tempfile.TemporaryDirectory(dir=rois_path.parent) as scratch:

@@ -91,6 +91,9 @@ class _BioimageioRunner:
             intensity = "input" if self.undo is not None else "normalised"
         self.intensity = intensity
         self.percentiles = input_percentiles(descr)
+        block = fijiport_block(config_dict(descr))
+        self.training_pixel_size = block.training_pixel_size_um if block else None
+        """The training images' pixel size (``config.fijiport``), for ``predict``'s warning."""
         if intensity == "input" and self.undo is None and any(out.id not in self.labels for out in descr.outputs):
             wrong = [out.id for out in descr.outputs if out.id not in self.labels and self._n_channels(out) != self.n_channel]
             if self.percentiles is None or wrong:
@@ -143,7 +146,7 @@ class _BioimageioRunner:
         for out in self.descr.outputs:
             arr = outputs[out.id]
             if out.id in self.labels:
-                written += write_labels(arr, img, self.axes, targets[out.id], overwrite)
+                written += write_labels(arr, img, self.axes, targets[out.id], overwrite, source=path)
                 n_objects = int(len(np.unique(arr)) - 1)
                 block = fijiport_block(config_dict(self.descr))
                 warnings += plausibility(path, arr, block.object_stats if block else None)
@@ -155,7 +158,9 @@ class _BioimageioRunner:
                     arr = ((arr - (offset if arr.ndim == data.ndim else offset[0])) / (gain if arr.ndim == data.ndim else gain[0])).astype(
                         np.float32
                     )
-                write_image(targets[out.id][0], arr, overwrite)
+                n_space = len(self.space)
+                out_axes = self.axes.replace("C", "") + ("C" if arr.ndim == n_space + 1 else "")
+                write_image(targets[out.id][0], arr, overwrite, axes=out_axes, source=path)
                 written.append(targets[out.id][0])
         images = any(out.id not in self.labels for out in self.descr.outputs)
         return Prediction(path, written, n_objects, tiles, warnings, intensity=self.intensity if images else None)
@@ -346,7 +351,11 @@ def _keras_runner(source: Path, descr, intensity: str = "normalised"):
     with tempfile.TemporaryDirectory(prefix="fijiport_pkg_") as tmp:  # the runner loads the model right away
         for name, data in folder.items():
             (Path(tmp) / name).write_bytes(data)
-        return folder_runner(Path(tmp), percentiles=pct, percentiles_source="package", intensity=intensity)
+        run = folder_runner(Path(tmp), percentiles=pct, percentiles_source="package", intensity=intensity)
+    block = fijiport_block(config_dict(descr))
+    if block is not None and block.training_pixel_size_um:
+        run.training_pixel_size = block.training_pixel_size_um  # type: ignore[attr-defined]
+    return run
 
 
 def _output_denormalisation(descr) -> Optional[tuple[np.ndarray, np.ndarray]]:

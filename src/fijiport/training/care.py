@@ -26,6 +26,7 @@ from ..artifacts.model_folder import (
     write_training_record,
 )
 from ..axes import spatial_axes
+from ..calibration import median_pixel_size
 from ..config.care import CareTrainConfig
 from ..data.patches import sample_care_patches
 from ..errors import ConfigError, DataError, TrainingError
@@ -272,6 +273,7 @@ def _train_care(
             epoch_seconds=state.epoch_seconds,
             steps_per_second=steps_per_second(state, config.steps_per_epoch),
             parent=state.parent,
+            pixel_size_um=median_pixel_size(manifest.pixel_sizes("train")),
         ),
     )
     return TrainResult(model_dir, config, hist, len(X_train), len(X_val), seconds)
