@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -208,36 +208,66 @@ def write_tiff(path: Path, data: np.ndarray, axes: Optional[str], pixel_size: Op
     """Write ``data`` (atomically) with its axes and the pixel size: as an OME-TIFF when the input's calibration came
     from OME metadata, else as an ImageJ hyperstack (Fiji opens it with channels, slices, frames and calibration);
     axes ImageJ cannot store (channels last, say) or dtypes it cannot (uint32 labels) as a plain TIFF with the axes in
-    tifffile's metadata. Without ``axes`` (or with as many letters as dimensions) as plain a TIFF as before."""
+    tifffile's metadata and the pixel size in its resolution tags (per centimetre). Without ``axes`` (or with another
+    number of letters than dimensions) a plain TIFF."""
     import tifffile
 
-    axes = axes if axes is not None and len(axes) == data.ndim else None
-    kwargs: dict[str, Any] = {}
+    kwargs = _tiff_kwargs(axes if axes is not None and len(axes) == data.ndim else None, str(data.dtype), pixel_size)
+    with atomic_file(path, overwrite=overwrite) as tmp:
+        tifffile.imwrite(tmp, data, **kwargs)
+
+
+def write_frames(
+    path: Path,
+    frames: Iterable[np.ndarray],
+    shape: Sequence[int],
+    axes: str,
+    pixel_size: Optional[PixelSize],
+    overwrite: bool = False,
+    dtype: str = "float32",
+) -> None:
+    """A time-lapse written as it is computed, one frame at a time (memory: one frame), as :func:`write_tiff` writes
+    a whole image; ``shape`` and ``axes`` (T first) are the whole stack's. A failure leaves no partial file."""
+    import tifffile
+
+    def checked() -> Iterator[np.ndarray]:
+        for frame in frames:
+            if tuple(frame.shape) != tuple(shape[1:]):
+                raise ValueError(f"a frame of shape {frame.shape} for a stack of frames {tuple(shape[1:])}")
+            yield np.ascontiguousarray(frame, dtype=dtype)
+
+    kwargs = _tiff_kwargs(axes if len(axes) == len(shape) else None, dtype, pixel_size)
+    with atomic_file(path, overwrite=overwrite) as tmp:
+        tifffile.imwrite(tmp, checked(), shape=tuple(shape), dtype=dtype, **kwargs)
+
+
+def _tiff_kwargs(axes: Optional[str], dtype: str, pixel_size: Optional[PixelSize]) -> dict[str, Any]:
+    """tifffile's arguments for an output with ``axes`` and ``pixel_size`` (see :func:`write_tiff`)."""
     um = pixel_size.um if pixel_size is not None else {}
+    interval = pixel_size.frame_interval if pixel_size is not None else None
     if axes is not None and pixel_size is not None and pixel_size.source == "OME" and _ome_order(axes):
         meta: dict[str, Any] = {"axes": axes}
         for a, size in um.items():
             if a in axes:
                 meta[f"PhysicalSize{a}"], meta[f"PhysicalSize{a}Unit"] = size, "µm"
-        if pixel_size.frame_interval and "T" in axes:
-            meta["TimeIncrement"], meta["TimeIncrementUnit"] = pixel_size.frame_interval, "s"
-        kwargs = {"ome": True, "metadata": meta}
-    elif axes is not None and _imagej_order(axes) and str(data.dtype) in IMAGEJ_DTYPES:
+        if interval and "T" in axes:
+            meta["TimeIncrement"], meta["TimeIncrementUnit"] = interval, "s"
+        return {"ome": True, "metadata": meta}
+    if axes is not None and _imagej_order(axes) and dtype in IMAGEJ_DTYPES:
         meta = {"axes": axes}
+        kwargs: dict[str, Any] = {}
         if um:
             meta["unit"] = "micron"
             if "Z" in um and "Z" in axes:
                 meta["spacing"] = um["Z"]
             kwargs["resolution"] = (1 / um["X"], 1 / um["Y"])
-        if pixel_size is not None and pixel_size.frame_interval and "T" in axes:
-            meta["finterval"] = pixel_size.frame_interval
-        kwargs.update(imagej=True, metadata=meta)
-    else:
-        kwargs = {"imagej": False, "metadata": {"axes": axes} if axes is not None else {}}
-        if "X" in um and "Y" in um:
-            kwargs.update(resolution=(1e4 / um["X"], 1e4 / um["Y"]), resolutionunit="CENTIMETER")
-    with atomic_file(path, overwrite=overwrite) as tmp:
-        tifffile.imwrite(tmp, data, **kwargs)
+        if interval and "T" in axes:
+            meta["finterval"] = interval
+        return {**kwargs, "imagej": True, "metadata": meta}
+    kwargs = {"imagej": False, "metadata": {"axes": axes} if axes is not None else {}}
+    if "X" in um and "Y" in um:
+        kwargs.update(resolution=(1e4 / um["X"], 1e4 / um["Y"]), resolutionunit="CENTIMETER")
+    return kwargs
 
 
 def _imagej_order(axes: str) -> bool:

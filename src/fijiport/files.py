@@ -161,6 +161,66 @@ def tiff_shape(path: Path) -> tuple[tuple[int, ...], str]:
         raise DataError(_unreadable(path, e)) from None
 
 
+class TiffFrames:
+    """The frames of a TIFF along axis ``axis`` (a time-lapse's T), read one at a time so memory follows a frame, not
+    the file: memory-mapped where the TIFF is stored uncompressed and contiguous, else page by page where the frames
+    are runs of pages (ImageJ hyperstacks and OME-TIFFs with T first, compressed or not), else (rare layouts) read
+    whole once, with a note in the log.
+
+    ``len(frames)`` is the number of frames, ``frames[t]`` frame ``t`` (a new array), ``frames.shape`` a frame's shape.
+    """
+
+    def __init__(self, path: Path, axis: int):
+        self.path, self.axis = Path(path), axis
+        shape, self.dtype = tiff_shape(path)
+        self.file_shape = shape
+        self.shape = shape[:axis] + shape[axis + 1 :]
+        self._whole: Optional[np.ndarray] = None
+        self._mapped: Optional[np.ndarray] = None
+        self._pages: Optional[int] = None
+        import tifffile
+
+        try:
+            self._mapped = np.asarray(tifffile.memmap(self.path, mode="r"))
+            return
+        except Exception:  # compressed, tiled, or not contiguous
+            pass
+        try:
+            with tifffile.TiffFile(self.path) as tif:
+                series = tif.series[0]
+                n_planes = int(np.prod(shape[:-2]))
+                if axis == 0 and len(series.pages) == n_planes and series.axes[-2:] == "YX":
+                    self._pages = n_planes // shape[0]
+        except Exception as e:
+            raise DataError(_unreadable(self.path, e)) from None
+        if self._pages is None:
+            log.info("%s cannot be read frame by frame (its pages are not runs of frames); reading it whole", self.path.name)
+
+    def __len__(self) -> int:
+        return self.file_shape[self.axis]
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        if not 0 <= t < len(self):
+            raise IndexError(t)
+        if self._mapped is not None:
+            return np.array(np.take(self._mapped, t, axis=self.axis))
+        if self._pages is not None:
+            import tifffile
+
+            try:
+                with tifffile.TiffFile(self.path) as tif:
+                    frame = tif.asarray(key=range(t * self._pages, (t + 1) * self._pages), series=0)
+            except Exception as e:
+                raise DataError(_unreadable(self.path, e)) from None
+            return np.asarray(frame).reshape(self.shape)
+        if self._whole is None:
+            self._whole = read_tiff(self.path)
+        return np.array(np.take(self._whole, t, axis=self.axis))
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self[t] for t in range(len(self)))
+
+
 def tiff_declared_axes(path: Path) -> Optional[tuple[str, str]]:
     """The axes a TIFF's own metadata declares for its first series, in tifffile's letters, and which metadata
     declares them (``"ImageJ"``, ``"OME"`` or ``"tifffile"``); None when the file declares none (tifffile then
@@ -313,6 +373,17 @@ def atomic_dir(target: Path, overwrite: bool = False) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory available to new allocations (Linux's MemAvailable), or None where it cannot be read."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def write_json(path: Path, data: object) -> None:

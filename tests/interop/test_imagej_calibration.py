@@ -47,3 +47,10 @@ def test_imagej_opens_predict_outputs_with_the_inputs_calibration(imagej_files, 
     seen = imagej_reads(result.outputs[0])
     assert seen["dims"] == "48,40,1,1,1" and seen["bitdepth"] == "32"
     assert seen["voxel"].startswith("0.162500,0.162500,") and seen["voxel"].endswith("microns")
+
+
+def test_a_4d_hyperstack_saved_by_imagej_is_restored_frame_by_frame_and_opens_in_imagej_as_one(imagej_files, plain_care3d, tmp_path):
+    [result] = predict_images(plain_care3d, [imagej_files / "hyperstack.tif"], tmp_path / "out")
+    seen = imagej_reads(result.outputs[0])
+    assert seen["dims"] == "48,40,1,3,4"  # 3 slices × 4 frames, as ImageJ saved the input
+    assert seen["voxel"] == "0.162500,0.162500,1.500000,microns" and seen["interval"] == "2" and seen["bitdepth"] == "32"

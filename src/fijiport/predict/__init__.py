@@ -11,6 +11,7 @@ renamed, and existing outputs are kept unless ``overwrite``.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import zipfile
@@ -19,15 +20,17 @@ from pathlib import Path, PurePosixPath
 from typing import Optional
 
 from ..artifacts.model_folder import has_network_config
-from ..calibration import describe, differences, read_pixel_size, scale_hint
-from ..errors import DataError
-from ..files import check_pixels, list_tiffs, read_tiff, tiff_shape
+from ..axes import axes_from_tifffile, frames_layout
+from ..calibration import describe, differences, read_pixel_size, scale_hint, write_frames
+from ..errors import ConfigError, DataError
+from ..files import TiffFrames, available_memory, check_pixels, declared_axes, list_tiffs, read_tiff, tiff_shape
 from .folder import folder_runner
 from .outputs import Prediction
 from .package import package_runner
 
 log = logging.getLogger(__name__)
 
+FIJI_AXES_FIX = "in Fiji, Image > Properties... sets channels, slices and frames (then File > Save As > Tiff...)"
 WEIGHT_CHOICES = ("auto", "keras", "onnx")
 """``auto``: Keras for model folders, ONNX for packages."""
 
@@ -131,19 +134,22 @@ def predict_images(
     _check_places(images, places, out_dir, recursive)
     files = [f for f, _ in places]
     where = {f: out_dir / rel.parent for f, rel in places}  # the folder each image's results go to
-    check_memory(files)
+    lapses = {f: layout for f in files if (layout := time_lapse(f)) is not None}
+    check_memory(files, lapses=lapses)
     package = is_package(model)
     if intensity == "auto" and not package:
         intensity = "input"
     run = package_runner(model, weights, intensity) if package else _folder_runner(model, weights, intensity)
-    todo = _preflight(files, run, where, overwrite, n_tiles, skip_existing)
+    todo = _preflight(files, run, where, overwrite, n_tiles, skip_existing, lapses)
     scale_notes = {f: note for f in sorted(todo) if (note := pixel_size_note(f, getattr(run, "training_pixel_size", None)))}
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for i, (f, rel) in enumerate(places):
         if progress:
             progress(i, len(files), str(rel))
-        if f in todo:
+        if f in todo and f in lapses:
+            result = _predict_time_lapse(run, f, where[f], lapses[f], n_tiles, overwrite or skip_existing)
+        elif f in todo:
             result = run(f, where[f], n_tiles, overwrite or skip_existing)
         else:
             result = Prediction(f, [p for p in run.targets(f, where[f])], skipped=True)
@@ -178,13 +184,24 @@ def _check_places(given: list[Path], places: list[tuple[Path, PurePosixPath]], o
         seen[rel] = f
 
 
-def check_memory(files: list[Path], available: Optional[int] = None) -> None:
-    """Refuse, before reading any pixel, an image whose whole-image prediction needs more memory than is free."""
+def time_lapse(path: Path) -> Optional[tuple[int, str]]:
+    """Where ``path`` keeps its frames, when its ImageJ/OME metadata declares a time axis: (the T axis, the frame's
+    axes in tifffile's letters); None for an image that is a single frame (or does not say it is a time-lapse)."""
+    declared = declared_axes(path)
+    layout = frames_layout(declared, len(tiff_shape(path)[0]), "") if declared else None
+    return None if layout is None or layout[1] is None else (layout[0], layout[1])
+
+
+def check_memory(files: list[Path], available: Optional[int] = None, lapses: Optional[dict[Path, tuple[int, str]]] = None) -> None:
+    """Refuse, before reading any pixel, an image whose whole-image prediction needs more memory than is free (for a
+    time-lapse, one frame's: frames are predicted and written one at a time)."""
     free = available if available is not None else available_memory()
     if free is None:
         return
     for f in files:
         shape, _ = tiff_shape(f)
+        if lapses and f in lapses:
+            shape = shape[: lapses[f][0]] + shape[lapses[f][0] + 1 :]
         need = math.prod(shape) * 4 * MEMORY_FACTOR
         if need > free:
             raise DataError(
@@ -193,17 +210,6 @@ def check_memory(files: list[Path], available: Optional[int] = None) -> None:
                 "share); crop it into parts in Fiji (Image > Crop, or Image > Stacks > Tools > Make Substack...), or use a "
                 "machine with more memory"
             )
-
-
-def available_memory() -> Optional[int]:
-    """Bytes of memory available to new allocations (Linux's MemAvailable), or None where it cannot be read."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 def pixel_size_note(path: Path, training: Optional[dict[str, float]]) -> Optional[str]:
@@ -229,7 +235,34 @@ def pixel_size_note(path: Path, training: Optional[dict[str, float]]) -> Optiona
     return note
 
 
-def _preflight(files: list[Path], run, where: dict[Path, Path], overwrite: bool, n_tiles, skip_existing: bool = False) -> set[Path]:
+def _predict_time_lapse(run, path: Path, out_dir: Path, layout: tuple[int, str], n_tiles, overwrite: bool) -> Prediction:
+    """A time-lapse predicted frame by frame, each frame normalised on its own (as csbdeep normalises the image it
+    is given), and written as it goes into one stack with T first: memory follows a frame, not the file."""
+    t, declared = layout
+    frames = TiffFrames(path, t)
+    [target] = run.targets(path, out_dir)
+    used: list[tuple[int, ...]] = []
+
+    def restored():
+        for k, frame in enumerate(frames):
+            out, tiles = run.predict_frame(frame, declared, n_tiles)
+            used[:] = [tiles]
+            log.debug("%s: frame %d of %d", path.name, k + 1, len(frames))
+            yield out
+
+    outputs = restored()
+    first = next(outputs)
+    try:
+        stack_axes = "T" + (axes_from_tifffile(declared) or "")
+    except ConfigError:  # axes fijiport has no letter for: the stack is written without axes metadata
+        stack_axes = ""
+    write_frames(target, itertools.chain([first], outputs), (len(frames), *first.shape), stack_axes, read_pixel_size(path), overwrite)
+    return Prediction(path, [target], None, used[0], intensity=run.intensity)
+
+
+def _preflight(
+    files: list[Path], run, where: dict[Path, Path], overwrite: bool, n_tiles, skip_existing: bool = False, lapses=None
+) -> set[Path]:
     """Read every image and check it (readable, finite, the model's dimensions, tiles, outputs free) before
     predicting any: a bad file is refused up front, not after hours of work with half the outputs written.
     The runners rely on it and do not check again. Returns the images to predict (with ``skip_existing``, those
@@ -241,14 +274,39 @@ def _preflight(files: list[Path], run, where: dict[Path, Path], overwrite: bool,
             continue
         if skip_existing and any(t.exists() for t in targets):
             log.info("%s: some of its results exist (an interrupted run?); predicting it again", f.name)
-        img = read_tiff(f)
-        check_pixels(f, img)
-        run.check(f, img, where[f], overwrite or skip_existing, n_tiles)
+        if lapses and f in lapses:
+            _check_time_lapse(f, run, where[f], lapses[f], overwrite or skip_existing, n_tiles)
+        else:
+            img = read_tiff(f)
+            check_pixels(f, img)
+            run.check(f, img, where[f], overwrite or skip_existing, n_tiles)
         todo.add(f)
     skipped = len(files) - len(todo)
     if skipped:
         log.warning("skipping %d image(s) whose results exist (--skip-existing)", skipped)
     return todo
+
+
+def _check_time_lapse(path: Path, run, out_dir: Path, layout: tuple[int, str], overwrite: bool, n_tiles) -> None:
+    """The pre-flight of a time-lapse: an image model (labels are made per image), every frame readable and finite
+    (read one at a time), the first frame a valid input for the model."""
+    t, declared = layout
+    frames = TiffFrames(path, t)
+    if run.output == "labels":
+        raise DataError(
+            f"{path} is a time-lapse of {len(frames)} frames; fijiport predicts time-lapses frame by frame with image models "
+            "(CARE, N2V), not yet with label models: save its frames as separate images in Fiji (Image > Stacks > Tools > "
+            "Stack Splitter, or Image > Hyperstacks > Reduce Dimensionality... for one frame) and predict those"
+        )
+    if declared and len(declared) != len(run.image_axes):
+        raise DataError(
+            f"{path} is a time-lapse whose frames are {declared} ({list(frames.shape)}) but the model takes {run.image_axes} "
+            f"images; {FIJI_AXES_FIX}"
+        )
+    for k, frame in enumerate(frames):
+        check_pixels(path, frame)
+        if k == 0:
+            run.check(path, frame, out_dir, overwrite, n_tiles, declared=declared)
 
 
 def _folder_runner(model_dir: Path, weights: str, intensity: str = "input"):

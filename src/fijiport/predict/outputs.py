@@ -68,7 +68,8 @@ def wrong_dimensions(path: Path, shape: tuple[int, ...], expect: str) -> DataErr
         )
     fix = (
         "it has more dimensions than that (a stack, time points or channels?): split it in Fiji with Image > Stacks > "
-        "Stack to Images or Image > Color > Split Channels"
+        "Stack to Images or Image > Color > Split Channels; a time-lapse is predicted frame by frame once its file says "
+        "which axis holds the frames (Image > Properties...: frames, then File > Save As > Tiff...)"
         if n is not None and len(shape) > n
         else "pass images with those axes"
     )

@@ -120,7 +120,38 @@ class _BioimageioRunner:
         channel = next((a for a in out.axes if a.type == "channel"), None)
         return self.stardist is not None and channel is not None and len(channel.channel_names) == 1 + int(self.stardist[0]["n_rays"])
 
-    def check(self, path: Path, img: np.ndarray, out_dir: Path, overwrite: bool, n_tiles=None) -> None:
+    @property
+    def image_axes(self) -> str:
+        return self.axes
+
+    @property
+    def output(self) -> str:
+        """``labels`` when an output is a label image (StarDist), else ``image``."""
+        return "labels" if self.labels else "image"
+
+    def predict_frame(self, img: np.ndarray, declared: Optional[str], n_tiles) -> tuple[np.ndarray, tuple[int, ...]]:
+        """One image (a frame of a time-lapse) restored by a package with one image output, in the image's own layout
+        (channels where it has them), on the scale ``intensity`` says; and the tiles per spatial axis."""
+        if len(self.descr.outputs) != 1 or self.labels:
+            raise DataError(
+                f"{self.source} has {len(self.descr.outputs)} outputs; time-lapses are predicted frame by frame with one image output"
+            )
+        data, channel = self._layout_and_channel(img, self.source)
+        data = data.astype(np.float32, copy=False)
+        tiles = self._tiles(data, channel, n_tiles)
+        arr = self._predict(data, tiles)[self.descr.outputs[0].id]
+        if self.intensity == "input" and self.undo is None:
+            arr = self._to_input_scale(arr, data)
+        elif self.intensity == "normalised" and self.undo is not None:
+            gain, offset = self.undo
+            arr = ((arr - (offset if arr.ndim == data.ndim else offset[0])) / (gain if arr.ndim == data.ndim else gain[0])).astype(
+                np.float32
+            )
+        if channel == 0 and arr.ndim == data.ndim:
+            arr = np.moveaxis(arr, -1, 0)
+        return arr, tiles
+
+    def check(self, path: Path, img: np.ndarray, out_dir: Path, overwrite: bool, n_tiles=None, declared: Optional[str] = None) -> None:
         for p in (t for group in self._targets(path, out_dir).values() for t in group):
             check_output(p, overwrite)
         data, channel = self._layout_and_channel(img, path)
