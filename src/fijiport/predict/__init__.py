@@ -25,7 +25,7 @@ from ..calibration import describe, differences, read_pixel_size, scale_hint, wr
 from ..errors import ConfigError, DataError
 from ..files import TiffFrames, available_memory, check_pixels, declared_axes, list_tiffs, read_tiff, tiff_shape
 from .folder import folder_runner
-from .outputs import Prediction
+from .outputs import Prediction, write_label_frames
 from .package import package_runner
 
 log = logging.getLogger(__name__)
@@ -240,6 +240,8 @@ def _predict_time_lapse(run, path: Path, out_dir: Path, layout: tuple[int, str],
     is given), and written as it goes into one stack with T first: memory follows a frame, not the file."""
     t, declared = layout
     frames = TiffFrames(path, t)
+    if run.output == "labels":
+        return _segment_time_lapse(run, path, frames, declared, out_dir, n_tiles, overwrite)
     [target] = run.targets(path, out_dir)
     used: list[tuple[int, ...]] = []
 
@@ -258,6 +260,23 @@ def _predict_time_lapse(run, path: Path, out_dir: Path, layout: tuple[int, str],
         stack_axes = ""
     write_frames(target, itertools.chain([first], outputs), (len(frames), *first.shape), stack_axes, read_pixel_size(path), overwrite)
     return Prediction(path, [target], None, used[0], intensity=run.intensity)
+
+
+def _segment_time_lapse(run, path: Path, frames: TiffFrames, declared: str, out_dir: Path, n_tiles, overwrite: bool) -> Prediction:
+    """A time-lapse segmented frame by frame (each frame normalised on its own, labels 1..n per frame), written as
+    one label stack with T first, one ROI set and one CSV with a frame column (:func:`write_label_frames`)."""
+    used: list[tuple[int, ...]] = []
+
+    def segmented():
+        for k, frame in enumerate(frames):
+            result, tiles = run.predict_labels_frame(frame, declared, n_tiles)
+            used[:] = [tiles]
+            log.debug("%s: frame %d of %d", path.name, k + 1, len(frames))
+            yield result
+
+    targets = tuple(run.targets(path, out_dir))
+    written, n_objects, warnings = write_label_frames(segmented(), len(frames), targets, overwrite, path, run.object_stats)
+    return Prediction(path, written, n_objects, used[0], warnings)
 
 
 def _preflight(
@@ -288,16 +307,10 @@ def _preflight(
 
 
 def _check_time_lapse(path: Path, run, out_dir: Path, layout: tuple[int, str], overwrite: bool, n_tiles) -> None:
-    """The pre-flight of a time-lapse: an image model (labels are made per image), every frame readable and finite
-    (read one at a time), the first frame a valid input for the model."""
+    """The pre-flight of a time-lapse: frames of the model's dimensions, every frame readable and finite (read one
+    at a time), the first frame a valid input for the model."""
     t, declared = layout
     frames = TiffFrames(path, t)
-    if run.output == "labels":
-        raise DataError(
-            f"{path} is a time-lapse of {len(frames)} frames; fijiport predicts time-lapses frame by frame with image models "
-            "(CARE, N2V), not yet with label models: save its frames as separate images in Fiji (Image > Stacks > Tools > "
-            "Stack Splitter, or Image > Hyperstacks > Reduce Dimensionality... for one frame) and predict those"
-        )
     if declared and len(declared) != len(run.image_axes):
         raise DataError(
             f"{path} is a time-lapse whose frames are {declared} ({list(frames.shape)}) but the model takes {run.image_axes} "

@@ -11,7 +11,7 @@ from ..artifacts.model_folder import ModelFolder
 from ..axes import stored_axes, transpose_axes
 from ..files import check_output, declared_axes, read_tiff
 from ..tiling import check_tile_sizes, choose_tiles
-from .outputs import Prediction, label_targets, plausibility, write_image, write_labels, wrong_dimensions
+from .outputs import LabelFrame, Prediction, label_targets, plausibility, write_image, write_labels, wrong_dimensions
 
 
 def folder_runner(
@@ -40,20 +40,28 @@ def folder_runner(
             return result.image, tiles
         return transpose_axes(result.image, axes, src), tiles
 
+    def predict_labels_frame(img: np.ndarray, declared: Optional[str], n_tiles) -> tuple[LabelFrame, tuple[int, ...]]:
+        """An image (or one frame of a time-lapse, in its own layout ``declared``) segmented, and the tiles per
+        model axis."""
+        src = stored_axes(declared, img.shape, axes, folder.n_channel_in)  # ImageJ writes channels first
+        tiles = choose_tiles(img.shape, src, n_tiles)
+        x, tiles = transpose_axes(img, src, axes), tuple(tiles[src.index(a)] for a in axes)
+        result = kind.predict(folder, model, x, tiles, normalised=intensity == "normalised")
+        assert result.labels is not None
+        return LabelFrame(result.labels, result.polygons, x, axes), tiles
+
+    record = folder.training_record
+    object_stats = record.object_stats if record else None
+
     def run(path: Path, out_dir: Path, n_tiles, overwrite: bool):
         img = read_tiff(path)  # checked by predict_images' pre-flight with ``check``
         if kind.output == "labels":
-            src = stored_axes(declared_axes(path), img.shape, axes, folder.n_channel_in)  # ImageJ writes channels first
-            tiles = choose_tiles(img.shape, src, n_tiles)
-            x, tiles = transpose_axes(img, src, axes), tuple(tiles[src.index(a)] for a in axes)
-            result = kind.predict(folder, model, x, tiles, normalised=intensity == "normalised")
-            assert result.labels is not None
+            frame, tiles = predict_labels_frame(img, declared_axes(path), n_tiles)
             written = write_labels(
-                result.labels, img, axes, label_targets(out_dir, path.name), overwrite, polygons=result.polygons, source=path
+                frame.labels, frame.image, axes, label_targets(out_dir, path.name), overwrite, polygons=frame.polygons, source=path
             )
-            record = folder.training_record
-            warnings = plausibility(path, result.labels, record.object_stats if record else None)
-            return Prediction(path, written, int(len(np.unique(result.labels)) - 1), tiles, warnings)
+            warnings = plausibility(path, frame.labels, object_stats)
+            return Prediction(path, written, int(len(np.unique(frame.labels)) - 1), tiles, warnings)
         target = out_dir / path.name
         declared = declared_axes(path)
         restored, tiles = predict_frame(img, declared, n_tiles)
@@ -73,6 +81,8 @@ def folder_runner(
 
     run.check = check  # type: ignore[attr-defined]
     run.predict_frame = predict_frame  # type: ignore[attr-defined]
+    run.predict_labels_frame = predict_labels_frame  # type: ignore[attr-defined]
+    run.object_stats = object_stats  # type: ignore[attr-defined]
     run.image_axes, run.output, run.intensity = axes, kind.output, intensity  # type: ignore[attr-defined]
     run.training_pixel_size = folder.training_record.pixel_size_um if folder.training_record else None  # type: ignore[attr-defined]
     run.targets = lambda path, out_dir: targets(out_dir, path.name)  # type: ignore[attr-defined]

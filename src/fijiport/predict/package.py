@@ -28,7 +28,7 @@ from ..package.config_blocks import fijiport_block, stardist_block
 from ..package.read import config_dict, read_model_package, weight_formats
 from ..tiling import check_tile_sizes, choose_tiles, tile_regions, valid_size
 from .folder import folder_runner
-from .outputs import Prediction, label_targets, plausibility, write_image, write_labels, wrong_dimensions
+from .outputs import LabelFrame, Prediction, label_targets, plausibility, write_image, write_labels, wrong_dimensions
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,23 @@ class _BioimageioRunner:
         if channel == 0 and arr.ndim == data.ndim:
             arr = np.moveaxis(arr, -1, 0)
         return arr, tiles
+
+    def predict_labels_frame(self, img: np.ndarray, declared: Optional[str], n_tiles) -> tuple[LabelFrame, tuple[int, ...]]:
+        """One image (a frame of a time-lapse) segmented by a package with one label output (outlines traced from
+        the labels), and the tiles per spatial axis."""
+        if len(self.descr.outputs) != 1 or not self.labels:
+            raise DataError(
+                f"{self.source} has {len(self.descr.outputs)} outputs; time-lapses are segmented frame by frame with one label output"
+            )
+        data, tiles = self._to_model(img, self.source, n_tiles)
+        labels = self._predict(data, tiles)[self.descr.outputs[0].id]
+        return LabelFrame(labels, None, data, self.axes.replace("C", "") + "C"), tiles
+
+    @property
+    def object_stats(self) -> Optional[dict]:
+        """The training labels' object statistics (``config.fijiport``), for the plausibility warning."""
+        block = fijiport_block(config_dict(self.descr))
+        return block.object_stats if block else None
 
     def check(self, path: Path, img: np.ndarray, out_dir: Path, overwrite: bool, n_tiles=None, declared: Optional[str] = None) -> None:
         for p in (t for group in self._targets(path, out_dir).values() for t in group):

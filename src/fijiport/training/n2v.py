@@ -255,6 +255,8 @@ def _as_samples(img: np.ndarray, axes: str) -> np.ndarray:
     from csbdeep.utils import move_image_axes
 
     x = np.asarray(img, dtype=np.float32)
+    if "T" in axes and x.ndim == len(axes) - 1:  # a split of one frame: its T of 1 is dropped when the TIFF is read
+        x = np.expand_dims(x, axes.index("T"))
     src = axes if "T" in axes else "S" + axes
     x = x if "T" in axes else x[np.newaxis]
     dst = "S" + spatial_axes(axes) + "C"
