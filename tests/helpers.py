@@ -98,3 +98,58 @@ def related_pair(rng, shape, dtype="uint16"):
     if np.dtype(dtype).kind == "f":
         return (low / 1000).astype(dtype), (gt / 1000).astype(dtype)
     return np.clip(low, 0, None).astype(dtype), gt.astype(dtype)
+
+
+LIGHTSHEET_PAIR_BY = r"_ch(?P<channel>\d+)_stack(?P<stack>\d+)_.*_(?P<x>\d+)x_(?P<y>\d+)y_(?P<z>\d+)z_"
+"""Pairs :func:`lightsheet_tree`'s files by channel, stack and position, ignoring laser power and time stamps."""
+
+
+def lightsheet_name(power: str, channel: int, stack: int, pos: int, msec_abs: int) -> str:
+    """A file name as the light-sheet microscopes of the CARE paper's lab write them, e.g.
+    ``488-20_560-10_her_CamA_ch0_stack0000_488nm_0000000msec_002277875msecAbs_01x_01y_01z_00000.tif``."""
+    nm = (488, 560)[channel]
+    return (
+        f"{power}_her_CamA_ch{channel}_stack{stack:04d}_{nm}nm_{stack * 30000:07d}msec_{msec_abs:09d}msecAbs_"
+        f"{pos:02d}x_01y_01z_{stack:05d}.tif"
+    )
+
+
+def lightsheet_tree(root, shape=(48, 48), stacks=3, positions=2, channels=2, seed=0, **imwrite):
+    """A nested acquisition tree as a light-sheet lab's microscope leaves it: ``root/low`` at low laser power
+    (``488-20_560-10``) and ``root/GT`` at high power (``488-100_560-50``), each in folders by date / sample /
+    position / channel, every stack of every channel and position a file whose name differs between low and GT by the
+    laser power and the time stamps. Returns ``(low_dir, gt_dir, pairs)`` with ``pairs`` the (low, GT) paths that
+    belong together. Images are related pairs (GT smooth, low noisy), so the pair checks pass."""
+    import numpy as np
+    import tifffile
+
+    rng = np.random.default_rng(seed)
+    low_dir, gt_dir = Path(root) / "low", Path(root) / "GT"
+    pairs = []
+    t = 2277875
+    for pos in range(1, positions + 1):
+        for ch in range(channels):
+            for stack in range(stacks):
+                low, gt = related_pair(rng, shape)
+                folder = Path("2026-03-14") / "embryo1" / f"pos{pos:02d}" / f"ch{ch}"
+                paths = []
+                for base, power, img, offset in ((low_dir, "488-20_560-10", low, 0), (gt_dir, "488-100_560-50", gt, 3435)):
+                    path = base / folder / lightsheet_name(power, ch, stack, pos, t + offset)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tifffile.imwrite(path, img, **imwrite)
+                    paths.append(path)
+                pairs.append(tuple(paths))
+                t += 61234
+    return low_dir, gt_dir, pairs
+
+
+def imagej_calibrated(path, img, xy_um, z_um=None, unit="micron", axes=None, finterval=None):
+    """A TIFF as Fiji saves a calibrated image: resolution tags in pixels per unit, unit and Z step in the description."""
+    import tifffile
+
+    meta = {"unit": unit, "axes": axes or ("ZYX" if img.ndim == 3 else "YX")}
+    if z_um is not None:
+        meta["spacing"] = z_um
+    if finterval is not None:
+        meta["finterval"] = finterval
+    tifffile.imwrite(path, img, imagej=True, resolution=(1 / xy_um, 1 / xy_um), metadata=meta)

@@ -108,6 +108,24 @@ def stored_axes(declared: str | None, shape: Sequence[int], want: str, n_channel
     return want
 
 
+def frames_layout(declared: str | None, ndim: int, want: str, *, guess: bool = False) -> tuple[int, str | None] | None:
+    """Where a time-lapse keeps its frames, for a network that takes ``want`` images (no T): the T axis and the
+    frame's own axes (None when the file does not say them), or None for an image that is a single frame.
+
+    ``declared`` are the image's axes as its data folder or its file's metadata says them (fijiport's or tifffile's
+    letters; None if unknown): a declared T with as many letters as dimensions is the time axis. With ``guess``, an
+    image with one axis more than ``want`` and no declared channel axis has its frames first (how N2V reads stacks of
+    2D images); without, such an image is not taken for a time-lapse (a stack given to a 2D CARE model is refused, not
+    restored as frames).
+    """
+    if declared is not None and "T" in declared.upper() and len(declared) == ndim:
+        declared = declared.upper()
+        return declared.index("T"), declared.replace("T", "")
+    if guess and ndim == len(want) + 1 and "C" not in (declared or ""):
+        return 0, None
+    return None
+
+
 def transpose_axes(x, src: str, dst: str):
     """``x`` with its axes ``src`` reordered to ``dst`` (the same letters)."""
     import numpy as np

@@ -30,21 +30,31 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def list_tiffs(folder: Path, *, what: str = "folder") -> list[Path]:
-    """The TIFF files directly inside ``folder``, sorted by name, hidden ones skipped (see :func:`list_files`)."""
-    return list_files(folder, TIFF_SUFFIXES, what=what)
+def list_tiffs(folder: Path, *, what: str = "folder", recursive: bool = False) -> list[Path]:
+    """The TIFF files inside ``folder`` (directly, or at any depth with ``recursive``), hidden ones skipped (see
+    :func:`list_files`)."""
+    return list_files(folder, TIFF_SUFFIXES, what=what, recursive=recursive)
 
 
-def list_files(folder: Path, suffixes: tuple[str, ...], *, what: str = "folder") -> list[Path]:
-    """The files directly inside ``folder`` whose names end in one of ``suffixes`` (any case), sorted by name.
+def list_files(folder: Path, suffixes: tuple[str, ...], *, what: str = "folder", recursive: bool = False) -> list[Path]:
+    """The files inside ``folder`` whose names end in one of ``suffixes`` (any case), sorted by path.
 
-    Hidden files (names starting with ``.``) are skipped with one warning saying how many: macOS writes a
-    ``._name.tif`` of resource-fork data next to every file it copies to a non-Mac disk, and they are not images.
+    ``recursive`` lists the sub-folders too, at any depth (symbolic links to folders are not followed, so a link
+    back up the tree cannot loop). Hidden files and folders (names starting with ``.``) are skipped with one warning
+    saying how many: macOS writes a ``._name.tif`` of resource-fork data next to every file it copies to a non-Mac
+    disk, and they are not images.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{what} {folder} does not exist or is not a folder")
-    found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+    if recursive:
+        found = []
+        for root, dirs, files in os.walk(folder):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            found += [Path(root) / f for f in files if Path(f).suffix.lower() in suffixes]
+        found.sort(key=lambda p: p.relative_to(folder).parts)
+    else:
+        found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
     hidden = [p for p in found if p.name.startswith(".")]
     if hidden:
         log.warning(
@@ -149,6 +159,66 @@ def tiff_shape(path: Path) -> tuple[tuple[int, ...], str]:
             return tuple(int(s) for s in series.shape), str(series.dtype)
     except Exception as e:
         raise DataError(_unreadable(path, e)) from None
+
+
+class TiffFrames:
+    """The frames of a TIFF along axis ``axis`` (a time-lapse's T), read one at a time so memory follows a frame, not
+    the file: memory-mapped where the TIFF is stored uncompressed and contiguous, else page by page where the frames
+    are runs of pages (ImageJ hyperstacks and OME-TIFFs with T first, compressed or not), else (rare layouts) read
+    whole once, with a note in the log.
+
+    ``len(frames)`` is the number of frames, ``frames[t]`` frame ``t`` (a new array), ``frames.shape`` a frame's shape.
+    """
+
+    def __init__(self, path: Path, axis: int):
+        self.path, self.axis = Path(path), axis
+        shape, self.dtype = tiff_shape(path)
+        self.file_shape = shape
+        self.shape = shape[:axis] + shape[axis + 1 :]
+        self._whole: Optional[np.ndarray] = None
+        self._mapped: Optional[np.ndarray] = None
+        self._pages: Optional[int] = None
+        import tifffile
+
+        try:
+            self._mapped = np.asarray(tifffile.memmap(self.path, mode="r"))
+            return
+        except Exception:  # compressed, tiled, or not contiguous
+            pass
+        try:
+            with tifffile.TiffFile(self.path) as tif:
+                series = tif.series[0]
+                n_planes = int(np.prod(shape[:-2]))
+                if axis == 0 and len(series.pages) == n_planes and series.axes[-2:] == "YX":
+                    self._pages = n_planes // shape[0]
+        except Exception as e:
+            raise DataError(_unreadable(self.path, e)) from None
+        if self._pages is None:
+            log.info("%s cannot be read frame by frame (its pages are not runs of frames); reading it whole", self.path.name)
+
+    def __len__(self) -> int:
+        return self.file_shape[self.axis]
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        if not 0 <= t < len(self):
+            raise IndexError(t)
+        if self._mapped is not None:
+            return np.array(np.take(self._mapped, t, axis=self.axis))
+        if self._pages is not None:
+            import tifffile
+
+            try:
+                with tifffile.TiffFile(self.path) as tif:
+                    frame = tif.asarray(key=range(t * self._pages, (t + 1) * self._pages), series=0)
+            except Exception as e:
+                raise DataError(_unreadable(self.path, e)) from None
+            return np.asarray(frame).reshape(self.shape)
+        if self._whole is None:
+            self._whole = read_tiff(self.path)
+        return np.array(np.take(self._whole, t, axis=self.axis))
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self[t] for t in range(len(self)))
 
 
 def tiff_declared_axes(path: Path) -> Optional[tuple[str, str]]:
@@ -303,6 +373,17 @@ def atomic_dir(target: Path, overwrite: bool = False) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory available to new allocations (Linux's MemAvailable), or None where it cannot be read."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def write_json(path: Path, data: object) -> None:

@@ -37,7 +37,10 @@ def test_version():
 def test_missing_required_option_is_a_usage_error(tmp_path):
     result = invoke("prepare", "care", "--low", tmp_path)
     assert result.exit_code == 2
-    assert "--gt" in result.output
+    assert "--output" in result.output
+    result = invoke("prepare", "care", "--low", tmp_path, "-o", tmp_path / "data")  # --gt or --pairs is needed
+    assert result.exit_code == 2
+    assert "give --low and --gt folders, or --pairs" in result.output
 
 
 def _pairs(root, names_low, names_gt, shape=(16, 16)):

@@ -42,6 +42,9 @@ class FileRecord(BaseModel):
     """How the file reached the data folder: a copy, or a hard link to the original (``--link hardlink`` falls back
     to a copy across file systems). None for files written anew (StarDist masks) and in manifests before fijiport
     recorded it."""
+    pixel_size_um: Optional[dict[str, float]] = None
+    """Micrometres per pixel along Z, Y, X as the file's ImageJ or OME metadata declares them (``fijiport.calibration``);
+    None for uncalibrated files and in manifests written before fijiport read them."""
 
 
 class PairChecks(BaseModel):
@@ -72,6 +75,8 @@ class PairRecord(BaseModel):
     gt: FileRecord
     checks: Optional[PairChecks] = None
     """What the pair checks measured; None with ``--skip-pair-checks`` and in manifests written before them."""
+    key: Optional[dict[str, str]] = None
+    """With ``--pair-by``: the named groups low and GT matched (``{"channel": "0", "stack": "0012"}``)."""
 
 
 class DataManifest(BaseModel):
@@ -88,6 +93,10 @@ class DataManifest(BaseModel):
 
     def names(self, split: str) -> list[str]:
         return [p.name for p in self.pairs if p.split == split]
+
+    def pixel_sizes(self, split: str) -> list[Optional[dict[str, float]]]:
+        """Each pair's pixel size in ``split`` (the low file's, else the GT's; None where neither declares one)."""
+        return [p.low.pixel_size_um or p.gt.pixel_size_um for p in self.pairs if p.split == split]
 
     def split_of(self, name: str) -> str:
         return next(p.split for p in self.pairs if p.name == name)

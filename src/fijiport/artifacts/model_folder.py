@@ -125,6 +125,9 @@ class TrainingRecord(BaseModel):
     steps_per_second: Optional[float] = None
     parent: Optional[ParentRecord] = None
     """The model this one was fine-tuned from (``train --init-from``); None when trained from scratch."""
+    pixel_size_um: Optional[dict[str, float]] = None
+    """The training images' pixel size (micrometres along Z, Y, X; the median where they differ) as their ImageJ/OME
+    metadata declares it; None when they declare none. ``predict`` warns on images whose pixel size differs."""
 
     def images_of(self, split: str) -> list[str]:
         """The record's images of ``split``: ``test``, ``validation`` or ``train``."""

@@ -41,6 +41,12 @@ def predict(
     skip_existing: bool = typer.Option(
         False, "--skip-existing", help="Leave images whose results all exist: an interrupted batch goes on where it stopped."
     ),
+    recursive: bool = typer.Option(
+        False,
+        "--recursive",
+        help="Predict the TIFFs of every sub-folder too; each result goes under the same path below -o as its input "
+        "below the folder given, so the folder structure is kept.",
+    ),
 ) -> None:
     """Apply a model to images: restored TIFFs (CARE), or label TIFFs + ImageJ ROI sets + a CSV of
     per-object area, centroid and mean intensity (StarDist).
@@ -53,6 +59,7 @@ def predict(
     Examples:
       [bold]fijiport predict models/stardist_nuclei raw/ -o segmented[/]
       [bold]fijiport predict care_model.zip stack.tif -o restored --tiles 1,4,4[/]
+      [bold]fijiport predict models/care acq/5pct --recursive -o restored[/]   (restored/<same sub-folders>/<same names>)
     """
 
     try:
@@ -67,6 +74,7 @@ def predict(
                 intensity=intensity,
                 overwrite=overwrite,
                 skip_existing=skip_existing,
+                recursive=recursive,
                 progress=lambda i, n, name: bar.update(task, completed=i, total=n, description=f"predicting {name}"),
             )
     except KeyboardInterrupt:
@@ -77,7 +85,7 @@ def predict(
         table.add_column(col, overflow="fold")
     for r in results:
         table.add_row(
-            r.source.name,
+            r.relative or r.source.name,
             "×".join(map(str, r.n_tiles)),
             "" if r.n_objects is None else str(r.n_objects),
             ("skipped (exists): " if r.skipped else "") + ", ".join(p.name for p in r.outputs),
@@ -89,6 +97,9 @@ def predict(
                 "normalised": "the network's normalised output (CARE: 0-1 between the input's percentiles, as deepImageJ "
                               "and CSBDeep-Fiji write it)"}  # fmt: skip
         out.print(f"restored images hold {', '.join(what[w] for w in sorted(written))}; --intensity chooses")
+    rescale = [r for r in results if r.pixel_size_warning]
+    if rescale:
+        err.print(f"[yellow]{len(rescale)} image(s) have another pixel size than the training images[/] (see the warnings above)")
     warned = [w for r in results for w in r.warnings]
     if warned:
         err.print(f"[yellow]{len(warned)} image(s) look implausible[/] (see the warnings above)")

@@ -12,7 +12,9 @@ from ..artifacts.data_folder import MANIFEST_NAME
 from ..config.data import PrepareCareConfig, PrepareStardistConfig
 from ..config.loading import validate_config
 from ..config.n2v import PrepareN2vConfig
-from ..data import prepare_care, prepare_n2v, prepare_stardist
+from ..data import PairingResult, plan_care_pairs, prepare_care, prepare_n2v, prepare_stardist
+from ..data.pairing import describe_key
+from ..errors import DataError
 from ._common import FijiportCommand, HelpGroup, out, progress_bar
 
 app = typer.Typer(
@@ -24,14 +26,44 @@ app = typer.Typer(
 
 @app.command("care", cls=FijiportCommand)
 def care(
-    low: Path = typer.Option(..., "--low", help="Folder of low-SNR acquisitions (the network's input), TIFF files.", show_default=False),
-    gt: Path = typer.Option(..., "--gt", help="Folder of high-SNR ground truth with the same file names as --low.", show_default=False),
+    low: Optional[Path] = typer.Option(
+        None, "--low", help="Folder of low-SNR acquisitions (the network's input), TIFF files.", show_default=False
+    ),
+    gt: Optional[Path] = typer.Option(
+        None,
+        "--gt",
+        help="Folder of high-SNR ground truth: the same file names as --low, or names --pair-by pairs with them.",
+        show_default=False,
+    ),
     output: Path = typer.Option(
         ...,
         "--output",
         "-o",
         help="Data folder to create; gets train/ and test/ with low/ and GT/ each, and a manifest.",
         show_default=False,
+    ),
+    pair_by: Optional[str] = typer.Option(
+        None,
+        "--pair-by",
+        help="Pair files by what their names mean: a regular expression whose named groups form the key, searched in "
+        "each path below --low/--gt, e.g. '_ch(?P<channel>\\d+)_stack(?P<stack>\\d+)' pairs by channel and stack and "
+        "ignores the laser power and time stamps.",
+        show_default=False,
+    ),
+    pairs: Optional[Path] = typer.Option(
+        None,
+        "--pairs",
+        help="A CSV file of low,gt rows (paths relative to its folder) instead of --low and --gt.",
+        show_default=False,
+    ),
+    recursive: bool = typer.Option(
+        False, "--recursive", help="Take the TIFFs of sub-folders too, at any depth; names in the data folder keep the path."
+    ),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="List the pairs it would make, the unpaired files and any key matching several files; read no pixels, "
+        "write nothing (exit 1 if the pairing would be refused).",
     ),
     axes: Optional[str] = typer.Option(
         None,
@@ -42,7 +74,9 @@ def care(
         0.3, "--test-fraction", help="Fraction of the image pairs held out for `fijiport qc` and never used in training."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the train/test split; the same seed and names give the same split."),
-    allow_unpaired: bool = typer.Option(False, "--allow-unpaired", help="Skip files present in only one folder instead of stopping."),
+    allow_unpaired: bool = typer.Option(
+        False, "--allow-unpaired", help="Skip files without a partner (or not matched by --pair-by) instead of stopping."
+    ),
     link: str = typer.Option(
         "copy",
         "--link",
@@ -56,15 +90,20 @@ def care(
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the data folder if it exists."),
 ) -> None:
-    """Pair low/GT TIFFs by file name, check them and each pair, and split them reproducibly.
+    """Pair low/GT TIFFs (by file name, by what the names mean, or from a list), check them and each pair, and
+    split them reproducibly.
 
     Refuses pairs that are not pairs (folders swapped, GT names shuffled, GT shifted against its input, inputs
-    clipped), naming the file and the figure; warns on borderline figures.
+    clipped), naming the file and the figure; warns on borderline figures. A --pair-by key that matches two files
+    is refused naming them.
 
     The originals are only read: the data folder gets copies (or hard links) and a manifest with
-    each source's sha256.
+    each source's path and sha256.
 
-    Example: [bold]fijiport prepare care --low raw/low --gt raw/GT -o data --axes ZYX[/]
+    \b
+    Examples:
+      [bold]fijiport prepare care --low raw/low --gt raw/GT -o data --axes ZYX[/]
+      [bold]fijiport prepare care --low acq/5pct --gt acq/100pct --recursive --pair-by '_ch(?P<ch>\\d+)_stack(?P<stack>\\d+)' --dry-run[/]
     """
 
     config = validate_config(
@@ -76,9 +115,20 @@ def care(
             "allow_unpaired": allow_unpaired,
             "link": link,
             "check_pairs": not skip_pair_checks,
+            "pair_by": pair_by,
+            "recursive": recursive,
+            "pairs_file": None if pairs is None else str(pairs),
         },
         source="options",
     )
+    if dry_run:
+        pairing = plan_care_pairs(low, gt, config, output)
+        _print_pairing(pairing)
+        refusal = pairing.refusal(config.allow_unpaired)
+        if refusal:
+            raise DataError(refusal)
+        out.print(f"{len(pairing.pairs)} pair(s) would go to {output} (dry run: nothing read or written)")
+        return
     with progress_bar(transient=True) as bar:
         task = bar.add_task("checking and copying", total=None)
         manifest = prepare_care(
@@ -95,6 +145,42 @@ def care(
     if manifest.skipped_unpaired:
         out.print(f"skipped unpaired: {', '.join(manifest.skipped_unpaired)}")
     out.print(f"manifest: {output / MANIFEST_NAME}")
+
+
+def _print_pairing(pairing: PairingResult) -> None:
+    """``prepare care --dry-run``: every pair (key, low, GT, name in the data folder), then every file left out; plain
+    lines (paths are long, and they are meant to be read, grepped or copied)."""
+
+    def say(text: str) -> None:
+        out.print(text, markup=False, highlight=False)
+
+    say(f"{len(pairing.pairs)} pair(s) by {pairing.how}")
+    for pair in pairing.pairs:
+        say(f"{describe_key(pair.key) if pair.key else pair.name}")
+        say(f"  low  {_shown(pair.source, pairing.source_label)}")
+        say(f"  GT   {_shown(pair.target, pairing.target_label)}")
+        say(f"  as   {pair.name}")
+    for what, files in (
+        (f"only in {pairing.source_label} (no GT)", pairing.only_source),
+        (f"only in {pairing.target_label} (no low)", pairing.only_target),
+        (f"in {pairing.source_label}, not matched by --pair-by", pairing.unmatched_source),
+        (f"in {pairing.target_label}, not matched by --pair-by", pairing.unmatched_target),
+    ):
+        if files:
+            say(f"{what}: {len(files)}")
+            for f in files:
+                say(f"  {f}")
+    for a in pairing.ambiguous:
+        say(f"ambiguous: {a.headline()}")
+        for f in a.files:
+            say(f"  {f}")
+
+
+def _shown(path: Path, root: str) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
 
 
 @app.command("stardist", cls=FijiportCommand)

@@ -19,13 +19,15 @@ class CareTrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     axes: Optional[str] = None
-    """Axes of the training images (``YX``, ``ZYX``, ``YXC``, ``ZYXC``); read from the data folder's manifest when not given."""
+    """Axes of the training images (``YX``, ``ZYX``, ``YXC``, ``ZYXC``; with ``T`` for time-lapses, whose frames are
+    training images of their own); read from the data folder's manifest when not given."""
 
     patch_size: Optional[list[int]] = None
     """Size of the training patches per spatial axis (e.g. ``[128, 128]`` or ``[16, 64, 64]``); by default 128 per axis in 2D and 16×64×64 in 3D, shrunk to fit the smallest image."""
 
     patches_per_image: int = Field(default=64, ge=1)
-    """Number of patches sampled from each training image."""
+    """Number of patches sampled from each training image (each frame of a time-lapse: patches come from every frame,
+    each normalised with its own frame's percentiles, as the frames are predicted)."""
 
     epochs: int = Field(default=100, ge=1)
     """Number of training epochs."""
@@ -79,8 +81,8 @@ class CareTrainConfig(BaseModel):
         if v is None:
             return v
         v = normalize_axes(v)
-        if set(v) - set("ZYXC"):
-            raise ValueError(f"CARE trains on axes made of Z, Y, X and C; got {v!r}")
+        if set(v) - set("TZYXC"):
+            raise ValueError(f"CARE trains on axes made of T (frames of a time-lapse), Z, Y, X and C; got {v!r}")
         return v
 
     @field_validator("unet_kernel_size")

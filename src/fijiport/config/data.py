@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..axes import normalize_axes
+from ..errors import ConfigError
+
+
+def compile_pair_by(pattern: str) -> re.Pattern[str]:
+    """``--pair-by`` as a compiled expression; refused (:class:`ConfigError`) when it is not one or names no group."""
+    example = "'_ch(?P<channel>\\d+)_stack(?P<stack>\\d+)'"
+    try:
+        regex = re.compile(pattern)
+    except re.error as e:
+        raise ConfigError(f"--pair-by {pattern!r} is not a regular expression ({e}); e.g. {example}") from None
+    if not regex.groupindex:
+        raise ConfigError(
+            f"--pair-by {pattern!r} has no named group, so it gives no key to pair by: name the parts low and GT share, "
+            f"e.g. {example} (plain (...) groups are not part of the key)"
+        )
+    return regex
 
 
 class PrepareCareConfig(BaseModel):
@@ -36,10 +53,36 @@ class PrepareCareConfig(BaseModel):
     and that neither is clipped; refuse clear failures, warn on borderline ones. ``--skip-pair-checks`` turns them off,
     for pairs that are meant to differ in ways these checks take for mistakes."""
 
+    pair_by: Optional[str] = None
+    """A regular expression with named groups, searched in each file's path below ``--low`` / ``--gt``: a low file
+    pairs with the GT file whose groups match the same values (e.g. channel, stack and position, not the laser power
+    or the time stamps). Without it, files pair by identical name (identical path with ``recursive``)."""
+
+    recursive: bool = False
+    """Take the files of sub-folders too, at any depth (data folder names: the path below ``--low`` with ``__``
+    between folders)."""
+
+    pairs_file: Optional[str] = None
+    """A CSV file of ``low,gt`` rows (paths relative to its folder, or absolute) instead of ``--low`` and ``--gt``."""
+
     @field_validator("axes")
     @classmethod
     def _axes(cls, v: Optional[str]) -> Optional[str]:
         return None if v is None else normalize_axes(v)
+
+    @field_validator("pair_by")
+    @classmethod
+    def _pair_by(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None:
+            compile_pair_by(v)
+        return v
+
+    @model_validator(mode="after")
+    def _one_way_of_pairing(self) -> PrepareCareConfig:
+        if self.pairs_file is not None and (self.pair_by is not None or self.recursive):
+            given = " and ".join(o for o, v in (("--pair-by", self.pair_by), ("--recursive", self.recursive)) if v)
+            raise ConfigError(f"--pairs lists the pairs itself: drop {given} (they choose files from --low and --gt folders)")
+        return self
 
 
 class PrepareStardistConfig(BaseModel):

@@ -10,9 +10,9 @@ from ..artifacts.data_folder import (
     load_n2v_manifest,
     load_stardist_manifest,
 )
-from .care import prepare_care
+from .care import plan_care_pairs, prepare_care
 from .n2v import prepare_n2v
-from .pairing import ImagePair, PairingResult, pair_images
+from .pairing import ImagePair, PairingResult, pair_acquisitions, pair_images
 from .split import split_names
 from .stardist import prepare_stardist
 
@@ -26,7 +26,9 @@ __all__ = [
     "load_manifest",
     "load_n2v_manifest",
     "load_stardist_manifest",
+    "pair_acquisitions",
     "pair_images",
+    "plan_care_pairs",
     "prepare_care",
     "prepare_n2v",
     "prepare_stardist",

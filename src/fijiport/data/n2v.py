@@ -19,6 +19,7 @@ import numpy as np
 from .. import __version__
 from ..artifacts.data_folder import GT_DIR, IMAGES_DIR, N2V_SPLITS, FileRecord, N2vManifest, N2vRecord, write_manifest
 from ..axes import normalize_axes
+from ..calibration import pixel_size_um
 from ..config.n2v import PrepareN2vConfig
 from ..errors import ConfigError, DataError
 from ..files import Placer, atomic_dir, list_tiffs, read_tiff, sha256_file, tiff_shape
@@ -109,7 +110,10 @@ def prepare_n2v(
             if gt_shape != shape:
                 raise DataError(f"{gts[name]} is {gt_shape} but its image {path} is {shape}; ground truth must have the image's size")
             gt_record = FileRecord(source=str(gts[name].resolve()), sha256=sha256_file(gts[name]), shape=list(gt_shape), dtype=gt_dtype)
-        records[name] = (FileRecord(source=str(path.resolve()), sha256=sha256_file(path), shape=list(shape), dtype=dtype), gt_record)
+        record = FileRecord(
+            source=str(path.resolve()), sha256=sha256_file(path), shape=list(shape), dtype=dtype, pixel_size_um=pixel_size_um(path)
+        )
+        records[name] = (record, gt_record)
         if progress:
             progress(i + 1, 2 * len(names))
 

@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import DataError
-from ..files import read_tiff
+from ..files import TiffFrames, read_tiff, tiff_shape
 
 log = logging.getLogger(__name__)
 
@@ -97,45 +97,43 @@ def sample_care_patches(
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Normalised (source, target) patches from (source, target) TIFF pairs, as ``create_patches`` makes them.
 
-    ``axes`` are the images' axes, ``patch_size`` has one entry per axis (the channel count for ``C``).
-    Returns ``X, Y, axes`` with axes ``"SC" + spatial``. Draws from the global ``np.random`` state,
-    like csbdeep, so seed it for repeatable patches.
+    ``axes`` are the images' axes, ``patch_size`` has one entry per axis but ``T`` (the channel count for ``C``).
+    A time-lapse (``T`` in ``axes``) is read one frame at a time, and each frame is an image of its own: ``n_per_image``
+    patches from every frame, normalised with that frame's percentiles (as csbdeep does for the images it is given,
+    and as ``predict`` normalises each frame). Returns ``X, Y, axes`` with axes ``"SC" + spatial``. Draws from the
+    global ``np.random`` state, like csbdeep, so seed it for repeatable patches.
     """
     from csbdeep.data import norm_percentiles
     from csbdeep.data.generate import shuffle_inplace
 
     patch_size = tuple(int(p) for p in patch_size)
-    if len(axes) != len(patch_size):
-        raise DataError(f"patch size {list(patch_size)} needs one entry per image axis ({axes})")
-    channel = axes.index("C") if "C" in axes else None
+    frame_axes = axes.replace("T", "")
+    if len(frame_axes) != len(patch_size):
+        raise DataError(f"patch size {list(patch_size)} needs one entry per image axis ({frame_axes})")
+    channel = frame_axes.index("C") if "C" in frame_axes else None
     normalize = norm_percentiles(percentiles=tuple(percentiles))
-    n_patches = len(pairs) * n_per_image
+    t_axis = axes.index("T") if "T" in axes else None
+    n_frames = [1 if t_axis is None else tiff_shape(source)[0][t_axis] for source, _ in pairs]
+    n_patches = sum(n_frames) * n_per_image
     X = np.empty((n_patches,) + patch_size, dtype=np.float32)
     Y = np.empty_like(X)
+    done = 0
     for i, (source_path, target_path) in enumerate(pairs):
-        x, y = open_tiff(source_path), open_tiff(target_path)
-        if x.shape != y.shape:
-            raise DataError(f"{source_path} is {x.shape} but {target_path} is {y.shape}; a pair must have one shape")
-        if x.ndim != len(axes):
-            raise DataError(f"{source_path} has {x.ndim} dimensions, the data folder's axes {axes} have {len(axes)}")
-        if channel is not None and patch_size[channel] != x.shape[channel]:
-            raise DataError(f"{source_path} has {x.shape[channel]} channels; patches must hold all of them")
-        too_big = [(a, p, s) for a, p, s in zip(axes, patch_size, x.shape) if p > s]
-        if too_big:
-            detail = ", ".join(f"{a}: patch {p} > image {s}" for a, p, s in too_big)
-            raise DataError(f"patches do not fit in {source_path} ({detail}); use a smaller --patch-size")
-        try:
-            centres = draw_centres(foreground_mask(y, patch_size), patch_size, n_per_image)
-        except ValueError:
-            raise DataError(
-                f"{target_path} has no region bright enough to sample patches from (every {list(patch_size)} window is "
-                "below 40% of the image's 99.9th percentile); check that the ground truth is not empty, "
-                "or use a smaller --patch-size"
-            ) from None
-        patches_y, patches_x = cut_patches(y, centres, patch_size), cut_patches(x, centres, patch_size)
-        part = slice(i * n_per_image, (i + 1) * n_per_image)
-        X[part], Y[part] = normalize(patches_x, patches_y, x, y, None, channel)
-        del x, y
+        if t_axis is None:
+            images = [(open_tiff(source_path), open_tiff(target_path), "")]
+        else:
+            (s_shape, _), (t_shape, _) = tiff_shape(source_path), tiff_shape(target_path)
+            if s_shape != t_shape:
+                raise DataError(f"{source_path} is {s_shape} but {target_path} is {t_shape}; a pair must have one shape")
+            if len(s_shape) != len(axes):
+                raise DataError(f"{source_path} has {len(s_shape)} dimensions, the data folder's axes {axes} have {len(axes)}")
+            xs, ys = TiffFrames(source_path, t_axis), TiffFrames(target_path, t_axis)
+            images = ((xs[t], ys[t], f" (frame {t})") for t in range(len(xs)))
+        for x, y, frame in images:
+            part = slice(done, done + n_per_image)
+            X[part], Y[part] = _pair_patches(x, y, source_path, target_path, frame, frame_axes, patch_size, n_per_image, normalize, channel)
+            done += n_per_image
+            del x, y
         if progress:
             progress(i + 1, len(pairs))
     shuffle_inplace(X, Y)
@@ -143,4 +141,28 @@ def sample_care_patches(
         X, Y = X[:, np.newaxis], Y[:, np.newaxis]
     else:
         X, Y = np.moveaxis(X, 1 + channel, 1), np.moveaxis(Y, 1 + channel, 1)
-    return X, Y, "SC" + axes.replace("C", "")
+    return X, Y, "SC" + frame_axes.replace("C", "")
+
+
+def _pair_patches(x, y, source_path: Path, target_path: Path, frame: str, axes: str, patch_size, n: int, normalize, channel):
+    """``n`` normalised patch pairs from one image pair (or one frame of a time-lapse pair: ``frame`` says which)."""
+    if x.shape != y.shape:
+        raise DataError(f"{source_path} is {x.shape} but {target_path} is {y.shape}; a pair must have one shape")
+    if x.ndim != len(axes):
+        raise DataError(f"{source_path} has {x.ndim} dimensions, the data folder's axes {axes} have {len(axes)}")
+    if channel is not None and patch_size[channel] != x.shape[channel]:
+        raise DataError(f"{source_path} has {x.shape[channel]} channels; patches must hold all of them")
+    too_big = [(a, p, s) for a, p, s in zip(axes, patch_size, x.shape) if p > s]
+    if too_big:
+        detail = ", ".join(f"{a}: patch {p} > image {s}" for a, p, s in too_big)
+        raise DataError(f"patches do not fit in {source_path} ({detail}); use a smaller --patch-size")
+    try:
+        centres = draw_centres(foreground_mask(y, patch_size), patch_size, n)
+    except ValueError:
+        raise DataError(
+            f"{target_path}{frame} has no region bright enough to sample patches from (every {list(patch_size)} window is "
+            "below 40% of the image's 99.9th percentile); check that the ground truth is not empty, "
+            "or use a smaller --patch-size"
+        ) from None
+    patches_y, patches_x = cut_patches(y, centres, patch_size), cut_patches(x, centres, patch_size)
+    return normalize(patches_x, patches_y, x, y, None, channel)

@@ -12,6 +12,7 @@ import numpy as np
 from .. import __version__
 from ..artifacts.data_folder import IMAGES_DIR, MASKS_DIR, SPLITS, FileRecord, StardistManifest, StardistRecord, write_manifest
 from ..axes import normalize_axes
+from ..calibration import pixel_size_um
 from ..config.data import PrepareStardistConfig
 from ..errors import ConfigError, DataError, UsageError
 from ..files import Placer, atomic_dir, list_files, list_tiffs, read_tiff, sha256_file
@@ -135,7 +136,13 @@ def prepare_stardist(
         raw_mask = read_tiff(mask_path) if mask_kind == "mask" else rois_to_labels(mask_path, spatial_shape)
         masks[name], reports[name] = check_label_image(raw_mask, spatial_shape, mask_path, min_area=config.min_area)
         records[name] = (
-            FileRecord(source=str(img_path.resolve()), sha256=sha256_file(img_path), shape=list(image.shape), dtype=str(image.dtype)),
+            FileRecord(
+                source=str(img_path.resolve()),
+                sha256=sha256_file(img_path),
+                shape=list(image.shape),
+                dtype=str(image.dtype),
+                pixel_size_um=pixel_size_um(img_path),
+            ),
             FileRecord(
                 source=str(Path(mask_path).resolve()),
                 sha256=sha256_file(mask_path),

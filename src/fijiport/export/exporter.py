@@ -20,9 +20,10 @@ import numpy as np
 
 from ..artifacts.model_folder import ModelFolder
 from ..artifacts.qc_report import DenoisingQc, QcReport, RestorationQc, SegmentationQc, read_qc_report
+from ..axes import frames_layout
 from ..config.export import ExportMeta, checked_percentiles
 from ..errors import DataError, ExportError
-from ..files import all_or_nothing, check_output, read_tiff
+from ..files import TiffFrames, all_or_nothing, check_output, declared_axes, read_tiff, tiff_shape
 from ..kinds.base import ExportContext, test_image_layout
 from ..package.read import offline_tolerant_github_check
 from ..package.tolerance import agree, strict
@@ -367,12 +368,13 @@ def _installed_tf_version() -> str:
 
 
 def _test_image(folder: ModelFolder, test_input: Optional[Path]) -> np.ndarray:
-    """``--test-input``, or the first image of the training record's splits (held-out test images first)."""
+    """``--test-input``, or the first image of the training record's splits (held-out test images first); of a
+    time-lapse, its first frame (the network takes frames)."""
     if test_input is not None:
         path = Path(test_input)
         if not path.is_file():
             raise DataError(f"--test-input {path} does not exist")
-        return read_tiff(path)
+        return _first_frame(path, None, folder.image_axes)
     record, kind = folder.training_record, folder.kind
     if record is not None and record.data_dir:
         for split in kind.test_image_splits:
@@ -381,8 +383,18 @@ def _test_image(folder: ModelFolder, test_input: Optional[Path]) -> np.ndarray:
                 candidate = Path(record.data_dir) / sub / kind.data_input_dir / name
                 if candidate.is_file():
                     log.info("test input: %s", candidate)
-                    return read_tiff(candidate)
+                    return _first_frame(candidate, record.axes, folder.image_axes)
     raise DataError(f"no test input for {folder.path}: pass --test-input IMAGE.tif ({kind.test_input_hint})")
+
+
+def _first_frame(path: Path, data_axes: Optional[str], image_axes: str) -> np.ndarray:
+    """The image, or the first frame of a time-lapse (``T`` in the data folder's or the file's axes), read alone."""
+    shape, _ = tiff_shape(path)
+    layout = frames_layout(data_axes or declared_axes(path), len(shape), image_axes)
+    if layout is None:
+        return read_tiff(path)
+    log.info("test input: the first frame of the time-lapse %s", path.name)
+    return TiffFrames(path, layout[0])[0]
 
 
 def crop_to_valid_size(x: np.ndarray, spatial: str, div_by: int, min_size: int, pad_mode: Optional[str] = None) -> np.ndarray:

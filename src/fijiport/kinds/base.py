@@ -350,6 +350,17 @@ class ModelKind:
         """The model card's training-data sentence from the folder's training record."""
         raise NotImplementedError
 
+    def training_text(self, folder: ModelFolder, given: Optional[str]) -> str:
+        """The card's training-data paragraph: ``given`` (``training_data:`` of ``--meta``) or the record's sentence,
+        then the training images' pixel size when the record has it."""
+        text = given or self.training_markdown(folder)
+        return text + pixel_size_markdown(folder.training_record.pixel_size_um if folder.training_record else None)
+
+    @staticmethod
+    def training_pixel_size(folder: ModelFolder) -> Optional[dict[str, float]]:
+        """``config.fijiport.training_pixel_size_um``: the training record's, or None."""
+        return folder.training_record.pixel_size_um if folder.training_record else None
+
     def parent_markdown(self, folder: ModelFolder) -> str:
         """The model card's "fine-tuned from ..." paragraph (empty for a model trained from scratch): the parent's name,
         its Zoo id, DOI and version when it came from a package, its weights' sha256 and what was taken from it."""
@@ -430,6 +441,21 @@ NO_QC = (
     "No QC report was given at export. Run `fijiport qc` on held-out paired images and export "
     "again with `--qc qc_report/qc.json` to include its figures here."
 )
+
+
+def pixel_size_markdown(um: Optional[dict[str, float]]) -> str:
+    """The card's sentence on the training pixel size (empty when unknown)."""
+    if not um:
+        return ""
+    axes = [a for a in "ZYX" if a in um]
+    sizes = " × ".join(f"{um[a]:.4g}" for a in axes) + f" µm ({' × '.join(axes)})"
+    return (
+        f"\n\nPixel size of the training images: **{sizes}**. The model restores structures at this sampling: "
+        "rescale images of another pixel size to it first (Fiji: Image > Scale...); `fijiport predict` warns when an "
+        "image differs by more than 20 %."
+    )
+
+
 NOT_DESCRIBED = "Not described. Set `training_data:` in --meta to describe or link the training data."
 
 

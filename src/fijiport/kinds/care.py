@@ -240,7 +240,7 @@ class CareKind(ModelKind):
             "p_high": folder.percentiles[1],
             "percentiles_source": origin[folder.percentiles_source],
             "weights_list": ", ".join(f"`{k}`" for k in ctx.diffs),
-            "training_data": meta.training_data or self.training_markdown(folder),
+            "training_data": self.training_text(folder, meta.training_data),
             "fine_tuned_from": self.parent_markdown(folder),
             "qc_section": self.qc_section(ctx),
             "zip_name": ctx.zip_name,
@@ -302,6 +302,7 @@ class CareKind(ModelKind):
             halo=g.halo,
             max_abs_diff_to_keras=ctx.diffs,
             parent=self.parent_block(folder),
+            training_pixel_size_um=self.training_pixel_size(folder),
         )
         return {"deepimagej": deepimagej_block(), "fijiport": block.to_rdf()}
 

@@ -266,7 +266,7 @@ class N2vKind(ModelKind):
             "stds": ", ".join(f"{s:.6g}" for s in stds),
             "blind_spot": f"{config.get('n2v_perc_pix', '?')} % of the pixels, neighbourhood radius {config.get('n2v_neighborhood_radius', '?')}",
             "weights_list": ", ".join(f"`{k}`" for k in ctx.diffs),
-            "training_data": meta.training_data or self.training_markdown(folder),
+            "training_data": self.training_text(folder, meta.training_data),
             "qc_section": self.qc_section(ctx),
             "zip_name": ctx.zip_name,
             "model_folder_name": folder.name,
@@ -315,7 +315,8 @@ class N2vKind(ModelKind):
         means, stds = mean_std(folder)
         block = FijiportBlock.model_validate(
             {"kind": self.name, "percentiles": [], "div_by": g.div_by, "halo": g.halo, "max_abs_diff_to_keras": ctx.diffs,
-             "qc": self.qc_record(ctx), "n2v_config": folder.config, "means": means.tolist(), "stds": stds.tolist()}
+             "qc": self.qc_record(ctx), "n2v_config": folder.config, "means": means.tolist(), "stds": stds.tolist(),
+             "training_pixel_size_um": self.training_pixel_size(folder)}
         )  # fmt: skip
         return {"deepimagej": deepimagej_block(), "fijiport": block.to_rdf()}
 

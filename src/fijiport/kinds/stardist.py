@@ -382,7 +382,7 @@ class StardistKind(ModelKind):
             "prob_thresh": f"{thresholds['prob']:.4f}",
             "nms_thresh": f"{thresholds['nms']:.2f}",
             "weights_list": ", ".join(f"`{k}`" for k in ctx.diffs),
-            "training_data": meta.training_data or self.training_markdown(folder),
+            "training_data": self.training_text(folder, meta.training_data),
             "fine_tuned_from": self.parent_markdown(folder),
             "thresholds_origin": _thresholds_origin(folder),
             "qc_section": self.qc_section(ctx),
@@ -472,6 +472,7 @@ class StardistKind(ModelKind):
             halo=g.halo,
             max_abs_diff_to_keras=ctx.diffs,
             object_stats=folder.training_record.object_stats if folder.training_record else None,
+            training_pixel_size_um=self.training_pixel_size(folder),
             qc=self.qc_record(ctx),
             parent=self.parent_block(folder),
         )

@@ -34,6 +34,9 @@ class FijiportBlock(BaseModel):
     qc: Optional[dict[str, Any]] = None
     """The QC figures export put in the card (``task``, ``n_images``, ``split``, ``from_other_model`` and the kind's
     metrics); ``zoo-check`` fails a package whose figures show a model that makes images worse."""
+    training_pixel_size_um: Optional[dict[str, float]] = None
+    """The training images' pixel size (micrometres along Z, Y, X) from the training record; ``predict`` warns on
+    images whose pixel size differs by more than 20 %."""
     parent: Optional[dict[str, Any]] = None
     """The model this one was fine-tuned from (``train --init-from``): its name, kind, weights file and sha256, and
     for packages its Zoo id, version and DOI. The rdf's own ``parent`` holds the Zoo id when there is one."""
@@ -51,6 +54,7 @@ class FijiportBlock(BaseModel):
                 "halo",
                 "max_abs_diff_to_keras",
                 "object_stats",
+                "training_pixel_size_um",
                 "qc",
                 "parent",
                 *sorted(set(data) - set(FijiportBlock.model_fields)),

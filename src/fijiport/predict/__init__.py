@@ -11,38 +11,55 @@ renamed, and existing outputs are kept unless ``overwrite``.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import zipfile
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Optional
 
 from ..artifacts.model_folder import has_network_config
-from ..errors import DataError
-from ..files import check_pixels, list_tiffs, read_tiff, tiff_shape
+from ..axes import axes_from_tifffile, frames_layout
+from ..calibration import describe, differences, read_pixel_size, scale_hint, write_frames
+from ..errors import ConfigError, DataError
+from ..files import TiffFrames, available_memory, check_pixels, declared_axes, list_tiffs, read_tiff, tiff_shape
 from .folder import folder_runner
-from .outputs import Prediction
+from .outputs import Prediction, write_label_frames
 from .package import package_runner
 
 log = logging.getLogger(__name__)
 
+FIJI_AXES_FIX = "in Fiji, Image > Properties... sets channels, slices and frames (then File > Save As > Tiff...)"
 WEIGHT_CHOICES = ("auto", "keras", "onnx", "openvino")
 """``auto``: Keras for model folders, ONNX (onnxruntime) for packages; ``openvino``: a package's ONNX weights on
 OpenVINO (an optional install, the fastest CPU engine ``make bench`` measured for these networks)."""
 
 
-def expand_images(paths: list[Path]) -> list[Path]:
-    """Files as given, folders as their TIFFs (sorted); refuse anything else with its name."""
-    out: list[Path] = []
+def expand_images(paths: list[Path], *, recursive: bool = False) -> list[Path]:
+    """Files as given, folders as their TIFFs (sorted; at any depth with ``recursive``); refuse anything else with
+    its name."""
+    return [f for f, _ in input_places(paths, recursive=recursive)]
+
+
+def input_places(paths: list[Path], *, recursive: bool = False) -> list[tuple[Path, PurePosixPath]]:
+    """Each input image with the path its results take below the output folder: its file name for files given one
+    by one and for the top level of a folder, the path below the folder given with ``recursive`` (so
+    ``raw/day1/pos2/a.tif`` is restored to ``OUT/day1/pos2/a.tif``)."""
+    out: list[tuple[Path, PurePosixPath]] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = list_tiffs(p)  # sorted; hidden files (macOS's ._name.tif) skipped with a warning
+            found = list_tiffs(p, recursive=recursive)  # sorted; hidden files (macOS's ._name.tif) skipped with a warning
             if not found:
-                raise DataError(f"{p} holds no .tif/.tiff files; pass TIFF images or a folder of them (Fiji: File > Save As > Tiff...)")
-            out += found
+                deeper = not recursive and any(p.glob("*/**/*.tif*"))
+                raise DataError(
+                    f"{p} holds no .tif/.tiff files"
+                    + ("; its sub-folders do: pass --recursive to predict them all, keeping the folder structure" if deeper else "")
+                    + "; pass TIFF images or a folder of them (Fiji: File > Save As > Tiff...)"
+                )
+            out += [(f, PurePosixPath(f.relative_to(p).as_posix())) for f in found]
         elif p.is_file():
-            out.append(p)
+            out.append((p, PurePosixPath(p.name)))
         else:
             raise DataError(f"{p} does not exist")
     return out
@@ -80,6 +97,7 @@ def predict_images(
     intensity: str = "auto",
     overwrite: bool = False,
     skip_existing: bool = False,
+    recursive: bool = False,
     progress: Optional[Callable[[int, int, str], None]] = None,
 ) -> list[Prediction]:
     """Predict every image with the model (folder or bioimage.io package; CARE or StarDist detected).
@@ -90,11 +108,14 @@ def predict_images(
     images : TIFF files and folders of TIFFs (hidden files skipped).
     out_dir : where results go, named after their input (never the folder of an input).
     n_tiles : tiles per image axis; by default tiles of about a million pixels.
-    weights : ``keras``, ``onnx`` or ``auto`` (Keras for folders, ONNX for packages).
+    weights : ``keras``, ``onnx``, ``openvino`` (a package's ONNX weights on OpenVINO) or ``auto`` (Keras for
+        folders, ONNX for packages).
     intensity : :data:`INTENSITY_CHOICES`.
     overwrite : replace results that exist.
     skip_existing : leave images whose results all exist (an interrupted batch goes on); an image with only some of
         its results is predicted again.
+    recursive : predict the TIFFs of the folders' sub-folders too, each result under the same path below ``out_dir``
+        as its input below the folder given.
     progress : called as ``progress(done, total, name)`` before each image.
 
     Returns
@@ -112,49 +133,78 @@ def predict_images(
         raise UsageError("--overwrite replaces results and --skip-existing keeps them: pass one of them")
     if not model.exists():
         raise DataError(f"model {model} does not exist; pass a csbdeep/stardist model folder or a bioimage.io zip")
-    files = expand_images(images)
-    for f in files:
-        if f.parent.resolve() == out_dir.resolve():
-            raise DataError(f"output folder {out_dir} holds the input {f.name}; choose another -o (inputs are never overwritten)")
-    _check_names(files)
-    check_memory(files)
+    places = input_places(images, recursive=recursive)
+    _check_places(images, places, out_dir, recursive)
+    files = [f for f, _ in places]
+    where = {f: out_dir / rel.parent for f, rel in places}  # the folder each image's results go to
+    lapses = {f: layout for f in files if (layout := time_lapse(f)) is not None}
+    check_memory(files, lapses=lapses)
     package = is_package(model)
     if intensity == "auto" and not package:
         intensity = "input"
     run = package_runner(model, weights, intensity) if package else _folder_runner(model, weights, intensity)
-    todo = _preflight(files, run, out_dir, overwrite, n_tiles, skip_existing)
+    todo = _preflight(files, run, where, overwrite, n_tiles, skip_existing, lapses)
+    scale_notes = {f: note for f in sorted(todo) if (note := pixel_size_note(f, getattr(run, "training_pixel_size", None)))}
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
-    for i, f in enumerate(files):
+    for i, (f, rel) in enumerate(places):
         if progress:
-            progress(i, len(files), f.name)
-        if f in todo:
-            results.append(run(f, out_dir, n_tiles, overwrite or skip_existing))
+            progress(i, len(files), str(rel))
+        if f in todo and f in lapses:
+            result = _predict_time_lapse(run, f, where[f], lapses[f], n_tiles, overwrite or skip_existing)
+        elif f in todo:
+            result = run(f, where[f], n_tiles, overwrite or skip_existing)
         else:
-            results.append(Prediction(f, [p for p in run.targets(f, out_dir)], skipped=True))
+            result = Prediction(f, [p for p in run.targets(f, where[f])], skipped=True)
+        result.relative = str(rel)
+        result.pixel_size_warning = scale_notes.get(f)
+        results.append(result)
     if progress:
         progress(len(files), len(files), "")
     return results
 
 
-def _check_names(files: list[Path]) -> None:
-    seen: dict[str, Path] = {}
-    for f in files:
-        if f.name in seen:
+def _check_places(given: list[Path], places: list[tuple[Path, PurePosixPath]], out_dir: Path, recursive: bool) -> None:
+    """Refuse, before anything is read, outputs that would land on an input or on each other, and (``recursive``)
+    an output folder inside a folder read recursively: the next run would take its results for inputs."""
+    out = out_dir.resolve()
+    if recursive:
+        for p in map(Path, given):
+            if p.is_dir() and (out == p.resolve() or p.resolve() in out.parents):
+                raise DataError(
+                    f"output folder {out_dir} is inside {p}, which --recursive reads: the next run would take these results "
+                    f"for inputs; choose -o outside {p}"
+                )
+    seen: dict[PurePosixPath, Path] = {}
+    for f, rel in places:
+        if (out_dir / rel.parent).resolve() == f.parent.resolve():
+            raise DataError(f"output folder {out_dir} holds the input {f.name}; choose another -o (inputs are never overwritten)")
+        if rel in seen:
             raise DataError(
-                f"two inputs are named {f.name} ({seen[f.name]} and {f}); outputs are named after their input, "
-                "so predict them into different -o folders"
+                f"two inputs are named {rel} ({seen[rel]} and {f}); outputs are named after their input, so predict "
+                "them into different -o folders"
             )
-        seen[f.name] = f
+        seen[rel] = f
 
 
-def check_memory(files: list[Path], available: Optional[int] = None) -> None:
-    """Refuse, before reading any pixel, an image whose whole-image prediction needs more memory than is free."""
+def time_lapse(path: Path) -> Optional[tuple[int, str]]:
+    """Where ``path`` keeps its frames, when its ImageJ/OME metadata declares a time axis: (the T axis, the frame's
+    axes in tifffile's letters); None for an image that is a single frame (or does not say it is a time-lapse)."""
+    declared = declared_axes(path)
+    layout = frames_layout(declared, len(tiff_shape(path)[0]), "") if declared else None
+    return None if layout is None or layout[1] is None else (layout[0], layout[1])
+
+
+def check_memory(files: list[Path], available: Optional[int] = None, lapses: Optional[dict[Path, tuple[int, str]]] = None) -> None:
+    """Refuse, before reading any pixel, an image whose whole-image prediction needs more memory than is free (for a
+    time-lapse, one frame's: frames are predicted and written one at a time)."""
     free = available if available is not None else available_memory()
     if free is None:
         return
     for f in files:
         shape, _ = tiff_shape(f)
+        if lapses and f in lapses:
+            shape = shape[: lapses[f][0]] + shape[lapses[f][0] + 1 :]
         need = math.prod(shape) * 4 * MEMORY_FACTOR
         if need > free:
             raise DataError(
@@ -165,37 +215,114 @@ def check_memory(files: list[Path], available: Optional[int] = None) -> None:
             )
 
 
-def available_memory() -> Optional[int]:
-    """Bytes of memory available to new allocations (Linux's MemAvailable), or None where it cannot be read."""
+def pixel_size_note(path: Path, training: Optional[dict[str, float]]) -> Optional[str]:
+    """A warning (logged, and returned for the result) when ``path``'s pixel size differs from the training images'
+    by more than :data:`~fijiport.calibration.TOLERANCE` along an axis both declare; None otherwise (or when either
+    is unknown)."""
+    if not training:
+        return None
+    found = read_pixel_size(path)
+    if found is None:
+        log.debug("%s declares no pixel size; not compared with the training images' %s", path.name, describe(training))
+        return None
+    differ = differences(found.um, training)
+    if not differ:
+        return None
+    by = ", ".join(f"{a} {abs(r - 1) * 100:.0f}% {'larger' if r > 1 else 'smaller'}" for a, r in differ.items())
+    note = (
+        f"{path.name}: pixel size {found.text()} ({found.source} metadata) differs from the training images' "
+        f"{describe(training)} ({by}): the model learned structures at the training pixel size and restores or segments "
+        f"others poorly; {scale_hint(found.um, training)}"
+    )
+    log.warning("%s", note)
+    return note
+
+
+def _predict_time_lapse(run, path: Path, out_dir: Path, layout: tuple[int, str], n_tiles, overwrite: bool) -> Prediction:
+    """A time-lapse predicted frame by frame, each frame normalised on its own (as csbdeep normalises the image it
+    is given), and written as it goes into one stack with T first: memory follows a frame, not the file."""
+    t, declared = layout
+    frames = TiffFrames(path, t)
+    if run.output == "labels":
+        return _segment_time_lapse(run, path, frames, declared, out_dir, n_tiles, overwrite)
+    [target] = run.targets(path, out_dir)
+    used: list[tuple[int, ...]] = []
+
+    def restored():
+        for k, frame in enumerate(frames):
+            out, tiles = run.predict_frame(frame, declared, n_tiles)
+            used[:] = [tiles]
+            log.debug("%s: frame %d of %d", path.name, k + 1, len(frames))
+            yield out
+
+    outputs = restored()
+    first = next(outputs)
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+        stack_axes = "T" + (axes_from_tifffile(declared) or "")
+    except ConfigError:  # axes fijiport has no letter for: the stack is written without axes metadata
+        stack_axes = ""
+    write_frames(target, itertools.chain([first], outputs), (len(frames), *first.shape), stack_axes, read_pixel_size(path), overwrite)
+    return Prediction(path, [target], None, used[0], intensity=run.intensity)
 
 
-def _preflight(files: list[Path], run, out_dir: Path, overwrite: bool, n_tiles, skip_existing: bool = False) -> set[Path]:
+def _segment_time_lapse(run, path: Path, frames: TiffFrames, declared: str, out_dir: Path, n_tiles, overwrite: bool) -> Prediction:
+    """A time-lapse segmented frame by frame (each frame normalised on its own, labels 1..n per frame), written as
+    one label stack with T first, one ROI set and one CSV with a frame column (:func:`write_label_frames`)."""
+    used: list[tuple[int, ...]] = []
+
+    def segmented():
+        for k, frame in enumerate(frames):
+            result, tiles = run.predict_labels_frame(frame, declared, n_tiles)
+            used[:] = [tiles]
+            log.debug("%s: frame %d of %d", path.name, k + 1, len(frames))
+            yield result
+
+    targets = tuple(run.targets(path, out_dir))
+    written, n_objects, warnings = write_label_frames(segmented(), len(frames), targets, overwrite, path, run.object_stats)
+    return Prediction(path, written, n_objects, used[0], warnings)
+
+
+def _preflight(
+    files: list[Path], run, where: dict[Path, Path], overwrite: bool, n_tiles, skip_existing: bool = False, lapses=None
+) -> set[Path]:
     """Read every image and check it (readable, finite, the model's dimensions, tiles, outputs free) before
     predicting any: a bad file is refused up front, not after hours of work with half the outputs written.
     The runners rely on it and do not check again. Returns the images to predict (with ``skip_existing``, those
     whose results do not all exist yet)."""
     todo = set()
     for f in files:
-        targets = run.targets(f, out_dir)
+        targets = run.targets(f, where[f])
         if skip_existing and all(t.exists() for t in targets):
             continue
         if skip_existing and any(t.exists() for t in targets):
             log.info("%s: some of its results exist (an interrupted run?); predicting it again", f.name)
-        img = read_tiff(f)
-        check_pixels(f, img)
-        run.check(f, img, out_dir, overwrite or skip_existing, n_tiles)
+        if lapses and f in lapses:
+            _check_time_lapse(f, run, where[f], lapses[f], overwrite or skip_existing, n_tiles)
+        else:
+            img = read_tiff(f)
+            check_pixels(f, img)
+            run.check(f, img, where[f], overwrite or skip_existing, n_tiles)
         todo.add(f)
     skipped = len(files) - len(todo)
     if skipped:
-        log.warning("skipping %d image(s) whose results exist in %s (--skip-existing)", skipped, out_dir)
+        log.warning("skipping %d image(s) whose results exist (--skip-existing)", skipped)
     return todo
+
+
+def _check_time_lapse(path: Path, run, out_dir: Path, layout: tuple[int, str], overwrite: bool, n_tiles) -> None:
+    """The pre-flight of a time-lapse: frames of the model's dimensions, every frame readable and finite (read one
+    at a time), the first frame a valid input for the model."""
+    t, declared = layout
+    frames = TiffFrames(path, t)
+    if declared and len(declared) != len(run.image_axes):
+        raise DataError(
+            f"{path} is a time-lapse whose frames are {declared} ({list(frames.shape)}) but the model takes {run.image_axes} "
+            f"images; {FIJI_AXES_FIX}"
+        )
+    for k, frame in enumerate(frames):
+        check_pixels(path, frame)
+        if k == 0:
+            run.check(path, frame, out_dir, overwrite, n_tiles, declared=declared)
 
 
 def _folder_runner(model_dir: Path, weights: str, intensity: str = "input"):

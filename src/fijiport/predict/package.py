@@ -28,7 +28,7 @@ from ..package.config_blocks import fijiport_block, stardist_block
 from ..package.read import config_dict, read_model_package, weight_formats
 from ..tiling import check_tile_sizes, choose_tiles, tile_regions, valid_size
 from .folder import folder_runner
-from .outputs import Prediction, label_targets, plausibility, write_image, write_labels, wrong_dimensions
+from .outputs import LabelFrame, Prediction, label_targets, plausibility, write_image, write_labels, wrong_dimensions
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,9 @@ class _BioimageioRunner:
             intensity = "input" if self.undo is not None else "normalised"
         self.intensity = intensity
         self.percentiles = input_percentiles(descr)
+        block = fijiport_block(config_dict(descr))
+        self.training_pixel_size = block.training_pixel_size_um if block else None
+        """The training images' pixel size (``config.fijiport``), for ``predict``'s warning."""
         if intensity == "input" and self.undo is None and any(out.id not in self.labels for out in descr.outputs):
             wrong = [out.id for out in descr.outputs if out.id not in self.labels and self._n_channels(out) != self.n_channel]
             if self.percentiles is None or wrong:
@@ -125,7 +128,55 @@ class _BioimageioRunner:
         channel = next((a for a in out.axes if a.type == "channel"), None)
         return self.stardist is not None and channel is not None and len(channel.channel_names) == 1 + int(self.stardist[0]["n_rays"])
 
-    def check(self, path: Path, img: np.ndarray, out_dir: Path, overwrite: bool, n_tiles=None) -> None:
+    @property
+    def image_axes(self) -> str:
+        return self.axes
+
+    @property
+    def output(self) -> str:
+        """``labels`` when an output is a label image (StarDist), else ``image``."""
+        return "labels" if self.labels else "image"
+
+    def predict_frame(self, img: np.ndarray, declared: Optional[str], n_tiles) -> tuple[np.ndarray, tuple[int, ...]]:
+        """One image (a frame of a time-lapse) restored by a package with one image output, in the image's own layout
+        (channels where it has them), on the scale ``intensity`` says; and the tiles per spatial axis."""
+        if len(self.descr.outputs) != 1 or self.labels:
+            raise DataError(
+                f"{self.source} has {len(self.descr.outputs)} outputs; time-lapses are predicted frame by frame with one image output"
+            )
+        data, channel = self._layout_and_channel(img, self.source)
+        data = data.astype(np.float32, copy=False)
+        tiles = self._tiles(data, channel, n_tiles)
+        arr = self._predict(data, tiles)[self.descr.outputs[0].id]
+        if self.intensity == "input" and self.undo is None:
+            arr = self._to_input_scale(arr, data)
+        elif self.intensity == "normalised" and self.undo is not None:
+            gain, offset = self.undo
+            arr = ((arr - (offset if arr.ndim == data.ndim else offset[0])) / (gain if arr.ndim == data.ndim else gain[0])).astype(
+                np.float32
+            )
+        if channel == 0 and arr.ndim == data.ndim:
+            arr = np.moveaxis(arr, -1, 0)
+        return arr, tiles
+
+    def predict_labels_frame(self, img: np.ndarray, declared: Optional[str], n_tiles) -> tuple[LabelFrame, tuple[int, ...]]:
+        """One image (a frame of a time-lapse) segmented by a package with one label output (outlines traced from
+        the labels), and the tiles per spatial axis."""
+        if len(self.descr.outputs) != 1 or not self.labels:
+            raise DataError(
+                f"{self.source} has {len(self.descr.outputs)} outputs; time-lapses are segmented frame by frame with one label output"
+            )
+        data, tiles = self._to_model(img, self.source, n_tiles)
+        labels = self._predict(data, tiles)[self.descr.outputs[0].id]
+        return LabelFrame(labels, None, data, self.axes.replace("C", "") + "C"), tiles
+
+    @property
+    def object_stats(self) -> Optional[dict]:
+        """The training labels' object statistics (``config.fijiport``), for the plausibility warning."""
+        block = fijiport_block(config_dict(self.descr))
+        return block.object_stats if block else None
+
+    def check(self, path: Path, img: np.ndarray, out_dir: Path, overwrite: bool, n_tiles=None, declared: Optional[str] = None) -> None:
         for p in (t for group in self._targets(path, out_dir).values() for t in group):
             check_output(p, overwrite)
         data, channel = self._layout_and_channel(img, path)
@@ -151,7 +202,7 @@ class _BioimageioRunner:
         for out in self.descr.outputs:
             arr = outputs[out.id]
             if out.id in self.labels:
-                written += write_labels(arr, img, self.axes, targets[out.id], overwrite)
+                written += write_labels(arr, img, self.axes, targets[out.id], overwrite, source=path)
                 n_objects = int(len(np.unique(arr)) - 1)
                 block = fijiport_block(config_dict(self.descr))
                 warnings += plausibility(path, arr, block.object_stats if block else None)
@@ -163,7 +214,9 @@ class _BioimageioRunner:
                     arr = ((arr - (offset if arr.ndim == data.ndim else offset[0])) / (gain if arr.ndim == data.ndim else gain[0])).astype(
                         np.float32
                     )
-                write_image(targets[out.id][0], arr, overwrite)
+                n_space = len(self.space)
+                out_axes = self.axes.replace("C", "") + ("C" if arr.ndim == n_space + 1 else "")
+                write_image(targets[out.id][0], arr, overwrite, axes=out_axes, source=path)
                 written.append(targets[out.id][0])
         images = any(out.id not in self.labels for out in self.descr.outputs)
         return Prediction(path, written, n_objects, tiles, warnings, intensity=self.intensity if images else None)
@@ -354,7 +407,11 @@ def _keras_runner(source: Path, descr, intensity: str = "normalised"):
     with tempfile.TemporaryDirectory(prefix="fijiport_pkg_") as tmp:  # the runner loads the model right away
         for name, data in folder.items():
             (Path(tmp) / name).write_bytes(data)
-        return folder_runner(Path(tmp), percentiles=pct, percentiles_source="package", intensity=intensity)
+        run = folder_runner(Path(tmp), percentiles=pct, percentiles_source="package", intensity=intensity)
+    block = fijiport_block(config_dict(descr))
+    if block is not None and block.training_pixel_size_um:
+        run.training_pixel_size = block.training_pixel_size_um  # type: ignore[attr-defined]
+    return run
 
 
 def _output_denormalisation(descr) -> Optional[tuple[np.ndarray, np.ndarray]]:

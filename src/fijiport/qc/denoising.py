@@ -21,7 +21,7 @@ import numpy as np
 from ..artifacts.data_folder import GT_DIR, IMAGES_DIR, MANIFEST_NAME, load_n2v_manifest
 from ..artifacts.model_folder import ModelFolder
 from ..artifacts.qc_report import METRIC_LABELS, METRICS, QC_MD, DenoisingQc, write_qc_report
-from ..axes import stored_axes, transpose_axes
+from ..axes import frames_layout, stored_axes, transpose_axes
 from ..errors import DataError
 from ..files import atomic_dir, check_output, declared_axes, list_tiffs, read_tiff
 from ..tiling import auto_tiles
@@ -181,13 +181,11 @@ def _frames(img: np.ndarray, path: Path, data_axes: Optional[str], img_axes: str
     """The image as frames in the network's layout ``img_axes``: a time-lapse (T, or one axis more than the model
     has) gives one frame per time point."""
     axes = data_axes or declared_axes(path)
-    if axes is not None and "T" in axes and len(axes) == img.ndim:
-        t = axes.index("T")
-        rest = axes.replace("T", "")
-        return [_to_network(np.take(img, i, axis=t), path, rest, img_axes, n_channel) for i in range(img.shape[t])]
-    if img.ndim == len(img_axes) + 1 and "C" not in (axes or ""):
-        return [_to_network(f, path, None, img_axes, n_channel) for f in img]
-    return [_to_network(img, path, axes, img_axes, n_channel)]
+    layout = frames_layout(axes, img.ndim, img_axes, guess=True)
+    if layout is None:
+        return [_to_network(img, path, axes, img_axes, n_channel)]
+    t, rest = layout
+    return [_to_network(np.take(img, i, axis=t), path, rest, img_axes, n_channel) for i in range(img.shape[t])]
 
 
 def _to_network(img: np.ndarray, path: Path, axes: Optional[str], img_axes: str, n_channel: int) -> np.ndarray:

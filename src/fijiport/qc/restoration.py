@@ -10,13 +10,14 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..artifacts.data_folder import SOURCE_DIR, TARGET_DIR
+from ..artifacts.data_folder import MANIFEST_NAME, SOURCE_DIR, TARGET_DIR, load_manifest
 from ..artifacts.model_folder import ModelFolder
 from ..artifacts.qc_report import METRIC_LABELS, METRICS, QC_MD, RestorationQc, write_qc_report
-from ..axes import stored_axes, transpose_axes
+from ..axes import frames_layout, stored_axes, transpose_axes
+from ..calibration import write_frames
 from ..data.pairing import pair_images
 from ..errors import DataError
-from ..files import atomic_dir, check_output, declared_axes, read_tiff
+from ..files import TiffFrames, atomic_dir, check_output, declared_axes, read_tiff, tiff_shape
 from ..tiling import auto_tiles
 from .metrics import RestorationScores, normalize_gt, restoration_scores, rse_map, scale_to, ssim_map
 from .provenance import qc_provenance
@@ -119,9 +120,14 @@ def qc_care(
         (tmp / "panels").mkdir()
         if save_predictions:
             (tmp / "predictions").mkdir()
+        data_axes = _data_axes(Path(test_dir))
         for i, (name, low_path, gt_path) in enumerate(pairs):
             if progress:
                 progress(i, len(pairs), name)
+            layout = frames_layout(data_axes or declared_axes(low_path), len(tiff_shape(low_path)[0]), img_axes)
+            if layout is not None:  # a time-lapse: frame by frame, scores averaged over the frames
+                result.images.append(_qc_frames(folder, model, name, low_path, gt_path, layout, n_tiles, tmp, save_predictions))
+                continue
             low, gt = read_test_pair(folder, low_path, gt_path)
             tiles = tuple(n_tiles) if n_tiles else auto_tiles(low.shape, img_axes)
             pred = folder.kind.predict(folder, model, low, tiles).image
@@ -139,6 +145,53 @@ def qc_care(
         write_qc_report(tmp, report)
         (tmp / QC_MD).write_text(_qc_markdown(report))
     return result
+
+
+def _data_axes(test_dir: Path) -> Optional[str]:
+    """The axes of the data folder ``test_dir`` is (or is the test split of), or None for another folder."""
+    for base in (test_dir, test_dir.parent):
+        if (base / MANIFEST_NAME).is_file():
+            try:
+                return load_manifest(base).axes
+            except DataError:
+                return None
+    return None
+
+
+def _qc_frames(folder: ModelFolder, model, name: str, low_path: Path, gt_path: Path, layout, n_tiles, tmp: Path, save: bool) -> ImageQc:
+    """QC of a time-lapse pair, one frame in memory at a time: each frame predicted as ``predict`` does (normalised
+    on its own), the scores averaged over the frames, the first frame in the panel."""
+    img_axes = folder.image_axes
+    t, frame_axes = layout
+    lows, gts = TiffFrames(low_path, t), TiffFrames(gt_path, t)
+    if lows.file_shape != gts.file_shape:
+        raise DataError(f"{low_path} is {lows.file_shape} but {gt_path} is {gts.file_shape}")
+    src = frame_axes or stored_axes(None, lows.shape, img_axes, folder.n_channel_in)
+    if len(src) != len(img_axes) or sorted(src) != sorted(img_axes):
+        raise DataError(f"{low_path}: its frames are {src} ({list(lows.shape)}) but the model restores {img_axes} images")
+    tiles = tuple(n_tiles) if n_tiles else auto_tiles(tuple(lows.shape[src.index(a)] for a in img_axes), img_axes)
+    scores: list[tuple[RestorationScores, RestorationScores]] = []
+
+    def predictions():
+        for k in range(len(lows)):
+            low, gt = transpose_axes(lows[k], src, img_axes), transpose_axes(gts[k], src, img_axes)
+            pred = folder.kind.predict(folder, model, low, tiles).image
+            assert pred is not None
+            scores.append((channel_scores(gt, low, img_axes), channel_scores(gt, pred, img_axes)))
+            if k == 0:
+                _panel(low, pred, gt, img_axes, tmp / "panels" / f"{Path(name).stem}.png", f"{name}, frame 0", *scores[0])
+            yield transpose_axes(pred.astype(np.float32), img_axes, src)
+
+    if save:
+        write_frames(tmp / "predictions" / name, predictions(), (len(lows), *lows.shape), "T" + src, None)
+    else:
+        for _ in predictions():
+            pass
+
+    def mean(which: int) -> RestorationScores:
+        return RestorationScores(*(float(np.mean([getattr(s[which], m) for s in scores])) for m in METRICS))
+
+    return ImageQc(name, list(lows.file_shape), mean(0), mean(1), list(tiles))
 
 
 def read_test_pair(folder: ModelFolder, low_path: Path, gt_path: Path) -> tuple[np.ndarray, np.ndarray]:

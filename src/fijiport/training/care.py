@@ -26,10 +26,11 @@ from ..artifacts.model_folder import (
     write_training_record,
 )
 from ..axes import spatial_axes
+from ..calibration import median_pixel_size
 from ..config.care import CareTrainConfig
 from ..data.patches import sample_care_patches
 from ..errors import ConfigError, DataError, TrainingError
-from ..files import check_output
+from ..files import available_memory, check_output
 from .common import (
     Parent,
     TrainProgress,
@@ -195,7 +196,8 @@ def _train_care(
         progress(TrainProgress("patches"))
     seed_everything(tf, config.seed)
     pairs = [(manifest.input_path(data_dir, "train", n), manifest.target_path(data_dir, "train", n)) for n in sorted(train_names)]
-    patch_shape = tuple(n_channels if a == "C" else patch_size[spatial_axes(axes).index(a)] for a in axes)
+    patch_shape = tuple(n_channels if a == "C" else patch_size[spatial_axes(axes).index(a)] for a in axes if a != "T")
+    check_patch_memory(manifest, train_names, axes, patch_shape, config.patches_per_image)
     X, Y, xy_axes = sample_care_patches(
         pairs,
         axes,
@@ -296,9 +298,27 @@ def _train_care(
             epoch_seconds=state.epoch_seconds,
             steps_per_second=steps_per_second(state, config.steps_per_epoch),
             parent=state.parent,
+            pixel_size_um=median_pixel_size(manifest.pixel_sizes("train")),
         ),
     )
     return TrainResult(model_dir, config, hist, len(X_train), len(X_val), seconds)
+
+
+def check_patch_memory(
+    manifest: DataManifest, names: list[str], axes: str, patch_shape: tuple[int, ...], per_image: int, available: Optional[int] = None
+) -> None:
+    """Refuse, before any pixel is read, patches that would not fit in memory (source and target, float32): a
+    time-lapse gives ``per_image`` patches from every frame, so long movies multiply them."""
+    frames = sum(p.low.shape[axes.index("T")] if "T" in axes else 1 for p in manifest.pairs if p.name in set(names))
+    need = 2 * 4 * frames * per_image * int(np.prod(patch_shape))
+    free = available if available is not None else available_memory()
+    if free is not None and need > free // 2:
+        fits = max(1, int(per_image * (free // 2) / need))
+        per = "frame" if "T" in axes else "image"
+        raise DataError(
+            f"{frames} training {per}s × {per_image} patches of {list(patch_shape)} need {need / 1e9:.1f} GB of memory and "
+            f"{free / 1e9:.1f} GB are free; lower --patches-per-image to {fits} or less (patches come from every {per})"
+        )
 
 
 def _resolve_config(config: CareTrainConfig, manifest: DataManifest) -> CareTrainConfig:

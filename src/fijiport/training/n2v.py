@@ -37,6 +37,7 @@ from ..artifacts.model_folder import (
     write_training_record,
 )
 from ..axes import spatial_axes
+from ..calibration import median_pixel_size
 from ..config.n2v import N2vTrainConfig
 from ..errors import ConfigError, DataError, TrainingError
 from ..files import check_output, read_tiff
@@ -230,6 +231,7 @@ def train_n2v(
             seconds=round(seconds, 1),
             epoch_seconds=state.epoch_seconds,
             steps_per_second=steps_per_second(state, config.steps_per_epoch),
+            pixel_size_um=median_pixel_size([r.image.pixel_size_um for r in manifest.items if r.split == "train"]),
         ),
     )
     return TrainResult(model_dir, config, hist, len(X), len(X_val), seconds)
@@ -253,6 +255,8 @@ def _as_samples(img: np.ndarray, axes: str) -> np.ndarray:
     from csbdeep.utils import move_image_axes
 
     x = np.asarray(img, dtype=np.float32)
+    if "T" in axes and x.ndim == len(axes) - 1:  # a split of one frame: its T of 1 is dropped when the TIFF is read
+        x = np.expand_dims(x, axes.index("T"))
     src = axes if "T" in axes else "S" + axes
     x = x if "T" in axes else x[np.newaxis]
     dst = "S" + spatial_axes(axes) + "C"

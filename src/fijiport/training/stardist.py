@@ -25,6 +25,7 @@ from ..artifacts.model_folder import (
     write_training_record,
 )
 from ..axes import spatial_axes
+from ..calibration import median_pixel_size
 from ..config.loading import validate_config
 from ..config.stardist import StardistTrainConfig
 from ..data.labels import object_stats
@@ -296,6 +297,7 @@ def _train_stardist(
             epoch_seconds=state.epoch_seconds,
             steps_per_second=steps_per_second(state, config.steps_per_epoch),
             parent=state.parent,
+            pixel_size_um=median_pixel_size([r.image.pixel_size_um for r in manifest.items if r.split == "train"]),
         ),
     )
     if progress:
