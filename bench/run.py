@@ -633,6 +633,10 @@ def environment() -> dict:
     }
 
 
+def warm(e: dict) -> str:
+    return f" (+{e['warmup_seconds']} warm-up)" if "warmup_seconds" in e else ""
+
+
 def steady_markdown(report: dict) -> list[str]:
     lines: list[str] = []
     st = report.get("steady")
@@ -650,7 +654,7 @@ def steady_markdown(report: dict) -> list[str]:
                 speed = "1 (baseline)" if k == "csbdeep" else f"**{e['speed_vs_csbdeep_min']}** / {e['speed_vs_csbdeep_median']}"
                 diff = "" if k == "csbdeep" else f"{e['max_abs_diff_vs_csbdeep']:.2g} ({r['output_range']:.3g})"
                 lines.append(
-                    f"| {case} | {e['label']} | {e['startup_seconds']} | {e['steady_seconds']['min']} / "
+                    f"| {case} | {e['label']} | {e['startup_seconds']}{warm(e)} | {e['steady_seconds']['min']} / "
                     f"{e['steady_seconds']['median']} | {speed} | {e['peak_tree_rss_mb']:.0f} | {diff} |"
                 )
     lim = report.get("limit")
@@ -670,7 +674,7 @@ def steady_markdown(report: dict) -> list[str]:
                 e = n[eng]
                 diff = e.get("max_abs_diff_vs_tf")
                 lines.append(
-                    f"| {key} | {'×'.join(map(str, n['input']))} | {n['gflop_per_pass']} | {e['label']} | {e['startup_seconds']} | "
+                    f"| {key} | {'×'.join(map(str, n['input']))} | {n['gflop_per_pass']} | {e['label']} | {e['startup_seconds']}{warm(e)} | "
                     f"{e['steady_seconds']['min']} / {e['steady_seconds']['median']} | {e['gflops']} | "
                     f"**{e['fraction_of_attainable']:.0%}** | {'' if diff is None else f'{diff:.2g}'} |"
                 )
