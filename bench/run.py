@@ -334,7 +334,7 @@ def bench_limit(models: dict[str, Path], work: Path, threads: int, repeats: int)
     print(f"attainable FP32 rate: 4096x4096 float32 matrix product ({threads} threads)")
     mm = steady.compare({"matmul": ("matmul", {"n": 4096, "label": "numpy float32 matmul 4096²"})}, threads, max(repeats, 5))
     peak = mm["matmul"]["flops"] / mm["matmul"]["steady_seconds"]["min"] / 1e9
-    out: dict = {"attainable_gflops": round(peak, 1), "matmul": mm["matmul"], "openvino": have_ov, "networks": {}}
+    out: dict = {"matmul": mm["matmul"], "openvino": have_ov, "networks": {}}
     rng = np.random.default_rng(0)
     for key, shape in NETWORK_INPUTS.items():
         pkg = work / f"{key}.zip"
@@ -357,6 +357,16 @@ def bench_limit(models: dict[str, Path], work: Path, threads: int, repeats: int)
             v["gflops"] = steady.gflops(flops, v["steady_seconds"]["min"])
             v["fraction_of_attainable"] = round(v["gflops"] / peak, 2) if v["gflops"] else None
         out["networks"][key] = {"input": list(shape), "gflop_per_pass": round(flops / 1e9, 2), **r}
+    # the matrix product once more after the networks: the attainable rate is the better of the two measurements,
+    # so a busy moment during one of them cannot make the networks look faster than the machine
+    again = steady.compare({"matmul": ("matmul", {"n": 4096, "label": "numpy float32 matmul 4096² (again)"})}, threads, max(repeats, 5))
+    out["matmul_after"] = again["matmul"]
+    peak = max(peak, again["matmul"]["flops"] / again["matmul"]["steady_seconds"]["min"] / 1e9)
+    out["attainable_gflops"] = round(peak, 1)
+    for n in out["networks"].values():
+        for v in n.values():
+            if isinstance(v, dict) and v.get("gflops"):
+                v["fraction_of_attainable"] = round(v["gflops"] / peak, 2)
     return out
 
 
@@ -662,7 +672,7 @@ def steady_markdown(report: dict) -> list[str]:
         lines += [
             "",
             f"## How close to the limit (network alone, fixed input; attainable FP32: **{lim['attainable_gflops']} GFLOP/s**,"
-            " float32 4096² matmul, best of the rounds)",
+            " float32 4096² matmul before and after the networks, best round)",
             "",
             "| network | input | GFLOP per pass | engine | start-up s | steady s min / median | GFLOP/s | of attainable | max \\|diff\\| vs TF |",
             "|---|---|---|---|---|---|---|---|---|",
