@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Optional, cast
+from typing import Any, Optional
 
 import numpy as np
 
@@ -36,9 +36,12 @@ from .common import (
     TrainProgress,
     TrainResult,
     check_init_from,
+    check_losses_finite,
     check_parent_fits,
     fine_tune_config,
+    fit_guard,
     inherited_network,
+    keras_fit,
     load_parent_weights,
     open_parent,
     resume_state,
@@ -46,7 +49,6 @@ from .common import (
     start_model,
     steps_per_second,
     training_callbacks,
-    warn_interrupted,
 )
 from .history import plot_history, write_history_csv
 
@@ -254,27 +256,13 @@ def _train_care(
     )
     data = csb_train.DataWrapper(X_train, Y_train, config.batch_size, length=config.epochs * config.steps_per_epoch)
     with quiet_stdout():
-        try:
-            cast(Any, model.keras_model).fit(
-                iter(data),
-                validation_data=(X_val, Y_val),
-                initial_epoch=state.epochs_done,
-                epochs=config.epochs,
-                steps_per_epoch=config.steps_per_epoch,
-                callbacks=callbacks,
-                verbose=0,
+        with fit_guard(tf, "care", state, config.epochs, data_dir, model_dir):
+            keras_fit(
+                model.keras_model, data, (X_val, Y_val), state, epochs=config.epochs, steps=config.steps_per_epoch, callbacks=callbacks
             )
-        except tf.errors.ResourceExhaustedError as e:
-            raise TrainingError(
-                f"out of memory during training ({e.message.splitlines()[0]}); lower --batch-size or --patch-size"
-            ) from None
-        except KeyboardInterrupt:
-            warn_interrupted("care", state, config.epochs, data_dir, model_dir)
-            raise
         model._training_finished()
     hist = state.history
-    if any(not np.isfinite(v) for v in hist.get("loss", [])):
-        raise TrainingError("the training loss became NaN/inf; lower --learning-rate or check the data for NaN values")
+    check_losses_finite(state)
     if not (model_dir / WEIGHTS_BEST).is_file():
         raise TrainingError(f"training finished without writing {model_dir / WEIGHTS_BEST}")
 

@@ -234,6 +234,38 @@ def training_callbacks(
     return callbacks
 
 
+@contextmanager
+def fit_guard(tf, kind: str, state: TrainingProgress, epochs: int, data_dir: Path, model_dir: Path) -> Iterator[None]:
+    """Around a training ``fit``: TensorFlow running out of memory becomes a :class:`TrainingError` naming the fix;
+    after Ctrl-C, :func:`warn_interrupted` says where the best weights are and how to go on."""
+    try:
+        yield
+    except tf.errors.ResourceExhaustedError as e:
+        raise TrainingError(f"out of memory during training ({e.message.splitlines()[0]}); lower --batch-size or --patch-size") from None
+    except KeyboardInterrupt:
+        warn_interrupted(kind, state, epochs, data_dir, model_dir)
+        raise
+
+
+def keras_fit(keras_model, data, validation: tuple, state: TrainingProgress, *, epochs: int, steps: int, callbacks: list) -> None:
+    """``fit`` from the epoch a resumed run stopped at (its epoch numbers are the run's own), silent: progress comes
+    from ``callbacks``."""
+    keras_model.fit(
+        iter(data),
+        validation_data=validation,
+        initial_epoch=state.epochs_done,
+        epochs=epochs,
+        steps_per_epoch=steps,
+        callbacks=callbacks,
+        verbose=0,
+    )
+
+
+def check_losses_finite(state: TrainingProgress) -> None:
+    if any(not np.isfinite(v) for v in state.history.get("loss", [])):
+        raise TrainingError("the training loss became NaN/inf; lower --learning-rate or check the images for NaN values")
+
+
 def warn_interrupted(kind: str, state: TrainingProgress, epochs: int, data_dir: Path, model_dir: Path) -> None:
     """After Ctrl-C: where the best weights are and the command that goes on."""
     log.warning(

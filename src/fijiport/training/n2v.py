@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Optional, cast
+from typing import Any, Optional
 
 import numpy as np
 
@@ -45,12 +45,14 @@ from ..kinds.n2v import import_n2v
 from .common import (
     TrainProgress,
     TrainResult,
+    check_losses_finite,
+    fit_guard,
+    keras_fit,
     resume_state,
     seed_everything,
     start_model,
     steps_per_second,
     training_callbacks,
-    warn_interrupted,
 )
 from .history import plot_history, write_history_csv
 
@@ -188,27 +190,13 @@ def train_n2v(
         tf, model.callbacks, model_dir, state, epochs=config.epochs, steps=config.steps_per_epoch, progress=progress
     )
     with quiet_stdout():
-        try:
-            cast(Any, model.keras_model).fit(
-                iter(data),
-                validation_data=(X_val, Y_val),
-                initial_epoch=state.epochs_done,
-                epochs=config.epochs,
-                steps_per_epoch=config.steps_per_epoch,
-                callbacks=callbacks,
-                verbose=0,
+        with fit_guard(tf, "n2v", state, config.epochs, data_dir, model_dir):
+            keras_fit(
+                model.keras_model, data, (X_val, Y_val), state, epochs=config.epochs, steps=config.steps_per_epoch, callbacks=callbacks
             )
-        except tf.errors.ResourceExhaustedError as e:
-            raise TrainingError(
-                f"out of memory during training ({e.message.splitlines()[0]}); lower --batch-size or --patch-size"
-            ) from None
-        except KeyboardInterrupt:
-            warn_interrupted("n2v", state, config.epochs, data_dir, model_dir)
-            raise
         _training_finished(model, model_dir)
     hist = state.history
-    if any(not np.isfinite(v) for v in hist.get("loss", [])):
-        raise TrainingError("the training loss became NaN/inf; lower --learning-rate or check the images for NaN values")
+    check_losses_finite(state)
     if not (model_dir / WEIGHTS_BEST).is_file():
         raise TrainingError(f"training finished without writing {model_dir / WEIGHTS_BEST}")
     write_history_csv(hist, model_dir / HISTORY_CSV)

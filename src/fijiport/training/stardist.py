@@ -29,7 +29,7 @@ from ..calibration import median_pixel_size
 from ..config.loading import validate_config
 from ..config.stardist import StardistTrainConfig
 from ..data.labels import object_stats
-from ..errors import ConfigError, DataError, TrainingError, UsageError
+from ..errors import ConfigError, DataError, UsageError
 from ..files import check_output, read_tiff
 from ..kinds.stardist import normalize_image
 from .common import (
@@ -37,8 +37,10 @@ from .common import (
     TrainProgress,
     TrainResult,
     check_init_from,
+    check_losses_finite,
     check_parent_fits,
     fine_tune_config,
+    fit_guard,
     inherited_network,
     load_parent_weights,
     open_parent,
@@ -47,7 +49,6 @@ from .common import (
     start_model,
     steps_per_second,
     training_callbacks,
-    warn_interrupted,
 )
 from .history import plot_history, write_history_csv
 
@@ -241,26 +242,17 @@ def _train_stardist(
         tf, model.callbacks, model_dir, state, epochs=config.epochs, steps=config.steps_per_epoch, progress=progress, offset=done
     )
     augmenter = make_augmenter(np.random.default_rng(config.seed + 1 + done), n_dim) if config.augment else None
-    with quiet_stdout():
-        try:
-            model.train(
-                X_trn,
-                Y_trn,
-                validation_data=(X_val, Y_val),
-                augmenter=augmenter,
-                epochs=config.epochs - done,
-                steps_per_epoch=config.steps_per_epoch,
-            )
-        except tf.errors.ResourceExhaustedError as e:
-            raise TrainingError(
-                f"out of memory during training ({e.message.splitlines()[0]}); lower --batch-size or --patch-size"
-            ) from None
-        except KeyboardInterrupt:
-            warn_interrupted("stardist", state, config.epochs, data_dir, model_dir)
-            raise
+    with quiet_stdout(), fit_guard(tf, "stardist", state, config.epochs, data_dir, model_dir):
+        model.train(
+            X_trn,
+            Y_trn,
+            validation_data=(X_val, Y_val),
+            augmenter=augmenter,
+            epochs=config.epochs - done,
+            steps_per_epoch=config.steps_per_epoch,
+        )
     hist = state.history
-    if any(not np.isfinite(v) for v in hist.get("loss", [])):
-        raise TrainingError("the training loss became NaN/inf; lower --learning-rate or check the images for NaN values")
+    check_losses_finite(state)
     if thresholds_setting == "optimize":
         if progress:
             progress(TrainProgress("thresholds"))
