@@ -38,27 +38,8 @@ FIJIPORT = str(VENV_BIN / "fijiport")
 
 LAUNCHER = """
 import json, os, subprocess, sys, tempfile, threading, time
-PAGE = os.sysconf("SC_PAGE_SIZE")
-def tree_rss(root):
-    # resident memory of root and all its descendants, from /proc (no psutil: this launcher runs without site)
-    children, rss = {}, {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as fh:
-                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{d}/statm") as fh:
-                rss[int(d)] = int(fh.read().split()[1]) * PAGE
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(d))
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += rss.get(pid, 0)
-        todo += children.get(pid, [])
-    return total
+sys.path.insert(0, sys.argv[1])
+from steady import tree_rss_mb  # the same process-tree sampler as the steady-state workers
 for line in sys.stdin:
     job = json.loads(line)
     with tempfile.TemporaryFile() as out:
@@ -68,7 +49,7 @@ for line in sys.stdin:
         peak, stop = [0], threading.Event()
         def sample():
             while not stop.is_set():
-                peak[0] = max(peak[0], tree_rss(proc.pid))
+                peak[0] = max(peak[0], tree_rss_mb(proc.pid))
                 stop.wait(0.05)
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -78,7 +59,7 @@ for line in sys.stdin:
         sampler.join()
         out.seek(0)
         text = out.read().decode(errors="replace")[-3000:]
-    print(json.dumps({"seconds": seconds, "maxrss_kb": usage.ru_maxrss, "tree_peak_kb": peak[0] // 1024,
+    print(json.dumps({"seconds": seconds, "maxrss_kb": usage.ru_maxrss, "tree_peak_kb": int(peak[0] * 1024),
                       "rc": os.waitstatus_to_exitcode(status), "text": text}), flush=True)
 """
 _launcher: subprocess.Popen | None = None
@@ -93,7 +74,7 @@ def measure(cmd: list[str], *, cwd: Path | None = None, env: dict | None = None,
     (large) process would report at least this process's peak."""
     global _launcher
     if _launcher is None or _launcher.poll() is not None:
-        _launcher = subprocess.Popen([sys.executable, "-S", "-c", LAUNCHER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        _launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(HERE)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     _launcher.stdin.write(
         json.dumps(
             {"cmd": [str(c) for c in cmd], "cwd": str(cwd) if cwd else None, "env": env if env is not None else steady.thread_env(THREADS)}
@@ -325,16 +306,14 @@ def bench_limit(models: dict[str, Path], work: Path, threads: int, repeats: int)
     large matrix product reaches in the same run."""
     import zipfile
 
-    try:
-        import openvino  # noqa: F401
+    from fijiport.predict.openvino import openvino_available
 
-        have_ov = True
-    except ImportError:
-        have_ov = False
+    def matmul(label: str) -> dict:
+        return steady.compare({"matmul": ("matmul", {"n": 4096, "label": label})}, threads, max(repeats, 5))["matmul"]
+
     print(f"attainable FP32 rate: 4096x4096 float32 matrix product ({threads} threads)")
-    mm = steady.compare({"matmul": ("matmul", {"n": 4096, "label": "numpy float32 matmul 4096²"})}, threads, max(repeats, 5))
-    peak = mm["matmul"]["flops"] / mm["matmul"]["steady_seconds"]["min"] / 1e9
-    out: dict = {"matmul": mm["matmul"], "openvino": have_ov, "networks": {}}
+    have_ov = openvino_available()
+    out: dict = {"matmul": matmul("numpy float32 matmul 4096²"), "openvino": have_ov, "networks": {}}
     rng = np.random.default_rng(0)
     for key, shape in NETWORK_INPUTS.items():
         pkg = work / f"{key}.zip"
@@ -347,26 +326,25 @@ def bench_limit(models: dict[str, Path], work: Path, threads: int, repeats: int)
         print(f"network alone: {key} on {'×'.join(map(str, shape))} ({flops / 1e9:.1f} GFLOP per pass)")
         ref = work / f"{key}_net_tf_out.npy"
         spec = {"input": str(work / f"{key}_net_in.npy"), "model": str(models[key]), "onnx": str(onnx_path)}
+        # TensorFlow first and alone: the others compare their output with the one it saves when it starts
         engines = {"tf": ("net_tf", {**spec, "save_output": str(ref), "label": "TensorFlow (tf_keras predict_on_batch)"})}
         r = steady.compare(engines, threads, repeats)
         more = {"onnxruntime": ("net_ort", {**spec, "reference": str(ref), "label": "onnxruntime (package's ONNX)"})}
         if have_ov:
             more["openvino"] = ("net_ov", {**spec, "reference": str(ref), "label": "OpenVINO (package's ONNX, FP32)"})
         r.update(steady.compare(more, threads, repeats))
-        for _k, v in r.items():
+        for v in r.values():
             v["gflops"] = steady.gflops(flops, v["steady_seconds"]["min"])
-            v["fraction_of_attainable"] = round(v["gflops"] / peak, 2) if v["gflops"] else None
         out["networks"][key] = {"input": list(shape), "gflop_per_pass": round(flops / 1e9, 2), **r}
     # the matrix product once more after the networks: the attainable rate is the better of the two measurements,
     # so a busy moment during one of them cannot make the networks look faster than the machine
-    again = steady.compare({"matmul": ("matmul", {"n": 4096, "label": "numpy float32 matmul 4096² (again)"})}, threads, max(repeats, 5))
-    out["matmul_after"] = again["matmul"]
-    peak = max(peak, again["matmul"]["flops"] / again["matmul"]["steady_seconds"]["min"] / 1e9)
+    out["matmul_after"] = matmul("numpy float32 matmul 4096² (again)")
+    peak = max(m["flops"] / m["steady_seconds"]["min"] / 1e9 for m in (out["matmul"], out["matmul_after"]))
     out["attainable_gflops"] = round(peak, 1)
     for n in out["networks"].values():
         for v in n.values():
-            if isinstance(v, dict) and v.get("gflops"):
-                v["fraction_of_attainable"] = round(v["gflops"] / peak, 2)
+            if isinstance(v, dict) and "gflops" in v:
+                v["fraction_of_attainable"] = round(v["gflops"] / peak, 2) if v["gflops"] else None
     return out
 
 
