@@ -171,14 +171,6 @@ def test_the_validation_loss_falls_with_training(n2v2d_data, tmp_path):
     assert len(val) == 4 and val[-1] < val[0], val
 
 
-def test_comparing_n2v_models_in_one_report_is_refused_before_loading(n2v2d_model, n2v2d_data, tmp_path):
-    from fijiport.qc import compare_models
-
-    with pytest.raises(DataError, match="comparing N2V models"):
-        compare_models([n2v2d_model, n2v2d_model], n2v2d_data / "test", tmp_path / "cmp")
-    assert not (tmp_path / "cmp").exists()
-
-
 def test_interrupted_n2v_training_resumes_from_its_last_epoch(n2v2d_data, tmp_path):
     import csv
 

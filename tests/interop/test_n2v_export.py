@@ -254,3 +254,24 @@ def test_a_3d_n2v_model_trains_exports_and_runs_on_every_runtime(tmp_path, runti
     assert {n for n, r in rows.items() if r.status == "passed"} == PACKAGE_ROWS, {n: r.details for n, r in rows.items()}
     plugin = _rows(check_runtimes(result.fiji_extras[0], runtimes_dir))
     assert plugin["N2V-Fiji"].status == "passed", plugin["N2V-Fiji"].details
+
+
+def test_the_package_fine_tunes_with_its_keras_weights_and_normalisation(exported, n2v2d_data, tmp_path):
+    """``train n2v --init-from PACKAGE``: the package's keras_hdf5 weights and n2v config rebuild the parent; its
+    mean and std (the rdf's ``fixed_zero_mean_unit_variance``) normalise the new training."""
+    import hashlib
+    import json
+
+    from fijiport.config.n2v import N2vTrainConfig
+    from fijiport.training import train_n2v
+
+    child = tmp_path / "child"
+    config = N2vTrainConfig(epochs=1, steps_per_epoch=1, batch_size=8, patch_size=[32, 32], tensorboard=False)
+    train_n2v(n2v2d_data, child, config, init_from=exported.path)
+    p = json.loads((child / "fijiport_training.json").read_text())["parent"]
+    with zipfile.ZipFile(exported.path) as zf:
+        rdf = yaml.safe_load(zf.read("rdf.yaml"))
+        assert p["source"] == "package" and p["weights_sha256"] == hashlib.sha256(zf.read(p["weights"])).hexdigest()
+    kwargs = next(step["kwargs"] for step in rdf["inputs"][0]["preprocessing"] if step["id"] == "fixed_zero_mean_unit_variance")
+    net = json.loads((child / "config.json").read_text())
+    assert [float(m) for m in net["means"]] == pytest.approx([kwargs["mean"]] if np.isscalar(kwargs["mean"]) else kwargs["mean"])

@@ -54,3 +54,23 @@ def test_the_body_and_the_head_differing_is_a_network_that_differs():
 def test_settings_the_data_decides_say_how_to_prepare_the_data():
     text = message(STARDIST, STARDIST_2D, {**STARDIST_2D, "n_channel_in": 3})
     assert "input channels (parent 1, 3 here)" in text and "Split Channels" in text
+
+
+N2V_2D = {"n_dim": 2, "axes": "YXC", "n_channel_in": 1, "n_channel_out": 1, "means": ["10.0"], "stds": ["2.0"], "unet_n_depth": 2,
+          "unet_kern_size": 3, "unet_n_first": 32, "batch_norm": True, "single_net_per_channel": False}  # fmt: skip
+
+
+def test_n2v_per_channel_networks_fit_one_channel_and_are_refused_for_several():
+    """n2v's default (one network per channel, fed through a Lambda slice that holds no weights) is one network when
+    there is one channel; with two, n2v 0.3.3's nets all see the last channel and fijiport trains one net for all."""
+    from fijiport.kinds import N2V
+
+    check_fine_tune(N2V, {**N2V_2D, "single_net_per_channel": True}, N2V_2D, parent_name="PARENT")
+    two = {**N2V_2D, "n_channel_in": 2, "means": ["1", "2"], "stds": ["1", "1"]}
+    text = message(N2V, {**two, "single_net_per_channel": True}, two)
+    assert "one network per channel (parent yes, no here)" in text and "train from scratch" in text
+    # n2v's own default kernel (5 in 2D) where an older config.json lacks the key
+    text = message(N2V, {k: v for k, v in N2V_2D.items() if k != "unet_kern_size"}, N2V_2D, given={"unet_kernel_size"})
+    assert "kernel size (parent 5, --unet-kernel-size 3)" in text and "drop --unet-kernel-size" in text
+    text = message(N2V, N2V_2D, {**N2V_2D, "batch_norm": False}, given={"batch_norm"})
+    assert "batch normalisation (parent yes, --batch-norm no)" in text

@@ -34,6 +34,17 @@ METRICS = tuple(RESTORATION_METRICS)
 METRIC_LABELS = RESTORATION_METRICS
 """How tables and plots name each restoration metric."""
 SEGMENTATION_METRICS = ("precision", "recall", "f1", "accuracy", "panoptic_quality")
+RESIDUAL_METRICS = {
+    "autocorrelation_lag1": "residual autocorrelation (lag 1)",
+    "correlation_with_prediction": "residual–prediction correlation",
+    "std_ratio": "residual std / input std",
+}
+"""What a denoising (N2V) comparison reports without ground truth: the residual's figures (``DenoisingQc``)."""
+CLOSEST_TO_ZERO = ("autocorrelation_lag1", "correlation_with_prediction")
+"""Metrics whose best value is 0 (a residual of pure noise)."""
+LOWER_IS_BETTER = ("nrmse",)
+NO_BEST = ("std_ratio",)
+"""Metrics no value of which is better in itself (how much a model removes depends on the noise)."""
 
 
 class Scores(BaseModel):
@@ -190,7 +201,7 @@ class QcComparison(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     schema_version: int = SCHEMA_VERSION
-    task: Literal["restoration", "segmentation"]
+    task: Literal["restoration", "segmentation", "denoising"]
     fijiport_version: str
     test_dir: str
     split: Optional[str] = None
@@ -201,9 +212,14 @@ class QcComparison(BaseModel):
     models: list[ComparedModel]
     warnings: list[str] = []
 
-    def best(self, metric: str) -> str:
-        """The label of the model with the best mean ``metric`` (lowest NRMSE, highest of the others)."""
-        pick = min if metric == "nrmse" else max
+    def best(self, metric: str) -> Optional[str]:
+        """The label of the model with the best mean ``metric`` (lowest NRMSE, residual figures closest to 0, highest of
+        the others); None for a metric with no better value (:data:`NO_BEST`)."""
+        if metric in NO_BEST:
+            return None
+        if metric in CLOSEST_TO_ZERO:
+            return min(self.models, key=lambda m: abs(m.mean[metric])).label
+        pick = min if metric in LOWER_IS_BETTER else max
         return pick(self.models, key=lambda m: m.mean[metric]).label
 
 

@@ -66,7 +66,7 @@ def qc(
     (near 0 when only noise was removed), and PSNR/SSIM/NRMSE where clean images sit in GT/.
     Pass qc.json to `fijiport export --qc`.
 
-    Several models (all CARE, or all StarDist) are compared on the same images in one report: every
+    Several models (all CARE, all StarDist, or all N2V) are compared on the same images in one report: every
     model's figures per image and mean, a plot, and the panels side by side.
 
     Example: [bold]fijiport qc models/care_nuclei data/test -o qc_report[/]
@@ -180,14 +180,14 @@ def _compare(model_dirs, test_dir: Path, output: Path, pct, n_tiles, with_parent
             progress=lambda i, n, name: bar.update(task, completed=i, total=n, description=f"predicting {name}"),
         )
     words = "training" if c.split == "train" else "test"
-    where = "mean" if c.task == "restoration" else "IoU 0.5"
+    where = "IoU 0.5" if c.task == "segmentation" else "mean"
     table = Table(title=f"{len(c.models)} models on {len(c.images)} {words} image(s) ({where})")
     table.add_column("model")
     for m in c.metrics:
-        table.add_column(m.replace("_", " ").upper() if c.task == "restoration" else m.replace("_", " "), justify="right")
+        table.add_column(m.replace("_", " ").upper() if m in METRIC_LABELS else m.replace("_", " "), justify="right")
     if c.input is not None:
-        table.add_row("input", *(f"{c.input['mean'][m]:.4f}" for m in c.metrics), style="dim")
-    digits = 4 if c.task == "restoration" else 3
+        table.add_row("input", *(f"{c.input['mean'][m]:.4f}" if m in c.input["mean"] else "" for m in c.metrics), style="dim")
+    digits = 3 if c.task == "segmentation" else 4
     for model in c.models:
         cells = [f"[bold]{model.mean[m]:.{digits}f}[/]" if c.best(m) == model.label else f"{model.mean[m]:.{digits}f}" for m in c.metrics]
         table.add_row(model.label + (f" (parent of {model.parent_of})" if model.parent_of else ""), *cells)

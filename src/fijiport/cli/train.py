@@ -403,7 +403,18 @@ def n2v(
         None, "--batch-size", help="Patches per update (default 128); lower it when the GPU runs out of memory.", rich_help_panel=TRAINING
     ),
     learning_rate: Optional[float] = typer.Option(
-        None, "--learning-rate", help="Initial Adam learning rate (default 0.0004).", rich_help_panel=TRAINING
+        None,
+        "--learning-rate",
+        help="Initial Adam learning rate (default 0.0004; 0.0001 when fine-tuning with --init-from).",
+        rich_help_panel=TRAINING,
+    ),
+    normalization: Optional[str] = typer.Option(
+        None,
+        "--normalization",
+        help="Whose mean and std normalise the images: data (the training images', n2v's way) or parent (the "
+        "--init-from model's; the default when fine-tuning).",
+        rich_help_panel=TRAINING,
+        show_default=False,
     ),
     seed: Optional[int] = typer.Option(
         None, "--seed", help="Seed of patches, masking and initial weights (default 0).", rich_help_panel=TRAINING
@@ -414,6 +425,12 @@ def n2v(
     ),
     unet_kernel_size: Optional[int] = typer.Option(
         None, "--unet-kernel-size", help="Odd convolution kernel size (default 3).", rich_help_panel=NETWORK
+    ),
+    batch_norm: Optional[bool] = typer.Option(
+        None,
+        "--batch-norm/--no-batch-norm",
+        help="Batch normalisation after each convolution (default on, n2v's; folded into the convolutions at export).",
+        rich_help_panel=NETWORK,
     ),
     augment: Optional[bool] = typer.Option(
         None, "--augment/--no-augment", help="90° rotations and flips of the patches (default on).", rich_help_panel=SWITCHES
@@ -428,6 +445,14 @@ def n2v(
         None, "--gpu-memory-growth", help="Let TensorFlow take GPU memory as needed (for shared GPUs).", rich_help_panel=SWITCHES
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the weights of an existing model folder."),
+    init_from: Optional[Path] = typer.Option(
+        None,
+        "--init-from",
+        help="Start from the weights of this trained N2V model (fine-tuning): a model folder (fijiport's or n2v's own) "
+        "or a bioimage.io package exported by fijiport. Network settings and the mean and std not given are the "
+        "model's; the learning rate defaults to 0.0001.",
+        show_default=False,
+    ),
     resume: bool = typer.Option(
         False,
         "--resume",
@@ -443,6 +468,8 @@ def n2v(
     noise, so judge the model by `fijiport qc`, not by the loss's level.
 
     Example: [bold]fijiport train n2v n2v_data -o models/n2v_nuclei --epochs 50[/]
+
+    Fine-tune: [bold]fijiport train n2v new_data -o models/n2v_tuned --init-from models/n2v_nuclei --epochs 10[/]
     """
 
     cli_values = dict(
@@ -458,15 +485,19 @@ def n2v(
         unet_depth=unet_depth,
         unet_first_filters=unet_first_filters,
         unet_kernel_size=unet_kernel_size,
+        batch_norm=batch_norm,
         augment=augment,
         tensorboard=tensorboard,
         gpu_memory_growth=gpu_memory_growth,
+        normalization=normalization and normalization.strip().lower(),
     )
-    _check_resume(resume, cli_values, config_file)
+    _check_resume(resume, cli_values, config_file, init_from)
     source = f"options{' and ' + str(config_file) if config_file else ''}"
     config = merge_options(N2vTrainConfig, load_yaml_config(config_file), cli_values, source=source)
     with progress_bar() as bar:
-        result = train_n2v(data_dir, output, config, overwrite=overwrite, resume=resume, progress=_progress_handler(bar))
+        result = train_n2v(
+            data_dir, output, config, overwrite=overwrite, resume=resume, init_from=init_from, progress=_progress_handler(bar)
+        )
     err.print(
         f"trained on {result.n_patches_train} patches ({result.n_patches_val} for validation) in {result.seconds:.0f} s; "
         f"best validation loss {result.best_val_loss:.4f}"

@@ -7,6 +7,10 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..axes import n_spatial_dims, normalize_axes
+from .training import FINE_TUNE_LEARNING_RATE
+
+LEARNING_RATE = 4e-4
+"""n2v's initial learning rate from scratch."""
 
 
 class PrepareN2vConfig(BaseModel):
@@ -72,8 +76,13 @@ class N2vTrainConfig(BaseModel):
     """Odd convolution kernel size."""
     batch_norm: bool = True
     """Batch normalisation after each convolution (n2v's default; folded into the convolutions at export)."""
-    learning_rate: float = Field(default=4e-4, gt=0)
-    """Initial Adam learning rate (halved on validation-loss plateaus)."""
+    learning_rate: Optional[float] = Field(default=None, gt=0)
+    """Initial Adam learning rate (halved on validation-loss plateaus): 0.0004 from scratch, 0.0001 when fine-tuning a
+    trained model (``--init-from``)."""
+    normalization: Optional[Literal["data", "parent"]] = None
+    """Whose mean and standard deviation normalise the images: ``data`` (the training patches', n2v's way; the only
+    choice from scratch) or ``parent`` (the ``--init-from`` model's; the default when fine-tuning, so the network sees
+    its inputs on the scale it learnt). Fine-tuning warns when the two differ much."""
     masked_pixel_percent: float = Field(default=0.198, gt=0.0, le=50.0)
     """Blind spot: percentage of each patch's pixels masked and predicted from their neighbourhood (n2v_perc_pix)."""
     neighborhood_radius: int = Field(default=5, ge=1)
@@ -102,6 +111,10 @@ class N2vTrainConfig(BaseModel):
         if set(v) - set("TZYXC"):
             raise ValueError(f"N2V trains on axes made of T, Z, Y, X and C; got {v!r}")
         return v
+
+    def learning_rate_for(self, fine_tuning: bool) -> float:
+        """The learning rate to use: the one given, else the default from scratch or for fine-tuning."""
+        return self.learning_rate or (FINE_TUNE_LEARNING_RATE if fine_tuning else LEARNING_RATE)
 
     @field_validator("unet_kernel_size")
     @classmethod

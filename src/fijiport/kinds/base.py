@@ -431,6 +431,8 @@ INHERITED_WORDS = {
     "grid": "network settings",
     "probabilistic": "network settings",
     "thresholds": "probability and NMS thresholds",
+    "batch_norm": "network settings",
+    "normalization": "mean and standard deviation (normalisation)",
 }
 """How the model card names the training options a fine-tuning took from its parent."""
 

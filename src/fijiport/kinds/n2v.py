@@ -24,7 +24,17 @@ from .. import __version__
 from ..config.export import CiteEntry
 from ..errors import ConfigError, ExportError
 from . import _unet
-from .base import NOT_DESCRIBED, RESTORATION_METRICS, ExportContext, Geometry, KindPrediction, ModelKind, citation_lines, loading_error
+from .base import (
+    NOT_DESCRIBED,
+    RESTORATION_METRICS,
+    ExportContext,
+    Geometry,
+    KindPrediction,
+    ModelKind,
+    NetworkSetting,
+    citation_lines,
+    loading_error,
+)
 from .cover import make_cover
 
 if TYPE_CHECKING:
@@ -93,10 +103,45 @@ class N2vKind(ModelKind):
     card_template = "model_card_n2v.md"
     fiji_macro = "care_predict_folder.ijm"
     default_description: ClassVar[str] = "Noise2Void denoising network (n2v), exported with fijiport."
+    fine_tune_settings = (
+        NetworkSetting(
+            "n_dim",
+            "dimensions",
+            unit="D",
+            fix="fine-tune on images of the parent's dimensions (`fijiport prepare n2v --axes YX` or `ZYX`), or start "
+            "from a model of the data's",
+        ),
+        NetworkSetting(
+            "n_channel_in",
+            "channels",
+            default=1,
+            fix="prepare the images with the parent's number of channels (Fiji: Image > Color > Split Channels), or start "
+            "from a model trained on as many channels",
+        ),
+        NetworkSetting("unet_n_depth", "U-Net depth", default=2, option="unet_depth"),
+        NetworkSetting("unet_n_first", "first-level filters", default=32, option="unet_first_filters"),
+        NetworkSetting("unet_kern_size", "kernel size", option="unet_kernel_size"),
+        NetworkSetting("batch_norm", "batch normalisation", default=True, option="batch_norm"),
+        NetworkSetting(
+            "single_net_per_channel",
+            "one network per channel",
+            default=True,
+            fix="the parent holds n2v's per-channel networks, which n2v 0.3.3 feeds the last channel only (a late-bound "
+            "Lambda), and fijiport trains one network for all channels: train from scratch (without --init-from)",
+        ),
+    )
+    inherited_settings = ("unet_residual", "unet_last_activation", "blurpool", "skip_skipone")
 
     @property
     def citations(self):
         return (N2V_CITATION,)
+
+    def setting_value(self, setting: NetworkSetting, config: dict[str, Any]) -> Any:
+        if setting.key == "unet_kern_size" and "unet_kern_size" not in config:
+            return 5 if int(config.get("n_dim", 2)) == 2 else 3  # n2v's default
+        if setting.key == "single_net_per_channel" and int(config.get("n_channel_in", 1)) == 1:
+            return False  # one channel: one network either way (the Lambda slice holds no weights)
+        return super().setting_value(setting, config)
 
     def detect(self, config: dict[str, Any]) -> bool:
         return any(str(k).startswith("n2v_") for k in config) or ("means" in config and "stds" in config and "n_rays" not in config)
@@ -267,6 +312,7 @@ class N2vKind(ModelKind):
             "blind_spot": f"{config.get('n2v_perc_pix', '?')} % of the pixels, neighbourhood radius {config.get('n2v_neighborhood_radius', '?')}",
             "weights_list": ", ".join(f"`{k}`" for k in ctx.diffs),
             "training_data": self.training_text(folder, meta.training_data),
+            "fine_tuned_from": self.parent_markdown(folder),
             "qc_section": self.qc_section(ctx),
             "zip_name": ctx.zip_name,
             "model_folder_name": folder.name,
@@ -316,7 +362,7 @@ class N2vKind(ModelKind):
         block = FijiportBlock.model_validate(
             {"kind": self.name, "percentiles": [], "div_by": g.div_by, "halo": g.halo, "max_abs_diff_to_keras": ctx.diffs,
              "qc": self.qc_record(ctx), "n2v_config": folder.config, "means": means.tolist(), "stds": stds.tolist(),
-             "training_pixel_size_um": self.training_pixel_size(folder)}
+             "training_pixel_size_um": self.training_pixel_size(folder), "parent": self.parent_block(folder)}
         )  # fmt: skip
         return {"deepimagej": deepimagej_block(), "fijiport": block.to_rdf()}
 

@@ -9,7 +9,8 @@ writes, usable with ``export --qc``); the comparison puts their figures side by 
     compare/panels/<image>.png the image as every model predicts it, side by side (with input and ground truth)
     compare/models/<label>/    each model's own qc.json, qc.md and panels
 
-All models must be of one QC task (restoration or segmentation). With ``with_parent`` the model each one was
+All models must be of one QC task (restoration, segmentation, or denoising: N2V models compared by their residual and,
+where the test images have clean versions, by PSNR/SSIM/NRMSE against them). With ``with_parent`` the model each one was
 fine-tuned from (``train --init-from``, named in its training record) is measured first, just before it.
 """
 
@@ -30,13 +31,16 @@ from .. import __version__
 from ..artifacts.model_folder import ModelFolder, read_network_config
 from ..artifacts.packaged_model import is_package, unpacked_model_folder
 from ..artifacts.qc_report import (
+    CLOSEST_TO_ZERO,
     COMPARISON_MD,
     COMPARISON_PNG,
     METRIC_LABELS,
     METRICS,
     MODELS_DIR,
+    RESIDUAL_METRICS,
     SEGMENTATION_METRICS,
     ComparedModel,
+    DenoisingQc,
     QcComparison,
     QcReport,
     RestorationQc,
@@ -47,6 +51,7 @@ from ..errors import DataError
 from ..files import atomic_dir, check_output, read_tiff
 from ..kinds import kind_of_config
 from ..kinds.base import ModelKind
+from .denoising import find_denoising_images, first_frame, qc_n2v
 from .metrics import normalize_gt, scale_to
 from .restoration import display_slice, find_test_pairs, qc_care, read_test_pair
 from .segmentation import find_segmentation_pairs, outlines_rgb, qc_stardist
@@ -84,7 +89,8 @@ def compare_models(
     models
         Model folders (or opened :class:`ModelFolder`), all of one QC task; two or more, or one with ``with_parent``.
     test_dir
-        The held-out images: ``low/`` and ``GT/`` (restoration) or ``images/`` and ``masks/`` (segmentation).
+        The held-out images: ``low/`` and ``GT/`` (restoration), ``images/`` and ``masks/`` (segmentation), or noisy
+        ``images/`` with optional clean ``GT/`` (denoising).
     report_dir
         The comparison's folder, written whole or not at all.
     percentiles
@@ -131,7 +137,7 @@ def compare_models(
         for parent, child in families:
             parent.parent_of = child.label if parent.parent_of is None else f"{parent.parent_of}, {child.label}"
         task = entries[0].folder.kind.qc_task
-        pairs = find_test_pairs(test_dir) if task == "restoration" else find_segmentation_pairs(test_dir)
+        pairs = _test_images(task, test_dir)
         if not pairs:
             raise DataError(f"{test_dir} holds no test images to compare the models on")
         with atomic_dir(report_dir, overwrite=overwrite) as tmp:
@@ -148,13 +154,20 @@ def compare_models(
                     result = qc_care(e.folder, test_dir, sub, n_tiles=n_tiles, save_predictions=True, progress=step)
                     assert result.report is not None
                     reports.append(result.report)
+                elif task == "denoising":
+                    reports.append(qc_n2v(e.folder, test_dir, sub, n_tiles=n_tiles, save_predictions=True, progress=step))
                 else:
                     reports.append(qc_stardist(e.folder, test_dir, sub, save_predictions=True, progress=step))
             comparison = _comparison(entries, reports, Path(test_dir), [name for name, _, _ in pairs], warnings)
             (tmp / "panels").mkdir()
+            data_axes = find_denoising_images(test_dir)[1] if task == "denoising" else None
             for name, src, target in pairs:
                 panel = tmp / "panels" / f"{Path(name).stem}.png"
-                if task == "restoration":
+                if task == "denoising":
+                    _denoising_panel(entries, comparison, tmp, name, src, target, data_axes, panel)
+                elif target is None:
+                    raise AssertionError(f"{name} has no ground truth")  # restoration and segmentation pairs always do
+                elif task == "restoration":
                     _restoration_panel(entries, comparison, tmp, name, src, target, panel)
                 else:
                     _segmentation_panel(entries, comparison, tmp, name, src, target, panel)
@@ -223,11 +236,40 @@ def _check_one_task(models: list[tuple[Path, ModelKind]]) -> None:
             f"the models are of different QC tasks ({each}): restoration models are compared on low/GT pairs, "
             "segmentation models on images with masks; compare models of one task at a time"
         )
-    if tasks == {"denoising"}:
-        raise DataError(
-            "comparing N2V models in one report is not supported yet: run `fijiport qc MODEL DATA/test -o REPORT` for each "
-            "(their residual figures and, with clean images, PSNR/SSIM are comparable across reports on the same images)"
-        )
+
+
+def _test_images(task: str, test_dir: Path) -> list[tuple[str, Path, Optional[Path]]]:
+    """(name, input, ground truth) of every test image, as the task's own QC finds them."""
+    found: list[tuple[str, Path, Optional[Path]]] = []
+    if task == "restoration":
+        found += find_test_pairs(test_dir)
+    elif task == "denoising":
+        found += find_denoising_images(test_dir)[0]
+    else:
+        found += find_segmentation_pairs(test_dir)
+    return found
+
+
+def _denoising_figures(report: DenoisingQc) -> tuple[dict[str, dict[str, float]], dict[str, float], Optional[dict[str, Any]]]:
+    """An N2V report's figures per image and mean (the residual's; PSNR/SSIM/NRMSE too when every test image has a
+    clean version), and the input's own scores against the clean images (None without them)."""
+
+    def residual(r: dict[str, Any]) -> dict[str, float]:
+        return {
+            "autocorrelation_lag1": float(r["autocorrelation"][0]),
+            "correlation_with_prediction": float(r["correlation_with_prediction"]),
+            "std_ratio": float(r["std_ratio"]),
+        }
+
+    scored = report.summary is not None and report.n_with_gt == report.n_images
+    per_image = {im["name"]: {**residual(im["residual"]), **(im["prediction"] if scored else {})} for im in report.images}
+    mean = residual(report.residual)
+    if scored:
+        assert report.summary is not None
+        mean.update({m: report.summary[m]["prediction"] for m in METRICS})
+        scores = {"mean": {m: report.summary[m]["input"] for m in METRICS}, "per_image": {im["name"]: im["input"] for im in report.images}}
+        return per_image, mean, scores
+    return per_image, mean, None
 
 
 def _label(entries: list[_Entry]) -> None:
@@ -256,7 +298,12 @@ def _comparison(entries: list[_Entry], reports: list[QcReport], test_dir: Path, 
         warnings += [f"{e.label}: {w}" for w in report.warnings]
         if report.split == "train":
             warnings.append(f"{e.label}: the test images are images it was trained on; its figures flatter it")
-        if isinstance(report, RestorationQc):
+        if isinstance(report, DenoisingQc):
+            per_image, mean, scores = _denoising_figures(report)
+            models.append(ComparedModel(**common, mean=mean, per_image=per_image))
+            if input_scores is None and scores is not None:
+                input_scores = scores
+        elif isinstance(report, RestorationQc):
             per_image = {im.name: im.prediction.model_dump() for im in report.images}
             models.append(ComparedModel(**common, mean={m: report.summary[m]["prediction"] for m in METRICS}, per_image=per_image))
             if input_scores is None:
@@ -277,14 +324,20 @@ def _comparison(entries: list[_Entry], reports: list[QcReport], test_dir: Path, 
             mean = {m: float(report.at_iou_05[m]) for m in SEGMENTATION_METRICS}
             models.append(ComparedModel(**common, mean=mean, per_image=per_image, per_threshold=report.per_threshold))
     task = entries[0].folder.kind.qc_task
-    assert task != "denoising"  # refused by _check_one_task
+    metrics: list[str]
+    if task == "restoration":
+        metrics = list(METRICS)
+    elif task == "denoising":
+        metrics = list(RESIDUAL_METRICS) + (list(METRICS) if input_scores is not None else [])
+    else:
+        metrics = list(SEGMENTATION_METRICS)
     return QcComparison(
         task=task,
         fijiport_version=__version__,
         test_dir=str(test_dir.resolve()),
         split=reports[0].split,
         images=names,
-        metrics=list(METRICS if task == "restoration" else SEGMENTATION_METRICS),
+        metrics=metrics,
         input=input_scores,
         models=models,
         warnings=warnings,
@@ -325,6 +378,41 @@ def _restoration_panel(entries, comparison: QcComparison, tmp: Path, name: str, 
     plt.close(fig)
 
 
+def _denoising_panel(entries, comparison: QcComparison, tmp: Path, name: str, noisy_path: Path, clean_path: Optional[Path],
+                     data_axes: Optional[str], path: Path) -> None:  # fmt: skip
+    """The noisy input, every model's prediction and the clean image (if any) in the top row, each model's residual
+    (input − prediction) under its prediction: a residual that shows the image is structure the model removed."""
+    plt = _pyplot()
+    first = entries[0].folder
+    axes = first.image_axes
+    x = display_slice(first_frame(noisy_path, data_axes, first), axes)
+    preds = []
+    for e in entries:
+        pred = read_tiff(tmp / MODELS_DIR / e.label / PREDICTIONS / name)
+        preds.append(display_slice(pred[0] if pred.ndim > len(e.folder.image_axes) else pred, axes))
+    top = [(x, "noisy input")] + [(p, e.label) for p, e in zip(preds, entries)]
+    if clean_path is not None:
+        top.append((display_slice(first_frame(clean_path, data_axes, first), axes), "clean image (GT)"))
+    vmin, vmax = np.percentile(preds[0], 0.5), np.percentile(preds[0], 99.8)
+    fig, axs = plt.subplots(2, len(top), figsize=(3.6 * len(top), 7.4), squeeze=False)
+    for ax, (img, title) in zip(axs[0], top):
+        ax.imshow(img, cmap="magma", vmin=vmin, vmax=vmax)
+        ax.set_title(title, fontsize=9)
+    residuals = [x - p for p in preds]
+    lim = max(max(float(np.percentile(np.abs(r), 99.5)) for r in residuals), 1e-6)
+    for ax, r, m in zip(axs[1][1:], residuals, comparison.models):
+        ax.imshow(r, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        s = m.per_image[name]
+        ax.set_title(f"residual: autocorr. {s['autocorrelation_lag1']:.2f}, corr. {s['correlation_with_prediction']:.2f}", fontsize=8)
+    for ax in axs.ravel():
+        ax.axis("off")
+    frame_note = ", first frame" if "T" in (data_axes or "") else ""
+    fig.suptitle(f"{name}{' (middle Z slice)' if 'Z' in axes else ''}{frame_note}: predictions (top) and residuals (bottom)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def _segmentation_panel(entries, comparison: QcComparison, tmp: Path, name: str, img_path: Path, mask_path: Path, path: Path) -> None:
     """One image's ground-truth (green) and each model's (magenta) outlines, side by side."""
     plt = _pyplot()
@@ -348,21 +436,27 @@ def _plot(c: QcComparison, path: Path) -> None:
     plt = _pyplot()
     groups = [*c.images, "mean"]
     x = np.arange(len(groups))
-    if c.task == "restoration":
-        assert c.input is not None
-        series = [("input", c.input["per_image"], c.input["mean"])] + [(m.label, m.per_image, m.mean) for m in c.models]
-        fig, axs = plt.subplots(1, len(METRICS), figsize=(max(12, 1.2 * len(groups) * len(METRICS)), 4), squeeze=False)
+    if c.task in ("restoration", "denoising"):
+        series = [("input", c.input["per_image"], c.input["mean"])] if c.input is not None else []
+        series += [(m.label, m.per_image, m.mean) for m in c.models]
+        cols = min(4, len(c.metrics))
+        rows = -(-len(c.metrics) // cols)
+        fig, axs = plt.subplots(rows, cols, figsize=(max(12, 1.2 * len(groups) * cols), 4 * rows), squeeze=False)
         width = 0.8 / len(series)
-        for ax, metric in zip(axs[0], METRICS):
+        for ax, metric in zip(axs.ravel(), c.metrics):
             for k, (label, per_image, mean) in enumerate(series):
+                if metric not in mean:
+                    continue  # the input has no residual
                 values = [per_image[n][metric] for n in c.images] + [mean[metric]]
                 ax.bar(x + (k - (len(series) - 1) / 2) * width, values, width, label=label, alpha=0.6 if label == "input" else 1.0)
             ax.set_xticks(x, [Path(g).stem for g in groups], rotation=45, ha="right", fontsize=8)
-            ax.set_title(METRIC_LABELS[metric] + (" (lower is better)" if metric == "nrmse" else ""))
+            ax.set_title(_metric_label(metric) + _better(metric), fontsize=10)
             ax.grid(alpha=0.3, axis="y")
-        handles, labels = axs[0][0].get_legend_handles_labels()
+        for ax in axs.ravel()[len(c.metrics) :]:
+            ax.axis("off")
+        handles, labels = max((ax.get_legend_handles_labels() for ax in axs.ravel()), key=lambda h: len(h[0]))
         fig.legend(handles, labels, loc="upper center", ncol=len(series), fontsize=9, frameon=False)
-        fig.tight_layout(rect=(0, 0, 1, 0.9))
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.1 / rows))
     else:
         fig, axs = plt.subplots(1, 3, figsize=(15, 4), squeeze=False)
         for metric, ax in zip(("f1", "panoptic_quality"), axs[0][:2]):
@@ -388,8 +482,20 @@ def _plot(c: QcComparison, path: Path) -> None:
     plt.close(fig)
 
 
+def _metric_label(metric: str) -> str:
+    return METRIC_LABELS.get(metric) or RESIDUAL_METRICS.get(metric) or metric.replace("_", " ")
+
+
+def _better(metric: str) -> str:
+    if metric == "nrmse":
+        return " (lower is better)"
+    if metric in CLOSEST_TO_ZERO:
+        return " (closest to 0 is best)"
+    return ""
+
+
 def _markdown(c: QcComparison) -> str:
-    what = "restoration (CARE)" if c.task == "restoration" else "segmentation, IoU 0.5"
+    what = {"restoration": "restoration (CARE)", "denoising": "denoising (N2V)"}.get(c.task, "segmentation, IoU 0.5")
     words = "training" if c.split == "train" else "test"
     lines = [
         f"# QC comparison: {len(c.models)} models, {what}",
@@ -427,6 +533,31 @@ def _markdown(c: QcComparison) -> str:
             for name in c.images:
                 cells = [f"{m.per_image[name][metric]:.4f}" for m in c.models]
                 lines.append(f"| {name} | {c.input['per_image'][name][metric]:.4f} | " + " | ".join(cells) + " |")
+    elif c.task == "denoising":
+        lines += ["", "## Mean", "", "| | " + " | ".join(_metric_label(m) for m in c.metrics) + " |", "|---|" + "---|" * len(c.metrics)]
+        if c.input is not None:
+            lines.append("| input | " + " | ".join(f"{c.input['mean'][m]:.4f}" if m in c.input["mean"] else "" for m in c.metrics) + " |")
+        for model in c.models:
+            cells = [f"**{model.mean[m]:.4f}**" if c.best(m) == model.label else f"{model.mean[m]:.4f}" for m in c.metrics]
+            lines.append(f"| {model.label} | " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            "The residual (input − prediction) of a model that removes only pixel-independent noise has autocorrelation and "
+            "correlation with the prediction near 0 (the best is bold); its std over the input's is the share of the "
+            "variation removed."
+            + (" Against the clean images, higher PSNR/SSIM/Pearson r and lower NRMSE are better." if c.input is not None else
+               " The test images have no clean versions (`GT/`), so there are no PSNR/SSIM figures."),
+            "",
+            f"![metrics]({COMPARISON_PNG})",
+        ]  # fmt: skip
+        for metric in c.metrics:
+            with_input = c.input is not None and metric in c.input["mean"]
+            head = "| image | " + ("input | " if with_input else "") + " | ".join(m.label for m in c.models) + " |"
+            lines += ["", f"## {_metric_label(metric)} per image", "", head, "|---|" + "---|" * (len(c.models) + with_input)]
+            for name in c.images:
+                cells = [f"{c.input['per_image'][name][metric]:.4f}"] if with_input and c.input else []
+                cells += [f"{m.per_image[name][metric]:.4f}" for m in c.models]
+                lines.append(f"| {name} | " + " | ".join(cells) + " |")
     else:
         names = [m.replace("_", " ") for m in SEGMENTATION_METRICS]
         lines += ["", "## At IoU 0.5 (all images)", "", "| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]

@@ -177,6 +177,11 @@ def qc_n2v(
     return report
 
 
+def first_frame(path: Path, data_axes: Optional[str], folder: ModelFolder) -> np.ndarray:
+    """An image's first frame in the network's layout, as :func:`qc_n2v` feeds it to ``folder``'s model."""
+    return _frames(read_tiff(path), path, data_axes, folder.image_axes, folder.n_channel_in)[0]
+
+
 def _frames(img: np.ndarray, path: Path, data_axes: Optional[str], img_axes: str, n_channel: int) -> list[np.ndarray]:
     """The image as frames in the network's layout ``img_axes``: a time-lapse (T, or one axis more than the model
     has) gives one frame per time point."""
@@ -318,4 +323,4 @@ def _panel(x, pred, gt, axes: str, path: Path, name: str, entry: dict[str, Any])
     plt.close(fig)
 
 
-__all__ = ["find_denoising_images", "qc_n2v", "residual_stats"]
+__all__ = ["find_denoising_images", "first_frame", "qc_n2v", "residual_stats"]

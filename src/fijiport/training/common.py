@@ -390,9 +390,10 @@ def fine_tune_config(config: C, given: set[str], parent: Parent, data: dict[str,
             value = kind.option_value(s, kind.setting_value(s, parent_config))
             if value is not None:
                 updates[s.option] = value
-    for name, value in zip(PERCENTILES, parent.folder.percentiles):
-        if name not in given:
-            updates[name] = value
+    if kind.uses_percentiles:
+        for name, value in zip(PERCENTILES, parent.folder.percentiles):
+            if name not in given:
+                updates[name] = value
     parent.record.inherited = sorted(updates)
     return validate_config(type(config), {**config.model_dump(), **updates}, source=f"options with the settings of {parent.label}")
 
@@ -402,7 +403,7 @@ def check_parent_fits(parent: Parent, network: dict[str, Any], given: set[str]) 
     training builds, with the kind's ``inherited_settings`` taken from the parent)."""
     kind = parent.folder.kind
     check_fine_tune(kind, parent.folder.config, network, parent_name=parent.label, given=given)
-    if parent.folder.percentiles_source == "default" and not set(PERCENTILES) <= given:
+    if kind.uses_percentiles and parent.folder.percentiles_source == "default" and not set(PERCENTILES) <= given:
         log.warning(
             "%s does not record its normalisation percentiles; fine-tuning with %s %s/%s (pass --percentile-low and "
             "--percentile-high if it was trained with others)",

@@ -41,13 +41,20 @@ from ..calibration import median_pixel_size
 from ..config.n2v import N2vTrainConfig
 from ..errors import ConfigError, DataError, TrainingError
 from ..files import check_output, read_tiff
-from ..kinds.n2v import import_n2v
+from ..kinds.n2v import import_n2v, mean_std
 from .common import (
+    Parent,
     TrainProgress,
     TrainResult,
+    check_init_from,
     check_losses_finite,
+    check_parent_fits,
+    fine_tune_config,
     fit_guard,
+    inherited_network,
     keras_fit,
+    load_parent_weights,
+    open_parent,
     resume_state,
     seed_everything,
     start_model,
@@ -70,6 +77,7 @@ def train_n2v(
     *,
     overwrite: bool = False,
     resume: bool = False,
+    init_from: Optional[Path] = None,
     progress: Optional[Callable[[TrainProgress], None]] = None,
 ) -> TrainResult:
     """Train Noise2Void on the noisy images of ``data_dir`` (``prepare n2v``) and write an n2v model folder.
@@ -82,15 +90,35 @@ def train_n2v(
         ``weights_last.h5``, loadable with ``n2v.models.N2V(None, name, basedir)``) plus fijiport's records.
     config : patch size, blind spot, network, schedule (:class:`~fijiport.config.n2v.N2vTrainConfig`).
     overwrite, resume : replace an existing model folder; continue an interrupted run up to ``config.epochs``.
+    init_from : an N2V model folder (fijiport's or n2v's own) or a package exported by fijiport to fine-tune: training
+        starts from its weights, the network settings not set in ``config`` and its mean and std (``normalization``)
+        are the parent's, the learning rate defaults to :data:`~fijiport.config.training.FINE_TUNE_LEARNING_RATE`,
+        and a parent whose network cannot take the data is refused before any slow step, naming what differs.
     progress : called with :class:`TrainProgress` events (patches, steps, epochs).
 
     Returns
     -------
     TrainResult : the model folder, the config used, the loss history, patch counts and seconds.
     """
-    data_dir, model_dir = Path(data_dir), Path(model_dir)
-    manifest = load_n2v_manifest(data_dir)
+    check_init_from(init_from, resume)
     config = config or N2vTrainConfig()
+    given = set(config.model_fields_set)
+    with open_parent(init_from, "n2v") as parent:
+        return _train_n2v(Path(data_dir), Path(model_dir), config, given, parent, overwrite=overwrite, resume=resume, progress=progress)
+
+
+def _train_n2v(
+    data_dir: Path,
+    model_dir: Path,
+    config: N2vTrainConfig,
+    given: set[str],
+    parent: Optional[Parent],
+    *,
+    overwrite: bool,
+    resume: bool,
+    progress: Optional[Callable[[TrainProgress], None]],
+) -> TrainResult:
+    manifest = load_n2v_manifest(data_dir)
     state = TrainingProgress()
     if resume:
         config, state = resume_state(model_dir, config, "n2v")
@@ -99,6 +127,34 @@ def train_n2v(
     config = N2vTrainConfig.model_validate({**config.model_dump(), "axes": manifest.axes})
     axes = manifest.axes
     spatial = spatial_axes(axes)
+    train_names = manifest.names("train")
+    if not train_names:
+        raise DataError(f"{data_dir} has no training images; run `fijiport prepare n2v` with smaller fractions")
+    train = [_as_samples(read_tiff(manifest.input_path(data_dir, "train", n)), axes) for n in train_names]
+    val_names = manifest.names("validation")
+    validation = [_as_samples(read_tiff(manifest.input_path(data_dir, "validation", n)), axes) for n in val_names]
+    n_channels = train[0].shape[-1]
+    if parent is not None:
+        config = fine_tune_config(config, given, parent, dict(n_dim=len(spatial), n_channel_in=n_channels))
+        if "normalization" not in given:
+            config = config.model_copy(update={"normalization": "parent"})
+        state.parent = parent.record
+    elif config.normalization == "parent" and not resume:
+        raise ConfigError("--normalization parent takes the mean and std of the model given with --init-from; give --init-from too")
+    config = config.model_copy(update={"learning_rate": config.learning_rate_for(parent is not None),
+                                       "normalization": config.normalization or "data"})  # fmt: skip
+    network: dict[str, Any] = dict(
+        n_dim=len(spatial),
+        n_channel_in=n_channels,
+        unet_n_depth=config.unet_depth,
+        unet_n_first=config.unet_first_filters,
+        unet_kern_size=config.unet_kernel_size,
+        batch_norm=config.batch_norm,
+        single_net_per_channel=False,
+        **inherited_network(parent),
+    )
+    if parent is not None:
+        check_parent_fits(parent, network, given)
     if not resume:
         check_output(model_dir, overwrite)
     started = time.monotonic()
@@ -108,12 +164,6 @@ def train_n2v(
     tf = legacy_tensorflow(gpu_memory_growth=config.gpu_memory_growth)
     n2v = import_n2v()
 
-    train_names = manifest.names("train")
-    if not train_names:
-        raise DataError(f"{data_dir} has no training images; run `fijiport prepare n2v` with smaller fractions")
-    train = [_as_samples(read_tiff(manifest.input_path(data_dir, "train", n)), axes) for n in train_names]
-    val_names = manifest.names("validation")
-    validation = [_as_samples(read_tiff(manifest.input_path(data_dir, "validation", n)), axes) for n in val_names]
     min_shape = [min(x.shape[1 + i] for x in train + validation) for i in range(len(spatial))]
     patch_size = _patch_size(config.patch_size, min_shape, 2**config.unet_depth, spatial)
     for name, x in zip(train_names + val_names, train + validation):
@@ -153,13 +203,14 @@ def train_n2v(
         raise ConfigError("--tensorboard (tensorboard: true in the config) needs the tensorboard package: pip install tensorboard")
     config = config.model_copy(update={"tensorboard": tensorboard})
 
+    normalisation = {}
+    if parent is not None and config.normalization == "parent":
+        normalisation = _parent_normalisation(parent, X)
+        parent.record.inherited = sorted({*parent.record.inherited, "normalization"})
     n2v_config = n2v.N2VConfig(
         X,
-        unet_kern_size=config.unet_kernel_size,
-        unet_n_depth=config.unet_depth,
-        unet_n_first=config.unet_first_filters,
-        batch_norm=config.batch_norm,
-        single_net_per_channel=False,
+        **{k: v for k, v in network.items() if k not in ("n_dim", "n_channel_in")},
+        **normalisation,
         train_epochs=config.epochs,
         train_steps_per_epoch=config.steps_per_epoch,
         train_batch_size=config.batch_size,
@@ -172,6 +223,8 @@ def train_n2v(
     )
     with quiet_stdout():
         model: Any = start_model(n2v.N2V, n2v_config, model_dir, overwrite=overwrite, resume=resume, state=state)
+        if parent is not None:
+            load_parent_weights(model.keras_model, parent)
     write_training_config(model_dir, config, "n2v")  # first, so an interrupted run can be resumed
     cfg = model.config
     means = np.array([float(m) for m in cfg.means], ndmin=X.ndim, dtype=np.float32)
@@ -220,9 +273,33 @@ def train_n2v(
             epoch_seconds=state.epoch_seconds,
             steps_per_second=steps_per_second(state, config.steps_per_epoch),
             pixel_size_um=median_pixel_size([r.image.pixel_size_um for r in manifest.items if r.split == "train"]),
+            parent=state.parent,
         ),
     )
     return TrainResult(model_dir, config, hist, len(X), len(X_val), seconds)
+
+
+def _parent_normalisation(parent: Parent, X: np.ndarray) -> dict[str, list[str]]:
+    """The parent's means and stds for n2v's config (as strings, n2v's form), with a warning when the training
+    patches' own differ much from them: the network then sees its inputs off the scale it learnt."""
+    means, stds = mean_std(parent.folder)
+    axes = tuple(range(X.ndim - 1))
+    data_means, data_stds = X.mean(axis=axes), X.std(axis=axes)
+    off = [
+        f"channel {c}: mean {dm:.4g} (parent {pm:.4g}), std {ds:.4g} (parent {ps:.4g})"
+        for c, (dm, pm, ds, ps) in enumerate(zip(data_means, means, data_stds, stds))
+        if abs(dm - pm) > 0.5 * ps or not 0.67 < ds / ps < 1.5
+    ]
+    if off:
+        log.warning(
+            "the training images are on another intensity scale than %s was trained on (%s): its mean and std normalise "
+            "them, so the network starts off its scale; pass --normalization data to normalise with the data's own "
+            "(n2v's way), or check that these are the right images",
+            parent.label,
+            "; ".join(off),
+        )
+    config = parent.folder.config  # n2v's own strings, as they are: the child's normalisation is the parent's exactly
+    return {"means": [str(m) for m in config["means"]], "stds": [str(s) for s in config["stds"]]}
 
 
 def _training_finished(model, model_dir: Path) -> None:
