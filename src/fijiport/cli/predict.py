@@ -16,7 +16,12 @@ def predict(
     model: Path = typer.Argument(
         ..., help="A csbdeep CARE or stardist model folder, or a bioimage.io model zip (or its rdf.yaml).", show_default=False
     ),
-    images: list[Path] = typer.Argument(..., help="TIFF files or folders of TIFFs.", show_default=False),
+    images: list[Path] = typer.Argument(
+        ...,
+        help="TIFF files, OME-Zarr images (.ome.zarr: read a frame at a time, restored to an OME-Zarr of the same axes and "
+        "calibration), or folders of them.",
+        show_default=False,
+    ),
     output: Path = typer.Option(..., "--output", "-o", help="Folder for the results (never the folder of the inputs).", show_default=False),
     tiles: Optional[str] = typer.Option(
         None,
@@ -60,6 +65,7 @@ def predict(
       [bold]fijiport predict models/stardist_nuclei raw/ -o segmented[/]
       [bold]fijiport predict care_model.zip stack.tif -o restored --tiles 1,4,4[/]
       [bold]fijiport predict models/care acq/5pct --recursive -o restored[/]   (restored/<same sub-folders>/<same names>)
+      [bold]fijiport predict care_model.zip movie.ome.zarr -o restored[/]   (restored/movie.ome.zarr, NGFF 0.4)
     """
 
     try:

@@ -21,9 +21,10 @@ from typing import Optional
 
 from ..artifacts.model_folder import has_network_config
 from ..axes import axes_from_tifffile, frames_layout
-from ..calibration import describe, differences, read_pixel_size, scale_hint, write_frames
+from ..calibration import PixelSize, describe, differences, read_pixel_size, scale_hint, write_frames
 from ..errors import ConfigError, DataError
-from ..files import TiffFrames, available_memory, check_pixels, declared_axes, list_tiffs, read_tiff, tiff_shape
+from ..files import TiffFrames, available_memory, check_output, check_pixels, declared_axes, list_tiffs, read_tiff, tiff_shape
+from ..ngff import ZarrImage, is_ome_zarr, output_name, write_ome_zarr
 from .folder import folder_runner
 from .outputs import Prediction, write_label_frames
 from .package import package_runner
@@ -48,8 +49,11 @@ def input_places(paths: list[Path], *, recursive: bool = False) -> list[tuple[Pa
     ``raw/day1/pos2/a.tif`` is restored to ``OUT/day1/pos2/a.tif``)."""
     out: list[tuple[Path, PurePosixPath]] = []
     for p in map(Path, paths):
-        if p.is_dir():
+        if is_ome_zarr(p):
+            out.append((p, PurePosixPath(p.name)))
+        elif p.is_dir():
             found = list_tiffs(p, recursive=recursive)  # sorted; hidden files (macOS's ._name.tif) skipped with a warning
+            found = sorted(found + _zarr_images(p, recursive))
             if not found:
                 deeper = not recursive and any(p.glob("*/**/*.tif*"))
                 raise DataError(
@@ -63,6 +67,12 @@ def input_places(paths: list[Path], *, recursive: bool = False) -> list[tuple[Pa
         else:
             raise DataError(f"{p} does not exist")
     return out
+
+
+def _zarr_images(folder: Path, recursive: bool) -> list[Path]:
+    """The OME-Zarr images (``*.zarr`` folders) in ``folder`` (at any depth with ``recursive``; never inside another)."""
+    found = [d for d in (folder.rglob("*.zarr") if recursive else folder.glob("*.zarr")) if d.is_dir() and not d.name.startswith(".")]
+    return [d for d in found if not any(is_ome_zarr(parent) for parent in d.parents)]
 
 
 def is_package(model: Path) -> bool:
@@ -137,20 +147,29 @@ def predict_images(
     _check_places(images, places, out_dir, recursive)
     files = [f for f, _ in places]
     where = {f: out_dir / rel.parent for f, rel in places}  # the folder each image's results go to
-    lapses = {f: layout for f in files if (layout := time_lapse(f)) is not None}
-    check_memory(files, lapses=lapses)
+    stores = {f: ZarrImage.open(f) for f in files if is_ome_zarr(f)}
+    lapses = {f: layout for f in files if f not in stores and (layout := time_lapse(f)) is not None}
+    check_memory([f for f in files if f not in stores], lapses=lapses)
+    check_zarr_memory(stores)
     package = is_package(model)
     if intensity == "auto" and not package:
         intensity = "input"
     run = package_runner(model, weights, intensity) if package else _folder_runner(model, weights, intensity)
-    todo = _preflight(files, run, where, overwrite, n_tiles, skip_existing, lapses)
-    scale_notes = {f: note for f in sorted(todo) if (note := pixel_size_note(f, getattr(run, "training_pixel_size", None)))}
+    run_targets = run.targets
+    run.targets = lambda f, out: [out / output_name(f.name)] if f in stores else run_targets(f, out)  # type: ignore[attr-defined]
+    todo = _preflight(files, run, where, overwrite, n_tiles, skip_existing, lapses, stores)
+    training_um = getattr(run, "training_pixel_size", None)
+    scale_notes = {
+        f: note for f in sorted(todo) if (note := pixel_size_note(f, training_um, stores[f].pixel_size if f in stores else None))
+    }
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for i, (f, rel) in enumerate(places):
         if progress:
             progress(i, len(files), str(rel))
-        if f in todo and f in lapses:
+        if f in todo and f in stores:
+            result = _predict_zarr(run, stores[f], where[f], n_tiles, overwrite or skip_existing, model)
+        elif f in todo and f in lapses:
             result = _predict_time_lapse(run, f, where[f], lapses[f], n_tiles, overwrite or skip_existing)
         elif f in todo:
             result = run(f, where[f], n_tiles, overwrite or skip_existing)
@@ -215,13 +234,13 @@ def check_memory(files: list[Path], available: Optional[int] = None, lapses: Opt
             )
 
 
-def pixel_size_note(path: Path, training: Optional[dict[str, float]]) -> Optional[str]:
-    """A warning (logged, and returned for the result) when ``path``'s pixel size differs from the training images'
-    by more than :data:`~fijiport.calibration.TOLERANCE` along an axis both declare; None otherwise (or when either
-    is unknown)."""
+def pixel_size_note(path: Path, training: Optional[dict[str, float]], declared: Optional[PixelSize] = None) -> Optional[str]:
+    """A warning (logged, and returned for the result) when ``path``'s pixel size (its metadata's, or ``declared``:
+    an OME-Zarr's) differs from the training images' by more than :data:`~fijiport.calibration.TOLERANCE` along an
+    axis both declare; None otherwise (or when either is unknown)."""
     if not training:
         return None
-    found = read_pixel_size(path)
+    found = declared or (None if is_ome_zarr(path) else read_pixel_size(path))
     if found is None:
         log.debug("%s declares no pixel size; not compared with the training images' %s", path.name, describe(training))
         return None
@@ -283,7 +302,7 @@ def _segment_time_lapse(run, path: Path, frames: TiffFrames, declared: str, out_
 
 
 def _preflight(
-    files: list[Path], run, where: dict[Path, Path], overwrite: bool, n_tiles, skip_existing: bool = False, lapses=None
+    files: list[Path], run, where: dict[Path, Path], overwrite: bool, n_tiles, skip_existing: bool = False, lapses=None, stores=None
 ) -> set[Path]:
     """Read every image and check it (readable, finite, the model's dimensions, tiles, outputs free) before
     predicting any: a bad file is refused up front, not after hours of work with half the outputs written.
@@ -296,7 +315,9 @@ def _preflight(
             continue
         if skip_existing and any(t.exists() for t in targets):
             log.info("%s: some of its results exist (an interrupted run?); predicting it again", f.name)
-        if lapses and f in lapses:
+        if stores and f in stores:
+            _check_zarr(stores[f], run, where[f], overwrite or skip_existing, n_tiles)
+        elif lapses and f in lapses:
             _check_time_lapse(f, run, where[f], lapses[f], overwrite or skip_existing, n_tiles)
         else:
             img = read_tiff(f)
@@ -323,6 +344,78 @@ def _check_time_lapse(path: Path, run, out_dir: Path, layout: tuple[int, str], o
         check_pixels(path, frame)
         if k == 0:
             run.check(path, frame, out_dir, overwrite, n_tiles, declared=declared)
+
+
+def check_zarr_memory(stores: dict[Path, ZarrImage], available: Optional[int] = None) -> None:
+    """As :func:`check_memory` for OME-Zarr images: one frame (a T index) must fit, the store is never read whole."""
+    free = available if available is not None else available_memory()
+    if free is None:
+        return
+    for path, image in stores.items():
+        frame = image.frames().shape
+        need = math.prod(frame) * 4 * MEMORY_FACTOR
+        if need > free:
+            raise DataError(
+                f"{path}: a frame of {'×'.join(map(str, frame))} pixels needs about {need / 1e9:.0f} GB of memory to predict "
+                f"and {free / 1e9:.1f} GB are free; predict it block by block on a Dask cluster instead, or on a machine "
+                "with more memory"
+            )
+
+
+def _check_zarr(image: ZarrImage, run, out_dir: Path, overwrite: bool, n_tiles) -> None:
+    """The pre-flight of an OME-Zarr image: a model that writes images (label output to OME-Zarr is not there yet),
+    frames of the model's dimensions, the first frame finite and a valid input. Later frames are checked as they are
+    read (a bad one stops the run and leaves no output)."""
+    if run.output == "labels":
+        raise DataError(
+            f"{image.path}: segmentation output to OME-Zarr (a labels group) is not supported yet; convert the image to "
+            "TIFF (Fiji: File > Import > HDF5/N5/Zarr/OME-NGFF..., then File > Save As > Tiff...) to segment it"
+        )
+    check_output(out_dir / output_name(image.path.name), overwrite)
+    frames = image.frames()
+    if len(frames.frame_axes) != len(run.image_axes):
+        raise DataError(
+            f"{image.path} holds frames of axes {frames.frame_axes} ({list(frames.shape)}) but the model takes {run.image_axes} "
+            "images (OME-Zarr axes come from its multiscales metadata)"
+        )
+    first = frames[0]
+    check_pixels(image.path, first)
+    run.check(image.path, first, out_dir, True, n_tiles, declared=frames.frame_axes)
+
+
+def _predict_zarr(run, image: ZarrImage, out_dir: Path, n_tiles, overwrite: bool, model: Path) -> Prediction:
+    """An OME-Zarr image restored frame by frame (each normalised on its own, as csbdeep normalises what it is
+    given) into an OME-Zarr of the same axes and calibration (NGFF 0.4), written as it goes: memory follows a frame."""
+    frames = image.frames()
+    target = out_dir / output_name(image.path.name)
+    used: list[tuple[int, ...]] = []
+
+    def restored():
+        for k, frame in enumerate(frames):
+            if k:
+                check_pixels(image.path, frame)
+            out, tiles = run.predict_frame(frame, frames.frame_axes, n_tiles)
+            if out.shape != frame.shape:
+                raise DataError(
+                    f"{run.source if hasattr(run, 'source') else model} gives outputs of shape {list(out.shape)} for frames of "
+                    f"{list(frame.shape)}; fijiport writes OME-Zarr outputs of the input's shape only (write TIFFs instead)"
+                )
+            used[:] = [tiles]
+            log.debug("%s: frame %d of %d", image.path.name, k + 1, len(frames))
+            yield out
+
+    provenance = {
+        "model": str(Path(model).resolve()),
+        "input": str(image.path.resolve()),
+        "input_ngff_version": image.version,
+        "intensity": run.intensity,
+        "normalisation": "per frame, as csbdeep normalises the image it is given",
+    }
+    from .. import __version__
+
+    provenance["fijiport_version"] = __version__
+    write_ome_zarr(target, restored(), image.shape, image.axes, image.pixel_size, attributes=provenance, overwrite=overwrite)
+    return Prediction(image.path, [target], None, used[0] if used else (), intensity=run.intensity)
 
 
 def _folder_runner(model_dir: Path, weights: str, intensity: str = "input"):
