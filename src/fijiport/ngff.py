@@ -37,10 +37,14 @@ def is_ome_zarr(path: Path) -> bool:
     return path.name.lower().endswith(".zarr") and path.is_dir()
 
 
+def store_stem(name: str) -> str:
+    """A store's name without ``.ome.zarr`` / ``.zarr``."""
+    return name[: -len(".ome.zarr")] if name.lower().endswith(".ome.zarr") else name[: -len(".zarr")]
+
+
 def output_name(name: str) -> str:
     """The name of the OME-Zarr written for an input called ``name`` (``a.ome.zarr`` for ``a.ome.zarr`` or ``a.zarr``)."""
-    stem = name[: -len(".ome.zarr")] if name.lower().endswith(".ome.zarr") else name[: -len(".zarr")]
-    return f"{stem}.ome.zarr"
+    return f"{store_stem(name)}.ome.zarr"
 
 
 @dataclass
@@ -202,12 +206,14 @@ def write_ome_zarr(
     *,
     dtype: str = "float32",
     attributes: Optional[dict[str, Any]] = None,
+    labels: bool = False,
     overwrite: bool = False,
 ) -> None:
     """Write an image as an OME-Zarr (NGFF 0.4, one resolution level) as it is computed: ``frames`` are the image's
     frames along T when ``axes`` starts with T (memory: one frame), else one item, the whole image. ``attributes``
-    go to the group's ``fijiport`` attribute (provenance). A failure or Ctrl-C leaves no store (written to a
-    temporary folder, renamed when complete)."""
+    go to the group's ``fijiport`` attribute (provenance); ``labels`` marks the image a label image (NGFF
+    ``image-label``: napari opens it as a labels layer). A failure or Ctrl-C leaves no store (written to a temporary
+    folder, renamed when complete)."""
     import zarr
 
     if len(axes) != len(shape):
@@ -240,8 +246,10 @@ def write_ome_zarr(
                 "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}],
             }
         ]
+        if labels:
+            root.attrs["image-label"] = {"version": WRITTEN_VERSION}
         if attributes:
             root.attrs["fijiport"] = attributes
 
 
-__all__ = ["ZarrFrames", "ZarrImage", "is_ome_zarr", "output_name", "write_ome_zarr"]
+__all__ = ["ZarrFrames", "ZarrImage", "is_ome_zarr", "output_name", "store_stem", "write_ome_zarr"]

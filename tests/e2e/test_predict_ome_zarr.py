@@ -87,7 +87,7 @@ def test_ngff_05_and_channels_first_are_read_from_the_metadata(care2d_zip, movie
     assert np.abs(got - tifffile.imread(t.outputs[0])).max() == 0
 
 
-def test_a_store_that_is_not_an_ome_zarr_image_is_refused_naming_the_fix(care2d_model, stardist_model, movie, tmp_path):
+def test_a_store_that_is_not_an_ome_zarr_image_is_refused_naming_the_fix(care2d_model, movie, tmp_path):
     bare = zarr.open_group(str(tmp_path / "bare.zarr"), mode="w", zarr_format=2)
     bare.create_array("0", data=movie)
     with pytest.raises(DataError, match="no OME-Zarr 'multiscales' metadata"):
@@ -98,8 +98,6 @@ def test_a_store_that_is_not_an_ome_zarr_image_is_refused_naming_the_fix(care2d_
     stack = _ngff04(tmp_path / "stack.ome.zarr", movie, "zyx", [1, 1, 1], [None, None, None])
     with pytest.raises(DataError, match="frames of axes ZYX"):
         predict_images(care2d_model, [stack], tmp_path / "out")
-    with pytest.raises(DataError, match="segmentation output to OME-Zarr"):
-        predict_images(stardist_model, [stack], tmp_path / "out")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
@@ -111,3 +109,30 @@ def test_a_bad_frame_mid_run_leaves_no_store(care2d_model, movie, tmp_path):
     with pytest.raises(DataError, match="NaN|not finite|non-finite"):
         predict_images(care2d_model, [store], tmp_path / "out")
     assert not any((tmp_path / "out").iterdir()), "the store is written whole or not at all"
+
+
+def test_stardist_segments_an_ome_zarr_time_lapse_into_an_ome_zarr_label_image(stardist_model, tmp_path):
+    """Labels per frame identical to the TIFF time-lapse path's; the store is an NGFF label image (napari: a labels
+    layer) with the input's calibration; the ROI set and the CSV (frame column) beside it."""
+    import csv
+
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Label, Reader
+    from stardist.data import test_image_nuclei_2d
+
+    img = test_image_nuclei_2d()
+    movie = np.stack([img[:256, :256], img[256:, 256:]])
+    store = _ngff04(tmp_path / "nuclei.ome.zarr", movie, "tyx", [60.0, 0.5, 0.5], ["second", "micrometer", "micrometer"])
+    tifffile.imwrite(tmp_path / "nuclei.tif", movie, imagej=True, metadata={"axes": "TYX"})
+    with pytest.raises(DataError, match="would both write"):
+        predict_images(stardist_model, [store, tmp_path / "nuclei.tif"], tmp_path / "out")
+    tifffile.imwrite(tmp_path / "as_tiff.tif", movie, imagej=True, metadata={"axes": "TYX"})
+    z, t = predict_images(stardist_model, [store, tmp_path / "as_tiff.tif"], tmp_path / "out")
+    assert [p.name for p in z.outputs] == ["nuclei.ome.zarr", "nuclei.zip", "nuclei.csv"]
+    [node] = list(Reader(parse_url(str(z.outputs[0])))())
+    assert any(isinstance(spec, Label) for spec in node.specs), "read as a label image"
+    labels = np.asarray(node.data[0])
+    assert labels.shape == movie.shape and node.metadata["coordinateTransformations"][0][0]["scale"] == [60.0, 0.5, 0.5]
+    assert np.array_equal(labels, tifffile.imread(t.outputs[0])) and z.n_objects == t.n_objects > 10
+    with open(z.outputs[2]) as fh:
+        assert {row["frame"] for row in csv.DictReader(fh)} == {"1", "2"}

@@ -24,7 +24,7 @@ from ..axes import axes_from_tifffile, frames_layout
 from ..calibration import PixelSize, describe, differences, read_pixel_size, scale_hint, write_frames
 from ..errors import ConfigError, DataError
 from ..files import TiffFrames, available_memory, check_output, check_pixels, declared_axes, list_tiffs, read_tiff, tiff_shape
-from ..ngff import ZarrImage, is_ome_zarr, output_name, write_ome_zarr
+from ..ngff import ZarrImage, is_ome_zarr, output_name, store_stem, write_ome_zarr
 from .folder import folder_runner
 from .outputs import Prediction, write_label_frames
 from .package import package_runner
@@ -156,7 +156,7 @@ def predict_images(
         intensity = "input"
     run = package_runner(model, weights, intensity) if package else _folder_runner(model, weights, intensity)
     run_targets = run.targets
-    run.targets = lambda f, out: [out / output_name(f.name)] if f in stores else run_targets(f, out)  # type: ignore[attr-defined]
+    run.targets = lambda f, out: zarr_targets(run, f, out) if f in stores else run_targets(f, out)  # type: ignore[attr-defined]
     todo = _preflight(files, run, where, overwrite, n_tiles, skip_existing, lapses, stores)
     training_um = getattr(run, "training_pixel_size", None)
     scale_notes = {
@@ -167,7 +167,9 @@ def predict_images(
     for i, (f, rel) in enumerate(places):
         if progress:
             progress(i, len(files), str(rel))
-        if f in todo and f in stores:
+        if f in todo and f in stores and run.output == "labels":
+            result = _segment_zarr(run, stores[f], where[f], n_tiles, overwrite or skip_existing, model)
+        elif f in todo and f in stores:
             result = _predict_zarr(run, stores[f], where[f], n_tiles, overwrite or skip_existing, model)
         elif f in todo and f in lapses:
             result = _predict_time_lapse(run, f, where[f], lapses[f], n_tiles, overwrite or skip_existing)
@@ -309,8 +311,16 @@ def _preflight(
     The runners rely on it and do not check again. Returns the images to predict (with ``skip_existing``, those
     whose results do not all exist yet)."""
     todo = set()
+    claimed: dict[Path, Path] = {}
     for f in files:
         targets = run.targets(f, where[f])
+        for target in targets:
+            if target in claimed:
+                raise DataError(
+                    f"{claimed[target]} and {f} would both write {target} (outputs are named after their input); predict "
+                    "them into different -o folders"
+                )
+            claimed[target] = f
         if skip_existing and all(t.exists() for t in targets):
             continue
         if skip_existing and any(t.exists() for t in targets):
@@ -363,15 +373,10 @@ def check_zarr_memory(stores: dict[Path, ZarrImage], available: Optional[int] = 
 
 
 def _check_zarr(image: ZarrImage, run, out_dir: Path, overwrite: bool, n_tiles) -> None:
-    """The pre-flight of an OME-Zarr image: a model that writes images (label output to OME-Zarr is not there yet),
-    frames of the model's dimensions, the first frame finite and a valid input. Later frames are checked as they are
-    read (a bad one stops the run and leaves no output)."""
-    if run.output == "labels":
-        raise DataError(
-            f"{image.path}: segmentation output to OME-Zarr (a labels group) is not supported yet; convert the image to "
-            "TIFF (Fiji: File > Import > HDF5/N5/Zarr/OME-NGFF..., then File > Save As > Tiff...) to segment it"
-        )
-    check_output(out_dir / output_name(image.path.name), overwrite)
+    """The pre-flight of an OME-Zarr image: outputs free, frames of the model's dimensions, the first frame finite and
+    a valid input. Later frames are checked as they are read (a bad one stops the run and leaves no output)."""
+    for target in zarr_targets(run, image.path, out_dir):
+        check_output(target, overwrite)
     frames = image.frames()
     if len(frames.frame_axes) != len(run.image_axes):
         raise DataError(
@@ -381,6 +386,57 @@ def _check_zarr(image: ZarrImage, run, out_dir: Path, overwrite: bool, n_tiles) 
     first = frames[0]
     check_pixels(image.path, first)
     run.check(image.path, first, out_dir, True, n_tiles, declared=frames.frame_axes)
+
+
+def zarr_targets(run, path: Path, out_dir: Path) -> list[Path]:
+    """What predicting the OME-Zarr ``path`` writes: ``OUT/<name>.ome.zarr`` (restored image, or label image), and for
+    label models the ROI set ``<name>.zip`` (2D) and measurements ``<name>.csv`` beside it."""
+    target = out_dir / output_name(path.name)
+    if run.output != "labels":
+        return [target]
+    stem = store_stem(path.name)
+    return [target, out_dir / f"{stem}.zip", out_dir / f"{stem}.csv"]
+
+
+def _zarr_provenance(run, image: ZarrImage, model: Path) -> dict:
+    from .. import __version__
+
+    return {
+        "model": str(Path(model).resolve()),
+        "input": str(image.path.resolve()),
+        "input_ngff_version": image.version,
+        "intensity": run.intensity,
+        "normalisation": "per frame, as csbdeep normalises the image it is given",
+        "fijiport_version": __version__,
+    }
+
+
+def _segment_zarr(run, image: ZarrImage, out_dir: Path, n_tiles, overwrite: bool, model: Path) -> Prediction:
+    """An OME-Zarr image segmented frame by frame (each frame normalised on its own, labels 1..n per frame) into an
+    OME-Zarr label image (NGFF ``image-label``, the input's axes without channels, its calibration), with the ROI set
+    (2D; ROIs at their frame) and the CSV (a ``frame`` column) beside it, as :func:`write_label_frames` writes them."""
+    frames = image.frames()
+    used: list[tuple[int, ...]] = []
+    label_axes = image.axes.replace("C", "")
+    timed = "T" in image.axes
+
+    def segmented():
+        for k, frame in enumerate(frames):
+            if k:
+                check_pixels(image.path, frame)
+            result, tiles = run.predict_labels_frame(frame, frames.frame_axes, n_tiles)
+            used[:] = [tiles]
+            yield result
+
+    def write_stack(labelled, shape, _axes) -> None:
+        write_ome_zarr(targets[0], labelled, shape if timed else shape[1:], label_axes, image.pixel_size, dtype="uint16",
+                       attributes=_zarr_provenance(run, image, model), labels=True, overwrite=overwrite)  # fmt: skip
+
+    targets = zarr_targets(run, image.path, out_dir)
+    written, n_objects, warnings = write_label_frames(
+        segmented(), len(frames), (targets[0], targets[1], targets[2]), overwrite, image.path, run.object_stats, stack_writer=write_stack
+    )
+    return Prediction(image.path, written, n_objects, used[0] if used else (), warnings)
 
 
 def _predict_zarr(run, image: ZarrImage, out_dir: Path, n_tiles, overwrite: bool, model: Path) -> Prediction:
@@ -404,17 +460,9 @@ def _predict_zarr(run, image: ZarrImage, out_dir: Path, n_tiles, overwrite: bool
             log.debug("%s: frame %d of %d", image.path.name, k + 1, len(frames))
             yield out
 
-    provenance = {
-        "model": str(Path(model).resolve()),
-        "input": str(image.path.resolve()),
-        "input_ngff_version": image.version,
-        "intensity": run.intensity,
-        "normalisation": "per frame, as csbdeep normalises the image it is given",
-    }
-    from .. import __version__
-
-    provenance["fijiport_version"] = __version__
-    write_ome_zarr(target, restored(), image.shape, image.axes, image.pixel_size, attributes=provenance, overwrite=overwrite)
+    write_ome_zarr(
+        target, restored(), image.shape, image.axes, image.pixel_size, attributes=_zarr_provenance(run, image, model), overwrite=overwrite
+    )
     return Prediction(image.path, [target], None, used[0] if used else (), intensity=run.intensity)
 
 

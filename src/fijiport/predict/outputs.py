@@ -11,7 +11,7 @@ import itertools
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -146,13 +146,15 @@ def write_label_frames(
     overwrite: bool,
     source: Path,
     reference: Optional[dict] = None,
+    stack_writer: Optional[Callable[[Iterator[np.ndarray], tuple[int, ...], str], None]] = None,
 ) -> tuple[list[Path], int, list[str]]:
     """A segmented time-lapse written as its frames come, memory one frame: one 16-bit label stack with T first (each
     frame's labels 1..n, as StarDist numbers an image; the input's calibration and frame interval), for 2D frames one
     ROI set whose ROIs carry their frame as ImageJ's stack position (as stardist's ``export_imagej_rois`` sets it),
     and one CSV with a ``frame`` column (1 for the first, as Fiji numbers frames). All three appear together when the
     last frame is written, or not at all. Returns what was written, the objects over all frames and the
-    plausibility warnings (the first implausible frame's, with how many others were)."""
+    plausibility warnings (the first implausible frame's, with how many others were). ``stack_writer`` writes the
+    label stack instead of the TIFF writer (``stack_writer(frames, shape, axes)``, atomic itself: an OME-Zarr)."""
     import zipfile
 
     labels_path, rois_path, csv_path = targets
@@ -165,7 +167,7 @@ def write_label_frames(
     counts = {"objects": 0}
     implausible: list[tuple[int, list[str]]] = []
     with contextlib.ExitStack() as stack:
-        labels_tmp = stack.enter_context(atomic_file(labels_path, overwrite=overwrite))
+        labels_tmp = stack.enter_context(atomic_file(labels_path, overwrite=overwrite)) if stack_writer is None else None
         csv_tmp = stack.enter_context(atomic_file(csv_path, overwrite=overwrite))
         rois_tmp = stack.enter_context(atomic_file(rois_path, overwrite=overwrite)) if rois else None
         roizip = stack.enter_context(zipfile.ZipFile(rois_tmp, "w", compression=zipfile.ZIP_DEFLATED)) if rois_tmp else None
@@ -193,7 +195,11 @@ def write_label_frames(
                 yield frame.labels
             log.debug("%s: %d frames segmented", source.name, n_frames)
 
-        write_frames(labels_tmp, labelled(), (n_frames, *shape), stack_axes, read_pixel_size(source), True, dtype="uint16")
+        if labels_tmp is None:
+            assert stack_writer is not None
+            stack_writer(labelled(), (n_frames, *shape), stack_axes)
+        else:
+            write_frames(labels_tmp, labelled(), (n_frames, *shape), stack_axes, read_pixel_size(source), True, dtype="uint16")
     warnings = []
     if implausible:
         t, [warning] = implausible[0]
