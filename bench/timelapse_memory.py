@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from steady import tree_rss_mb  # noqa: E402
+from steady import tree_rss_mb
 
 
 def make_model(path: Path) -> None:
@@ -54,7 +54,11 @@ def write_inputs(work: Path, n: int, shape: tuple[int, int], zarr_too: bool) -> 
             arr[t] = f
         axes = [{"name": "t", "type": "time"}, {"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
         root.attrs["multiscales"] = [
-            {"version": "0.4", "axes": axes, "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, 1, 1]}]}]}
+            {
+                "version": "0.4",
+                "axes": axes,
+                "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, 1, 1]}]}],
+            }
         ]
         out.append(work / "movie.ome.zarr")
     return out
@@ -72,7 +76,12 @@ def measure(model: Path, image: Path, out_dir: Path, interval: float = 0.2) -> d
     if proc.returncode != 0:
         raise SystemExit(f"predict failed ({proc.returncode}): {err[-2000:]}")
     size = sum(p.stat().st_size for p in image.rglob("*")) if image.is_dir() else image.stat().st_size
-    return {"input": image.name, "input_gb": round(size / 1e9, 2), "peak_tree_rss_mb": round(peak), "seconds": round(time.perf_counter() - started)}
+    return {
+        "input": image.name,
+        "input_gb": round(size / 1e9, 2),
+        "peak_tree_rss_mb": round(peak),
+        "seconds": round(time.perf_counter() - started),
+    }
 
 
 def main() -> None:
