@@ -64,15 +64,39 @@ def write_inputs(work: Path, n: int, shape: tuple[int, int], zarr_too: bool) -> 
     return out
 
 
-def measure(model: Path, image: Path, out_dir: Path, interval: float = 0.2) -> dict:
+def anon_mb(pid: int) -> float:
+    """Private anonymous memory (``RssAnon``) of ``pid`` and its descendants (MB): what the processes allocated, without
+    the pages of memory-mapped files (a tmpfs input counts in RSS as shared memory the process does not own)."""
+    import psutil
+
+    try:
+        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for p in procs:
+        try:
+            for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
+                if line.startswith("RssAnon:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total / 2**20
+
+
+def measure(model: Path, image: Path, out_dir: Path, interval: float = 0.5) -> dict:
+    import tempfile
+
     started = time.perf_counter()
     cmd = [str(Path(sys.executable).parent / "fijiport"), "predict", str(model), str(image), "-o", str(out_dir)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0.0
-    while proc.poll() is None:
-        peak = max(peak, tree_rss_mb(proc.pid))
-        time.sleep(interval)
-    err = proc.stderr.read().decode() if proc.stderr else ""
+    with tempfile.TemporaryFile() as log:  # a pipe nobody reads while it runs would fill and block the child
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
+        peak = peak_anon = 0.0
+        while proc.poll() is None:
+            peak, peak_anon = max(peak, tree_rss_mb(proc.pid)), max(peak_anon, anon_mb(proc.pid))
+            time.sleep(interval)
+        log.seek(0)
+        err = log.read().decode(errors="replace")
     if proc.returncode != 0:
         raise SystemExit(f"predict failed ({proc.returncode}): {err[-2000:]}")
     size = sum(p.stat().st_size for p in image.rglob("*")) if image.is_dir() else image.stat().st_size
@@ -80,6 +104,7 @@ def measure(model: Path, image: Path, out_dir: Path, interval: float = 0.2) -> d
         "input": image.name,
         "input_gb": round(size / 1e9, 2),
         "peak_tree_rss_mb": round(peak),
+        "peak_tree_anon_mb": round(peak_anon),
         "seconds": round(time.perf_counter() - started),
     }
 
@@ -95,7 +120,11 @@ def main() -> None:
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     make_model(args.work / "model")
-    images = write_inputs(args.work, args.frames, (args.height, args.width), not args.no_zarr)
+    existing = args.work / "movie.tif"
+    if args.no_zarr and existing.is_file() and existing.stat().st_size >= args.frames * args.height * args.width * 2:
+        images = [existing]  # written by an earlier run with the same size
+    else:
+        images = write_inputs(args.work, args.frames, (args.height, args.width), not args.no_zarr)
     results = []
     for image in images:
         out_dir = args.work / f"out_{image.name}"

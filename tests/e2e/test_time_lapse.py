@@ -106,7 +106,9 @@ def test_memory_follows_a_frame_not_the_file(movie_model, tmp_path):
         peaks[frames] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     whole = 48 * 256 * 256 * 4  # the 48-frame stack as float32
-    assert peaks[48] < 1.5 * peaks[4] and peaks[48] < whole / 2, (peaks, whole)
+    # 44 frames more add far less than a quarter of the stack (after some earlier tests the 48-frame run also carries
+    # ~2 MB that do not grow with frames: a ratio of the two peaks failed there before any change to prediction)
+    assert peaks[48] - peaks[4] < whole / 4 and peaks[48] < whole / 2, (peaks, whole)
 
 
 def test_the_package_of_a_time_lapse_model_restores_time_lapses(movie_model, tmp_path):
