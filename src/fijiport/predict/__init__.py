@@ -367,8 +367,8 @@ def check_zarr_memory(stores: dict[Path, ZarrImage], available: Optional[int] = 
         if need > free:
             raise DataError(
                 f"{path}: a frame of {'×'.join(map(str, frame))} pixels needs about {need / 1e9:.0f} GB of memory to predict "
-                f"and {free / 1e9:.1f} GB are free; predict it block by block on a Dask cluster instead, or on a machine "
-                "with more memory"
+                f"and {free / 1e9:.1f} GB are free (tiles bound only the network's share); write it as smaller images (e.g. by Z "
+                "range or position), or use a machine with more memory"
             )
 
 
