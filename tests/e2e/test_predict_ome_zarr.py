@@ -136,3 +136,17 @@ def test_stardist_segments_an_ome_zarr_time_lapse_into_an_ome_zarr_label_image(s
     assert np.array_equal(labels, tifffile.imread(t.outputs[0])) and z.n_objects == t.n_objects > 10
     with open(z.outputs[2]) as fh:
         assert {row["frame"] for row in csv.DictReader(fh)} == {"1", "2"}
+
+
+def test_memory_is_judged_by_one_frame_of_an_ome_zarr(movie, tmp_path):
+    """A store is never read whole: a time-lapse whose frame fits is accepted though the whole would not; a frame that
+    does not fit is refused before any pixel is read, naming the figures and the fix."""
+    from fijiport.ngff import ZarrImage
+    from fijiport.predict import MEMORY_FACTOR, check_memory
+
+    store = _ngff04(tmp_path / "movie.ome.zarr", movie, "tyx", [1, 1, 1], [None, None, None])
+    frame_need = 96 * 128 * 4 * MEMORY_FACTOR
+    stores = {store: ZarrImage.open(store)}
+    check_memory([store], available=2 * frame_need, stores=stores)  # 3 frames would need 1.5× that
+    with pytest.raises(DataError, match=r"96×128 pixels .* GB of memory .* write it as smaller images"):
+        check_memory([store], available=frame_need // 2, stores=stores)

@@ -149,15 +149,16 @@ def predict_images(
     where = {f: out_dir / rel.parent for f, rel in places}  # the folder each image's results go to
     stores = {f: ZarrImage.open(f) for f in files if is_ome_zarr(f)}
     lapses = {f: layout for f in files if f not in stores and (layout := time_lapse(f)) is not None}
-    check_memory([f for f in files if f not in stores], lapses=lapses)
-    check_zarr_memory(stores)
+    check_memory(files, lapses=lapses, stores=stores)
     package = is_package(model)
     if intensity == "auto" and not package:
         intensity = "input"
     run = package_runner(model, weights, intensity) if package else _folder_runner(model, weights, intensity)
-    run_targets = run.targets
-    run.targets = lambda f, out: zarr_targets(run, f, out) if f in stores else run_targets(f, out)  # type: ignore[attr-defined]
-    todo = _preflight(files, run, where, overwrite, n_tiles, skip_existing, lapses, stores)
+
+    def targets(f: Path) -> list[Path]:
+        return zarr_targets(run, f, where[f]) if f in stores else list(run.targets(f, where[f]))
+
+    todo = _preflight(files, run, where, targets, overwrite, n_tiles, skip_existing, lapses, stores)
     training_um = getattr(run, "training_pixel_size", None)
     scale_notes = {
         f: note for f in sorted(todo) if (note := pixel_size_note(f, training_um, stores[f].pixel_size if f in stores else None))
@@ -176,7 +177,7 @@ def predict_images(
         elif f in todo:
             result = run(f, where[f], n_tiles, overwrite or skip_existing)
         else:
-            result = Prediction(f, [p for p in run.targets(f, where[f])], skipped=True)
+            result = Prediction(f, targets(f), skipped=True)
         result.relative = str(rel)
         result.pixel_size_warning = scale_notes.get(f)
         results.append(result)
@@ -216,23 +217,32 @@ def time_lapse(path: Path) -> Optional[tuple[int, str]]:
     return None if layout is None or layout[1] is None else (layout[0], layout[1])
 
 
-def check_memory(files: list[Path], available: Optional[int] = None, lapses: Optional[dict[Path, tuple[int, str]]] = None) -> None:
+def check_memory(
+    files: list[Path],
+    available: Optional[int] = None,
+    lapses: Optional[dict[Path, tuple[int, str]]] = None,
+    stores: Optional[dict[Path, ZarrImage]] = None,
+) -> None:
     """Refuse, before reading any pixel, an image whose whole-image prediction needs more memory than is free (for a
-    time-lapse, one frame's: frames are predicted and written one at a time)."""
+    time-lapse, a TIFF's or an OME-Zarr's, one frame's: frames are predicted and written one at a time)."""
     free = available if available is not None else available_memory()
     if free is None:
         return
     for f in files:
-        shape, _ = tiff_shape(f)
-        if lapses and f in lapses:
-            shape = shape[: lapses[f][0]] + shape[lapses[f][0] + 1 :]
+        if stores and f in stores:
+            shape = stores[f].frames().shape
+            fix = "write it as smaller images (e.g. by Z range or position)"
+        else:
+            shape, _ = tiff_shape(f)
+            if lapses and f in lapses:
+                shape = shape[: lapses[f][0]] + shape[lapses[f][0] + 1 :]
+            fix = "crop it into parts in Fiji (Image > Crop, or Image > Stacks > Tools > Make Substack...)"
         need = math.prod(shape) * 4 * MEMORY_FACTOR
         if need > free:
             raise DataError(
                 f"{f} is {'×'.join(map(str, shape))} pixels ({math.prod(shape) * 4 / 1e9:.1f} GB as float32): predicting it "
                 f"needs about {need / 1e9:.0f} GB of memory and {free / 1e9:.1f} GB are free (tiles bound only the network's "
-                "share); crop it into parts in Fiji (Image > Crop, or Image > Stacks > Tools > Make Substack...), or use a "
-                "machine with more memory"
+                f"share); {fix}, or use a machine with more memory"
             )
 
 
@@ -304,7 +314,15 @@ def _segment_time_lapse(run, path: Path, frames: TiffFrames, declared: str, out_
 
 
 def _preflight(
-    files: list[Path], run, where: dict[Path, Path], overwrite: bool, n_tiles, skip_existing: bool = False, lapses=None, stores=None
+    files: list[Path],
+    run,
+    where: dict[Path, Path],
+    targets_of: Callable[[Path], list[Path]],
+    overwrite: bool,
+    n_tiles,
+    skip_existing: bool = False,
+    lapses=None,
+    stores=None,
 ) -> set[Path]:
     """Read every image and check it (readable, finite, the model's dimensions, tiles, outputs free) before
     predicting any: a bad file is refused up front, not after hours of work with half the outputs written.
@@ -313,7 +331,7 @@ def _preflight(
     todo = set()
     claimed: dict[Path, Path] = {}
     for f in files:
-        targets = run.targets(f, where[f])
+        targets = targets_of(f)
         for target in targets:
             if target in claimed:
                 raise DataError(
@@ -356,22 +374,6 @@ def _check_time_lapse(path: Path, run, out_dir: Path, layout: tuple[int, str], o
             run.check(path, frame, out_dir, overwrite, n_tiles, declared=declared)
 
 
-def check_zarr_memory(stores: dict[Path, ZarrImage], available: Optional[int] = None) -> None:
-    """As :func:`check_memory` for OME-Zarr images: one frame (a T index) must fit, the store is never read whole."""
-    free = available if available is not None else available_memory()
-    if free is None:
-        return
-    for path, image in stores.items():
-        frame = image.frames().shape
-        need = math.prod(frame) * 4 * MEMORY_FACTOR
-        if need > free:
-            raise DataError(
-                f"{path}: a frame of {'×'.join(map(str, frame))} pixels needs about {need / 1e9:.0f} GB of memory to predict "
-                f"and {free / 1e9:.1f} GB are free (tiles bound only the network's share); write it as smaller images (e.g. by Z "
-                "range or position), or use a machine with more memory"
-            )
-
-
 def _check_zarr(image: ZarrImage, run, out_dir: Path, overwrite: bool, n_tiles) -> None:
     """The pre-flight of an OME-Zarr image: outputs free, frames of the model's dimensions, the first frame finite and
     a valid input. Later frames are checked as they are read (a bad one stops the run and leaves no output)."""
@@ -385,6 +387,7 @@ def _check_zarr(image: ZarrImage, run, out_dir: Path, overwrite: bool, n_tiles) 
         )
     first = frames[0]
     check_pixels(image.path, first)
+    # overwrite=True: the runner's own check would look for its TIFF outputs; this store's were checked above
     run.check(image.path, first, out_dir, True, n_tiles, declared=frames.frame_axes)
 
 
@@ -419,6 +422,7 @@ def _segment_zarr(run, image: ZarrImage, out_dir: Path, n_tiles, overwrite: bool
     used: list[tuple[int, ...]] = []
     label_axes = image.axes.replace("C", "")
     timed = "T" in image.axes
+    targets = zarr_targets(run, image.path, out_dir)
 
     def segmented():
         for k, frame in enumerate(frames):
@@ -432,7 +436,6 @@ def _segment_zarr(run, image: ZarrImage, out_dir: Path, n_tiles, overwrite: bool
         write_ome_zarr(targets[0], labelled, shape if timed else shape[1:], label_axes, image.pixel_size, dtype="uint16",
                        attributes=_zarr_provenance(run, image, model), labels=True, overwrite=overwrite)  # fmt: skip
 
-    targets = zarr_targets(run, image.path, out_dir)
     written, n_objects, warnings = write_label_frames(
         segmented(), len(frames), (targets[0], targets[1], targets[2]), overwrite, image.path, run.object_stats, stack_writer=write_stack
     )
@@ -453,7 +456,7 @@ def _predict_zarr(run, image: ZarrImage, out_dir: Path, n_tiles, overwrite: bool
             out, tiles = run.predict_frame(frame, frames.frame_axes, n_tiles)
             if out.shape != frame.shape:
                 raise DataError(
-                    f"{run.source if hasattr(run, 'source') else model} gives outputs of shape {list(out.shape)} for frames of "
+                    f"{model} gives outputs of shape {list(out.shape)} for frames of "
                     f"{list(frame.shape)}; fijiport writes OME-Zarr outputs of the input's shape only (write TIFFs instead)"
                 )
             used[:] = [tiles]

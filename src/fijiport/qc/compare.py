@@ -137,7 +137,7 @@ def compare_models(
         for parent, child in families:
             parent.parent_of = child.label if parent.parent_of is None else f"{parent.parent_of}, {child.label}"
         task = entries[0].folder.kind.qc_task
-        pairs = _test_images(task, test_dir)
+        pairs, data_axes = _test_images(task, test_dir)
         if not pairs:
             raise DataError(f"{test_dir} holds no test images to compare the models on")
         with atomic_dir(report_dir, overwrite=overwrite) as tmp:
@@ -160,7 +160,6 @@ def compare_models(
                     reports.append(qc_stardist(e.folder, test_dir, sub, save_predictions=True, progress=step))
             comparison = _comparison(entries, reports, Path(test_dir), [name for name, _, _ in pairs], warnings)
             (tmp / "panels").mkdir()
-            data_axes = find_denoising_images(test_dir)[1] if task == "denoising" else None
             for name, src, target in pairs:
                 panel = tmp / "panels" / f"{Path(name).stem}.png"
                 if task == "denoising":
@@ -238,16 +237,19 @@ def _check_one_task(models: list[tuple[Path, ModelKind]]) -> None:
         )
 
 
-def _test_images(task: str, test_dir: Path) -> list[tuple[str, Path, Optional[Path]]]:
-    """(name, input, ground truth) of every test image, as the task's own QC finds them."""
+def _test_images(task: str, test_dir: Path) -> tuple[list[tuple[str, Path, Optional[Path]]], Optional[str]]:
+    """(name, input, ground truth) of every test image, as the task's own QC finds them, and (denoising) the axes
+    the data folder records (None: read from each file)."""
     found: list[tuple[str, Path, Optional[Path]]] = []
+    axes = None
     if task == "restoration":
         found += find_test_pairs(test_dir)
     elif task == "denoising":
-        found += find_denoising_images(test_dir)[0]
+        images, axes = find_denoising_images(test_dir)
+        found += images
     else:
         found += find_segmentation_pairs(test_dir)
-    return found
+    return found, axes
 
 
 def _denoising_figures(report: DenoisingQc) -> tuple[dict[str, dict[str, float]], dict[str, float], Optional[dict[str, Any]]]:
