@@ -104,6 +104,8 @@ class ZarrImage:
             array: Any = group[datasets[0]["path"]]
         except KeyError:
             raise DataError(f"{path}: the full-resolution array {datasets[0]['path']!r} its metadata names is missing") from None
+        if np.dtype(array.dtype).kind not in "biuf":  # object arrays decode through codecs such as pickle: never read them
+            raise DataError(f"{path}: its array holds {array.dtype} values; fijiport reads OME-Zarr images of integer or float pixels only")
         if not names:  # NGFF 0.3 and older: TCZYX, as many as the array has from the end
             names = ["t", "c", "z", "y", "x"][5 - len(array.shape) :]
             units = [None for _ in names]

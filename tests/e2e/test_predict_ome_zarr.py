@@ -95,6 +95,9 @@ def test_a_store_that_is_not_an_ome_zarr_image_is_refused_naming_the_fix(care2d_
     odd = _ngff04(tmp_path / "odd.ome.zarr", movie, "tyq", [1, 1, 1], [None, None, None])
     with pytest.raises(DataError, match="axes among t, c, z, y, x"):
         predict_images(care2d_model, [odd], tmp_path / "out")
+    strings = _ngff04(tmp_path / "strings.ome.zarr", np.array([["a", "b"]]), "yx", [1, 1], [None, None])
+    with pytest.raises(DataError, match="integer or float pixels only"):
+        predict_images(care2d_model, [strings], tmp_path / "out")
     stack = _ngff04(tmp_path / "stack.ome.zarr", movie, "zyx", [1, 1, 1], [None, None, None])
     with pytest.raises(DataError, match="frames of axes ZYX"):
         predict_images(care2d_model, [stack], tmp_path / "out")
