@@ -107,7 +107,7 @@ LIGHTSHEET_PAIR_BY = r"_ch(?P<channel>\d+)_stack(?P<stack>\d+)_.*_(?P<x>\d+)x_(?
 def lightsheet_name(power: str, channel: int, stack: int, pos: int, msec_abs: int) -> str:
     """A file name as the light-sheet microscopes of the CARE paper's lab write them, e.g.
     ``488-20_560-10_her_CamA_ch0_stack0000_488nm_0000000msec_002277875msecAbs_01x_01y_01z_00000.tif``."""
-    nm = (488, 560)[channel]
+    nm = (488, 560, 640)[channel]
     return (
         f"{power}_her_CamA_ch{channel}_stack{stack:04d}_{nm}nm_{stack * 30000:07d}msec_{msec_abs:09d}msecAbs_"
         f"{pos:02d}x_01y_01z_{stack:05d}.tif"

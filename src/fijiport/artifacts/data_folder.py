@@ -31,17 +31,29 @@ IMAGES_DIR, MASKS_DIR = "images", "masks"
 """StarDist: the images and their label masks."""
 
 
+class ChannelFile(BaseModel):
+    """One channel's original file of an image ``prepare care --channels`` joined from one file per channel."""
+
+    model_config = ConfigDict(extra="forbid")
+    channel: str
+    """The value of ``--pair-by``'s group ``channel`` in its name."""
+    source: str
+    sha256: str
+
+
 class FileRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
     source: str
-    """Absolute path of the original file."""
+    """Absolute path of the original file (joined channels: the first channel's)."""
     sha256: str
     shape: list[int]
     dtype: str
-    placed: Optional[Literal["copy", "hardlink"]] = None
-    """How the file reached the data folder: a copy, or a hard link to the original (``--link hardlink`` falls back
-    to a copy across file systems). None for files written anew (StarDist masks) and in manifests before fijiport
-    recorded it."""
+    placed: Optional[Literal["copy", "hardlink", "joined"]] = None
+    """How the file reached the data folder: a copy, a hard link to the original (``--link hardlink`` falls back
+    to a copy across file systems), or written joined from ``channel_files``. None for files written anew (StarDist
+    masks) and in manifests before fijiport recorded it."""
+    channel_files: Optional[list[ChannelFile]] = None
+    """With ``--channels``: the file of each channel, in the order the image holds them (its C axis)."""
     pixel_size_um: Optional[dict[str, float]] = None
     """Micrometres per pixel along Z, Y, X as the file's ImageJ or OME metadata declares them (``fijiport.calibration``);
     None for uncalibrated files and in manifests written before fijiport read them."""

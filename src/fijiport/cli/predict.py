@@ -52,6 +52,21 @@ def predict(
         help="Predict the TIFFs of every sub-folder too; each result goes under the same path below -o as its input "
         "below the folder given, so the folder structure is kept.",
     ),
+    pair_by: Optional[str] = typer.Option(
+        None,
+        "--pair-by",
+        help="With --channels: a regular expression whose group named channel finds each file's channel; files whose "
+        "other named groups agree are one image (the same expression prepare care took).",
+        show_default=False,
+    ),
+    channels: Optional[str] = typer.Option(
+        None,
+        "--channels",
+        help="For a multi-channel model on channels recorded in separate files, e.g. 0,1: the channel values, in the "
+        "order the model takes them. Each restored channel is written under its input file's own path; labels under "
+        "the joined name (ch0+1).",
+        show_default=False,
+    ),
 ) -> None:
     """Apply a model to images: restored TIFFs (CARE), or label TIFFs + ImageJ ROI sets + a CSV of
     per-object area, centroid and mean intensity (StarDist).
@@ -66,6 +81,7 @@ def predict(
       [bold]fijiport predict care_model.zip stack.tif -o restored --tiles 1,4,4[/]
       [bold]fijiport predict models/care acq/5pct --recursive -o restored[/]   (restored/<same sub-folders>/<same names>)
       [bold]fijiport predict care_model.zip movie.ome.zarr -o restored[/]   (restored/movie.ome.zarr, NGFF 0.4)
+      [bold]fijiport predict models/care_2ch acq/5pct --recursive --pair-by '_ch(?P<channel>\\d+)_stack(?P<stack>\\d+)' --channels 0,1 -o restored[/]
     """
 
     try:
@@ -78,6 +94,8 @@ def predict(
                 n_tiles=parse_tiles(tiles),
                 weights=weights,
                 intensity=intensity,
+                pair_by=pair_by,
+                channels=None if channels is None else [c.strip() for c in channels.split(",")],
                 overwrite=overwrite,
                 skip_existing=skip_existing,
                 recursive=recursive,

@@ -59,6 +59,14 @@ def care(
     recursive: bool = typer.Option(
         False, "--recursive", help="Take the TIFFs of sub-folders too, at any depth; names in the data folder keep the path."
     ),
+    channels: Optional[str] = typer.Option(
+        None,
+        "--channels",
+        help="Channels recorded in separate files, joined into one multi-channel image per side, e.g. 0,1: the values "
+        "of --pair-by's group named channel, in the order the image holds them (the network then learns from all "
+        "channels at once). Other channels' files are left out.",
+        show_default=False,
+    ),
     dry_run: bool = typer.Option(
         False,
         "--dry-run",
@@ -104,6 +112,7 @@ def care(
     Examples:
       [bold]fijiport prepare care --low raw/low --gt raw/GT -o data --axes ZYX[/]
       [bold]fijiport prepare care --low acq/5pct --gt acq/100pct --recursive --pair-by '_ch(?P<ch>\\d+)_stack(?P<stack>\\d+)' --dry-run[/]
+      [bold]fijiport prepare care --low acq/5pct --gt acq/100pct --pair-by '_ch(?P<channel>\\d+)_stack(?P<stack>\\d+)' --channels 0,1 -o data[/]
     """
 
     config = validate_config(
@@ -118,6 +127,7 @@ def care(
             "pair_by": pair_by,
             "recursive": recursive,
             "pairs_file": None if pairs is None else str(pairs),
+            "channels": None if channels is None else [c.strip() for c in channels.split(",")],
         },
         source="options",
     )
@@ -157,14 +167,20 @@ def _print_pairing(pairing: PairingResult) -> None:
     say(f"{len(pairing.pairs)} pair(s) by {pairing.how}")
     for pair in pairing.pairs:
         say(f"{describe_key(pair.key) if pair.key else pair.name}")
-        say(f"  low  {_shown(pair.source, pairing.source_label)}")
-        say(f"  GT   {_shown(pair.target, pairing.target_label)}")
+        for side, files, root in (
+            ("low", pair.sources or (pair.source,), pairing.source_label),
+            ("GT ", pair.targets or (pair.target,), pairing.target_label),
+        ):
+            for f in files:
+                say(f"  {side}  {_shown(f, root)}")
         say(f"  as   {pair.name}")
     for what, files in (
         (f"only in {pairing.source_label} (no GT)", pairing.only_source),
         (f"only in {pairing.target_label} (no low)", pairing.only_target),
         (f"in {pairing.source_label}, not matched by --pair-by", pairing.unmatched_source),
         (f"in {pairing.target_label}, not matched by --pair-by", pairing.unmatched_target),
+        ("without every channel of --channels (on either side)", pairing.incomplete),
+        ("left out: a channel --channels does not list", pairing.other_channels),
     ):
         if files:
             say(f"{what}: {len(files)}")

@@ -65,6 +65,11 @@ class PrepareCareConfig(BaseModel):
     pairs_file: Optional[str] = None
     """A CSV file of ``low,gt`` rows (paths relative to its folder, or absolute) instead of ``--low`` and ``--gt``."""
 
+    channels: Optional[list[str]] = None
+    """Channels recorded in separate files, joined into one multi-channel image per side: the values ``pair_by``'s
+    group ``channel`` takes, in the order the joined image holds them (``["0", "1"]`` for ``_ch0_``/``_ch1_`` files).
+    Files of other channel values are left out (``--dry-run`` lists them)."""
+
     @field_validator("axes")
     @classmethod
     def _axes(cls, v: Optional[str]) -> Optional[str]:
@@ -82,7 +87,28 @@ class PrepareCareConfig(BaseModel):
         if self.pairs_file is not None and (self.pair_by is not None or self.recursive):
             given = " and ".join(o for o, v in (("--pair-by", self.pair_by), ("--recursive", self.recursive)) if v)
             raise ConfigError(f"--pairs lists the pairs itself: drop {given} (they choose files from --low and --gt folders)")
+        if self.channels is not None:
+            check_channels(self.channels, self.pair_by)
         return self
+
+
+def check_channels(channels: list[str], pair_by: Optional[str]) -> None:
+    """Refuse ``--channels`` that cannot join files: without a ``--pair-by`` whose group ``channel`` tells the files
+    apart, with fewer than two values, or a value twice."""
+    example = "--pair-by '_ch(?P<channel>\\d+)_stack(?P<stack>\\d+)' --channels 0,1"
+    if pair_by is None or "channel" not in compile_pair_by(pair_by).groupindex:
+        raise ConfigError(
+            f"--channels {','.join(channels)} joins files that differ by their channel: give --pair-by an expression with a "
+            f"group named channel that matches it in the file names, e.g. {example}"
+        )
+    if len(channels) < 2 or any(not c for c in channels):
+        raise ConfigError(
+            f"--channels {','.join(channels)!r}: list two or more channel values, separated by commas (e.g. 0,1); to train "
+            "on one channel, write its value into --pair-by instead (_ch(?P<channel>0)_)"
+        )
+    twice = sorted({c for c in channels if channels.count(c) > 1})
+    if twice:
+        raise ConfigError(f"--channels lists {', '.join(twice)} more than once; list each channel once, in the order the image holds them")
 
 
 class PrepareStardistConfig(BaseModel):

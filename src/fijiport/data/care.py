@@ -5,12 +5,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, Optional
+from typing import TYPE_CHECKING, Literal, Optional
 
 from .. import __version__
-from ..artifacts.data_folder import SOURCE_DIR, SPLITS, TARGET_DIR, DataManifest, FileRecord, PairChecks, PairRecord, write_manifest
+from ..artifacts.data_folder import (
+    SOURCE_DIR,
+    SPLITS,
+    TARGET_DIR,
+    ChannelFile,
+    DataManifest,
+    FileRecord,
+    PairChecks,
+    PairRecord,
+    write_manifest,
+)
 from ..axes import normalize_axes
-from ..calibration import PAIR_TOLERANCE, TOLERANCE, PixelSize, describe, differences, median_pixel_size, read_pixel_size
+from ..calibration import PAIR_TOLERANCE, TOLERANCE, PixelSize, describe, differences, median_pixel_size, read_pixel_size, write_tiff
 from ..config.data import PrepareCareConfig
 from ..errors import ConfigError, DataError, UsageError
 from ..files import Placer, atomic_dir, read_tiff, sha256_file, tiff_shape
@@ -19,6 +29,9 @@ from .file_axes import resolve_axes
 from .pair_checks import check_pair
 from .pairing import PairingResult, pair_acquisitions
 from .split import split_names
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +89,9 @@ def plan_care_pairs(
             for inp in (low_dir, gt_dir):
                 if Path(data_dir).resolve() == inp.resolve() or inp.resolve() in Path(data_dir).resolve().parents:
                     raise ConfigError(f"output {data_dir} must not be inside the input folder {inp}; choose another -o")
-    return pair_acquisitions(low_dir, gt_dir, pair_by=config.pair_by, recursive=config.recursive, pairs_file=pairs_file)
+    return pair_acquisitions(
+        low_dir, gt_dir, pair_by=config.pair_by, recursive=config.recursive, pairs_file=pairs_file, channels=config.channels
+    )
 
 
 def prepare_care(
@@ -126,23 +141,33 @@ def prepare_care(
     if config.pairs_file is not None:
         config = config.model_copy(update={"pairs_file": str(Path(config.pairs_file).resolve())})
 
-    axes = resolve_axes([p for pair in pairing.pairs for p in (pair.source, pair.target)], config.axes)
+    joined = bool(pairing.pairs) and pairing.pairs[0].joined
+    axes = resolve_axes([p for pair in pairing.pairs for p in (pair.sources + pair.targets or (pair.source, pair.target))], config.axes)
+    if joined:
+        axes = with_channel_axis(axes, pairing.pairs[0].sources[0])
     records: dict[str, tuple[FileRecord, FileRecord]] = {}
     keys = {pair.name: pair.key for pair in pairing.pairs}
     pair_checks: dict[str, PairChecks] = {}
     checks = ImageChecks(low_dir or Path(config.pairs_file or "."), config.axes, "CARE")
     for i, pair in enumerate(pairing.pairs):
-        (s_shape, s_dtype), (t_shape, t_dtype) = tiff_shape(pair.source), tiff_shape(pair.target)
+        if pair.joined:
+            (s_shape, s_dtype, s_size, low), (t_shape, t_dtype, t_size, gt) = (
+                _join_channels(files, config.channels or [], axes, checks) for files in (pair.sources, pair.targets)
+            )
+        else:
+            (s_shape, s_dtype), (t_shape, t_dtype) = tiff_shape(pair.source), tiff_shape(pair.target)
         if s_shape != t_shape:
             raise DataError(
                 f"shape mismatch for {pair.name}: {pair.source} is {s_shape} but {pair.target} is {t_shape}; "
                 "low and GT must be registered acquisitions of the same size"
             )
-        s_size, t_size = read_pixel_size(pair.source), read_pixel_size(pair.target)
+        if not pair.joined:
+            s_size, t_size = read_pixel_size(pair.source), read_pixel_size(pair.target)
         check_pair_calibration(pair.source, pair.target, s_size, t_size)
-        low, gt = read_tiff(pair.source), read_tiff(pair.target)
-        checks.check(pair.source, s_shape, low)
-        checks.check(pair.target, t_shape, gt)
+        if not pair.joined:
+            low, gt = read_tiff(pair.source), read_tiff(pair.target)
+            checks.check(pair.source, s_shape, low)
+            checks.check(pair.target, t_shape, gt)
         try:
             normalize_axes(axes, len(s_shape), what=f"axes for {pair.source}")
         except ConfigError as e:
@@ -151,15 +176,9 @@ def prepare_care(
             pair_checks[pair.name] = check_pair(pair.source, pair.target, low, gt, axes)
         del low, gt
         records[pair.name] = (
-            FileRecord(
-                source=str(pair.source.resolve()), sha256=sha256_file(pair.source), shape=list(s_shape), dtype=s_dtype,
-                pixel_size_um=s_size.um if s_size else None,
-            ),
-            FileRecord(
-                source=str(pair.target.resolve()), sha256=sha256_file(pair.target), shape=list(t_shape), dtype=t_dtype,
-                pixel_size_um=t_size.um if t_size else None,
-            ),
-        )  # fmt: skip
+            _record(pair.source, pair.sources, config.channels, s_shape, s_dtype, s_size),
+            _record(pair.target, pair.targets, config.channels, t_shape, t_dtype, t_size),
+        )
         if progress:
             progress(i + 1, 2 * len(pairing.pairs))
 
@@ -182,7 +201,10 @@ def prepare_care(
             for sub, frec in ((SOURCE_DIR, rec.low), (TARGET_DIR, rec.gt)):
                 dest = tmp / rec.split / sub / rec.name
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                frec.placed = placer.place(Path(frec.source), dest)
+                if frec.channel_files:
+                    _write_joined(frec, axes, dest)
+                else:
+                    frec.placed = placer.place(Path(frec.source), dest)
             if progress:
                 progress(len(pairing.pairs) + i + 1, 2 * len(pairing.pairs))
         for split in SPLITS:
@@ -191,3 +213,69 @@ def prepare_care(
         write_manifest(tmp, manifest)
     placer.warn()
     return manifest
+
+
+def with_channel_axis(axes: str, example: Path) -> str:
+    """The axes of single-channel files joined into one image: ``C`` where ImageJ puts it, before Y and X
+    (``TZYX`` → ``TZCYX``); refused when the files have channels already."""
+    if "C" in axes:
+        raise DataError(
+            f"--channels joins single-channel files, but {example} has channels already (axes {axes}); drop --channels to "
+            "train on the channels each file holds, or save one channel per file (Fiji: Image > Color > Split Channels)"
+        )
+    at = min(axes.index(a) for a in "YX" if a in axes)
+    return axes[:at] + "C" + axes[at:]
+
+
+def _join_channels(
+    files: tuple[Path, ...], channels: list[str], axes: str, checks: ImageChecks
+) -> tuple[tuple[int, ...], str, Optional[PixelSize], np.ndarray]:
+    """One side of a pair read from one file per channel and stacked along ``axes``'s C: (shape, dtype, pixel size,
+    pixels). The files must agree in shape, dtype and pixel size: they are channels of one acquisition."""
+    import numpy as np
+
+    first_shape, first_dtype = tiff_shape(files[0])
+    first_size = read_pixel_size(files[0])
+    planes = []
+    for channel, path in zip(channels, files):
+        shape, dtype = tiff_shape(path)
+        if (shape, dtype) != (first_shape, first_dtype):
+            raise DataError(
+                f"channels of one image differ: {files[0]} is {first_shape} {first_dtype} but {path} (channel {channel}) is "
+                f"{shape} {dtype}; the files --channels joins must be channels of one acquisition, saved alike"
+            )
+        size = read_pixel_size(path)
+        if size is not None and first_size is not None and differences(size.um, first_size.um, PAIR_TOLERANCE):
+            raise DataError(
+                f"inconsistent pixel sizes between channels: {files[0]} is {first_size.text()} but {path} (channel {channel}) is "
+                f"{size.text()}; correct the calibration in Fiji (Image > Properties...) so the channels of one image agree"
+            )
+        pixels = read_tiff(path)
+        checks.check(path, shape, pixels)
+        planes.append(pixels)
+    data = np.stack(planes, axis=axes.index("C"))
+    return tuple(data.shape), str(data.dtype), first_size, data
+
+
+def _record(path: Path, files: tuple[Path, ...], channels: Optional[list[str]], shape, dtype: str, size: Optional[PixelSize]) -> FileRecord:
+    """The manifest's record of one side of a pair: its file, or (channels joined) each channel's file."""
+    um = size.um if size else None
+    if not files:
+        return FileRecord(source=str(path.resolve()), sha256=sha256_file(path), shape=list(shape), dtype=dtype, pixel_size_um=um)
+    parts = [ChannelFile(channel=c, source=str(f.resolve()), sha256=sha256_file(f)) for c, f in zip(channels or [], files)]
+    return FileRecord(source=parts[0].source, sha256=parts[0].sha256, shape=list(shape), dtype=dtype, pixel_size_um=um, channel_files=parts)
+
+
+def _write_joined(record: FileRecord, axes: str, dest: Path) -> None:
+    """Write the image joined from ``record``'s channel files (read again: one pair in memory), calibrated as they are;
+    each file is checked against the sha256 read when it was prepared."""
+    import numpy as np
+
+    parts = record.channel_files or []
+    planes = []
+    for part in parts:
+        if sha256_file(Path(part.source)) != part.sha256:
+            raise DataError(f"{part.source} changed while the data folder was being prepared; run prepare again")
+        planes.append(read_tiff(Path(part.source)))
+    write_tiff(dest, np.stack(planes, axis=axes.index("C")), axes, read_pixel_size(Path(parts[0].source)), overwrite=False)
+    record.placed = "joined"

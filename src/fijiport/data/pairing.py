@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Optional
@@ -47,6 +48,14 @@ class ImagePair:
     target: Path
     key: Optional[dict[str, str]] = field(default=None, hash=False, compare=False)
     """With ``pair_by``: the named groups the two files matched."""
+    sources: tuple[Path, ...] = ()
+    """With ``channels``: one low file per channel, in the order of ``channels`` (``source`` is the first)."""
+    targets: tuple[Path, ...] = ()
+
+    @property
+    def joined(self) -> bool:
+        """Whether the pair's images are channels in separate files, joined into one image per side."""
+        return bool(self.sources)
 
 
 @dataclass(frozen=True)
@@ -87,15 +96,19 @@ class PairingResult:
     """How the files were paired, as the messages say it."""
     examples: list[str] = field(default_factory=list)
     """With ``pair_by``: the key of each side's first file, to show why no key occurs on both sides."""
+    incomplete: list[str] = field(default_factory=list)
+    """With ``channels``: files whose other channels (of ``channels``) are not all there, on either side."""
+    other_channels: list[str] = field(default_factory=list)
+    """With ``channels``: files of a channel value ``channels`` does not list (left out, not an error)."""
 
     @property
     def unpaired(self) -> bool:
-        return bool(self.only_source or self.only_target or self.unmatched_source or self.unmatched_target)
+        return bool(self.only_source or self.only_target or self.unmatched_source or self.unmatched_target or self.incomplete)
 
     @property
     def skipped(self) -> list[str]:
-        """Every file left out: unpaired, then not matching the expression."""
-        return self.only_source + self.only_target + self.unmatched_source + self.unmatched_target
+        """Every file left out: unpaired, not matching the expression, without all its channels, of another channel."""
+        return self.only_source + self.only_target + self.unmatched_source + self.unmatched_target + self.incomplete + self.other_channels
 
     def refusal(self, allow_unpaired: bool) -> Optional[str]:
         """Why this pairing cannot make a data folder (one line naming the files and the fix), or None."""
@@ -125,6 +138,8 @@ class PairingResult:
                 parts.append(f"only in {self.target_label}: {_names(self.only_target)}")
             if self.unmatched_source or self.unmatched_target:
                 parts.append(f"not matched by --pair-by: {_names(self.unmatched_source + self.unmatched_target)}")
+            if self.incomplete:
+                parts.append(f"without every channel of --channels: {_names(self.incomplete)}")
             fix = "correct --pair-by" if self.how != "identical file name" else "rename them to match"
             return (
                 f"unpaired files (low and GT are paired by {self.how}): " + "; ".join(parts) + f". {fix[0].upper() + fix[1:]}, "
@@ -150,6 +165,7 @@ def pair_acquisitions(
     pair_by: Optional[str] = None,
     recursive: bool = False,
     pairs_file: Optional[Path] = None,
+    channels: Optional[list[str]] = None,
     source_label: str = "--low",
     target_label: str = "--gt",
 ) -> PairingResult:
@@ -166,6 +182,9 @@ def pair_acquisitions(
         Take the files of sub-folders too, at any depth.
     pairs_file
         A CSV of ``low,gt`` rows instead of the folders.
+    channels
+        With ``pair_by`` (whose group ``channel`` tells a file's channel): the channel values whose files are joined,
+        in this order, into one image per side; the other groups form the pair key (:func:`_pair_channels`).
 
     Returns
     -------
@@ -194,6 +213,8 @@ def pair_acquisitions(
         )
     regex = compile_pair_by(pair_by)
     result = PairingResult(pairs=[], source_label=str(source_dir), target_label=str(target_dir), how=f"--pair-by {pair_by!r}")
+    if channels:
+        return _pair_channels(regex, channels, (sources, source_dir, source_label), (targets, target_dir, target_label), result)
     keyed: list[dict[tuple, list[str]]] = []
     groups: dict[tuple, dict[str, str]] = {}
     for files, root, unmatched in ((sources, source_dir, result.unmatched_source), (targets, target_dir, result.unmatched_target)):
@@ -224,6 +245,85 @@ def pair_acquisitions(
     ]
     result.only_source = sorted((f for k in src_keys.keys() - tgt_keys.keys() for f in src_keys[k]), key=_order)
     result.only_target = sorted((f for k in tgt_keys.keys() - src_keys.keys() for f in tgt_keys[k]), key=_order)
+    return result
+
+
+def _pair_channels(
+    regex: re.Pattern[str],
+    channels: list[str],
+    low: tuple[list[Path], Path, str],
+    gt: tuple[list[Path], Path, str],
+    result: PairingResult,
+) -> PairingResult:
+    """Pair by the groups other than ``channel``, each side's image joined from one file per listed channel.
+
+    A key pairs when both sides hold exactly one file of every channel in ``channels``; its files in the order of
+    ``channels`` become the pair's ``sources`` / ``targets``. A file of a channel not listed is left out (noted in
+    ``other_channels``); a key that lacks a listed channel on a side leaves its files ``incomplete``; two files of one
+    key and channel are an :class:`Ambiguity`. The pair is named after its first channel's low file, the channel
+    value written as all of them joined by ``+`` (``a_ch0_s1.tif`` → ``a_ch0+1_s1.tif``).
+    """
+    sides: list[dict[tuple, dict[str, list[str]]]] = []
+    groups: dict[tuple, dict[str, str]] = {}
+    spans: dict[str, tuple[int, int]] = {}
+    for (files, root, label), unmatched in ((low, result.unmatched_source), (gt, result.unmatched_target)):
+        by_key: dict[tuple, dict[str, list[str]]] = {}
+        for p in files:
+            rel = _rel(p, root)
+            m = regex.search(rel)
+            if m is None:
+                unmatched.append(rel)
+                continue
+            values = {k: v or "" for k, v in m.groupdict().items()}
+            channel = values.pop("channel")
+            if channel not in channels:
+                result.other_channels.append(rel)
+                continue
+            key = tuple(values.items())
+            groups[key] = values
+            spans[rel] = m.span("channel")
+            by_key.setdefault(key, {}).setdefault(channel, []).append(rel)
+        if by_key:
+            key, chans = next(iter(by_key.items()))
+            result.examples.append(f"{root}: {next(iter(chans.values()))[0]} gives {describe_key(groups[key])}")
+        for key, chans in by_key.items():
+            result.ambiguous += [
+                Ambiguity(label, describe_key({**groups[key], "channel": c}), rels) for c, rels in chans.items() if len(rels) > 1
+            ]
+        sides.append(by_key)
+    low_keys, gt_keys = sides
+
+    def complete(chans: dict[str, list[str]]) -> bool:
+        return all(len(chans.get(c, ())) == 1 for c in channels)
+
+    common = sorted(low_keys.keys() & gt_keys.keys(), key=lambda k: _order(min(f for fs in low_keys[k].values() for f in fs)))
+    paired = [k for k in common if complete(low_keys[k]) and complete(gt_keys[k])]
+    both = low_keys.keys() & gt_keys.keys()
+    for by_key, only in ((low_keys, result.only_source), (gt_keys, result.only_target)):
+        only += sorted((f for k in by_key.keys() - both for fs in by_key[k].values() for f in fs), key=_order)
+    for k in both - set(paired):
+        chans = (low_keys[k], gt_keys[k])
+        if all(len(fs) == 1 for side in chans for fs in side.values()):  # else two files of one channel: ambiguous
+            result.incomplete += [f for side in chans for fs in side.values() for f in fs]
+    result.incomplete.sort(key=_order)
+
+    def joined_name(rel: str) -> str:
+        start, end = spans[rel]
+        return rel[:start] + "+".join(channels) + rel[end:]
+
+    firsts = {k: low_keys[k][channels[0]][0] for k in paired}
+    names = flat_names([joined_name(r) for r in firsts.values()])
+    result.pairs = [
+        ImagePair(
+            names[joined_name(firsts[k])],
+            low[1] / firsts[k],
+            gt[1] / gt_keys[k][channels[0]][0],
+            key=groups[k],
+            sources=tuple(low[1] / low_keys[k][c][0] for c in channels),
+            targets=tuple(gt[1] / gt_keys[k][c][0] for c in channels),
+        )
+        for k in paired
+    ]
     return result
 
 

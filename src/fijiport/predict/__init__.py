@@ -25,6 +25,7 @@ from ..calibration import PixelSize, describe, differences, read_pixel_size, sca
 from ..errors import ConfigError, DataError
 from ..files import TiffFrames, available_memory, check_output, check_pixels, declared_axes, list_tiffs, read_tiff, tiff_shape
 from ..ngff import ZarrImage, is_ome_zarr, output_name, store_stem, write_ome_zarr
+from .channels import group_channel_files, predict_channel_groups
 from .folder import folder_runner
 from .outputs import Prediction, write_label_frames
 from .package import package_runner
@@ -108,6 +109,8 @@ def predict_images(
     overwrite: bool = False,
     skip_existing: bool = False,
     recursive: bool = False,
+    pair_by: Optional[str] = None,
+    channels: Optional[list[str]] = None,
     progress: Optional[Callable[[int, int, str], None]] = None,
 ) -> list[Prediction]:
     """Predict every image with the model (folder or bioimage.io package; CARE or StarDist detected).
@@ -126,6 +129,9 @@ def predict_images(
         its results is predicted again.
     recursive : predict the TIFFs of the folders' sub-folders too, each result under the same path below ``out_dir``
         as its input below the folder given.
+    pair_by, channels : channels recorded in separate files, joined for a multi-channel model: the files grouped by
+        ``pair_by``'s named groups other than ``channel``, one per value of ``channels`` in that order
+        (:mod:`fijiport.predict.channels`); restored channels are written under each input channel's own path.
     progress : called as ``progress(done, total, name)`` before each image.
 
     Returns
@@ -144,16 +150,53 @@ def predict_images(
     if not model.exists():
         raise DataError(f"model {model} does not exist; pass a csbdeep/stardist model folder or a bioimage.io zip")
     places = input_places(images, recursive=recursive)
+    groups = None
+    if channels:
+        if pair_by is None:
+            raise UsageError("--channels joins files that differ by their channel: give --pair-by with a group named channel too")
+        groups = group_channel_files(places, pair_by, channels)  # refused before the model loads
+    elif pair_by is not None:
+        raise UsageError("--pair-by groups channel files for --channels: give --channels too (e.g. --channels 0,1)")
     _check_places(images, places, out_dir, recursive)
+    package = is_package(model)
+    if intensity == "auto" and not package:
+        intensity = "input"
+    run = package_runner(model, weights, intensity) if package else _folder_runner(model, weights, intensity)
+    if groups is not None:
+        return predict_channel_groups(
+            run,
+            groups,
+            out_dir,
+            _predict_places,
+            overwrite=overwrite,
+            skip_existing=skip_existing,
+            progress=progress,
+            model=model,
+            n_tiles=n_tiles,
+        )
+    return _predict_places(
+        run, places, out_dir, overwrite=overwrite, skip_existing=skip_existing, progress=progress, model=model, n_tiles=n_tiles
+    )
+
+
+def _predict_places(
+    run,
+    places: list[tuple[Path, PurePosixPath]],
+    out_dir: Path,
+    *,
+    model: Path,
+    n_tiles: Optional[tuple[int, ...]],
+    overwrite: bool,
+    skip_existing: bool,
+    progress: Optional[Callable[[int, int, str], None]],
+) -> list[Prediction]:
+    """Predict each input into ``out_dir``, under its place (see :func:`predict_images`): memory and every input checked
+    first (:func:`_preflight`), then each image, time-lapse or OME-Zarr store in turn."""
     files = [f for f, _ in places]
     where = {f: out_dir / rel.parent for f, rel in places}  # the folder each image's results go to
     stores = {f: ZarrImage.open(f) for f in files if is_ome_zarr(f)}
     lapses = {f: layout for f in files if f not in stores and (layout := time_lapse(f)) is not None}
     check_memory(files, lapses=lapses, stores=stores)
-    package = is_package(model)
-    if intensity == "auto" and not package:
-        intensity = "input"
-    run = package_runner(model, weights, intensity) if package else _folder_runner(model, weights, intensity)
 
     def targets(f: Path) -> list[Path]:
         return zarr_targets(run, f, where[f]) if f in stores else list(run.targets(f, where[f]))

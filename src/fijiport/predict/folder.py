@@ -84,6 +84,7 @@ def folder_runner(
     run.predict_labels_frame = predict_labels_frame  # type: ignore[attr-defined]
     run.object_stats = object_stats  # type: ignore[attr-defined]
     run.image_axes, run.output, run.intensity = axes, kind.output, intensity  # type: ignore[attr-defined]
+    run.n_channel_in = folder.n_channel_in  # type: ignore[attr-defined]
     run.training_pixel_size = folder.training_record.pixel_size_um if folder.training_record else None  # type: ignore[attr-defined]
     run.targets = lambda path, out_dir: targets(out_dir, path.name)  # type: ignore[attr-defined]
     return run

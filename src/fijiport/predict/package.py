@@ -133,6 +133,10 @@ class _BioimageioRunner:
         return self.axes
 
     @property
+    def n_channel_in(self) -> int:
+        return self.n_channel
+
+    @property
     def output(self) -> str:
         """``labels`` when an output is a label image (StarDist), else ``image``."""
         return "labels" if self.labels else "image"
