@@ -40,11 +40,13 @@ def frames(n: int, shape: tuple[int, int], seed: int = 0):
         yield np.roll(base, t, axis=1)
 
 
-def write_inputs(work: Path, n: int, shape: tuple[int, int], zarr_too: bool) -> list[Path]:
+def write_inputs(work: Path, n: int, shape: tuple[int, int], zarr_too: bool, tiff_too: bool = True) -> list[Path]:
     import tifffile
 
-    out = [work / "movie.tif"]
-    tifffile.imwrite(out[0], frames(n, shape), shape=(n, *shape), dtype=np.uint16, imagej=True, metadata={"axes": "TYX"})
+    out = []
+    if tiff_too:
+        out.append(work / "movie.tif")
+        tifffile.imwrite(out[0], frames(n, shape), shape=(n, *shape), dtype=np.uint16, imagej=True, metadata={"axes": "TYX"})
     if zarr_too:
         import zarr
 
@@ -116,6 +118,7 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=2048)
     ap.add_argument("--width", type=int, default=4096)
     ap.add_argument("--no-zarr", action="store_true")
+    ap.add_argument("--no-tiff", action="store_true", help="measure the OME-Zarr input only")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "timelapse_memory.json")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -124,7 +127,7 @@ def main() -> None:
     if args.no_zarr and existing.is_file() and existing.stat().st_size >= args.frames * args.height * args.width * 2:
         images = [existing]  # written by an earlier run with the same size
     else:
-        images = write_inputs(args.work, args.frames, (args.height, args.width), not args.no_zarr)
+        images = write_inputs(args.work, args.frames, (args.height, args.width), not args.no_zarr, not args.no_tiff)
     results = []
     for image in images:
         out_dir = args.work / f"out_{image.name}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Optional
 
@@ -12,6 +13,8 @@ from ..axes import stored_axes, transpose_axes
 from ..files import check_output, declared_axes, read_tiff
 from ..tiling import check_tile_sizes, choose_tiles
 from .outputs import LabelFrame, Prediction, label_targets, plausibility, write_image, write_labels, wrong_dimensions
+
+log = logging.getLogger(__name__)
 
 
 def folder_runner(
@@ -24,6 +27,13 @@ def folder_runner(
     model = folder.load_keras()
     kind, axes = folder.kind, folder.image_axes
     context = kind.geometry(folder, model).axes_overlap
+    if intensity == "input" and kind.output == "image" and folder.n_channel_in != folder.n_channel_out:
+        log.warning(
+            "%s takes %d channels and gives %d: no input channel's percentiles map its output back (csbdeep skips that step "
+            "too), so restored images hold the network's normalised output",
+            model_dir, folder.n_channel_in, folder.n_channel_out,
+        )  # fmt: skip
+        intensity = "normalised"
 
     def targets(out_dir: Path, name: str) -> tuple[Path, ...]:
         return label_targets(out_dir, name) if kind.output == "labels" else (out_dir / name,)
