@@ -220,7 +220,8 @@ def _add_frame_rois(roizip, frame: LabelFrame, position: int) -> None:
         return
     for roi in labels_to_rois(frame.labels):
         roi.position = position
-        roizip.writestr(f"{position:03d}_{roi.name}.roi", roi.tobytes())
+        roi.name = f"{position:03d}_{roi.name}"  # the ROI Manager shows a ROI's own name: unique across frames, as above
+        roizip.writestr(f"{roi.name}.roi", roi.tobytes())
 
 
 def write_measurements(labels: np.ndarray, img: np.ndarray, axes: str, path: Path) -> None:
