@@ -239,6 +239,9 @@ def stardist(
     size than the image) naming the file; reports per image the objects, tiny objects and objects
     far from star-convex (what StarDist cannot represent well). Originals are only read.
 
+    Time-lapses (T×Y×X, as Fiji saves a movie) take a label stack with one label image per frame, or an ROI set
+    whose ROIs were added on their frames; every frame is checked and relabelled, and StarDist learns from each.
+
     Example: [bold]fijiport prepare stardist --images data/images --masks data/masks -o sd_data[/]
     """
 

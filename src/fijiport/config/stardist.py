@@ -66,8 +66,10 @@ class StardistTrainConfig(BaseModel):
         if v is None:
             return v
         v = normalize_axes(v)
-        if set(v) - set("ZYXC"):
-            raise ValueError(f"StarDist trains on axes made of Z, Y, X and C; got {v!r}")
+        if set(v) - set("TZYXC"):
+            raise ValueError(
+                f"StarDist trains on axes made of Z, Y, X and C (and T: a time-lapse's frames are images of their own); got {v!r}"
+            )
         return v
 
     @field_validator("unet_kernel_size")

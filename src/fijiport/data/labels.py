@@ -248,3 +248,38 @@ def implausible_objects(found: dict[str, float], reference: dict[str, float], wh
             "training data"
         )
     return None
+
+
+def check_label_frames(
+    mask: np.ndarray, n_frames: int, frame_shape: tuple[int, ...], path: Path, *, min_area: int = 10
+) -> tuple[np.ndarray, LabelReport]:
+    """Validate the label stack of a time-lapse (one label image per frame, T first) frame by frame, as
+    :func:`check_label_image` checks an image's; each frame relabelled 1..N (StarDist learns frames as images), one
+    report over all frames (its notes say the frame)."""
+    mask = np.asarray(mask)
+    expected = (n_frames, *frame_shape)
+    if mask.shape != expected:
+        single = mask.shape == tuple(frame_shape)
+        raise DataError(
+            f"mask {path} has shape {mask.shape} but its image is a time-lapse of {n_frames} frames of {tuple(frame_shape)}; "
+            + (
+                "a time-lapse needs one label image per frame: save the labels as a stack with T first (Fiji: "
+                "Image > Stacks > Images to Stack, then Image > Properties... frames), or pass ROI sets drawn on each frame"
+                if single
+                else f"save its labels as a stack of shape {expected} (T first), or pass ROI sets drawn on each frame"
+            )
+        )
+    report = LabelReport(Path(path).name, 0)
+    frames = []
+    for k in range(n_frames):
+        frame, r = check_label_image(mask[k], tuple(frame_shape), Path(f"{path} (frame {k + 1})"), min_area=min_area)
+        frames.append(frame)
+        report.n_objects += r.n_objects
+        report.tiny += r.tiny
+        report.not_star_convex += r.not_star_convex
+        report.disconnected += r.disconnected
+        report.relabelled |= r.relabelled
+        report.from_binary |= r.from_binary
+        report.notes += [f"frame {k + 1}: {note}" for note in r.notes]
+    dtype = np.uint32 if any(f.dtype == np.uint32 for f in frames) else np.uint16
+    return np.stack(frames).astype(dtype), report

@@ -101,6 +101,30 @@ def rois_to_labels(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     return labels
 
 
+def rois_to_label_frames(path: Path, n_frames: int, shape: tuple[int, ...]) -> np.ndarray:
+    """A uint16 label stack (T first) from the ROI set of a time-lapse: each ROI on the frame it was drawn on (its
+    hyperstack T position, else its stack position), labels 1..n per frame in ROI-Manager order."""
+    if len(shape) != 2:
+        raise DataError(f"ROI sets describe 2D images; {path} belongs to a time-lapse of frames {tuple(shape)}")
+    labels = np.zeros((n_frames, *shape), dtype=np.uint16)
+    counts = [0] * n_frames
+    for i, roi in enumerate(read_rois(path)):
+        frame = int(roi.t_position or roi.position)
+        name = roi.name or f"#{i + 1}"
+        if frame < 1:
+            raise DataError(
+                f"ROI {name} in {path} has no frame, and its image is a time-lapse of {n_frames} frames; add each ROI to the "
+                "ROI Manager on the frame it outlines (Add [t] keeps the frame), or give label stacks with --masks"
+            )
+        if frame > n_frames:
+            raise DataError(f"ROI {name} in {path} is on frame {frame}, but its image has {n_frames} frames; is it the right ROI set?")
+        counts[frame - 1] += 1
+        if counts[frame - 1] >= 2**16:
+            raise DataError(f"{path} holds more than 65535 ROIs on frame {frame}; at most 65535 fit a 16-bit label image")
+        labels[frame - 1][roi_mask(roi, shape)] = counts[frame - 1]
+    return labels
+
+
 def labels_to_rois(labels: np.ndarray) -> list:
     """One ImageJ polygon ROI per object of a 2D label image, named by its label, in label order.
 

@@ -18,8 +18,8 @@ from ..errors import ConfigError, DataError, UsageError
 from ..files import Placer, atomic_dir, list_files, list_tiffs, read_tiff, sha256_file
 from .checks import ImageChecks
 from .file_axes import resolve_axes
-from .labels import LabelReport, check_label_image
-from .rois import rois_to_labels
+from .labels import LabelReport, check_label_frames, check_label_image
+from .rois import rois_to_label_frames, rois_to_labels
 from .split import split_names
 
 log = logging.getLogger(__name__)
@@ -133,8 +133,13 @@ def prepare_stardist(
         except ConfigError as e:
             raise DataError(str(e)) from None
         spatial_shape = tuple(s for s, a in zip(image.shape, axes) if a in "ZYX")
-        raw_mask = read_tiff(mask_path) if mask_kind == "mask" else rois_to_labels(mask_path, spatial_shape)
-        masks[name], reports[name] = check_label_image(raw_mask, spatial_shape, mask_path, min_area=config.min_area)
+        if "T" in axes:
+            n_frames = image.shape[axes.index("T")]
+            raw_mask = read_tiff(mask_path) if mask_kind == "mask" else rois_to_label_frames(mask_path, n_frames, spatial_shape)
+            masks[name], reports[name] = check_label_frames(raw_mask, n_frames, spatial_shape, mask_path, min_area=config.min_area)
+        else:
+            raw_mask = read_tiff(mask_path) if mask_kind == "mask" else rois_to_labels(mask_path, spatial_shape)
+            masks[name], reports[name] = check_label_image(raw_mask, spatial_shape, mask_path, min_area=config.min_area)
         records[name] = (
             FileRecord(
                 source=str(img_path.resolve()),

@@ -13,13 +13,14 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..artifacts.data_folder import IMAGES_DIR, MASKS_DIR
+from ..artifacts.data_folder import IMAGES_DIR, MANIFEST_NAME, MASKS_DIR, load_stardist_manifest
 from ..artifacts.model_folder import ModelFolder
 from ..artifacts.qc_report import QC_MD, SEGMENTATION_METRICS, SegmentationQc, write_qc_report
+from ..axes import frames_layout
 from ..data.labels import implausible_objects, object_stats
 from ..data.pairing import pair_images
 from ..errors import DataError
-from ..files import atomic_dir, check_output, read_tiff
+from ..files import atomic_dir, check_output, declared_axes, read_tiff
 from .provenance import qc_provenance
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,17 @@ def find_segmentation_pairs(test_dir: Path) -> list[tuple[str, Path, Path]]:
     raise DataError(
         f"{test_dir} has no images/ and masks/ folders; pass the test folder written by `fijiport prepare stardist` (DATA_DIR/test)"
     )
+
+
+def _data_axes(test_dir: Path) -> Optional[str]:
+    """The axes of the StarDist data folder ``test_dir`` is (or is the test split of), or None for another folder."""
+    for base in (test_dir, test_dir.parent):
+        if (base / MANIFEST_NAME).is_file():
+            try:
+                return load_stardist_manifest(base).axes
+            except DataError:
+                return None
+    return None
 
 
 def qc_stardist(
@@ -84,41 +96,49 @@ def qc_stardist(
     from stardist.matching import matching_dataset
 
     img_axes = folder.image_axes
-    truths, preds, names, images = [], [], [], []
+    data_axes = _data_axes(Path(test_dir))
+    # per test image, its frames (one for an image, every frame of a time-lapse): (image, truth, prediction)
+    segmented: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
     for i, (name, img_path, mask_path) in enumerate(pairs):
         if progress:
             progress(i, len(pairs), name)
         img, truth = read_tiff(img_path), read_tiff(mask_path)
-        if img.ndim != len(img_axes):
-            raise DataError(f"{img_path} has {img.ndim} dimensions but the model expects axes {img_axes}")
-        n_tiles = tuple(max(1, int(np.ceil(s / 1024))) if a in "XY" else 1 for s, a in zip(img.shape, img_axes))
-        labels = folder.kind.predict(folder, model, img, n_tiles).labels
-        assert labels is not None
-        truths.append(truth.astype(np.int32))
-        preds.append(labels.astype(np.int32))
-        names.append(name)
-        images.append(img)
+        layout = frames_layout(data_axes or declared_axes(img_path), img.ndim, img_axes)
+        frames = [(img, truth)] if layout is None else [(np.take(img, k, axis=layout[0]), truth[k]) for k in range(truth.shape[0])]
+        segmented[name] = []
+        for frame, frame_truth in frames:
+            if frame.ndim != len(img_axes):
+                raise DataError(f"{img_path} has {frame.ndim} dimensions but the model expects axes {img_axes}")
+            n_tiles = tuple(max(1, int(np.ceil(s / 1024))) if a in "XY" else 1 for s, a in zip(frame.shape, img_axes))
+            labels = folder.kind.predict(folder, model, frame, n_tiles).labels
+            assert labels is not None
+            segmented[name].append((frame, frame_truth.astype(np.int32), labels.astype(np.int32)))
     if progress:
         progress(len(pairs), len(pairs), "")
+    names = list(segmented)
+    truths = [t for frames in segmented.values() for _, t, _ in frames]
+    preds = [p for frames in segmented.values() for _, _, p in frames]
     per_threshold = []
     for t in IOU_THRESHOLDS:
         s: Any = matching_dataset(truths, preds, thresh=t, show_progress=False)
         per_threshold.append({"iou": t, **{m: float(getattr(s, m)) for m in METRICS}, "tp": int(s.tp), "fp": int(s.fp), "fn": int(s.fn)})
     warnings = []
-    for name, truth, pred in zip(names, truths, preds):
-        why = implausible_objects(object_stats([pred]), object_stats([truth]), what="its ground-truth objects")
+    for name, frames in segmented.items():
+        why = implausible_objects(
+            object_stats([p for _, _, p in frames]), object_stats([t for _, t, _ in frames]), what="its ground-truth objects"
+        )
         if why:
             warnings.append(f"{name}: {why}")
     for w in warnings:
         log.warning("%s", w)
     per_image = []
-    for name, truth, pred in zip(names, truths, preds):
-        s = matching_dataset([truth], [pred], thresh=0.5, show_progress=False)
+    for name, frames in segmented.items():
+        s = matching_dataset([t for _, t, _ in frames], [p for _, _, p in frames], thresh=0.5, show_progress=False)
         per_image.append(
             {
                 "name": name,
-                "objects_true": int(truth.max() and len(np.unique(truth)) - 1),
-                "objects_predicted": int(len(np.unique(pred)) - 1),
+                "objects_true": sum(len(np.unique(t)) - 1 for _, t, _ in frames),
+                "objects_predicted": sum(len(np.unique(p)) - 1 for _, _, p in frames),
                 **{m: float(getattr(s, m)) for m in METRICS},
             }
         )
@@ -139,13 +159,15 @@ def qc_stardist(
         write_qc_report(tmp, report)
         (tmp / QC_MD).write_text(_markdown(report.model_dump(mode="json", by_alias=True)))
         _plot_metrics(per_threshold, tmp / "metrics.png")
-        for name, img, truth, pred in zip(names, images, truths, preds):
-            _overlay(img, truth, pred, img_axes, tmp / "panels" / f"{Path(name).stem}.png", name)
+        for name, frames in segmented.items():  # a time-lapse's panel: its first frame
+            img, truth, pred = frames[0]
+            _overlay(img, truth, pred, img_axes, tmp / "panels" / f"{Path(name).stem}.png", name + (", frame 1" if len(frames) > 1 else ""))
         if save_predictions:
             import tifffile
 
             (tmp / "predictions").mkdir()
-            for name, pred in zip(names, preds):
+            for name, frames in segmented.items():  # a time-lapse's labels as one stack, T first
+                pred = frames[0][2] if len(frames) == 1 else np.stack([p for _, _, p in frames])
                 tifffile.imwrite(tmp / "predictions" / name, pred.astype(np.uint16 if pred.max() < 2**16 else np.uint32))
     return report
 

@@ -169,20 +169,28 @@ def _train_stardist(
     from stardist.models import Config2D, Config3D, StarDist2D, StarDist3D
 
     names = manifest.names("train")
-    if len(names) < 2:
-        raise DataError(
-            f"{data_dir} has {len(names)} training image(s); StarDist needs at least 2 "
-            "(one is kept for validation and threshold optimisation): add images or lower --test-fraction"
-        )
     if progress:
         progress(TrainProgress("patches"))
-    X = [
-        normalize_image(read_tiff(manifest.input_path(data_dir, "train", n)), axes, config.percentile_low, config.percentile_high)
-        for n in names
-    ]
-    Y = [fill_label_holes(read_tiff(manifest.target_path(data_dir, "train", n))) for n in names]
-    if "C" in axes:
-        X = [np.moveaxis(x, axes.index("C"), -1) for x in X]
+    X, Y, samples = [], [], []  # samples: the name each image of X comes from (a time-lapse gives one per frame)
+    frame_axes = axes.replace("T", "")
+    for n in names:  # a time-lapse's frames are images of their own, each normalised on its own (as predict does)
+        x = normalize_image(read_tiff(manifest.input_path(data_dir, "train", n)), axes, config.percentile_low, config.percentile_high)
+        y = read_tiff(manifest.target_path(data_dir, "train", n))
+        if "T" in axes:
+            X += list(np.moveaxis(x, axes.index("T"), 0))
+            Y += [fill_label_holes(frame) for frame in y]
+            samples += [f"{n} (frame {k + 1})" for k in range(len(y))]
+        else:
+            X.append(x)
+            Y.append(fill_label_holes(y))
+            samples.append(n)
+    if len(X) < 2:
+        raise DataError(
+            f"{data_dir} has {len(X)} training image(s); StarDist needs at least 2 "
+            "(one is kept for validation and threshold optimisation): add images or lower --test-fraction"
+        )
+    if "C" in frame_axes:
+        X = [np.moveaxis(x, frame_axes.index("C"), -1) for x in X]
 
     seed_everything(tf, config.seed)
     rng = np.random.default_rng(config.seed)
@@ -274,8 +282,8 @@ def _train_stardist(
             fijiport_version=__version__,
             tensorflow_version=tf.__version__,
             data_dir=str(data_dir.resolve()),
-            train_images=[names[i] for i in trn_idx],
-            validation_images=[names[i] for i in val_idx],
+            train_images=[samples[i] for i in trn_idx],
+            validation_images=[samples[i] for i in val_idx],
             test_images=manifest.names("test"),
             axes=axes,
             normalization=Normalization(percentile_low=config.percentile_low, percentile_high=config.percentile_high),
