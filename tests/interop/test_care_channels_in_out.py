@@ -82,3 +82,17 @@ def test_folder_and_package_predict_as_csbdeep_does(two_to_one, tmp_path):
     span = float(normalised.max() - normalised.min())
     assert from_package.shape == (256, 256)
     assert np.abs(from_package - normalised[..., 0]).max() <= 1e-4 * span, "ONNX through the package's own pre-processing"
+
+
+def test_its_two_input_channels_can_come_from_separate_files(two_to_one, tmp_path):
+    folder, image = two_to_one
+    stains = tifffile.imread(image)
+    (tmp_path / "acq").mkdir()
+    for c in range(2):
+        tifffile.imwrite(tmp_path / "acq" / f"cells_ch{c}_s01.tif", stains[..., c])
+    invoke("predict", folder, tmp_path / "acq", "--pair-by", r"_ch(?P<channel>\d)_s(?P<s>\d+)", "--channels", "0,1", "-o", tmp_path / "out")
+    invoke("predict", folder, image, "-o", tmp_path / "joined")
+    [written] = sorted((tmp_path / "out").iterdir())
+    assert written.name == "cells_ch0+1_s01.tif", "one output channel for two input files: the joined name"
+    restored = tifffile.imread(written)
+    assert np.array_equal(np.squeeze(restored), np.squeeze(tifffile.imread(tmp_path / "joined" / image.name)))

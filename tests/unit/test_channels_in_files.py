@@ -170,3 +170,15 @@ def test_labels_of_joined_channels_keep_the_joined_name_and_never_replace_a_resu
     with pytest.raises(OutputExistsError, match="exists; choose another output"):
         place_results(Prediction(staged[0], list(staged)), group, out, overwrite=False)
     assert tifffile.imread(out / "day1" / "a_ch0+1_s1.tif")[3, 3] == 15, "the earlier result kept"
+
+
+def test_predict_channels_refuses_an_ome_zarr_among_the_files(tmp_path):
+    from pathlib import PurePosixPath
+
+    from fijiport.predict.channels import group_channel_files
+
+    store = tmp_path / "movie_ch0_s1.ome.zarr"
+    store.mkdir()
+    (store / ".zattrs").write_text('{"multiscales": []}')
+    with pytest.raises(DataError, match="is an OME-Zarr image; --channels joins channels recorded in separate TIFF files"):
+        group_channel_files([(store, PurePosixPath(store.name))], r"_ch(?P<channel>\d)_s(?P<s>\d)", ["0", "1"])

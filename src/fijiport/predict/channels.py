@@ -35,6 +35,7 @@ from ..calibration import read_pixel_size, write_frames, write_tiff
 from ..config.data import check_channels, compile_pair_by
 from ..errors import ConfigError, DataError
 from ..files import TiffFrames, check_output, declared_axes, read_tiff, tiff_shape
+from ..ngff import is_ome_zarr
 from .outputs import Prediction, label_targets
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,11 @@ def group_channel_files(places: list[tuple[Path, PurePosixPath]], pair_by: str, 
     unmatched, other = [], []
     found: dict[tuple, dict[str, list[tuple[Path, PurePosixPath, tuple[int, int]]]]] = {}
     for f, rel in places:
+        if is_ome_zarr(f) or f.is_dir():
+            raise DataError(
+                f"{f} is an OME-Zarr image; --channels joins channels recorded in separate TIFF files (an OME-Zarr image "
+                "holds its channels along its c axis): predict it without --channels"
+            )
         m = regex.search(rel.as_posix())
         if m is None:
             unmatched.append(rel.as_posix())
