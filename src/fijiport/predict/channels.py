@@ -117,15 +117,15 @@ def _names(files: list[str]) -> str:
 
 
 def file_axes(path: Path, model_axes: str) -> str:
-    """A single-channel file's axes: as its metadata declares them, else the model's spatial axes (with T first for
-    one more dimension)."""
+    """A single-channel file's axes: as its metadata declares them, else the model's spatial axes (a file with more
+    dimensions must declare them: ImageJ's frames, OME's T)."""
     ndim = len(tiff_shape(path)[0])
     declared = declared_axes(path)
     axes = axes_from_tifffile(declared) if declared else None
     spatial = model_axes.replace("C", "")
-    if axes is None and ndim in (len(spatial), len(spatial) + 1):
-        axes = spatial if ndim == len(spatial) else "T" + spatial
-    if axes is None or len(axes) != ndim:
+    if axes is None and ndim == len(spatial):
+        axes = spatial
+    if axes is None or len(axes) != ndim:  # a stack that does not say its third axis is time is not taken for frames
         raise DataError(f"{path}: cannot tell its axes ({ndim} dimensions, the model takes {model_axes}); {FIJI_FIX}")
     if "C" in axes:
         raise DataError(f"{path} has channels already (axes {axes}); --channels joins single-channel files: drop --channels")
