@@ -12,6 +12,7 @@ The manifest is read and written here only, as one of the types below (``kind`` 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Optional, Union
 
@@ -210,6 +211,18 @@ def split_of_folder(folder: Path) -> Optional[str]:
         return "test"
     if folder.name in N2V_SPLITS and (folder.parent / MANIFEST_NAME).is_file():
         return folder.name
+    return None
+
+
+def recorded_axes(folder: Path, load: Callable[[Path], AnyManifest]) -> Optional[str]:
+    """The axes the data folder ``folder`` is (or is a split of) records, read with ``load`` (the manifest loader of
+    the kind wanted); None for a folder outside a data folder, or a data folder of another kind."""
+    for base in (Path(folder), Path(folder).parent):
+        if (base / MANIFEST_NAME).is_file():
+            try:
+                return load(base).axes
+            except DataError:
+                return None
     return None
 
 

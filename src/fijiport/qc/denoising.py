@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..artifacts.data_folder import GT_DIR, IMAGES_DIR, MANIFEST_NAME, load_n2v_manifest
+from ..artifacts.data_folder import GT_DIR, IMAGES_DIR, load_n2v_manifest, recorded_axes
 from ..artifacts.model_folder import ModelFolder
 from ..artifacts.qc_report import METRIC_LABELS, METRICS, QC_MD, DenoisingQc, write_qc_report
 from ..axes import frames_layout, stored_axes, transpose_axes
@@ -70,14 +70,7 @@ def find_denoising_images(test_dir: Path) -> tuple[list[tuple[str, Path, Optiona
     splits (``images/`` and optional ``GT/``), or a folder of TIFFs (clean ones in its ``GT/``, if any); and the
     axes its data folder records (None: read from each file)."""
     test_dir = Path(test_dir)
-    axes = None
-    for manifest_dir in (test_dir, test_dir.parent):
-        if (manifest_dir / MANIFEST_NAME).is_file():
-            try:
-                axes = load_n2v_manifest(manifest_dir).axes
-            except DataError:
-                axes = None
-            break
+    axes = recorded_axes(test_dir, load_n2v_manifest)
     base = test_dir
     if (test_dir / "test" / IMAGES_DIR).is_dir():
         base = test_dir / "test"

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..artifacts.data_folder import MANIFEST_NAME, SOURCE_DIR, TARGET_DIR, load_manifest
+from ..artifacts.data_folder import SOURCE_DIR, TARGET_DIR, load_manifest, recorded_axes
 from ..artifacts.model_folder import ModelFolder
 from ..artifacts.qc_report import METRIC_LABELS, METRICS, QC_MD, RestorationQc, write_qc_report
 from ..axes import frames_layout, stored_axes, transpose_axes
@@ -120,7 +120,7 @@ def qc_care(
         (tmp / "panels").mkdir()
         if save_predictions:
             (tmp / "predictions").mkdir()
-        data_axes = _data_axes(Path(test_dir))
+        data_axes = recorded_axes(Path(test_dir), load_manifest)
         for i, (name, low_path, gt_path) in enumerate(pairs):
             if progress:
                 progress(i, len(pairs), name)
@@ -145,17 +145,6 @@ def qc_care(
         write_qc_report(tmp, report)
         (tmp / QC_MD).write_text(_qc_markdown(report))
     return result
-
-
-def _data_axes(test_dir: Path) -> Optional[str]:
-    """The axes of the data folder ``test_dir`` is (or is the test split of), or None for another folder."""
-    for base in (test_dir, test_dir.parent):
-        if (base / MANIFEST_NAME).is_file():
-            try:
-                return load_manifest(base).axes
-            except DataError:
-                return None
-    return None
 
 
 def _qc_frames(folder: ModelFolder, model, name: str, low_path: Path, gt_path: Path, layout, n_tiles, tmp: Path, save: bool) -> ImageQc:

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..artifacts.data_folder import IMAGES_DIR, MANIFEST_NAME, MASKS_DIR, load_stardist_manifest
+from ..artifacts.data_folder import IMAGES_DIR, MASKS_DIR, load_stardist_manifest, recorded_axes
 from ..artifacts.model_folder import ModelFolder
 from ..artifacts.qc_report import QC_MD, SEGMENTATION_METRICS, SegmentationQc, write_qc_report
 from ..axes import frames_layout
@@ -39,17 +39,6 @@ def find_segmentation_pairs(test_dir: Path) -> list[tuple[str, Path, Path]]:
     raise DataError(
         f"{test_dir} has no images/ and masks/ folders; pass the test folder written by `fijiport prepare stardist` (DATA_DIR/test)"
     )
-
-
-def _data_axes(test_dir: Path) -> Optional[str]:
-    """The axes of the StarDist data folder ``test_dir`` is (or is the test split of), or None for another folder."""
-    for base in (test_dir, test_dir.parent):
-        if (base / MANIFEST_NAME).is_file():
-            try:
-                return load_stardist_manifest(base).axes
-            except DataError:
-                return None
-    return None
 
 
 def qc_stardist(
@@ -96,7 +85,7 @@ def qc_stardist(
     from stardist.matching import matching_dataset
 
     img_axes = folder.image_axes
-    data_axes = _data_axes(Path(test_dir))
+    data_axes = recorded_axes(Path(test_dir), load_stardist_manifest)
     # per test image, its frames (one for an image, every frame of a time-lapse): (image, truth, prediction)
     segmented: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
     for i, (name, img_path, mask_path) in enumerate(pairs):
