@@ -56,6 +56,13 @@ def guess_axes_for_ndim(ndim: int) -> str:
     return {2: "YX", 3: "ZYX", 4: "ZYXC"}.get(ndim, "ZYX")
 
 
+def with_channels(axes: str) -> str:
+    """The axes of single-channel images stacked into one multi-channel image: ``C`` where ImageJ puts it, before Y
+    and X (``TZYX`` → ``TZCYX``)."""
+    at = min(axes.index(a) for a in "YX" if a in axes)
+    return axes[:at] + "C" + axes[at:]
+
+
 def spatial_axes(axes: str) -> str:
     """The spatial letters of ``axes`` in their order (``'ZYXC'`` → ``'ZYX'``)."""
     return "".join(a for a in axes if a in SPATIAL)

@@ -19,7 +19,7 @@ from ..artifacts.data_folder import (
     PairRecord,
     write_manifest,
 )
-from ..axes import normalize_axes
+from ..axes import normalize_axes, with_channels
 from ..calibration import PAIR_TOLERANCE, TOLERANCE, PixelSize, describe, differences, median_pixel_size, read_pixel_size, write_tiff
 from ..config.data import PrepareCareConfig
 from ..errors import ConfigError, DataError, UsageError
@@ -223,8 +223,7 @@ def with_channel_axis(axes: str, example: Path) -> str:
             f"--channels joins single-channel files, but {example} has channels already (axes {axes}); drop --channels to "
             "train on the channels each file holds, or save one channel per file (Fiji: Image > Color > Split Channels)"
         )
-    at = min(axes.index(a) for a in "YX" if a in axes)
-    return axes[:at] + "C" + axes[at:]
+    return with_channels(axes)
 
 
 def _join_channels(

@@ -30,7 +30,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..axes import axes_from_tifffile
+from ..axes import axes_from_tifffile, with_channels
 from ..calibration import read_pixel_size, write_frames, write_tiff
 from ..config.data import check_channels, compile_pair_by
 from ..errors import ConfigError, DataError
@@ -147,8 +147,8 @@ def join_channels(group: ChannelGroup, model_axes: str, dest: Path) -> None:
                 f"channels of one image differ: {first} is {shape} {dtype} ({axes}) but {path} is {tiff_shape(path)[0]} "
                 f"{tiff_shape(path)[1]} ({file_axes(path, model_axes)}); the files --channels joins must be saved alike"
             )
-    at = min(axes.index(a) for a in "YX" if a in axes)
-    joined_axes = axes[:at] + "C" + axes[at:]
+    joined_axes = with_channels(axes)
+    at = joined_axes.index("C")
     size = read_pixel_size(first)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if "T" not in axes:
