@@ -78,7 +78,7 @@ class Ambiguity:
     def describe(self) -> str:
         if self.files and self.files[0].startswith("row "):
             return f"{self.headline()} ({', '.join(self.files)})"
-        return f"{self.headline()}: {_names(self.files)}"
+        return f"{self.headline()}: {names_shown(self.files)}"
 
 
 @dataclass
@@ -126,20 +126,20 @@ class PairingResult:
             if self.examples:
                 return f"no pair found by {self.how}: no key occurs on both sides (" + "; ".join(self.examples) + "); correct --pair-by"
             return (
-                f"no pair found by {self.how}: {self.source_label} holds {_names(self.only_source) or 'no TIFF'}, "
-                f"{self.target_label} holds {_names(self.only_target) or 'no TIFF'}; give low and GT the same names, or pair "
+                f"no pair found by {self.how}: {self.source_label} holds {names_shown(self.only_source) or 'no TIFF'}, "
+                f"{self.target_label} holds {names_shown(self.only_target) or 'no TIFF'}; give low and GT the same names, or pair "
                 "them by what the names mean with --pair-by or a --pairs list"
             )
         if self.unpaired and not allow_unpaired:
             parts = []
             if self.only_source:
-                parts.append(f"only in {self.source_label}: {_names(self.only_source)}")
+                parts.append(f"only in {self.source_label}: {names_shown(self.only_source)}")
             if self.only_target:
-                parts.append(f"only in {self.target_label}: {_names(self.only_target)}")
+                parts.append(f"only in {self.target_label}: {names_shown(self.only_target)}")
             if self.unmatched_source or self.unmatched_target:
-                parts.append(f"not matched by --pair-by: {_names(self.unmatched_source + self.unmatched_target)}")
+                parts.append(f"not matched by --pair-by: {names_shown(self.unmatched_source + self.unmatched_target)}")
             if self.incomplete:
-                parts.append(f"without every channel of --channels: {_names(self.incomplete)}")
+                parts.append(f"without every channel of --channels: {names_shown(self.incomplete)}")
             fix = "correct --pair-by" if self.how != "identical file name" else "rename them to match"
             return (
                 f"unpaired files (low and GT are paired by {self.how}): " + "; ".join(parts) + f". {fix[0].upper() + fix[1:]}, "
@@ -148,7 +148,8 @@ class PairingResult:
         return None
 
 
-def _names(files: list[str]) -> str:
+def names_shown(files: list[str]) -> str:
+    """The first :data:`SHOWN` of ``files``, and how many more, as one refusal names them."""
     shown = ", ".join(files[:SHOWN])
     return shown + (f" and {len(files) - SHOWN} more" if len(files) > SHOWN else "")
 
@@ -261,37 +262,22 @@ def _pair_channels(
     ``channels`` become the pair's ``sources`` / ``targets``. A file of a channel not listed is left out (noted in
     ``other_channels``); a key that lacks a listed channel on a side leaves its files ``incomplete``; two files of one
     key and channel are an :class:`Ambiguity`. The pair is named after its first channel's low file, the channel
-    value written as all of them joined by ``+`` (``a_ch0_s1.tif`` → ``a_ch0+1_s1.tif``).
+    value written as all of them joined by ``+`` (:meth:`ChannelFiles.joined_name`).
     """
-    sides: list[dict[tuple, dict[str, list[str]]]] = []
-    groups: dict[tuple, dict[str, str]] = {}
-    spans: dict[str, tuple[int, int]] = {}
+    sides: list[ChannelFiles] = []
     for (files, root, label), unmatched in ((low, result.unmatched_source), (gt, result.unmatched_target)):
-        by_key: dict[tuple, dict[str, list[str]]] = {}
-        for p in files:
-            rel = _rel(p, root)
-            m = regex.search(rel)
-            if m is None:
-                unmatched.append(rel)
-                continue
-            values = {k: v or "" for k, v in m.groupdict().items()}
-            channel = values.pop("channel")
-            if channel not in channels:
-                result.other_channels.append(rel)
-                continue
-            key = tuple(values.items())
-            groups[key] = values
-            spans[rel] = m.span("channel")
-            by_key.setdefault(key, {}).setdefault(channel, []).append(rel)
-        if by_key:
-            key, chans = next(iter(by_key.items()))
-            result.examples.append(f"{root}: {next(iter(chans.values()))[0]} gives {describe_key(groups[key])}")
-        for key, chans in by_key.items():
+        side = group_by_channel([_rel(p, root) for p in files], regex, channels)
+        unmatched += side.unmatched
+        result.other_channels += side.other
+        if side.images:
+            key, chans = next(iter(side.images.items()))
+            result.examples.append(f"{root}: {next(iter(chans.values()))[0]} gives {describe_key(dict(key))}")
+        for key, chans in side.images.items():
             result.ambiguous += [
-                Ambiguity(label, describe_key({**groups[key], "channel": c}), rels) for c, rels in chans.items() if len(rels) > 1
+                Ambiguity(label, describe_key({**dict(key), "channel": c}), rels) for c, rels in chans.items() if len(rels) > 1
             ]
-        sides.append(by_key)
-    low_keys, gt_keys = sides
+        sides.append(side)
+    low_keys, gt_keys = sides[0].images, sides[1].images
 
     def complete(chans: dict[str, list[str]]) -> bool:
         return all(len(chans.get(c, ())) == 1 for c in channels)
@@ -307,24 +293,62 @@ def _pair_channels(
             result.incomplete += [f for side in chans for fs in side.values() for f in fs]
     result.incomplete.sort(key=_order)
 
-    def joined_name(rel: str) -> str:
-        start, end = spans[rel]
-        return rel[:start] + "+".join(channels) + rel[end:]
-
     firsts = {k: low_keys[k][channels[0]][0] for k in paired}
-    names = flat_names([joined_name(r) for r in firsts.values()])
+    names = flat_names([sides[0].joined_name(r) for r in firsts.values()])
     result.pairs = [
         ImagePair(
-            names[joined_name(firsts[k])],
+            names[sides[0].joined_name(firsts[k])],
             low[1] / firsts[k],
             gt[1] / gt_keys[k][channels[0]][0],
-            key=groups[k],
+            key=dict(k),
             sources=tuple(low[1] / low_keys[k][c][0] for c in channels),
             targets=tuple(gt[1] / gt_keys[k][c][0] for c in channels),
         )
         for k in paired
     ]
     return result
+
+
+@dataclass
+class ChannelFiles:
+    """Files grouped into images by ``--pair-by``'s named groups other than ``channel`` (:func:`group_by_channel`)."""
+
+    channels: list[str]
+    images: dict[tuple, dict[str, list[str]]] = field(default_factory=dict)
+    """Per key (the other groups' ``(name, value)`` pairs; ``dict(key)`` gives them back), per listed channel value,
+    the files (paths relative to their folder) in the order given."""
+    spans: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Where each grouped file's path holds its channel value."""
+    unmatched: list[str] = field(default_factory=list)
+    """Files the expression does not match (their channel is unknown)."""
+    other: list[str] = field(default_factory=list)
+    """Files of a channel value ``channels`` does not list."""
+
+    def joined_name(self, rel: str) -> str:
+        """The path of the image joined from ``rel``'s channels: its channel value written as all of them joined by
+        ``+`` (``a_ch0_s1.tif`` → ``a_ch0+1_s1.tif``)."""
+        start, end = self.spans[rel]
+        return rel[:start] + "+".join(self.channels) + rel[end:]
+
+
+def group_by_channel(rels: list[str], regex: re.Pattern[str], channels: list[str]) -> ChannelFiles:
+    """Group files recorded one channel per file into images: the expression's group ``channel`` tells a file's
+    channel, its other named groups the image (what ``prepare care --channels`` pairs and ``predict --channels``
+    joins). Judges nothing: missing channels and two files of one channel are the callers' to refuse."""
+    out = ChannelFiles(list(channels))
+    for rel in rels:
+        m = regex.search(rel)
+        if m is None:
+            out.unmatched.append(rel)
+            continue
+        values = {k: v or "" for k, v in m.groupdict().items()}
+        channel = values.pop("channel")
+        if channel not in channels:
+            out.other.append(rel)
+            continue
+        out.spans[rel] = m.span("channel")
+        out.images.setdefault(tuple(values.items()), {}).setdefault(channel, []).append(rel)
+    return out
 
 
 def describe_key(values: dict[str, str]) -> str:

@@ -150,14 +150,12 @@ def predict_images(
     if not model.exists():
         raise DataError(f"model {model} does not exist; pass a csbdeep/stardist model folder or a bioimage.io zip")
     places = input_places(images, recursive=recursive)
-    groups = None
-    if channels:
-        if pair_by is None:
-            raise UsageError("--channels joins files that differ by their channel: give --pair-by with a group named channel too")
-        groups = group_channel_files(places, pair_by, channels)  # refused before the model loads
-    elif pair_by is not None:
+    if channels and pair_by is None:
+        raise UsageError("--channels joins files that differ by their channel: give --pair-by with a group named channel too")
+    if pair_by is not None and not channels:
         raise UsageError("--pair-by groups channel files for --channels: give --channels too (e.g. --channels 0,1)")
     _check_places(images, places, out_dir, recursive)
+    groups = group_channel_files(places, pair_by, channels) if channels and pair_by else None  # before the model loads
     package = is_package(model)
     if intensity == "auto" and not package:
         intensity = "input"

@@ -33,13 +33,13 @@ import numpy as np
 from ..axes import axes_from_tifffile, with_channels
 from ..calibration import read_pixel_size, write_frames, write_tiff
 from ..config.data import check_channels, compile_pair_by
+from ..data.pairing import describe_key, group_by_channel, names_shown
 from ..errors import ConfigError, DataError
 from ..files import TiffFrames, check_output, declared_axes, read_tiff, tiff_shape
 from ..ngff import is_ome_zarr
 from .outputs import Prediction, label_targets
 
 log = logging.getLogger(__name__)
-SHOWN = 6
 
 
 @dataclass(frozen=True)
@@ -60,60 +60,44 @@ def group_channel_files(places: list[tuple[Path, PurePosixPath]], pair_by: str, 
     """Group the inputs into multi-channel images by what their names mean (see the module's docstring); refuse
     what cannot be grouped, naming the files."""
     check_channels(channels, pair_by)
-    regex = compile_pair_by(pair_by)
-    unmatched, other = [], []
-    found: dict[tuple, dict[str, list[tuple[Path, PurePosixPath, tuple[int, int]]]]] = {}
-    for f, rel in places:
+    for f, _ in places:
         if is_ome_zarr(f) or f.is_dir():
             raise DataError(
                 f"{f} is an OME-Zarr image; --channels joins channels recorded in separate TIFF files (an OME-Zarr image "
                 "holds its channels along its c axis): predict it without --channels"
             )
-        m = regex.search(rel.as_posix())
-        if m is None:
-            unmatched.append(rel.as_posix())
-            continue
-        values = {k: v or "" for k, v in m.groupdict().items()}
-        channel = values.pop("channel")
-        if channel not in channels:
-            other.append(rel.as_posix())
-            continue
-        found.setdefault(tuple(values.items()), {}).setdefault(channel, []).append((f, rel, m.span("channel")))
-    if unmatched:
+    by_rel = {rel.as_posix(): (f, rel) for f, rel in places}  # unique: predict_images refused two inputs of one place
+    found = group_by_channel(list(by_rel), compile_pair_by(pair_by), channels)
+    if found.unmatched:
         raise DataError(
-            f"--pair-by {pair_by!r} does not match {_names(unmatched)}, so their channel is unknown; correct --pair-by, or "
-            "predict them in another run"
+            f"--pair-by {pair_by!r} does not match {names_shown(found.unmatched)}, so their channel is unknown; correct "
+            "--pair-by, or predict them in another run"
         )
-    if other:
-        log.warning("left out %d file(s) of channels --channels does not list: %s", len(other), _names(other))
+    if found.other:
+        log.warning("left out %d file(s) of channels --channels does not list: %s", len(found.other), names_shown(found.other))
     groups = []
-    for key, by_channel in found.items():
-        said = " ".join(f"{k}={v}" for k, v in key)
-        twice = {c: fs for c, fs in by_channel.items() if len(fs) > 1}
+    for key, by_channel in found.images.items():
+        said = describe_key(dict(key))
+        twice = {c: rels for c, rels in by_channel.items() if len(rels) > 1}
         if twice:
-            c, fs = next(iter(twice.items()))
+            c, rels = next(iter(twice.items()))
             raise DataError(
-                f"{said} channel={c} matches {len(fs)} files ({_names([r.as_posix() for _, r, _ in fs])}); add the part of the "
-                "name that tells them apart to --pair-by as a named group, or predict them in separate runs"
+                f"{said} channel={c} matches {len(rels)} files ({names_shown(rels)}); add the part of the name that tells "
+                "them apart to --pair-by as a named group, or predict them in separate runs"
             )
         missing = [c for c in channels if c not in by_channel]
         if missing:
-            have = [r.as_posix() for fs in by_channel.values() for _, r, _ in fs]
+            have = [r for rels in by_channel.values() for r in rels]
             raise DataError(
-                f"{_names(have)} ({said}) has no file of channel {', '.join(missing)}; the model takes channels "
+                f"{names_shown(have)} ({said}) has no file of channel {', '.join(missing)}; the model takes channels "
                 f"{','.join(channels)} together: add the missing file, or move these out"
             )
-        ordered = [by_channel[c][0] for c in channels]
-        first_rel, (start, end) = ordered[0][1].as_posix(), ordered[0][2]
-        joined = PurePosixPath(first_rel[:start] + "+".join(channels) + first_rel[end:])
-        groups.append(ChannelGroup(tuple(f for f, _, _ in ordered), tuple(r for _, r, _ in ordered), joined, said))
+        ordered = [by_rel[by_channel[c][0]] for c in channels]
+        joined = PurePosixPath(found.joined_name(by_channel[channels[0]][0]))
+        groups.append(ChannelGroup(tuple(f for f, _ in ordered), tuple(r for _, r in ordered), joined, said))
     if not groups:
         raise DataError(f"no input has a file of every channel of --channels {','.join(channels)}; check --pair-by and --channels")
     return sorted(groups, key=lambda g: g.joined.parts)
-
-
-def _names(files: list[str]) -> str:
-    return ", ".join(files[:SHOWN]) + (f" and {len(files) - SHOWN} more" if len(files) > SHOWN else "")
 
 
 def file_axes(path: Path, model_axes: str) -> str:
