@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Literal, Optional, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict
 
@@ -100,9 +100,35 @@ class DataManifest(BaseModel):
     kind: Literal["care"] = "care"
     fijiport_version: str
     axes: str
+    gt_axes: Optional[str] = None
+    """The GT's axes where its channels are not the input's (``YX`` for one channel of a ``CYX`` input, or ``CYX``
+    again with another number of channels); None when GT and input have the same axes and channels."""
     config: PrepareCareConfig
     pairs: list[PairRecord]
     skipped_unpaired: list[str] = []
+
+    @property
+    def target_axes(self) -> str:
+        return self.gt_axes or self.axes
+
+    def channel_counts(self) -> tuple[int, int]:
+        """The channels of the inputs and of the ground truth (the network's in and out); (1, 1) without pairs."""
+        if not self.pairs:
+            return 1, 1
+        low, gt, gt_axes = self.pairs[0].low, self.pairs[0].gt, self.target_axes
+        return (low.shape[self.axes.index("C")] if "C" in self.axes else 1, gt.shape[gt_axes.index("C")] if "C" in gt_axes else 1)
+
+    def baseline_channels(self) -> Optional[list[int]]:
+        """For each GT channel, the input channel that is its low-quality acquisition (what QC scores as the input's
+        baseline): each channel itself when GT has the input's channels, the input channel of the same value with
+        ``--gt-channels`` ([0] for images without channels); None when some GT channel has no counterpart in the input
+        (no baseline)."""
+        if self.gt_axes is None:
+            return list(range(self.channel_counts()[0]))
+        channels, gt_channels = self.config.channels, self.config.gt_channels
+        if channels is None or gt_channels is None or any(c not in channels for c in gt_channels):
+            return None
+        return [channels.index(c) for c in gt_channels]
 
     def names(self, split: str) -> list[str]:
         return [p.name for p in self.pairs if p.split == split]
@@ -199,6 +225,7 @@ class N2vManifest(BaseModel):
 
 
 AnyManifest = Union[DataManifest, StardistManifest, N2vManifest]
+M = TypeVar("M", DataManifest, StardistManifest, N2vManifest)
 INPUT_DIRS = {"care": SOURCE_DIR, "stardist": IMAGES_DIR, "n2v": IMAGES_DIR}
 """Where each kind's data folder keeps the network inputs (export takes its test input from there)."""
 
@@ -214,13 +241,20 @@ def split_of_folder(folder: Path) -> Optional[str]:
     return None
 
 
-def recorded_axes(folder: Path, load: Callable[[Path], AnyManifest]) -> Optional[str]:
+def recorded_axes(folder: Path, load: Callable[[Path], M]) -> Optional[str]:
     """The axes the data folder ``folder`` is (or is a split of) records, read with ``load`` (the manifest loader of
     the kind wanted); None for a folder outside a data folder, or a data folder of another kind."""
+    manifest = recorded_manifest(folder, load)
+    return None if manifest is None else manifest.axes
+
+
+def recorded_manifest(folder: Path, load: Callable[[Path], M]) -> Optional[M]:
+    """The manifest of the data folder ``folder`` is (or is a split of), read with ``load``; None for a folder outside
+    a data folder, or a data folder of another kind."""
     for base in (Path(folder), Path(folder).parent):
         if (base / MANIFEST_NAME).is_file():
             try:
-                return load(base).axes
+                return load(base)
             except DataError:
                 return None
     return None

@@ -63,7 +63,8 @@ class RestorationImage(BaseModel):
     name: str
     shape: list[int]
     n_tiles: list[int]
-    input: Scores
+    input: Optional[Scores]
+    """The input's scores (the baseline); None when GT's channels have no counterpart in the input."""
     prediction: Scores
 
 
@@ -95,14 +96,22 @@ class RestorationQc(QcProvenance):
 
     kind: str = "care"
     normalization: dict[str, Any]
+    baseline: Optional[dict[str, Any]] = None
+    """``input_channels``: for each GT channel, the input channel scored against it as the baseline (None without one,
+    and in reports written before fijiport recorded it)."""
+    no_baseline: Optional[str] = None
+    """Why the input has no scores (GT's channels are not the input's); None when it has."""
     n_images: int
     summary: dict[str, dict[str, float]]
-    """Mean per metric (:data:`METRICS`) of ``input`` and ``prediction``."""
+    """Mean per metric (:data:`METRICS`) of ``prediction``, and of ``input`` when there is a baseline."""
     images: list[RestorationImage]
 
     @property
-    def psnr_gain(self) -> float:
-        """Mean PSNR of the prediction minus that of the input (dB): below 0 the model makes images worse."""
+    def psnr_gain(self) -> Optional[float]:
+        """Mean PSNR of the prediction minus that of the input (dB): below 0 the model makes images worse; None
+        without an input baseline."""
+        if "input" not in self.summary["psnr"]:
+            return None
         return float(self.summary["psnr"]["prediction"] - self.summary["psnr"]["input"])
 
 

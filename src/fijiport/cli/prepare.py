@@ -67,6 +67,15 @@ def care(
         "channels at once). Other channels' files are left out.",
         show_default=False,
     ),
+    gt_channels: Optional[str] = typer.Option(
+        None,
+        "--gt-channels",
+        help="With --channels: the channels of the ground truth when they are not the input's, e.g. --channels 0,1 "
+        "--gt-channels 0 trains a network of 2 channels in and 1 out. QC scores the input channel of the same value "
+        "against each GT channel as the baseline (none when the input has no such channel). A GT whose files hold "
+        "other channels than the input's needs no option.",
+        show_default=False,
+    ),
     dry_run: bool = typer.Option(
         False,
         "--dry-run",
@@ -113,6 +122,7 @@ def care(
       [bold]fijiport prepare care --low raw/low --gt raw/GT -o data --axes ZYX[/]
       [bold]fijiport prepare care --low acq/5pct --gt acq/100pct --recursive --pair-by '_ch(?P<ch>\\d+)_stack(?P<stack>\\d+)' --dry-run[/]
       [bold]fijiport prepare care --low acq/5pct --gt acq/100pct --pair-by '_ch(?P<channel>\\d+)_stack(?P<stack>\\d+)' --channels 0,1 -o data[/]
+      [bold]fijiport prepare care --low acq/5pct --gt acq/100pct --pair-by '_ch(?P<channel>\\d+)_stack(?P<stack>\\d+)' --channels 0,1 --gt-channels 0 -o data[/]
     """
 
     config = validate_config(
@@ -128,6 +138,7 @@ def care(
             "recursive": recursive,
             "pairs_file": None if pairs is None else str(pairs),
             "channels": None if channels is None else [c.strip() for c in channels.split(",")],
+            "gt_channels": None if gt_channels is None else [c.strip() for c in gt_channels.split(",")],
         },
         source="options",
     )
@@ -144,7 +155,8 @@ def care(
         manifest = prepare_care(
             low, gt, output, config, overwrite=overwrite, progress=lambda done, total: bar.update(task, completed=done, total=total)
         )
-    table = Table(title=f"{output} (axes {manifest.axes})")
+    gt_note = f", GT {manifest.gt_axes}" if manifest.gt_axes and manifest.gt_axes != manifest.axes else ""
+    table = Table(title=f"{output} (axes {manifest.axes}{gt_note})")
     table.add_column("split")
     table.add_column("pairs", justify="right")
     table.add_column("files")
@@ -154,6 +166,14 @@ def care(
     out.print(table)
     if manifest.skipped_unpaired:
         out.print(f"skipped unpaired: {', '.join(manifest.skipped_unpaired)}")
+    n_in, n_out = manifest.channel_counts()
+    if manifest.gt_axes is not None:
+        base = (
+            "no input baseline in QC"
+            if manifest.baseline_channels() is None
+            else "QC scores the input's channels of GT's values as the baseline"
+        )
+        out.print(f"{n_in} channel(s) in, {n_out} in the ground truth: `train care` makes a network of {n_in} in and {n_out} out ({base})")
     out.print(f"manifest: {output / MANIFEST_NAME}")
 
 

@@ -101,8 +101,15 @@ def qc(
     for col in ("metric", "input vs GT", "prediction vs GT", "gain"):
         table.add_column(col, justify="right" if col != "metric" else "left")
     for m in METRICS:
-        table.add_row(METRIC_LABELS[m], f"{s[m]['input']:.4f}", f"{s[m]['prediction']:.4f}", f"{s[m]['prediction'] - s[m]['input']:+.4f}")
+        if "input" in s[m]:
+            table.add_row(
+                METRIC_LABELS[m], f"{s[m]['input']:.4f}", f"{s[m]['prediction']:.4f}", f"{s[m]['prediction'] - s[m]['input']:+.4f}"
+            )
+        else:
+            table.add_row(METRIC_LABELS[m], "—", f"{s[m]['prediction']:.4f}", "—")
     out.print(table)
+    if result.report and result.report.no_baseline:
+        out.print(f"[yellow]{result.report.no_baseline}[/]")
     out.print(f"report: {output / 'qc.md'}")
 
 

@@ -70,6 +70,11 @@ class PrepareCareConfig(BaseModel):
     group ``channel`` takes, in the order the joined image holds them (``["0", "1"]`` for ``_ch0_``/``_ch1_`` files).
     Files of other channel values are left out (``--dry-run`` lists them)."""
 
+    gt_channels: Optional[list[str]] = None
+    """With ``channels``: the channels the ground truth holds, when they are not the input's (``["0"]``: a network of
+    two channels in and one out). One value gives a single-channel GT; by default the GT has the input's channels.
+    QC scores each GT channel's input channel of the same value as the baseline (none when the input lacks one)."""
+
     @field_validator("axes")
     @classmethod
     def _axes(cls, v: Optional[str]) -> Optional[str]:
@@ -89,26 +94,36 @@ class PrepareCareConfig(BaseModel):
             raise ConfigError(f"--pairs lists the pairs itself: drop {given} (they choose files from --low and --gt folders)")
         if self.channels is not None:
             check_channels(self.channels, self.pair_by)
+        if self.gt_channels is not None:
+            if self.channels is None:
+                raise ConfigError(
+                    f"--gt-channels {','.join(self.gt_channels)} chooses among channels in separate files: give --channels for "
+                    "the input's too (e.g. --channels 0,1 --gt-channels 0); a GT that holds its channels in its files needs "
+                    "no option (a GT of other channels than the input is taken as it is)"
+                )
+            check_channels(self.gt_channels, self.pair_by, at_least=1, option="--gt-channels")
         return self
 
 
-def check_channels(channels: list[str], pair_by: Optional[str]) -> None:
-    """Refuse ``--channels`` that cannot join files: without a ``--pair-by`` whose group ``channel`` tells the files
-    apart, with fewer than two values, or a value twice."""
+def check_channels(channels: list[str], pair_by: Optional[str], *, at_least: int = 2, option: str = "--channels") -> None:
+    """Refuse ``--channels`` (or ``--gt-channels``) that cannot join files: without a ``--pair-by`` whose group
+    ``channel`` tells the files apart, with fewer than ``at_least`` values, or a value twice."""
     example = "--pair-by '_ch(?P<channel>\\d+)_stack(?P<stack>\\d+)' --channels 0,1"
     if pair_by is None or "channel" not in compile_pair_by(pair_by).groupindex:
         raise ConfigError(
-            f"--channels {','.join(channels)} joins files that differ by their channel: give --pair-by an expression with a "
+            f"{option} {','.join(channels)} joins files that differ by their channel: give --pair-by an expression with a "
             f"group named channel that matches it in the file names, e.g. {example}"
         )
-    if len(channels) < 2 or any(not c for c in channels):
+    if len(channels) < at_least or any(not c for c in channels):
+        if at_least == 1:
+            raise ConfigError(f"{option} {','.join(channels)!r}: list one or more channel values, separated by commas (e.g. 0)")
         raise ConfigError(
-            f"--channels {','.join(channels)!r}: list two or more channel values, separated by commas (e.g. 0,1); to train "
+            f"{option} {','.join(channels)!r}: list two or more channel values, separated by commas (e.g. 0,1); to train "
             "on one channel, write its value into --pair-by instead (_ch(?P<channel>0)_)"
         )
     twice = sorted({c for c in channels if channels.count(c) > 1})
     if twice:
-        raise ConfigError(f"--channels lists {', '.join(twice)} more than once; list each channel once, in the order the image holds them")
+        raise ConfigError(f"{option} lists {', '.join(twice)} more than once; list each channel once, in the order the image holds them")
 
 
 class PrepareStardistConfig(BaseModel):

@@ -90,7 +90,13 @@ def plan_care_pairs(
                 if Path(data_dir).resolve() == inp.resolve() or inp.resolve() in Path(data_dir).resolve().parents:
                     raise ConfigError(f"output {data_dir} must not be inside the input folder {inp}; choose another -o")
     return pair_acquisitions(
-        low_dir, gt_dir, pair_by=config.pair_by, recursive=config.recursive, pairs_file=pairs_file, channels=config.channels
+        low_dir,
+        gt_dir,
+        pair_by=config.pair_by,
+        recursive=config.recursive,
+        pairs_file=pairs_file,
+        channels=config.channels,
+        gt_channels=config.gt_channels,
     )
 
 
@@ -142,24 +148,45 @@ def prepare_care(
         config = config.model_copy(update={"pairs_file": str(Path(config.pairs_file).resolve())})
 
     joined = bool(pairing.pairs) and pairing.pairs[0].joined
-    axes = resolve_axes([p for pair in pairing.pairs for p in (pair.sources + pair.targets or (pair.source, pair.target))], config.axes)
     if joined:
-        axes = with_channel_axis(axes, pairing.pairs[0].sources[0])
+        axes = with_channel_axis(
+            resolve_axes([p for pair in pairing.pairs for p in pair.sources + pair.targets], config.axes), pairing.pairs[0].sources[0]
+        )
+        gt_axes = axes if len(config.gt_channels or config.channels or ()) > 1 else axes.replace("C", "")
+    else:
+        axes = resolve_axes([pair.source for pair in pairing.pairs], config.axes)
+        gt_axes = gt_side_axes([pair.target for pair in pairing.pairs], axes, config.axes)
     records: dict[str, tuple[FileRecord, FileRecord]] = {}
     keys = {pair.name: pair.key for pair in pairing.pairs}
     pair_checks: dict[str, PairChecks] = {}
     checks = ImageChecks(low_dir or Path(config.pairs_file or "."), config.axes, "CARE")
+    gt_checks = ImageChecks(gt_dir or Path(config.pairs_file or "."), config.axes, "CARE")
+    n_channels: dict[tuple[int, int], str] = {}  # (input, GT) channel counts -> the first pair that has them
     for i, pair in enumerate(pairing.pairs):
         if pair.joined:
-            (s_shape, s_dtype, s_size, low), (t_shape, t_dtype, t_size, gt) = (
-                _join_channels(files, config.channels or [], axes, checks) for files in (pair.sources, pair.targets)
-            )
+            s_shape, s_dtype, s_size, low = _join_channels(pair.sources, config.channels or [], axes, checks)
+            t_shape, t_dtype, t_size, gt = _join_channels(pair.targets, config.gt_channels or config.channels or [], gt_axes, gt_checks)
         else:
             (s_shape, s_dtype), (t_shape, t_dtype) = tiff_shape(pair.source), tiff_shape(pair.target)
-        if s_shape != t_shape:
+            checks.check_header(pair.source, s_shape)
+            gt_checks.check_header(pair.target, t_shape)
+        for path, shape, what in ((pair.source, s_shape, axes), (pair.target, t_shape, gt_axes)):
+            try:
+                normalize_axes(what, len(shape), what=f"axes for {path}")
+            except ConfigError as e:
+                raise DataError(str(e)) from None
+        if _without_channels(s_shape, axes) != _without_channels(t_shape, gt_axes):
             raise DataError(
-                f"shape mismatch for {pair.name}: {pair.source} is {s_shape} but {pair.target} is {t_shape}; "
-                "low and GT must be registered acquisitions of the same size"
+                f"shape mismatch for {pair.name}: {pair.source} is {s_shape} ({axes}) but {pair.target} is {t_shape} ({gt_axes}); "
+                "low and GT must be registered acquisitions of the same size (their numbers of channels may differ)"
+            )
+        counts = (_channel_count(s_shape, axes), _channel_count(t_shape, gt_axes))
+        n_channels.setdefault(counts, pair.name)
+        if len(n_channels) > 1:
+            (first, name), (other, _) = next(iter(n_channels.items())), (counts, pair.name)
+            raise DataError(
+                f"pairs differ in their numbers of channels: {name} has {first[0]} in and {first[1]} in GT, {pair.name} has "
+                f"{other[0]} and {other[1]}; one network takes one number of channels: prepare them in separate data folders"
             )
         if not pair.joined:
             s_size, t_size = read_pixel_size(pair.source), read_pixel_size(pair.target)
@@ -167,20 +194,19 @@ def prepare_care(
         if not pair.joined:
             low, gt = read_tiff(pair.source), read_tiff(pair.target)
             checks.check(pair.source, s_shape, low)
-            checks.check(pair.target, t_shape, gt)
-        try:
-            normalize_axes(axes, len(s_shape), what=f"axes for {pair.source}")
-        except ConfigError as e:
-            raise DataError(str(e)) from None
+            gt_checks.check(pair.target, t_shape, gt)
         if config.check_pairs:
-            pair_checks[pair.name] = check_pair(pair.source, pair.target, low, gt, axes)
+            pair_checks[pair.name] = check_pair(pair.source, pair.target, low, gt, axes, gt_axes, _compared_channel(config, counts))
         del low, gt
         records[pair.name] = (
             _record(pair.source, pair.sources, config.channels, s_shape, s_dtype, s_size),
-            _record(pair.target, pair.targets, config.channels, t_shape, t_dtype, t_size),
+            _record(pair.target, pair.targets, config.gt_channels or config.channels, t_shape, t_dtype, t_size),
         )
         if progress:
             progress(i + 1, 2 * len(pairing.pairs))
+    counts = next(iter(n_channels), (1, 1))
+    if counts[0] != counts[1]:
+        log.info("%d channel(s) in, %d in the ground truth: `train care` makes a network of %d in and %d out", *counts, *counts)
 
     warn_mixed_pixel_sizes({records[n][0].source: records[n][0].pixel_size_um or records[n][1].pixel_size_um for n in records})
     train, test = split_names(list(records), config.test_fraction, config.seed)
@@ -188,6 +214,7 @@ def prepare_care(
     manifest = DataManifest(
         fijiport_version=__version__,
         axes=axes,
+        gt_axes=None if gt_axes == axes and counts[0] == counts[1] else gt_axes,
         config=config.model_copy(update={"axes": axes}),
         pairs=[
             PairRecord(name=n, split=split_of[n], low=records[n][0], gt=records[n][1], checks=pair_checks.get(n), key=keys[n])
@@ -202,7 +229,7 @@ def prepare_care(
                 dest = tmp / rec.split / sub / rec.name
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 if frec.channel_files:
-                    _write_joined(frec, axes, dest)
+                    _write_joined(frec, axes if sub == SOURCE_DIR else gt_axes, dest)
                 else:
                     frec.placed = placer.place(Path(frec.source), dest)
             if progress:
@@ -213,6 +240,42 @@ def prepare_care(
         write_manifest(tmp, manifest)
     placer.warn()
     return manifest
+
+
+def gt_side_axes(paths: list[Path], axes: str, given: Optional[str]) -> str:
+    """The GT files' axes: the input's, or the input's without ``C`` (one channel of a multi-channel input) or with
+    it (a GT of several channels for a single-channel input); their metadata decide, else ``--axes`` (read without
+    its C for files with a dimension fewer), else the guess for their number of dimensions."""
+    if not paths:
+        return axes
+    ndim = len(tiff_shape(paths[0])[0])  # files of other dimensions are refused pair by pair (ImageChecks)
+    if given is not None and "C" in given and ndim == len(given) - 1:
+        given = given.replace("C", "")
+    gt = resolve_axes(paths, given)
+    if gt.replace("C", "") != axes.replace("C", "") or ("C" in gt and "C" in axes and gt != axes):
+        raise DataError(
+            f"{paths[0]} has axes {gt} but its input's are {axes}; GT must have the input's axes (its number of channels "
+            f"may differ): save it with the input's axes order in Fiji (Image > Hyperstacks > Re-order Hyperstack), or pass --axes"
+        )
+    return gt
+
+
+def _without_channels(shape: tuple[int, ...], axes: str) -> tuple[int, ...]:
+    return tuple(n for a, n in zip(axes, shape) if a != "C")
+
+
+def _channel_count(shape: tuple[int, ...], axes: str) -> int:
+    return shape[axes.index("C")] if "C" in axes and len(shape) == len(axes) else 1
+
+
+def _compared_channel(config: PrepareCareConfig, counts: tuple[int, int]) -> Optional[int]:
+    """The input channel the pair checks compare with GT's first: the first, when GT has the input's channels; the
+    input channel of GT's first channel's value with ``--gt-channels``; None (no comparison) when it is unknown."""
+    if counts[0] == counts[1] and config.gt_channels is None:
+        return 0
+    if config.channels and config.gt_channels and config.gt_channels[0] in config.channels:
+        return config.channels.index(config.gt_channels[0])
+    return None
 
 
 def with_channel_axis(axes: str, example: Path) -> str:
@@ -230,7 +293,8 @@ def _join_channels(
     files: tuple[Path, ...], channels: list[str], axes: str, checks: ImageChecks
 ) -> tuple[tuple[int, ...], str, Optional[PixelSize], np.ndarray]:
     """One side of a pair read from one file per channel and stacked along ``axes``'s C: (shape, dtype, pixel size,
-    pixels). The files must agree in shape, dtype and pixel size: they are channels of one acquisition."""
+    pixels; a single file stays as it is when ``axes`` have no C). The files must agree in shape, dtype and pixel size:
+    they are channels of one acquisition."""
     import numpy as np
 
     first_shape, first_dtype = tiff_shape(files[0])
@@ -252,7 +316,7 @@ def _join_channels(
         pixels = read_tiff(path)
         checks.check(path, shape, pixels)
         planes.append(pixels)
-    data = np.stack(planes, axis=axes.index("C"))
+    data = np.stack(planes, axis=axes.index("C")) if "C" in axes else planes[0]
     return tuple(data.shape), str(data.dtype), first_size, data
 
 
@@ -276,5 +340,6 @@ def _write_joined(record: FileRecord, axes: str, dest: Path) -> None:
         if sha256_file(Path(part.source)) != part.sha256:
             raise DataError(f"{part.source} changed while the data folder was being prepared; run prepare again")
         planes.append(read_tiff(Path(part.source)))
-    write_tiff(dest, np.stack(planes, axis=axes.index("C")), axes, read_pixel_size(Path(parts[0].source)), overwrite=False)
+    pixels = np.stack(planes, axis=axes.index("C")) if "C" in axes else planes[0]  # one GT channel: no C
+    write_tiff(dest, pixels, axes, read_pixel_size(Path(parts[0].source)), overwrite=False)
     record.placed = "joined"

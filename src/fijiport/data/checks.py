@@ -21,21 +21,26 @@ class ImageChecks:
     def __init__(self, folder: Path, axes: Optional[str], task: str):
         self.folder, self.axes, self.task = Path(folder), axes, task
         self.first: Optional[tuple[str, tuple[int, ...]]] = None
+        self._first_path: Optional[Path] = None
 
     def check(self, path: Path, shape: tuple[int, ...], pixels: np.ndarray) -> None:
+        self.check_header(path, shape)
+        note = check_pixels(path, pixels)
+        if note:
+            log.warning("%s", note)
+
+    def check_header(self, path: Path, shape: tuple[int, ...]) -> None:
+        """The checks that need no pixels: RGB, and the number of dimensions against the first image's."""
         if (self.axes is None or "C" not in self.axes.upper()) and is_rgb_tiff(path):
             raise DataError(
                 f"{path} is an RGB colour image; {self.task} expects grayscale data: convert it in Fiji "
                 "(Image > Type > 16-bit) and save again, or pass --axes YXC to treat colours as channels"
             )
-        if self.first is None:
-            self.first = (Path(path).name, tuple(shape))
+        if self.first is None or self._first_path == Path(path):  # the first again (its header, then its pixels)
+            self.first, self._first_path = (Path(path).name, tuple(shape)), Path(path)
         elif len(shape) != len(self.first[1]):
             raise DataError(
                 f"{self.folder} mixes images with {len(self.first[1])} and {len(shape)} dimensions "
                 f"({self.first[0]}: {self.first[1]}, {Path(path).name}: {tuple(shape)}); prepare 2D and 3D "
                 "data in separate folders"
             )
-        note = check_pixels(path, pixels)
-        if note:
-            log.warning("%s", note)

@@ -59,28 +59,37 @@ SATURATION_REFUSE, SATURATION_WARN = 0.2, 0.01
 SKIP = "or pass --skip-pair-checks if the pair is right as it is"
 
 
-def check_pair(low_path: Path, gt_path: Path, low: np.ndarray, gt: np.ndarray, axes: str) -> PairChecks:
+def check_pair(
+    low_path: Path, gt_path: Path, low: np.ndarray, gt: np.ndarray, axes: str, gt_axes: Optional[str] = None, channel: Optional[int] = 0
+) -> PairChecks:
     """Measure a pair, refuse it (:class:`DataError`) if it is clearly not one, log a warning for each borderline figure.
+
+    ``gt_axes`` are GT's when its channels are not the input's; ``channel`` is the input channel compared with GT's
+    first (None when no input channel is GT's: only the saturation is checked).
 
     Returns
     -------
     PairChecks
         The figures, with the warnings logged.
     """
-    checks = measure_pair(low, gt, axes)
+    checks = measure_pair(low, gt, axes, gt_axes, channel)
     checks.warnings = judge_pair(checks, low_path, gt_path, "".join(a for a in SPATIAL if a in axes))
     for w in checks.warnings:
         log.warning("%s", w)
     return checks
 
 
-def measure_pair(low: np.ndarray, gt: np.ndarray, axes: str) -> PairChecks:
-    """The figures of one pair (see the module's docstring); None where an image is constant."""
+def measure_pair(low: np.ndarray, gt: np.ndarray, axes: str, gt_axes: Optional[str] = None, channel: Optional[int] = 0) -> PairChecks:
+    """The figures of one pair (see the module's docstring); None where an image is constant, or where GT's first
+    channel has no counterpart in the input (``channel`` None: saturation only)."""
     from scipy import ndimage
     from skimage.registration import phase_cross_correlation
 
-    checks = PairChecks(saturated_low=_saturation(low, axes), saturated_gt=_saturation(gt, axes))
-    (lo, spatial), (hi, _) = _crop(low, axes), _crop(gt, axes)
+    gt_axes = gt_axes or axes
+    checks = PairChecks(saturated_low=_saturation(low, axes), saturated_gt=_saturation(gt, gt_axes))
+    if channel is None:
+        return checks
+    (lo, spatial), (hi, _) = _crop(low, axes, channel), _crop(gt, gt_axes)
     if lo.std() == 0 or hi.std() == 0:
         return checks  # a constant image: the per-image check says so
     if min(n for a, n in zip(spatial, lo.shape) if a in "YX") < MIN_SIZE:
@@ -158,9 +167,10 @@ def judge_pair(checks: PairChecks, low_path: Path, gt_path: Path, spatial: str) 
     return warnings
 
 
-def _crop(img: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
-    """The first sample / time point / channel, spatial axes in Z, Y, X order, centre-cropped to :data:`CROP`."""
-    index = tuple(slice(None) if a in SPATIAL else 0 for a in axes)
+def _crop(img: np.ndarray, axes: str, channel: int = 0) -> tuple[np.ndarray, str]:
+    """The first sample / time point (and channel ``channel``), spatial axes in Z, Y, X order, centre-cropped to
+    :data:`CROP`."""
+    index = tuple(slice(None) if a in SPATIAL else channel if a == "C" else 0 for a in axes)
     present = [a for a in axes if a in SPATIAL]
     spatial = "".join(a for a in SPATIAL if a in present)
     sub = np.transpose(img[index], [present.index(a) for a in spatial])

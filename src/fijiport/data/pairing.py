@@ -167,6 +167,7 @@ def pair_acquisitions(
     recursive: bool = False,
     pairs_file: Optional[Path] = None,
     channels: Optional[list[str]] = None,
+    gt_channels: Optional[list[str]] = None,
     source_label: str = "--low",
     target_label: str = "--gt",
 ) -> PairingResult:
@@ -186,6 +187,8 @@ def pair_acquisitions(
     channels
         With ``pair_by`` (whose group ``channel`` tells a file's channel): the channel values whose files are joined,
         in this order, into one image per side; the other groups form the pair key (:func:`_pair_channels`).
+    gt_channels
+        With ``channels``: the channel values of the GT side, when they are not ``channels``.
 
     Returns
     -------
@@ -215,7 +218,9 @@ def pair_acquisitions(
     regex = compile_pair_by(pair_by)
     result = PairingResult(pairs=[], source_label=str(source_dir), target_label=str(target_dir), how=f"--pair-by {pair_by!r}")
     if channels:
-        return _pair_channels(regex, channels, (sources, source_dir, source_label), (targets, target_dir, target_label), result)
+        return _pair_channels(
+            regex, (channels, gt_channels or channels), (sources, source_dir, source_label), (targets, target_dir, target_label), result
+        )
     keyed: list[dict[tuple, list[str]]] = []
     groups: dict[tuple, dict[str, str]] = {}
     for files, root, unmatched in ((sources, source_dir, result.unmatched_source), (targets, target_dir, result.unmatched_target)):
@@ -251,22 +256,26 @@ def pair_acquisitions(
 
 def _pair_channels(
     regex: re.Pattern[str],
-    channels: list[str],
+    channels: tuple[list[str], list[str]],
     low: tuple[list[Path], Path, str],
     gt: tuple[list[Path], Path, str],
     result: PairingResult,
 ) -> PairingResult:
     """Pair by the groups other than ``channel``, each side's image joined from one file per listed channel.
 
-    A key pairs when both sides hold exactly one file of every channel in ``channels``; its files in the order of
-    ``channels`` become the pair's ``sources`` / ``targets``. A file of a channel not listed is left out (noted in
+    ``channels`` are the low side's and the GT side's channel values (the same, unless ``--gt-channels``). A key pairs
+    when both sides hold exactly one file of each of their channels; its files in that order become the pair's
+    ``sources`` / ``targets``. A file of a channel not listed is left out (noted in
     ``other_channels``); a key that lacks a listed channel on a side leaves its files ``incomplete``; two files of one
     key and channel are an :class:`Ambiguity`. The pair is named after its first channel's low file, the channel
     value written as all of them joined by ``+`` (:meth:`ChannelFiles.joined_name`).
     """
     sides: list[ChannelFiles] = []
-    for (files, root, label), unmatched in ((low, result.unmatched_source), (gt, result.unmatched_target)):
-        side = group_by_channel([_rel(p, root) for p in files], regex, channels)
+    for (files, root, label), unmatched, wanted in (
+        (low, result.unmatched_source, channels[0]),
+        (gt, result.unmatched_target, channels[1]),
+    ):
+        side = group_by_channel([_rel(p, root) for p in files], regex, wanted)
         unmatched += side.unmatched
         result.other_channels += side.other
         if side.images:
@@ -279,11 +288,11 @@ def _pair_channels(
         sides.append(side)
     low_keys, gt_keys = sides[0].images, sides[1].images
 
-    def complete(chans: dict[str, list[str]]) -> bool:
-        return all(len(chans.get(c, ())) == 1 for c in channels)
+    def complete(chans: dict[str, list[str]], wanted: list[str]) -> bool:
+        return all(len(chans.get(c, ())) == 1 for c in wanted)
 
     common = sorted(low_keys.keys() & gt_keys.keys(), key=lambda k: _order(min(f for fs in low_keys[k].values() for f in fs)))
-    paired = [k for k in common if complete(low_keys[k]) and complete(gt_keys[k])]
+    paired = [k for k in common if complete(low_keys[k], channels[0]) and complete(gt_keys[k], channels[1])]
     both = low_keys.keys() & gt_keys.keys()
     for by_key, only in ((low_keys, result.only_source), (gt_keys, result.only_target)):
         only += sorted((f for k in by_key.keys() - both for fs in by_key[k].values() for f in fs), key=_order)
@@ -293,16 +302,16 @@ def _pair_channels(
             result.incomplete += [f for side in chans for fs in side.values() for f in fs]
     result.incomplete.sort(key=_order)
 
-    firsts = {k: low_keys[k][channels[0]][0] for k in paired}
+    firsts = {k: low_keys[k][channels[0][0]][0] for k in paired}
     names = flat_names([sides[0].joined_name(r) for r in firsts.values()])
     result.pairs = [
         ImagePair(
             names[sides[0].joined_name(firsts[k])],
             low[1] / firsts[k],
-            gt[1] / gt_keys[k][channels[0]][0],
+            gt[1] / gt_keys[k][channels[1][0]][0],
             key=dict(k),
-            sources=tuple(low[1] / low_keys[k][c][0] for c in channels),
-            targets=tuple(gt[1] / gt_keys[k][c][0] for c in channels),
+            sources=tuple(low[1] / low_keys[k][c][0] for c in channels[0]),
+            targets=tuple(gt[1] / gt_keys[k][c][0] for c in channels[1]),
         )
         for k in paired
     ]

@@ -93,6 +93,7 @@ def sample_care_patches(
     n_per_image: int,
     percentiles: tuple[float, float],
     *,
+    gt_axes: Optional[str] = None,
     progress: Optional[Callable[[int, int], None]] = None,
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Normalised (source, target) patches from (source, target) TIFF pairs, as ``create_patches`` makes them.
@@ -102,36 +103,53 @@ def sample_care_patches(
     patches from every frame, normalised with that frame's percentiles (as csbdeep does for the images it is given,
     and as ``predict`` normalises each frame). Returns ``X, Y, axes`` with axes ``"SC" + spatial``. Draws from the
     global ``np.random`` state, like csbdeep, so seed it for repeatable patches.
+
+    ``gt_axes`` are the targets' when their channels are not the sources' (another number of channels, or a C only
+    one side has): the patch centres are drawn on the target as csbdeep draws them, and the source patch at each
+    centre holds all of the source's channels, so ``Y`` has the target's channels and ``X`` the source's.
     """
     from csbdeep.data import norm_percentiles
     from csbdeep.data.generate import shuffle_inplace
 
     patch_size = tuple(int(p) for p in patch_size)
     frame_axes = axes.replace("T", "")
+    gt_frame_axes = (gt_axes or axes).replace("T", "")
     if len(frame_axes) != len(patch_size):
         raise DataError(f"patch size {list(patch_size)} needs one entry per image axis ({frame_axes})")
-    channel = frame_axes.index("C") if "C" in frame_axes else None
+    work_axes = frame_axes if "C" in frame_axes else gt_frame_axes  # both sides get a C when either has one
+    if work_axes.replace("C", "") != frame_axes.replace("C", "") or ("C" in gt_frame_axes and gt_frame_axes != work_axes):
+        raise DataError(f"targets of axes {gt_axes} cannot go with sources of axes {axes}: only their channels may differ")
+    channel = work_axes.index("C") if "C" in work_axes else None
+    x_patch = patch_size if work_axes == frame_axes else _with_channel(patch_size, channel, 1)
+    n_out = _channels(tiff_shape(pairs[0][1])[0], gt_axes or axes) if pairs else 1
+    y_patch = x_patch if channel is None else x_patch[:channel] + (n_out,) + x_patch[channel + 1 :]
     normalize = norm_percentiles(percentiles=tuple(percentiles))
     t_axis = axes.index("T") if "T" in axes else None
     n_frames = [1 if t_axis is None else tiff_shape(source)[0][t_axis] for source, _ in pairs]
     n_patches = sum(n_frames) * n_per_image
-    X = np.empty((n_patches,) + patch_size, dtype=np.float32)
-    Y = np.empty_like(X)
+    X = np.empty((n_patches,) + x_patch, dtype=np.float32)
+    Y = np.empty((n_patches,) + y_patch, dtype=np.float32)
     done = 0
     for i, (source_path, target_path) in enumerate(pairs):
         if t_axis is None:
             images = [(open_tiff(source_path), open_tiff(target_path), "")]
         else:
             (s_shape, _), (t_shape, _) = tiff_shape(source_path), tiff_shape(target_path)
-            if s_shape != t_shape:
-                raise DataError(f"{source_path} is {s_shape} but {target_path} is {t_shape}; a pair must have one shape")
             if len(s_shape) != len(axes):
                 raise DataError(f"{source_path} has {len(s_shape)} dimensions, the data folder's axes {axes} have {len(axes)}")
-            xs, ys = TiffFrames(source_path, t_axis), TiffFrames(target_path, t_axis)
+            if s_shape[t_axis] != t_shape[(gt_axes or axes).index("T")]:
+                raise DataError(f"{source_path} is {s_shape} but {target_path} is {t_shape}; a pair must have one number of frames")
+            xs, ys = TiffFrames(source_path, t_axis), TiffFrames(target_path, (gt_axes or axes).index("T"))
             images = ((xs[t], ys[t], f" (frame {t})") for t in range(len(xs)))
         for x, y, frame in images:
+            if "C" not in frame_axes and channel is not None:
+                x = np.expand_dims(x, channel)
+            if "C" not in gt_frame_axes and channel is not None:
+                y = np.expand_dims(y, channel)
             part = slice(done, done + n_per_image)
-            X[part], Y[part] = _pair_patches(x, y, source_path, target_path, frame, frame_axes, patch_size, n_per_image, normalize, channel)
+            X[part], Y[part] = _pair_patches(
+                x, y, source_path, target_path, frame, work_axes, (x_patch, y_patch), n_per_image, normalize, channel
+            )
             done += n_per_image
             del x, y
         if progress:
@@ -141,28 +159,43 @@ def sample_care_patches(
         X, Y = X[:, np.newaxis], Y[:, np.newaxis]
     else:
         X, Y = np.moveaxis(X, 1 + channel, 1), np.moveaxis(Y, 1 + channel, 1)
-    return X, Y, "SC" + frame_axes.replace("C", "")
+    return X, Y, "SC" + work_axes.replace("C", "")
 
 
-def _pair_patches(x, y, source_path: Path, target_path: Path, frame: str, axes: str, patch_size, n: int, normalize, channel):
-    """``n`` normalised patch pairs from one image pair (or one frame of a time-lapse pair: ``frame`` says which)."""
-    if x.shape != y.shape:
-        raise DataError(f"{source_path} is {x.shape} but {target_path} is {y.shape}; a pair must have one shape")
-    if x.ndim != len(axes):
+def _with_channel(size: tuple[int, ...], at: Optional[int], n: int) -> tuple[int, ...]:
+    assert at is not None
+    return size[:at] + (n,) + size[at:]
+
+
+def _channels(shape: Sequence[int], axes: str) -> int:
+    return int(shape[axes.index("C")]) if "C" in axes and len(shape) == len(axes) else 1
+
+
+def _pair_patches(x, y, source_path: Path, target_path: Path, frame: str, axes: str, patch_sizes, n: int, normalize, channel):
+    """``n`` normalised patch pairs from one image pair (or one frame of a time-lapse pair: ``frame`` says which);
+    ``patch_sizes`` are the source's and the target's (they differ along C when their channels do)."""
+    x_patch, y_patch = patch_sizes
+    if x.ndim != len(axes) or y.ndim != len(axes):
         raise DataError(f"{source_path} has {x.ndim} dimensions, the data folder's axes {axes} have {len(axes)}")
-    if channel is not None and patch_size[channel] != x.shape[channel]:
-        raise DataError(f"{source_path} has {x.shape[channel]} channels; patches must hold all of them")
-    too_big = [(a, p, s) for a, p, s in zip(axes, patch_size, x.shape) if p > s]
+    if [d for i, d in enumerate(x.shape) if i != channel] != [d for i, d in enumerate(y.shape) if i != channel]:
+        raise DataError(f"{source_path} is {x.shape} but {target_path} is {y.shape}; a pair must have one shape")
+    for path, img, size in ((source_path, x, x_patch), (target_path, y, y_patch)):
+        if channel is not None and size[channel] != img.shape[channel]:
+            raise DataError(f"{path} has {img.shape[channel]} channels, the others {size[channel]}; patches must hold all of them")
+    too_big = [(a, p, s) for a, p, s in zip(axes, x_patch, x.shape) if p > s]
     if too_big:
         detail = ", ".join(f"{a}: patch {p} > image {s}" for a, p, s in too_big)
         raise DataError(f"patches do not fit in {source_path} ({detail}); use a smaller --patch-size")
     try:
-        centres = draw_centres(foreground_mask(y, patch_size), patch_size, n)
+        centres = draw_centres(foreground_mask(y, y_patch), y_patch, n)
     except ValueError:
         raise DataError(
-            f"{target_path}{frame} has no region bright enough to sample patches from (every {list(patch_size)} window is "
+            f"{target_path}{frame} has no region bright enough to sample patches from (every {list(y_patch)} window is "
             "below 40% of the image's 99.9th percentile); check that the ground truth is not empty, "
             "or use a smaller --patch-size"
         ) from None
-    patches_y, patches_x = cut_patches(y, centres, patch_size), cut_patches(x, centres, patch_size)
+    x_centres = list(centres)
+    if channel is not None and x_patch[channel] != y_patch[channel]:  # the same place, all of the source's channels
+        x_centres[channel] = np.full_like(centres[channel], x_patch[channel] // 2)
+    patches_y, patches_x = cut_patches(y, centres, y_patch), cut_patches(x, x_centres, x_patch)
     return normalize(patches_x, patches_y, x, y, None, channel)

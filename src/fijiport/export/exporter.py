@@ -337,7 +337,8 @@ def check_qc(qc: Optional[QcReport], folder: ModelFolder, path: Optional[Path], 
     if qc.split == "train":
         notes.append("**Measured on the model's own training images**: these figures flatter the model.")
     notes += [f"**Warning**: {w}." for w in qc.warnings]
-    if isinstance(qc, RestorationQc) and qc.psnr_gain < 0 and not qc.warnings:  # reports written before QC warned
+    gain = qc.psnr_gain if isinstance(qc, RestorationQc) else None
+    if isinstance(qc, RestorationQc) and gain is not None and gain < 0 and not qc.warnings:  # reports written before QC warned
         notes.append(
             f"**Warning**: the model makes the test images worse (mean PSNR {qc.summary['psnr']['input']:.2f} → "
             f"{qc.summary['psnr']['prediction']:.2f} dB)."

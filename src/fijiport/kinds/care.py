@@ -192,8 +192,9 @@ class CareKind(ModelKind):
         for metric, label in RESTORATION_METRICS.items():
             s = summary.get(metric)  # reports written before fijiport measured Pearson's r lack it
             if s:
-                rows.append(f"| {label} | {s['input']:.4g} | {s['prediction']:.4g} |")
-        return f"Mean over {qc.n_images} held-out test image(s) (fijiport qc):\n\n" + "\n".join(rows)
+                rows.append(f"| {label} | {format(s['input'], '.4g') if 'input' in s else '—'} | {s['prediction']:.4g} |")
+        note = f"\n\n{qc.no_baseline[0].upper() + qc.no_baseline[1:]}." if getattr(qc, "no_baseline", None) else ""
+        return f"Mean over {qc.n_images} held-out test image(s) (fijiport qc):\n\n" + "\n".join(rows) + note
 
     def qc_figures(self, qc) -> dict[str, Any]:
         return {m: dict(qc.summary[m]) for m in RESTORATION_METRICS if m in qc.summary}

@@ -308,10 +308,10 @@ def _comparison(entries: list[_Entry], reports: list[QcReport], test_dir: Path, 
         elif isinstance(report, RestorationQc):
             per_image = {im.name: im.prediction.model_dump() for im in report.images}
             models.append(ComparedModel(**common, mean={m: report.summary[m]["prediction"] for m in METRICS}, per_image=per_image))
-            if input_scores is None:
+            if input_scores is None and "input" in report.summary["psnr"]:  # else GT's channels are not the input's
                 input_scores = {
                     "mean": {m: report.summary[m]["input"] for m in METRICS},
-                    "per_image": {im.name: im.input.model_dump() for im in report.images},
+                    "per_image": {im.name: im.input.model_dump() for im in report.images if im.input is not None},
                 }
         else:
             assert isinstance(report, SegmentationQc)
@@ -362,8 +362,8 @@ def _restoration_panel(entries, comparison: QcComparison, tmp: Path, name: str, 
     low, gt = read_test_pair(first, low_path, gt_path)
     axes = first.image_axes
     gt2 = normalize_gt(display_slice(gt, axes))
-    assert comparison.input is not None
-    shown = [(scale_to(display_slice(low, axes), gt2), f"input  PSNR {comparison.input['per_image'][name]['psnr']:.1f}")]
+    in_title = "input" if comparison.input is None else f"input  PSNR {comparison.input['per_image'][name]['psnr']:.1f}"
+    shown = [(scale_to(display_slice(low, axes), gt2), in_title)]
     for e, m in zip(entries, comparison.models):
         pred = read_tiff(tmp / MODELS_DIR / e.label / PREDICTIONS / name)
         shown.append((scale_to(display_slice(pred, e.folder.image_axes), gt2), f"{e.label}  PSNR {m.per_image[name]['psnr']:.1f}"))
@@ -517,9 +517,9 @@ def _markdown(c: QcComparison) -> str:
     for w in c.warnings:
         lines += ["", f"**Warning**: {w}."]
     if c.task == "restoration":
-        assert c.input is not None
         lines += ["", "## Mean", "", "| | " + " | ".join(METRIC_LABELS[m] for m in METRICS) + " |", "|---|" + "---|" * len(METRICS)]
-        lines.append("| input | " + " | ".join(f"{c.input['mean'][m]:.4f}" for m in METRICS) + " |")
+        if c.input is not None:
+            lines.append("| input | " + " | ".join(f"{c.input['mean'][m]:.4f}" for m in METRICS) + " |")
         for model in c.models:
             cells = [f"**{model.mean[m]:.4f}**" if c.best(m) == model.label else f"{model.mean[m]:.4f}" for m in METRICS]
             lines.append(f"| {model.label} | " + " | ".join(cells) + " |")
@@ -534,7 +534,8 @@ def _markdown(c: QcComparison) -> str:
             lines.append("|---|---|" + "---|" * len(c.models))
             for name in c.images:
                 cells = [f"{m.per_image[name][metric]:.4f}" for m in c.models]
-                lines.append(f"| {name} | {c.input['per_image'][name][metric]:.4f} | " + " | ".join(cells) + " |")
+                base = f"{c.input['per_image'][name][metric]:.4f}" if c.input is not None else "—"
+                lines.append(f"| {name} | {base} | " + " | ".join(cells) + " |")
     elif c.task == "denoising":
         lines += ["", "## Mean", "", "| | " + " | ".join(_metric_label(m) for m in c.metrics) + " |", "|---|" + "---|" * len(c.metrics)]
         if c.input is not None:

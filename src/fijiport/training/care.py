@@ -159,16 +159,16 @@ def _train_care(
     axes = manifest.axes
     n_dim = len(spatial_axes(axes))
     shapes = [p.low.shape for p in manifest.pairs if p.split == "train"]
-    n_channels = shapes[0][axes.index("C")] if "C" in axes else 1
+    n_channels, n_out = manifest.channel_counts()  # prepare checked that every pair has them
     if parent is not None:
-        data = dict(n_dim=n_dim, n_channel_in=n_channels, n_channel_out=n_channels)
+        data = dict(n_dim=n_dim, n_channel_in=n_channels, n_channel_out=n_out)
         config = fine_tune_config(config, given, parent, data)
         state.parent = parent.record
     config = _resolve_config(config, manifest)
     network: dict[str, Any] = dict(
         n_dim=n_dim,
         n_channel_in=n_channels,
-        n_channel_out=n_channels,
+        n_channel_out=n_out,
         probabilistic=config.probabilistic,
         unet_n_depth=config.unet_depth,
         unet_kern_size=config.kernel_size_for(n_dim),
@@ -206,6 +206,7 @@ def _train_care(
         patch_shape,
         config.patches_per_image,
         (config.percentile_low, config.percentile_high),
+        gt_axes=manifest.gt_axes,
         progress=progress and (lambda i, n: progress(TrainProgress("patches", step=i, steps=n))),
     )
     net_axes = "S" + spatial_axes(axes) + "C"

@@ -139,6 +139,9 @@ def _qc(descr) -> Optional[Check]:
     qc, title = block.qc, "QC figures show the model helps"
     where = f"on {qc.get('n_images', '?')} {'training' if qc.get('split') == 'train' else 'held-out'} image(s)"
     fix = "train longer or check the training pairs (`fijiport qc` shows per-image figures), then export again"
+    if qc.get("task") == "restoration" and "psnr" in qc and "input" not in qc["psnr"]:
+        return _expectation("qc", title, WARN, f"no input baseline (the GT's channels are not the input's): PSNR {qc['psnr']['prediction']:.2f} dB {where}",
+                            "judge the prediction's scores and the QC panels (`fijiport qc`) on their own")  # fmt: skip
     if qc.get("task") == "restoration" and "psnr" in qc:
         before, after = qc["psnr"]["input"], qc["psnr"]["prediction"]
         figures = f"PSNR {before:.2f} → {after:.2f} dB {where}"
