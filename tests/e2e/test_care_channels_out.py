@@ -66,6 +66,22 @@ def test_qc_scores_the_input_channel_of_the_ground_truths_value_as_the_baseline(
     assert report.psnr_gain is not None
 
 
+def test_plain_folders_of_time_lapses_read_each_sides_own_axes_and_other_counts_are_refused(two_to_one, tmp_path):
+    import shutil
+
+    for side in ("low", "GT"):
+        shutil.copytree(two_to_one / "data" / "test" / side, tmp_path / "plain" / side)
+    invoke("qc", two_to_one / "model", tmp_path / "plain", "-o", tmp_path / "qc")  # TCYX inputs, TYX GT, no manifest
+    report = read_qc_report(tmp_path / "qc" / "qc.json")
+    assert report is not None and report.no_baseline, "without a data folder, which input channel is GT's is unknown"
+    # a data folder whose GT has both channels: the 2-in/1-out model cannot be scored against it
+    low, gt, _ = lightsheet_tree(tmp_path / "acq", shape=(3, 48, 48), stacks=2, positions=1, channels=2, **CALIBRATED)
+    invoke("prepare", "care", "--low", low, "--gt", gt, "--recursive", "--pair-by", LIGHTSHEET_PAIR_BY, "--channels", "0,1",
+           "--test-fraction", "0.5", "-o", tmp_path / "data2")  # fmt: skip
+    r = invoke("qc", two_to_one / "model", tmp_path / "data2", "-o", tmp_path / "qc2", code=1)
+    assert "has 2 channels but the model restores 1" in r.output and not (tmp_path / "qc2").exists()
+
+
 def test_without_a_matching_input_channel_qc_has_no_baseline_and_says_so(two_to_one, tmp_path):
     r = invoke("qc", two_to_one / "model", two_to_one / "data_other", "-o", tmp_path / "qc")
     assert "no input baseline" in r.output

@@ -100,6 +100,26 @@ def test_gt_channels_join_only_the_ground_truths_channels_and_say_which_input_ch
     assert any("/ch0/" in f and "488-100" in f for f in manifest.skipped_unpaired), "GT's channel 0 is left out"
 
 
+@pytest.mark.parametrize("gt_channels, baseline", [(["1", "0"], [1, 0]), (["0", "2"], None)])
+def test_as_many_gt_channels_as_input_channels_still_map_by_value(tmp_path, gt_channels, baseline):
+    low, gt, _ = lightsheet_tree(tmp_path / "acq", shape=(40, 40), stacks=2, positions=1, channels=3)
+    config = PrepareCareConfig(pair_by=LIGHTSHEET_PAIR_BY, recursive=True, channels=["0", "1"], gt_channels=gt_channels, test_fraction=0.5)
+    manifest = prepare_care(low, gt, tmp_path / "data", config)
+    assert manifest.channel_counts() == (2, 2) and manifest.baseline_channels() == baseline
+
+
+def test_a_single_channel_input_with_several_gt_channels_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    for side in ("low", "GT"):
+        (tmp_path / side).mkdir()
+    (a, ga), (_, gb) = related_pair(rng, (40, 40)), related_pair(rng, (40, 40))
+    tifffile.imwrite(tmp_path / "low" / "im0.tif", a)
+    tifffile.imwrite(tmp_path / "GT" / "im0.tif", np.stack([ga, gb]), imagej=True, metadata={"axes": "CYX"})
+    with pytest.raises(DataError, match=r"im0\.tif: the ground truth has 2 channels but its input 1; .*a data folder of its own"):
+        prepare_care(tmp_path / "low", tmp_path / "GT", tmp_path / "data", PrepareCareConfig(check_pairs=False))
+    assert not (tmp_path / "data").exists()
+
+
 def test_a_gt_channel_the_input_lacks_has_no_baseline_and_no_pair_comparison(tmp_path):
     low, gt, _ = lightsheet_tree(tmp_path / "acq", shape=(40, 40), stacks=2, positions=1, channels=3)
     config = PrepareCareConfig(pair_by=LIGHTSHEET_PAIR_BY, recursive=True, channels=["0", "1"], gt_channels=["2"], test_fraction=0.5)

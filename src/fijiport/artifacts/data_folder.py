@@ -123,12 +123,12 @@ class DataManifest(BaseModel):
         baseline): each channel itself when GT has the input's channels, the input channel of the same value with
         ``--gt-channels`` ([0] for images without channels); None when some GT channel has no counterpart in the input
         (no baseline)."""
+        channels, gt_channels = self.config.channels, self.config.gt_channels
+        if channels is not None and gt_channels is not None:
+            return None if any(c not in channels for c in gt_channels) else [channels.index(c) for c in gt_channels]
         if self.gt_axes is None:
             return list(range(self.channel_counts()[0]))
-        channels, gt_channels = self.config.channels, self.config.gt_channels
-        if channels is None or gt_channels is None or any(c not in channels for c in gt_channels):
-            return None
-        return [channels.index(c) for c in gt_channels]
+        return None
 
     def names(self, split: str) -> list[str]:
         return [p.name for p in self.pairs if p.split == split]

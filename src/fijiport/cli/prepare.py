@@ -167,7 +167,7 @@ def care(
     if manifest.skipped_unpaired:
         out.print(f"skipped unpaired: {', '.join(manifest.skipped_unpaired)}")
     n_in, n_out = manifest.channel_counts()
-    if manifest.gt_axes is not None:
+    if manifest.gt_axes is not None or manifest.config.gt_channels not in (None, manifest.config.channels):
         base = (
             "no input baseline in QC"
             if manifest.baseline_channels() is None

@@ -205,6 +205,12 @@ def prepare_care(
         if progress:
             progress(i + 1, 2 * len(pairing.pairs))
     counts = next(iter(n_channels), (1, 1))
+    if counts[0] == 1 and counts[1] > 1:
+        raise DataError(
+            f"{next(iter(n_channels.values()))}: the ground truth has {counts[1]} channels but its input 1; fijiport trains "
+            "networks of as many channels out as in or fewer (a network of 1 channel in and several out cannot be QC'd, "
+            "exported and run yet): prepare each GT channel against the input in a data folder of its own"
+        )
     if counts[0] != counts[1]:
         log.info("%d channel(s) in, %d in the ground truth: `train care` makes a network of %d in and %d out", *counts, *counts)
 

@@ -175,8 +175,9 @@ def _pair_patches(x, y, source_path: Path, target_path: Path, frame: str, axes: 
     """``n`` normalised patch pairs from one image pair (or one frame of a time-lapse pair: ``frame`` says which);
     ``patch_sizes`` are the source's and the target's (they differ along C when their channels do)."""
     x_patch, y_patch = patch_sizes
-    if x.ndim != len(axes) or y.ndim != len(axes):
-        raise DataError(f"{source_path} has {x.ndim} dimensions, the data folder's axes {axes} have {len(axes)}")
+    for path, img in ((source_path, x), (target_path, y)):
+        if img.ndim != len(axes):
+            raise DataError(f"{path} has {img.ndim} dimensions, the data folder's axes {axes} have {len(axes)}")
     if [d for i, d in enumerate(x.shape) if i != channel] != [d for i, d in enumerate(y.shape) if i != channel]:
         raise DataError(f"{source_path} is {x.shape} but {target_path} is {y.shape}; a pair must have one shape")
     for path, img, size in ((source_path, x, x_patch), (target_path, y, y_patch)):

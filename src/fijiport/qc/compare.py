@@ -53,7 +53,7 @@ from ..kinds import kind_of_config
 from ..kinds.base import ModelKind
 from .denoising import find_denoising_images, first_frame, qc_n2v
 from .metrics import normalize_gt, scale_to
-from .restoration import display_slice, find_test_pairs, qc_care, read_test_pair
+from .restoration import baseline_image, display_slice, find_test_pairs, qc_care, read_test_pair
 from .segmentation import find_segmentation_pairs, outlines_rgb, qc_stardist
 
 log = logging.getLogger(__name__)
@@ -167,7 +167,9 @@ def compare_models(
                 elif target is None:
                     raise AssertionError(f"{name} has no ground truth")  # restoration and segmentation pairs always do
                 elif task == "restoration":
-                    _restoration_panel(entries, comparison, tmp, name, src, target, panel)
+                    baseline = reports[0].baseline if isinstance(reports[0], RestorationQc) else None
+                    channels = baseline.get("input_channels") if baseline else None
+                    _restoration_panel(entries, comparison, tmp, name, (src, target), channels, panel)
                 else:
                     _segmentation_panel(entries, comparison, tmp, name, src, target, panel)
             _plot(comparison, tmp / COMPARISON_PNG)
@@ -355,12 +357,15 @@ def _pyplot():
     return plt
 
 
-def _restoration_panel(entries, comparison: QcComparison, tmp: Path, name: str, low_path: Path, gt_path: Path, path: Path) -> None:
-    """Input, every model's prediction and the ground truth of one image, on the ground truth's scale."""
+def _restoration_panel(entries, comparison: QcComparison, tmp: Path, name: str, pair, channels, path: Path) -> None:
+    """Input (its channels of the GT's values, ``channels``, where there is a baseline), every model's prediction and
+    the ground truth of one image, on the ground truth's scale."""
     plt = _pyplot()
     first = entries[0].folder
-    low, gt = read_test_pair(first, low_path, gt_path)
+    low, gt = read_test_pair(first, *pair)
     axes = first.image_axes
+    base = baseline_image(low, channels, axes) if channels is not None else None
+    low = low if base is None else base
     gt2 = normalize_gt(display_slice(gt, axes))
     in_title = "input" if comparison.input is None else f"input  PSNR {comparison.input['per_image'][name]['psnr']:.1f}"
     shown = [(scale_to(display_slice(low, axes), gt2), in_title)]

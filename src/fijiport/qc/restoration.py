@@ -126,7 +126,11 @@ def qc_care(
                 progress(i, len(pairs), name)
             layout = frames_layout(data_axes or declared_axes(low_path), len(tiff_shape(low_path)[0]), img_axes)
             if layout is not None:  # a time-lapse: frame by frame, scores averaged over the frames
-                gt_layout = (manifest.target_axes.index("T"), manifest.target_axes.replace("T", "")) if manifest else layout
+                gt_layout = (
+                    (manifest.target_axes.index("T"), manifest.target_axes.replace("T", ""))
+                    if manifest
+                    else frames_layout(declared_axes(gt_path), len(tiff_shape(gt_path)[0]), img_axes) or layout
+                )
                 result.images.append(
                     _qc_frames(folder, model, name, (low_path, gt_path), (layout, gt_layout), baseline, n_tiles, tmp, save_predictions)
                 )
@@ -178,6 +182,7 @@ def _qc_frames(
     def predictions():
         for k in range(len(lows)):
             low, gt = transpose_axes(lows[k], src, img_axes), in_model_axes(gts[k], gt_src, img_axes, gt_path)
+            check_gt_channels(gt, img_axes, folder.n_channel_out, gt_path)
             pred = folder.kind.predict(folder, model, low, tiles).image
             assert pred is not None
             base = baseline_image(low, baseline, img_axes)
@@ -225,9 +230,15 @@ def in_model_axes(x: np.ndarray, src: str, img_axes: str, path: Path) -> np.ndar
     """``x`` (axes ``src``) in the model's image axes; a GT without C gets one of one channel."""
     if "C" in img_axes and "C" not in src:
         x, src = np.expand_dims(x, -1), src + "C"
-    if sorted(src) != sorted(img_axes):
+    if sorted(src) != sorted(img_axes) or x.ndim != len(src):
         raise DataError(f"{path}: its axes are {src} ({list(x.shape)}) but the model restores {img_axes} images")
     return transpose_axes(x, src, img_axes)
+
+
+def check_gt_channels(gt: np.ndarray, img_axes: str, n_out: int, path: Path) -> None:
+    """Refuse a GT (in the model's axes) of another number of channels than the model restores."""
+    if "C" in img_axes and gt.shape[img_axes.index("C")] != n_out:
+        raise DataError(f"{path} has {gt.shape[img_axes.index('C')]} channels but the model restores {n_out}")
 
 
 def read_test_pair(folder: ModelFolder, low_path: Path, gt_path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -246,8 +257,7 @@ def read_test_pair(folder: ModelFolder, low_path: Path, gt_path: Path) -> tuple[
     spatial = [i for i, a in enumerate(img_axes) if a != "C"]
     if gt.ndim != low.ndim or [low.shape[i] for i in spatial] != [gt.shape[i] for i in spatial]:
         raise DataError(f"{low_path} is {low.shape} but {gt_path} is {gt.shape}")
-    if "C" in img_axes and gt.shape[img_axes.index("C")] != folder.n_channel_out:
-        raise DataError(f"{gt_path} has {gt.shape[img_axes.index('C')]} channels but the model restores {folder.n_channel_out}")
+    check_gt_channels(gt, img_axes, folder.n_channel_out, gt_path)
     return low, gt
 
 
