@@ -96,11 +96,24 @@ def tile_regions(size: int, n: int, halo: int, valid) -> list[TileRegion]:
     network's size step (so a StarDist grid stays aligned with the image's) and grown inside the image to a
     size the network accepts; a tile at the image's end is mirrored there exactly as the untiled image is.
     ``valid`` is the axis' accepted size: an int, or a bioimage.io ``ParameterizedSize`` (``min``, ``step``)."""
+    return _regions(size, [(k * size // n, (k + 1) * size // n) for k in range(n)], halo, valid)
+
+
+def block_regions(size: int, block: int, halo: int, valid) -> list[TileRegion]:
+    """Tiles of one axis whose inner parts are consecutive ``block``-sized pieces (the last one shorter), read as
+    :func:`tile_regions` reads its tiles: what a distributed prediction's blocks are along the axis, so that a block
+    writes whole output chunks when ``block`` is a multiple of the chunk size."""
+    if block <= 0:
+        raise ValueError(f"block size must be positive, got {block}")
+    return _regions(size, [(k, min(size, k + block)) for k in range(0, size, block)], halo, valid)
+
+
+def _regions(size: int, parts: list[tuple[int, int]], halo: int, valid) -> list[TileRegion]:
+    """The :class:`TileRegion` of each inner part ``(start, stop)`` (see :func:`tile_regions`)."""
     step = int(getattr(valid, "step", 0) or 1)
     regions = []
-    for k in range(n):
-        start, stop = k * size // n, (k + 1) * size // n
-        lo, hi = (max(0, start - halo), min(size, stop + halo)) if n > 1 else (0, size)
+    for start, stop in parts:
+        lo, hi = (max(0, start - halo), min(size, stop + halo)) if len(parts) > 1 else (0, size)
         lo -= lo % step
         need = valid_size(valid, hi - lo)
         if need < hi - lo:
@@ -132,3 +145,61 @@ def valid_size(size, at_least: int) -> int:
             return size.min
         return size.min + math.ceil((at_least - size.min) / size.step) * size.step
     raise DataError(f"the model's input axis size {size!r} is not supported by fijiport predict")
+
+
+class Block(NamedTuple):
+    """One block of a blockwise (distributed) prediction: its position in the block grid and, per axis, the region
+    it reads and the part of the output it writes (:class:`TileRegion`)."""
+
+    index: tuple[int, ...]
+    regions: tuple[TileRegion, ...]
+
+    @property
+    def read(self) -> tuple[slice, ...]:
+        """What the block reads from the image (real pixels only)."""
+        return tuple(slice(r.read_start, r.read_stop) for r in self.regions)
+
+    @property
+    def pad(self) -> tuple[tuple[int, int], ...]:
+        """Pixels mirrored past the image's end (only at its end, as the untiled image is padded), per axis."""
+        return tuple((0, r.pad_end) for r in self.regions)
+
+    @property
+    def write(self) -> tuple[slice, ...]:
+        """The part of the output the block owns (no other block writes it)."""
+        return tuple(slice(r.inner_start, r.inner_stop) for r in self.regions)
+
+    @property
+    def crop(self) -> tuple[slice, ...]:
+        """Where :attr:`write` lies in the block's own prediction (of :attr:`read` padded by :attr:`pad`)."""
+        return tuple(slice(r.inner_start - r.read_start, r.inner_stop - r.read_start) for r in self.regions)
+
+
+def plan_blocks(shape: tuple[int, ...], block: tuple[int, ...], halo: tuple[int, ...], valid: tuple) -> list[Block]:
+    """Every block of an image of ``shape`` cut into pieces of ``block`` per axis (see :func:`block_regions`), each
+    read with ``halo`` pixels of the image's own context (mirrored only at its end), in C order of the block grid."""
+    import itertools
+
+    per_axis = [block_regions(n, b, h, v) for n, b, h, v in zip(shape, block, halo, valid)]
+    return [
+        Block(tuple(idx), tuple(per_axis[a][i] for a, i in enumerate(idx))) for idx in itertools.product(*(range(len(r)) for r in per_axis))
+    ]
+
+
+def choose_block(
+    shape: tuple[int, ...], chunks: tuple[int, ...], steps: tuple[int, ...], max_voxels: int = MAX_TILE_VOXELS
+) -> tuple[int, ...]:
+    """A block size per axis: a multiple of the output chunk and of the network's size step along it (so blocks
+    write whole chunks and keep the network's pooling aligned), grown one unit at a time along its shortest axis (near
+    cubic blocks read the least halo) while the block stays within ``max_voxels`` and the image."""
+    units = [math.lcm(max(1, c), max(1, s)) for c, s in zip(chunks, steps)]
+    block = list(units)
+    grown = True
+    while grown:
+        grown = False
+        for a in sorted(range(len(block)), key=lambda a: block[a]):
+            if block[a] < shape[a] and math.prod(block) // block[a] * (block[a] + units[a]) <= max_voxels:
+                block[a] += units[a]
+                grown = True
+                break
+    return tuple(block)
