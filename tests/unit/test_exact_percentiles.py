@@ -46,7 +46,7 @@ def test_equal_to_numpy_bit_for_bit_from_numpy_and_dask_blocks(case, monkeypatch
 def _same(want, got) -> bool:
     """The same float32 bits; or both zero: numpy's partition leaves -0.0 and +0.0 (equal values) in either order,
     so the sign of a zero percentile is its choice."""
-    return np.float32(want).tobytes() == got.tobytes() or want == got == 0
+    return np.asarray(want).tobytes() == np.asarray(got).tobytes() or want == got == 0
 
 
 def test_random_images_and_percentiles_match_numpy():
@@ -94,3 +94,22 @@ def test_on_a_distributed_cluster_where_dask_percentile_is_approximate():
     assert [w.tobytes() for w in want] == [g.tobytes() for g in got]
     assert len(stream.data) >= 2 * 8 and len(workers) == 2, "two passes over the 8 blocks, on both workers"
     assert not np.array_equal(approximate, np.asarray(want, np.float32)), "dask's merged per-chunk percentiles are not numpy's"
+
+
+@pytest.mark.parametrize("case", [name for name, _ in _images(np.random.default_rng(0))])
+def test_in_the_datas_own_dtype_equal_to_numpy_as_csbdeeps_normalizer_takes_them(case):
+    """Model folders normalise with csbdeep's PercentileNormalizer: np.percentile of the raw image (float64 for
+    integers), cast to float32; the exact percentiles of the stored values give the same numbers."""
+    import dask.array as da
+    from csbdeep.data import PercentileNormalizer
+
+    x = dict(_images(np.random.default_rng(0)))[case]
+    got = exact_percentiles(da.from_array(x, chunks=tuple(max(1, s // 2) for s in x.shape)), PERCENTILES, as_float32=False)
+    for p, g in zip(PERCENTILES, got):
+        assert _same(np.percentile(x, p), g) and np.asarray(g).dtype == np.asarray(np.percentile(x, p)).dtype, (case, p, g)
+    if x.ndim >= 2:
+        axes = "ZYX"[-x.ndim :]
+        normalizer = PercentileNormalizer(2.0, 99.8)
+        normalizer.before(x, axes)
+        lo, hi = exact_percentiles(x, [2.0, 99.8], as_float32=False)
+        assert normalizer.mi.ravel()[0] == np.float32(lo) and normalizer.ma.ravel()[0] == np.float32(hi)
