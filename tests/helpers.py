@@ -114,6 +114,10 @@ def lightsheet_name(power: str, channel: int, stack: int, pos: int, msec_abs: in
     )
 
 
+LIGHTSHEET_TIME_LAPSE = dict(imagej=True, resolution=(1 / 0.406, 1 / 0.406), metadata={"axes": "TYX", "unit": "micron", "finterval": 30.0})
+"""``lightsheet_tree(..., **LIGHTSHEET_TIME_LAPSE)``: each file a calibrated ImageJ time-lapse (0.406 µm pixels, a frame every 30 s)."""
+
+
 def lightsheet_tree(root, shape=(48, 48), stacks=3, positions=2, channels=2, seed=0, **imwrite):
     """A nested acquisition tree as a light-sheet lab's microscope leaves it: ``root/low`` at low laser power
     (``488-20_560-10``) and ``root/GT`` at high power (``488-100_560-50``), each in folders by date / sample /
@@ -176,3 +180,24 @@ def blobs_3d(seed: int, shape=(32, 64, 64), n: int = 14):
             break
     signal = ndimage.gaussian_filter((labels > 0).astype(np.float32) * rng.uniform(0.6, 1.0), 1.0)
     return ((signal + rng.normal(0, 0.05, shape)) * 1000 + 100).astype(np.float32), labels
+
+
+def csbdeep_patches(images, axes: str, patch_size, n: int, seed: int, percentiles=(2.0, 99.8)):
+    """The reference for fijiport's patch sampler: csbdeep's ``create_patches`` on ``images`` ((source, target)
+    arrays, in this order) with its background filter and percentile normalisation, ``np.random`` seeded."""
+    import numpy as np
+    from csbdeep.data import RawData, create_patches, no_background_patches, norm_percentiles
+
+    def gen():
+        for x, y in images:
+            yield x, y, axes, None
+
+    np.random.seed(seed)
+    return create_patches(
+        RawData(gen, len(images), "test"),
+        patch_size=patch_size,
+        n_patches_per_image=n,
+        patch_filter=no_background_patches(threshold=0.4, percentile=99.9),
+        normalization=norm_percentiles(percentiles=percentiles),
+        verbose=False,
+    )

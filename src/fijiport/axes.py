@@ -63,6 +63,11 @@ def with_channels(axes: str) -> str:
     return axes[:at] + "C" + axes[at:]
 
 
+def channel_count(shape: Sequence[int], axes: str) -> int:
+    """The number of channels of an image of ``shape`` with ``axes``: its C's length, 1 without C."""
+    return int(shape[axes.index("C")]) if "C" in axes and len(shape) == len(axes) else 1
+
+
 def spatial_axes(axes: str) -> str:
     """The spatial letters of ``axes`` in their order (``'ZYXC'`` → ``'ZYX'``)."""
     return "".join(a for a in axes if a in SPATIAL)

@@ -16,11 +16,10 @@ from fijiport.artifacts.data_folder import load_manifest
 from fijiport.artifacts.qc_report import METRICS, read_qc_report
 from fijiport.cli import app
 from fijiport.qc.metrics import restoration_scores
-from helpers import LIGHTSHEET_PAIR_BY, lightsheet_tree, read_rdf
+from helpers import LIGHTSHEET_PAIR_BY, LIGHTSHEET_TIME_LAPSE, lightsheet_tree, read_rdf
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
-CALIBRATED = dict(imagej=True, resolution=(1 / 0.406, 1 / 0.406), metadata={"axes": "TYX", "unit": "micron", "finterval": 30.0})
 
 
 def invoke(*args, code=0):
@@ -32,7 +31,7 @@ def invoke(*args, code=0):
 @pytest.fixture(scope="module")
 def two_to_one(tmp_path_factory):
     root = tmp_path_factory.mktemp("channels_out")
-    low, gt, _ = lightsheet_tree(root / "acq", shape=(3, 48, 48), stacks=3, positions=1, channels=3, **CALIBRATED)
+    low, gt, _ = lightsheet_tree(root / "acq", shape=(3, 48, 48), stacks=3, positions=1, channels=3, **LIGHTSHEET_TIME_LAPSE)
     common = ["--low", low, "--gt", gt, "--recursive", "--pair-by", LIGHTSHEET_PAIR_BY, "--channels", "0,1", "--test-fraction", "0.34"]
     r = invoke("prepare", "care", *common, "--gt-channels", "1", "-o", root / "data")
     assert "2 channel(s) in, 1 in the ground truth" in r.output and "baseline" in r.output
@@ -75,7 +74,7 @@ def test_plain_folders_of_time_lapses_read_each_sides_own_axes_and_other_counts_
     report = read_qc_report(tmp_path / "qc" / "qc.json")
     assert report is not None and report.no_baseline, "without a data folder, which input channel is GT's is unknown"
     # a data folder whose GT has both channels: the 2-in/1-out model cannot be scored against it
-    low, gt, _ = lightsheet_tree(tmp_path / "acq", shape=(3, 48, 48), stacks=2, positions=1, channels=2, **CALIBRATED)
+    low, gt, _ = lightsheet_tree(tmp_path / "acq", shape=(3, 48, 48), stacks=2, positions=1, channels=2, **LIGHTSHEET_TIME_LAPSE)
     invoke("prepare", "care", "--low", low, "--gt", gt, "--recursive", "--pair-by", LIGHTSHEET_PAIR_BY, "--channels", "0,1",
            "--test-fraction", "0.5", "-o", tmp_path / "data2")  # fmt: skip
     r = invoke("qc", two_to_one / "model", tmp_path / "data2", "-o", tmp_path / "qc2", code=1)

@@ -14,11 +14,10 @@ from typer.testing import CliRunner
 
 from fijiport.calibration import read_pixel_size
 from fijiport.cli import app
-from helpers import LIGHTSHEET_PAIR_BY, lightsheet_tree, read_rdf, tree_hashes
+from helpers import LIGHTSHEET_PAIR_BY, LIGHTSHEET_TIME_LAPSE, lightsheet_tree, read_rdf, tree_hashes
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
-CALIBRATED = dict(imagej=True, resolution=(1 / 0.406, 1 / 0.406), metadata={"axes": "TYX", "unit": "micron", "finterval": 30.0})
 
 
 def invoke(*args, code=0):
@@ -30,7 +29,7 @@ def invoke(*args, code=0):
 @pytest.fixture(scope="module")
 def two_channel(tmp_path_factory):
     root = tmp_path_factory.mktemp("channels")
-    low, gt, pairs = lightsheet_tree(root / "acq", shape=(3, 64, 64), stacks=2, positions=1, channels=2, **CALIBRATED)
+    low, gt, pairs = lightsheet_tree(root / "acq", shape=(3, 64, 64), stacks=2, positions=1, channels=2, **LIGHTSHEET_TIME_LAPSE)
     invoke("prepare", "care", "--low", low, "--gt", gt, "-o", root / "data", "--recursive", "--pair-by", LIGHTSHEET_PAIR_BY,
            "--channels", "0,1", "--test-fraction", "0.5")  # fmt: skip
     invoke("train", "care", root / "data", "-o", root / "model", "--epochs", "1", "--steps-per-epoch", "2", "--patch-size", "32,32",

@@ -20,10 +20,9 @@ from fijiport.data import prepare_care
 from fijiport.data.pairing import pair_acquisitions
 from fijiport.errors import ConfigError, DataError, OutputExistsError
 from fijiport.files import sha256_file
-from helpers import LIGHTSHEET_PAIR_BY, lightsheet_tree, tree_hashes
+from helpers import LIGHTSHEET_PAIR_BY, LIGHTSHEET_TIME_LAPSE, lightsheet_tree, tree_hashes
 
 runner = CliRunner()
-CALIBRATED = dict(imagej=True, resolution=(1 / 0.406, 1 / 0.406), metadata={"axes": "TYX", "unit": "micron", "finterval": 30.0})
 
 
 def invoke(*args):
@@ -73,7 +72,7 @@ def test_two_files_of_one_channel_and_key_are_ambiguous(tmp_path):
 
 
 def test_prepare_joins_the_channels_into_one_calibrated_image_and_records_each_file(tmp_path):
-    low, gt, _ = lightsheet_tree(tmp_path / "acq", shape=(3, 32, 32), stacks=2, positions=1, channels=2, **CALIBRATED)
+    low, gt, _ = lightsheet_tree(tmp_path / "acq", shape=(3, 32, 32), stacks=2, positions=1, channels=2, **LIGHTSHEET_TIME_LAPSE)
     before = tree_hashes(tmp_path / "acq")
     config = PrepareCareConfig(pair_by=LIGHTSHEET_PAIR_BY, recursive=True, channels=["0", "1"], test_fraction=0.5)
     manifest = prepare_care(low, gt, tmp_path / "data", config)

@@ -15,29 +15,10 @@ from fijiport.config import PrepareCareConfig
 from fijiport.data import prepare_care
 from fijiport.data.patches import sample_care_patches
 from fijiport.errors import ConfigError, DataError
-from helpers import LIGHTSHEET_PAIR_BY, lightsheet_tree, related_pair, tree_hashes
+from helpers import LIGHTSHEET_PAIR_BY, csbdeep_patches, lightsheet_tree, related_pair, tree_hashes
 
 runner = CliRunner()
 PERCENTILES = (2.0, 99.8)
-
-
-def _reference(pairs, axes, patch_size, n, seed):
-    """csbdeep's create_patches on the same pairs, in the same order."""
-    from csbdeep.data import RawData, create_patches, no_background_patches, norm_percentiles
-
-    def gen():
-        for x, y in pairs:
-            yield x, y, axes, None
-
-    np.random.seed(seed)
-    return create_patches(
-        RawData(gen, len(pairs), "test"),
-        patch_size=patch_size,
-        n_patches_per_image=n,
-        patch_filter=no_background_patches(threshold=0.4, percentile=99.9),
-        normalization=norm_percentiles(percentiles=PERCENTILES),
-        verbose=False,
-    )
 
 
 @pytest.mark.parametrize("layout", ["YXC", "CYX"])
@@ -64,7 +45,7 @@ def test_patches_of_other_channel_counts_equal_csbdeeps_with_the_single_channel_
         files.append((tmp_path / "low" / f"im{i}.tif", tmp_path / "GT" / f"im{i}.tif"))
         pairs.append(ref)
     patch = tuple(2 if a == "C" else 16 for a in layout)
-    X_ref, Y_ref, axes_ref = _reference(pairs, layout, patch, 10, seed=4)
+    X_ref, Y_ref, axes_ref = csbdeep_patches(pairs, layout, patch, 10, 4, PERCENTILES)
     np.random.seed(4)
     axes = layout if direction == "2-in-1-out" else "YX"
     X, Y, got_axes = sample_care_patches(files, axes, patch if "C" in axes else (16, 16), 10, PERCENTILES, gt_axes=gt_axes)

@@ -11,6 +11,7 @@ import tifffile
 
 from fijiport.data.patches import foreground_mask, open_tiff, sample_care_patches
 from fijiport.errors import DataError
+from helpers import csbdeep_patches
 
 PERCENTILES = (2.0, 99.8)
 
@@ -30,6 +31,10 @@ def _blobs(rng, shape, dtype):
     return low.astype(dtype), gt.astype(dtype)
 
 
+def _read(pairs):
+    return [(tifffile.imread(s), tifffile.imread(t)) for s, t in pairs]
+
+
 def _write_pairs(root: Path, shapes, dtype=np.uint16, compress=False) -> list[tuple[Path, Path]]:
     rng = np.random.default_rng(7)
     (root / "low").mkdir(parents=True)
@@ -44,25 +49,6 @@ def _write_pairs(root: Path, shapes, dtype=np.uint16, compress=False) -> list[tu
     return pairs
 
 
-def _csbdeep_patches(pairs, axes, patch_size, n, seed):
-    """The reference: csbdeep's create_patches on the same pairs, in the same order."""
-    from csbdeep.data import RawData, create_patches, no_background_patches, norm_percentiles
-
-    def gen():
-        for s, t in pairs:
-            yield tifffile.imread(s), tifffile.imread(t), axes, None
-
-    np.random.seed(seed)
-    return create_patches(
-        RawData(gen, len(pairs), "test"),
-        patch_size=patch_size,
-        n_patches_per_image=n,
-        patch_filter=no_background_patches(threshold=0.4, percentile=99.9),
-        normalization=norm_percentiles(percentiles=PERCENTILES),
-        verbose=False,
-    )
-
-
 @pytest.mark.parametrize(
     "case",
     [
@@ -74,7 +60,7 @@ def _csbdeep_patches(pairs, axes, patch_size, n, seed):
 )
 def test_same_patches_as_csbdeep_create_patches(tmp_path, case):
     pairs = _write_pairs(tmp_path, case["shapes"], case.get("dtype", np.uint16), case.get("compress", False))
-    X_ref, Y_ref, axes_ref = _csbdeep_patches(pairs, case["axes"], case["patch"], case["n"], seed=3)
+    X_ref, Y_ref, axes_ref = csbdeep_patches(_read(pairs), case["axes"], case["patch"], case["n"], 3, PERCENTILES)
     np.random.seed(3)
     X, Y, axes = sample_care_patches(pairs, case["axes"], case["patch"], case["n"], PERCENTILES)
     assert axes == axes_ref
@@ -94,7 +80,7 @@ def test_channels_are_kept_whole(tmp_path):
         tifffile.imwrite(tmp_path / "low" / f"c{i}.tif", low)
         tifffile.imwrite(tmp_path / "GT" / f"c{i}.tif", gt)
         pairs.append((tmp_path / "low" / f"c{i}.tif", tmp_path / "GT" / f"c{i}.tif"))
-    X_ref, Y_ref, axes_ref = _csbdeep_patches(pairs, "YXC", (16, 16, 2), 6, seed=5)
+    X_ref, Y_ref, axes_ref = csbdeep_patches(_read(pairs), "YXC", (16, 16, 2), 6, 5, PERCENTILES)
     np.random.seed(5)
     X, Y, axes = sample_care_patches(pairs, "YXC", (16, 16, 2), 6, PERCENTILES)
     assert axes == axes_ref == "SCYX"

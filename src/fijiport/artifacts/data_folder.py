@@ -18,6 +18,7 @@ from typing import Literal, Optional, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict
 
+from ..axes import channel_count
 from ..config.data import PrepareCareConfig, PrepareStardistConfig
 from ..config.n2v import PrepareN2vConfig
 from ..errors import DataError
@@ -115,8 +116,7 @@ class DataManifest(BaseModel):
         """The channels of the inputs and of the ground truth (the network's in and out); (1, 1) without pairs."""
         if not self.pairs:
             return 1, 1
-        low, gt, gt_axes = self.pairs[0].low, self.pairs[0].gt, self.target_axes
-        return (low.shape[self.axes.index("C")] if "C" in self.axes else 1, gt.shape[gt_axes.index("C")] if "C" in gt_axes else 1)
+        return channel_count(self.pairs[0].low.shape, self.axes), channel_count(self.pairs[0].gt.shape, self.target_axes)
 
     def baseline_channels(self) -> Optional[list[int]]:
         """For each GT channel, the input channel that is its low-quality acquisition (what QC scores as the input's

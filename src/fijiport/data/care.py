@@ -19,7 +19,7 @@ from ..artifacts.data_folder import (
     PairRecord,
     write_manifest,
 )
-from ..axes import normalize_axes, with_channels
+from ..axes import channel_count, normalize_axes, with_channels
 from ..calibration import PAIR_TOLERANCE, TOLERANCE, PixelSize, describe, differences, median_pixel_size, read_pixel_size, write_tiff
 from ..config.data import PrepareCareConfig
 from ..errors import ConfigError, DataError, UsageError
@@ -180,7 +180,7 @@ def prepare_care(
                 f"shape mismatch for {pair.name}: {pair.source} is {s_shape} ({axes}) but {pair.target} is {t_shape} ({gt_axes}); "
                 "low and GT must be registered acquisitions of the same size (their numbers of channels may differ)"
             )
-        counts = (_channel_count(s_shape, axes), _channel_count(t_shape, gt_axes))
+        counts = (channel_count(s_shape, axes), channel_count(t_shape, gt_axes))
         n_channels.setdefault(counts, pair.name)
         if len(n_channels) > 1:
             (first, name), (other, _) = next(iter(n_channels.items())), (counts, pair.name)
@@ -270,10 +270,6 @@ def _without_channels(shape: tuple[int, ...], axes: str) -> tuple[int, ...]:
     return tuple(n for a, n in zip(axes, shape) if a != "C")
 
 
-def _channel_count(shape: tuple[int, ...], axes: str) -> int:
-    return shape[axes.index("C")] if "C" in axes and len(shape) == len(axes) else 1
-
-
 def _compared_channel(config: PrepareCareConfig, counts: tuple[int, int]) -> Optional[int]:
     """The input channel the pair checks compare with GT's first: the first, when GT has the input's channels; the
     input channel of GT's first channel's value with ``--gt-channels``; None (no comparison) when it is unknown."""
@@ -301,7 +297,6 @@ def _join_channels(
     """One side of a pair read from one file per channel and stacked along ``axes``'s C: (shape, dtype, pixel size,
     pixels; a single file stays as it is when ``axes`` have no C). The files must agree in shape, dtype and pixel size:
     they are channels of one acquisition."""
-    import numpy as np
 
     first_shape, first_dtype = tiff_shape(files[0])
     first_size = read_pixel_size(files[0])
@@ -322,8 +317,15 @@ def _join_channels(
         pixels = read_tiff(path)
         checks.check(path, shape, pixels)
         planes.append(pixels)
-    data = np.stack(planes, axis=axes.index("C")) if "C" in axes else planes[0]
+    data = _stack_channels(planes, axes)
     return tuple(data.shape), str(data.dtype), first_size, data
+
+
+def _stack_channels(planes: list, axes: str):
+    """Single-channel images stacked along ``axes``'s C; one image as it is when ``axes`` have no C (one GT channel)."""
+    import numpy as np
+
+    return np.stack(planes, axis=axes.index("C")) if "C" in axes else planes[0]
 
 
 def _record(path: Path, files: tuple[Path, ...], channels: Optional[list[str]], shape, dtype: str, size: Optional[PixelSize]) -> FileRecord:
@@ -338,7 +340,6 @@ def _record(path: Path, files: tuple[Path, ...], channels: Optional[list[str]], 
 def _write_joined(record: FileRecord, axes: str, dest: Path) -> None:
     """Write the image joined from ``record``'s channel files (read again: one pair in memory), calibrated as they are;
     each file is checked against the sha256 read when it was prepared."""
-    import numpy as np
 
     parts = record.channel_files or []
     planes = []
@@ -346,6 +347,5 @@ def _write_joined(record: FileRecord, axes: str, dest: Path) -> None:
         if sha256_file(Path(part.source)) != part.sha256:
             raise DataError(f"{part.source} changed while the data folder was being prepared; run prepare again")
         planes.append(read_tiff(Path(part.source)))
-    pixels = np.stack(planes, axis=axes.index("C")) if "C" in axes else planes[0]  # one GT channel: no C
-    write_tiff(dest, pixels, axes, read_pixel_size(Path(parts[0].source)), overwrite=False)
+    write_tiff(dest, _stack_channels(planes, axes), axes, read_pixel_size(Path(parts[0].source)), overwrite=False)
     record.placed = "joined"

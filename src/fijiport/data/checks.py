@@ -20,8 +20,7 @@ class ImageChecks:
 
     def __init__(self, folder: Path, axes: Optional[str], task: str):
         self.folder, self.axes, self.task = Path(folder), axes, task
-        self.first: Optional[tuple[str, tuple[int, ...]]] = None
-        self._first_path: Optional[Path] = None
+        self.first: Optional[tuple[Path, tuple[int, ...]]] = None
 
     def check(self, path: Path, shape: tuple[int, ...], pixels: np.ndarray) -> None:
         self.check_header(path, shape)
@@ -36,11 +35,11 @@ class ImageChecks:
                 f"{path} is an RGB colour image; {self.task} expects grayscale data: convert it in Fiji "
                 "(Image > Type > 16-bit) and save again, or pass --axes YXC to treat colours as channels"
             )
-        if self.first is None or self._first_path == Path(path):  # the first again (its header, then its pixels)
-            self.first, self._first_path = (Path(path).name, tuple(shape)), Path(path)
+        if self.first is None or self.first[0] == Path(path):  # the first again (its header, then its pixels)
+            self.first = (Path(path), tuple(shape))
         elif len(shape) != len(self.first[1]):
             raise DataError(
                 f"{self.folder} mixes images with {len(self.first[1])} and {len(shape)} dimensions "
-                f"({self.first[0]}: {self.first[1]}, {Path(path).name}: {tuple(shape)}); prepare 2D and 3D "
+                f"({self.first[0].name}: {self.first[1]}, {Path(path).name}: {tuple(shape)}); prepare 2D and 3D "
                 "data in separate folders"
             )

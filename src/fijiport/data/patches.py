@@ -18,6 +18,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..axes import channel_count
 from ..errors import DataError
 from ..files import TiffFrames, read_tiff, tiff_shape
 
@@ -121,7 +122,7 @@ def sample_care_patches(
         raise DataError(f"targets of axes {gt_axes} cannot go with sources of axes {axes}: only their channels may differ")
     channel = work_axes.index("C") if "C" in work_axes else None
     x_patch = patch_size if work_axes == frame_axes else _with_channel(patch_size, channel, 1)
-    n_out = _channels(tiff_shape(pairs[0][1])[0], gt_axes or axes) if pairs else 1
+    n_out = channel_count(tiff_shape(pairs[0][1])[0], gt_axes or axes) if pairs else 1
     y_patch = x_patch if channel is None else x_patch[:channel] + (n_out,) + x_patch[channel + 1 :]
     normalize = norm_percentiles(percentiles=tuple(percentiles))
     t_axis = axes.index("T") if "T" in axes else None
@@ -165,10 +166,6 @@ def sample_care_patches(
 def _with_channel(size: tuple[int, ...], at: Optional[int], n: int) -> tuple[int, ...]:
     assert at is not None
     return size[:at] + (n,) + size[at:]
-
-
-def _channels(shape: Sequence[int], axes: str) -> int:
-    return int(shape[axes.index("C")]) if "C" in axes and len(shape) == len(axes) else 1
 
 
 def _pair_patches(x, y, source_path: Path, target_path: Path, frame: str, axes: str, patch_sizes, n: int, normalize, channel):
